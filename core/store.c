@@ -1,0 +1,289 @@
+#include "store.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+
+static const char *const db_names[DB_COUNT] = {
+	[DB_META] = "meta",         [DB_AREAS] = "areas",
+	[DB_ELDERS] = "elders",     [DB_VISITORS] = "visitors",
+	[DB_KEYS] = "keys",         [DB_RECORDS] = "records",
+	[DB_ELDER_HIST] = "elder_hist", [DB_VISITOR_HIST] = "visitor_hist",
+	[DB_LOG] = "log",           [DB_DUTIES] = "duties",
+	[DB_DUE] = "due",           [DB_MONTHLY] = "monthly",
+	[DB_ALERTS] = "alerts",     [DB_ALERT_KEYS] = "alert_keys",
+	[DB_PENDING] = "pending",
+};
+
+struct store {
+	MDB_env *env;
+	MDB_dbi dbi[DB_COUNT];
+};
+
+struct store_txn {
+	struct store *st;
+	MDB_txn *txn;
+};
+
+struct store_cursor {
+	MDB_cursor *cur;
+};
+
+static int map_err(int rc)
+{
+	switch (rc) {
+	case 0: return 0;
+	case MDB_NOTFOUND: return -ENOENT;
+	case MDB_KEYEXIST: return -EEXIST;
+	case MDB_MAP_FULL: return TF_E_MAPFULL;
+	case MDB_TXN_FULL: return TF_E_MAPFULL;
+	case MDB_CORRUPTED:
+	case MDB_PAGE_NOTFOUND:
+	case MDB_INVALID:
+	case MDB_VERSION_MISMATCH: return TF_E_CORRUPT;
+	case ENOSPC: return -ENOSPC;
+	case ENOMEM: return -ENOMEM;
+	case EACCES: return -EACCES;
+	case ENOENT: return -ENOENT;
+	case EINVAL: return -EINVAL;
+	default: return rc > 0 && rc < 4096 ? -rc : -EIO;
+	}
+}
+
+int store_open(const char *dir, const struct store_options *opt, struct store **out)
+{
+	*out = NULL;
+	struct store_options def = {0};
+	if (!opt)
+		opt = &def;
+	struct store *st = calloc(1, sizeof *st);
+	if (!st)
+		return -ENOMEM;
+	int rc = mdb_env_create(&st->env);
+	if (rc)
+		goto err;
+	rc = mdb_env_set_maxdbs(st->env, DB_COUNT + 2);
+	if (rc)
+		goto err;
+	/* Readers: the io thread, verify workers, and short-lived query
+	 * threads; generous so a busy daemon never hits MDB_READERS_FULL. */
+	rc = mdb_env_set_maxreaders(st->env, 512);
+	if (rc)
+		goto err;
+	rc = mdb_env_set_mapsize(st->env, opt->map_size ? opt->map_size : (size_t)1 << 30);
+	if (rc)
+		goto err;
+	unsigned flags = MDB_NOTLS; /* read txns may be reset/renewed across threads */
+	if (opt->read_only)
+		flags |= MDB_RDONLY;
+	if (opt->no_sync)
+		flags |= MDB_NOSYNC;
+	if (!opt->read_only && mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		rc = errno;
+		goto err;
+	}
+	rc = mdb_env_open(st->env, dir, flags, 0600);
+	if (rc)
+		goto err;
+	int dead = 0;
+	rc = mdb_reader_check(st->env, &dead);
+	if (rc)
+		goto err;
+	if (dead)
+		log_info("cleared %d stale reader slot(s) in %s", dead, dir);
+
+	MDB_txn *txn;
+	rc = mdb_txn_begin(st->env, NULL, opt->read_only ? MDB_RDONLY : 0, &txn);
+	if (rc)
+		goto err;
+	for (int i = 0; i < DB_COUNT; i++) {
+		rc = mdb_dbi_open(txn, db_names[i], opt->read_only ? 0 : MDB_CREATE, &st->dbi[i]);
+		if (rc == MDB_NOTFOUND && opt->read_only) {
+			/* An older store without this database: reads see it empty. */
+			st->dbi[i] = 0;
+			rc = 0;
+			continue;
+		}
+		if (rc) {
+			mdb_txn_abort(txn);
+			goto err;
+		}
+	}
+	rc = mdb_txn_commit(txn);
+	if (rc)
+		goto err;
+	*out = st;
+	return 0;
+err:
+	if (st->env)
+		mdb_env_close(st->env);
+	free(st);
+	return map_err(rc);
+}
+
+void store_close(struct store *st)
+{
+	if (!st)
+		return;
+	mdb_env_close(st->env);
+	free(st);
+}
+
+int store_txn_begin(struct store *st, bool write, struct store_txn *parent, struct store_txn **out)
+{
+	*out = NULL;
+	struct store_txn *t = calloc(1, sizeof *t);
+	if (!t)
+		return -ENOMEM;
+	t->st = st;
+	int rc = mdb_txn_begin(st->env, parent ? parent->txn : NULL, write ? 0 : MDB_RDONLY, &t->txn);
+	if (rc) {
+		free(t);
+		return map_err(rc);
+	}
+	*out = t;
+	return 0;
+}
+
+int store_txn_commit(struct store_txn *txn)
+{
+	int rc = mdb_txn_commit(txn->txn);
+	free(txn);
+	return map_err(rc);
+}
+
+void store_txn_abort(struct store_txn *txn)
+{
+	if (!txn)
+		return;
+	mdb_txn_abort(txn->txn);
+	free(txn);
+}
+
+void store_txn_reset(struct store_txn *txn) { mdb_txn_reset(txn->txn); }
+int store_txn_renew(struct store_txn *txn) { return map_err(mdb_txn_renew(txn->txn)); }
+
+int store_get(struct store_txn *txn, enum store_db db, const void *key, size_t klen,
+              const void **val, size_t *vlen)
+{
+	MDB_val k = {klen, (void *)key}, v;
+	int rc = mdb_get(txn->txn, txn->st->dbi[db], &k, &v);
+	if (rc)
+		return map_err(rc);
+	*val = v.mv_data;
+	*vlen = v.mv_size;
+	return 0;
+}
+
+int store_put(struct store_txn *txn, enum store_db db, const void *key, size_t klen,
+              const void *val, size_t vlen, unsigned flags)
+{
+	MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
+	unsigned f = (flags & STORE_NOOVERWRITE) ? MDB_NOOVERWRITE : 0;
+	return map_err(mdb_put(txn->txn, txn->st->dbi[db], &k, &v, f));
+}
+
+int store_del(struct store_txn *txn, enum store_db db, const void *key, size_t klen)
+{
+	MDB_val k = {klen, (void *)key};
+	return map_err(mdb_del(txn->txn, txn->st->dbi[db], &k, NULL));
+}
+
+int store_count(struct store_txn *txn, enum store_db db, size_t *out)
+{
+	MDB_stat s;
+	int rc = mdb_stat(txn->txn, txn->st->dbi[db], &s);
+	if (rc)
+		return map_err(rc);
+	*out = s.ms_entries;
+	return 0;
+}
+
+int store_cursor_open(struct store_txn *txn, enum store_db db, struct store_cursor **out)
+{
+	*out = NULL;
+	struct store_cursor *c = calloc(1, sizeof *c);
+	if (!c)
+		return -ENOMEM;
+	int rc = mdb_cursor_open(txn->txn, txn->st->dbi[db], &c->cur);
+	if (rc) {
+		free(c);
+		return map_err(rc);
+	}
+	*out = c;
+	return 0;
+}
+
+void store_cursor_close(struct store_cursor *cur)
+{
+	if (!cur)
+		return;
+	mdb_cursor_close(cur->cur);
+	free(cur);
+}
+
+static int cursor_get(struct store_cursor *cur, MDB_val *k, MDB_cursor_op op, const void **ko,
+                      size_t *kl, const void **vo, size_t *vl)
+{
+	MDB_val v;
+	int rc = mdb_cursor_get(cur->cur, k, &v, op);
+	if (rc)
+		return map_err(rc);
+	if (ko)
+		*ko = k->mv_data, *kl = k->mv_size;
+	if (vo)
+		*vo = v.mv_data, *vl = v.mv_size;
+	return 0;
+}
+
+int store_cursor_seek(struct store_cursor *cur, const void *key, size_t klen, const void **k,
+                      size_t *kl, const void **v, size_t *vl)
+{
+	MDB_val mk = {klen, (void *)key};
+	return cursor_get(cur, &mk, klen ? MDB_SET_RANGE : MDB_FIRST, k, kl, v, vl);
+}
+
+int store_cursor_next(struct store_cursor *cur, const void **k, size_t *kl, const void **v, size_t *vl)
+{
+	MDB_val mk = {0, NULL};
+	return cursor_get(cur, &mk, MDB_NEXT, k, kl, v, vl);
+}
+
+int store_cursor_prev(struct store_cursor *cur, const void **k, size_t *kl, const void **v, size_t *vl)
+{
+	MDB_val mk = {0, NULL};
+	return cursor_get(cur, &mk, MDB_PREV, k, kl, v, vl);
+}
+
+int store_cursor_last(struct store_cursor *cur, const void **k, size_t *kl, const void **v, size_t *vl)
+{
+	MDB_val mk = {0, NULL};
+	return cursor_get(cur, &mk, MDB_LAST, k, kl, v, vl);
+}
+
+int store_cursor_del(struct store_cursor *cur) { return map_err(mdb_cursor_del(cur->cur, 0)); }
+
+int store_backup(struct store *st, const char *dir)
+{
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	return map_err(mdb_env_copy2(st->env, dir, MDB_CP_COMPACT));
+}
+
+void store_be64(uint8_t out[8], uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		out[i] = (uint8_t)v;
+}
+
+uint64_t store_get_be64(const uint8_t in[8])
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | in[i];
+	return v;
+}

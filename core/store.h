@@ -1,0 +1,105 @@
+/* The LMDB edge. Every mdb_* call in the project lives in store.c; the rest
+ * of the code speaks store_* and the project's error codes (Knot DNS keeps
+ * LMDB behind knot_lmdb.c the same way).
+ *
+ * Codes: MDB_NOTFOUND -> -ENOENT, MDB_KEYEXIST -> -EEXIST, MDB_MAP_FULL ->
+ * TF_E_MAPFULL, a full disk -> -ENOSPC, other LMDB failures -> -EIO.
+ *
+ * Threads: one writer at a time (LMDB's rule); read transactions may run in
+ * any number of threads, each its own. Integer parts of keys are big-endian
+ * so byte order is sort order (store_be64). */
+#ifndef TF_STORE_H
+#define TF_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tf_err.h"
+
+struct store;
+struct store_txn;
+struct store_cursor;
+
+/* The named databases. Layout is documented in docs/operations.md. */
+enum store_db {
+	DB_META,        /* "schema", "log_head", ... */
+	DB_AREAS,       /* code -> Area */
+	DB_ELDERS,      /* id -> Elder */
+	DB_VISITORS,    /* id -> Visitor */
+	DB_KEYS,        /* pk[32] -> DeviceKey */
+	DB_RECORDS,     /* record id[16] -> Record (visits and care events) */
+	DB_ELDER_HIST,  /* elder_id \0 be64(time) id[16] -> "" */
+	DB_VISITOR_HIST,/* visitor_id \0 be64(time) id[16] -> "" */
+	DB_LOG,         /* be64(seq) -> hash[32] || envelope bytes */
+	DB_DUTIES,      /* elder_id \0 rule \0 visitor_id -> Duty */
+	DB_DUE,         /* be64(due) elder_id \0 rule \0 visitor_id -> "" */
+	DB_MONTHLY,     /* "YYYYMM" elder_id \0 -> per-month tallies */
+	DB_ALERTS,      /* alert id[16] -> Alert */
+	DB_ALERT_KEYS,  /* dedupe key of an alert -> alert id[16] */
+	DB_PENDING,     /* be64(created) id[16] -> "" (undelivered alerts) */
+	DB_COUNT,
+};
+
+struct store_options {
+	size_t map_size;  /* bytes; 0 = 1 GiB */
+	bool read_only;
+	bool no_sync;     /* tests of non-durable paths only; never in production */
+};
+
+/* Opens (creating if needed) the store in directory dir, mode 0600, and
+ * clears stale reader slots left by crashed processes (mdb_reader_check).
+ * Returns 0 or a negative code; on failure *out is NULL. */
+int store_open(const char *dir, const struct store_options *opt, struct store **out) TF_MUST_CHECK;
+/* Closes the environment. All transactions must be finished. NULL is fine. */
+void store_close(struct store *st);
+
+/* Begins a transaction. A write transaction may have a parent (a nested
+ * transaction, used to undo one request of a batch without losing the
+ * others). Returns 0 or a negative code. */
+int store_txn_begin(struct store *st, bool write, struct store_txn *parent,
+                    struct store_txn **out) TF_MUST_CHECK;
+/* Commits and frees txn. Durable on return for a top-level write
+ * transaction (fsync'd). Returns 0, TF_E_MAPFULL, -ENOSPC or -EIO; the
+ * transaction is freed either way. */
+int store_txn_commit(struct store_txn *txn) TF_MUST_CHECK;
+/* Aborts and frees; NULL is fine. */
+void store_txn_abort(struct store_txn *txn);
+/* Ends a read transaction and lets it be renewed cheaply later. */
+void store_txn_reset(struct store_txn *txn);
+int store_txn_renew(struct store_txn *txn) TF_MUST_CHECK;
+
+/* Value pointers returned by get/cursor calls are valid until the
+ * transaction ends or the next write to that database. */
+int store_get(struct store_txn *txn, enum store_db db, const void *key, size_t klen,
+              const void **val, size_t *vlen) TF_MUST_CHECK;
+#define STORE_NOOVERWRITE 1u
+int store_put(struct store_txn *txn, enum store_db db, const void *key, size_t klen,
+              const void *val, size_t vlen, unsigned flags) TF_MUST_CHECK;
+int store_del(struct store_txn *txn, enum store_db db, const void *key, size_t klen) TF_MUST_CHECK;
+/* Number of entries in a database. */
+int store_count(struct store_txn *txn, enum store_db db, size_t *out) TF_MUST_CHECK;
+
+int store_cursor_open(struct store_txn *txn, enum store_db db, struct store_cursor **out) TF_MUST_CHECK;
+void store_cursor_close(struct store_cursor *cur);
+/* Positions at the first key >= key (klen 0: the first key). -ENOENT past the end. */
+int store_cursor_seek(struct store_cursor *cur, const void *key, size_t klen, const void **k,
+                      size_t *kl, const void **v, size_t *vl) TF_MUST_CHECK;
+int store_cursor_next(struct store_cursor *cur, const void **k, size_t *kl, const void **v,
+                      size_t *vl) TF_MUST_CHECK;
+/* Last key of the database. -ENOENT if empty. */
+int store_cursor_last(struct store_cursor *cur, const void **k, size_t *kl, const void **v,
+                      size_t *vl) TF_MUST_CHECK;
+int store_cursor_prev(struct store_cursor *cur, const void **k, size_t *kl, const void **v,
+                      size_t *vl) TF_MUST_CHECK;
+/* Deletes the entry under the cursor. */
+int store_cursor_del(struct store_cursor *cur) TF_MUST_CHECK;
+
+/* Copies the whole store, consistent, to a new file in dir (a hot backup,
+ * mdb_env_copy2 with compaction). */
+int store_backup(struct store *st, const char *dir) TF_MUST_CHECK;
+
+void store_be64(uint8_t out[8], uint64_t v);
+uint64_t store_get_be64(const uint8_t in[8]);
+
+#endif

@@ -1,0 +1,88 @@
+/* The one edge where protobuf-c is called (pack, unpack, free).
+ *
+ * Other modules read and fill the generated message structs through the short
+ * type names below, but never call protobuf-c themselves; that keeps the
+ * library swappable and every decode behind the size and UTF-8 checks here. */
+#ifndef TF_WIRE_H
+#define TF_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.pb-c.h"
+#include "tanfang.pb-c.h"
+#include "tf_err.h"
+
+typedef Tanfang__V1__Envelope tf_envelope;
+typedef Tanfang__V1__Request tf_request;
+typedef Tanfang__V1__Reply tf_reply;
+typedef Tanfang__V1__Visit tf_visit;
+typedef Tanfang__V1__CareEvent tf_care_event;
+typedef Tanfang__V1__Area tf_area;
+typedef Tanfang__V1__Elder tf_elder;
+typedef Tanfang__V1__Visitor tf_visitor;
+typedef Tanfang__V1__DeviceKey tf_device_key;
+typedef Tanfang__V1__Alert tf_alert;
+typedef Tanfang__Store__Record tf_record;
+typedef Tanfang__Store__Duty tf_duty;
+
+/* Which message a buffer holds. */
+enum wire_type {
+	WIRE_ENVELOPE,
+	WIRE_REQUEST,
+	WIRE_REPLY,
+	WIRE_VISIT,
+	WIRE_CARE_EVENT,
+	WIRE_AREA,
+	WIRE_ELDER,
+	WIRE_VISITOR,
+	WIRE_DEVICE_KEY,
+	WIRE_ALERT,
+	WIRE_RECORD,
+	WIRE_DUTY,
+	WIRE_TYPE_COUNT,
+};
+
+/* Decodes `len` bytes as a message of `type` into *out (free with
+ * wire_free). Besides protobuf-c's own checks it refuses invalid UTF-8 in
+ * string fields and enum values outside the declared ones, recursively.
+ * Returns 0, TF_E_MALFORMED, or -ENOMEM. */
+int wire_unpack(enum wire_type type, const uint8_t *buf, size_t len, void **out) TF_MUST_CHECK;
+
+/* Encodes msg into a new malloc'd buffer (*out, *out_len; caller frees).
+ * Returns 0 or -ENOMEM. */
+int wire_pack(enum wire_type type, const void *msg, uint8_t **out, size_t *out_len) TF_MUST_CHECK;
+
+/* Frees a message returned by wire_unpack; NULL is fine. Never use it on a
+ * message built by hand. */
+void wire_free(enum wire_type type, void *msg);
+
+/* Initialisers for hand-built messages: `tf_visit v; wire_init(WIRE_VISIT, &v);` */
+void wire_init(enum wire_type type, void *msg);
+
+/* Names of enum values for output, e.g. wire_status_name(TANFANG__V1__STATUS__STATUS_OK)
+ * returns "STATUS_OK". Never NULL ("?" for unknown values). */
+const char *wire_status_name(int status);
+const char *wire_visit_kind_name(int kind);   /* "door", "phone", ... */
+const char *wire_role_name(int role);         /* "grid_worker", ... */
+const char *wire_category_name(int category); /* "living_alone", ... */
+const char *wire_event_type_name(int type);   /* "fall", ... */
+const char *wire_severity_name(int sev);      /* "info", ... */
+const char *wire_elder_status_name(int st);   /* "active", ... */
+const char *wire_tier_name(int tier);         /* "general", "key", "high" */
+const char *wire_aid_name(int aid);           /* "meals", ... */
+const char *wire_finding_name(int f);         /* "ok", "concern", "urgent" */
+
+/* Reverse lookups for the short lowercase names above (as used in the CLI,
+ * CSV files and the policy file). Return the value, or -1 if unknown. */
+int wire_visit_kind_value(const char *name);
+int wire_role_value(const char *name);
+int wire_category_value(const char *name);
+int wire_event_type_value(const char *name);
+int wire_severity_value(const char *name);
+int wire_elder_status_value(const char *name);
+int wire_tier_value(const char *name);
+int wire_aid_value(const char *name);
+int wire_finding_value(const char *name);
+
+#endif
