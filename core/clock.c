@@ -5,7 +5,10 @@
 
 static _Atomic int64_t fixed_now;
 
-void clock_set_fixed(int64_t unix_seconds) { atomic_store(&fixed_now, unix_seconds); }
+void clock_set_fixed(int64_t unix_seconds)
+{
+	atomic_store(&fixed_now, unix_seconds);
+}
 
 int64_t clock_now_ms(void)
 {
@@ -17,7 +20,10 @@ int64_t clock_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int64_t clock_now(void) { return clock_now_ms() / 1000; }
+int64_t clock_now(void)
+{
+	return clock_now_ms() / 1000;
+}
 
 int64_t clock_mono_ms(void)
 {

@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-int envelope_init(void) { return sodium_init() < 0 ? -EIO : 0; }
+int envelope_init(void)
+{
+	return sodium_init() < 0 ? -EIO : 0;
+}
 
 /* The signed message is prefix || body; built in one buffer because
  * crypto_sign_detached takes a single message. */
@@ -23,8 +26,8 @@ static int signed_message(const uint8_t *body, size_t len, uint8_t **out, size_t
 	return 0;
 }
 
-int envelope_seal(const uint8_t sk[ENVELOPE_SK_LEN], const uint8_t *body, size_t len,
-                  uint8_t **out, size_t *out_len)
+int envelope_seal(const uint8_t sk[ENVELOPE_SK_LEN], const uint8_t *body, size_t len, uint8_t **out,
+                  size_t *out_len)
 {
 	uint8_t *m;
 	size_t ml;

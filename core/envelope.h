@@ -13,17 +13,17 @@
 #include "tf_err.h"
 #include "wire.h"
 
-#define ENVELOPE_DOMAIN "tanfang/v1"
-#define ENVELOPE_PK_LEN 32
-#define ENVELOPE_SK_LEN 64
+#define ENVELOPE_DOMAIN  "tanfang/v1"
+#define ENVELOPE_PK_LEN  32
+#define ENVELOPE_SK_LEN  64
 #define ENVELOPE_SIG_LEN 64
 #define ENVELOPE_REF_LEN 32
 
 /* Signs body with sk (libsodium's 64-byte secret key, whose public half is
  * its last 32 bytes) and packs an Envelope into a new buffer the caller
  * frees. Returns 0 or -ENOMEM. */
-int envelope_seal(const uint8_t sk[ENVELOPE_SK_LEN], const uint8_t *body, size_t len,
-                  uint8_t **out, size_t *out_len) TF_MUST_CHECK;
+int envelope_seal(const uint8_t sk[ENVELOPE_SK_LEN], const uint8_t *body, size_t len, uint8_t **out,
+                  size_t *out_len) TF_MUST_CHECK;
 
 /* Decodes a frame as an Envelope, checks the field sizes, and verifies the
  * signature. On success *out holds the decoded envelope (wire_free it with

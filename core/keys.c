@@ -57,4 +57,7 @@ int keys_load(const char *path, struct keypair *out)
 	return 0;
 }
 
-void keys_pk_hex(const struct keypair *kp, char out[65]) { hex_encode(kp->pk, 32, out); }
+void keys_pk_hex(const struct keypair *kp, char out[65])
+{
+	hex_encode(kp->pk, 32, out);
+}

@@ -12,8 +12,14 @@ static const char *prog_name = "tanfang";
 /* Worker threads log too; keep each line whole. */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
-void log_set_level(enum log_level level) { min_level = level; }
-void log_set_name(const char *name) { prog_name = name; }
+void log_set_level(enum log_level level)
+{
+	min_level = level;
+}
+void log_set_name(const char *name)
+{
+	prog_name = name;
+}
 
 static void vlog(enum log_level level, const char *tag, int errnum, const char *fmt, va_list ap)
 {
@@ -35,9 +41,18 @@ static void vlog(enum log_level level, const char *tag, int errnum, const char *
 	vlog(level, tag, errnum, fmt, ap);                                                         \
 	va_end(ap)
 
-void log_debug(const char *fmt, ...) { LOG_BODY(LOG_LEVEL_DEBUG, "debug: ", 0); }
-void log_info(const char *fmt, ...) { LOG_BODY(LOG_LEVEL_INFO, "", 0); }
-void log_warnx(const char *fmt, ...) { LOG_BODY(LOG_LEVEL_WARN, "warning: ", 0); }
+void log_debug(const char *fmt, ...)
+{
+	LOG_BODY(LOG_LEVEL_DEBUG, "debug: ", 0);
+}
+void log_info(const char *fmt, ...)
+{
+	LOG_BODY(LOG_LEVEL_INFO, "", 0);
+}
+void log_warnx(const char *fmt, ...)
+{
+	LOG_BODY(LOG_LEVEL_WARN, "warning: ", 0);
+}
 
 void log_warn(const char *fmt, ...)
 {

@@ -9,14 +9,24 @@
 #include "log.h"
 
 static const char *const db_names[DB_COUNT] = {
-	[DB_META] = "meta",         [DB_AREAS] = "areas",
-	[DB_ELDERS] = "elders",     [DB_VISITORS] = "visitors",
-	[DB_KEYS] = "keys",         [DB_RECORDS] = "records",
-	[DB_ELDER_HIST] = "elder_hist", [DB_VISITOR_HIST] = "visitor_hist",
-	[DB_LOG] = "log",           [DB_DUTIES] = "duties",
-	[DB_DUE] = "due",           [DB_MONTHLY] = "monthly",
-	[DB_ALERTS] = "alerts",     [DB_ALERT_KEYS] = "alert_keys",
-	[DB_PENDING] = "pending",
+    [DB_META] = "meta",
+    [DB_AREAS] = "areas",
+    [DB_ELDERS] = "elders",
+    [DB_VISITORS] = "visitors",
+    [DB_KEYS] = "keys",
+    [DB_RECORDS] = "records",
+    [DB_ELDER_HIST] = "elder_hist",
+    [DB_VISITOR_HIST] = "visitor_hist",
+    [DB_LOG] = "log",
+    [DB_DUTIES] = "duties",
+    [DB_DUE] = "due",
+    [DB_MONTHLY] = "monthly",
+    [DB_ALERTS] = "alerts",
+    [DB_ALERT_KEYS] = "alert_keys",
+    [DB_PENDING] = "pending",
+    [DB_FOLLOW_UP] = "follow_up",
+    [DB_OUTBOX] = "outbox",
+    [DB_REFUSED] = "refused",
 };
 
 struct store {
@@ -140,7 +150,8 @@ int store_txn_begin(struct store *st, bool write, struct store_txn *parent, stru
 	if (!t)
 		return -ENOMEM;
 	t->st = st;
-	int rc = mdb_txn_begin(st->env, parent ? parent->txn : NULL, write ? 0 : MDB_RDONLY, &t->txn);
+	int rc =
+	    mdb_txn_begin(st->env, parent ? parent->txn : NULL, write ? 0 : MDB_RDONLY, &t->txn);
 	if (rc) {
 		free(t);
 		return map_err(rc);
@@ -164,8 +175,14 @@ void store_txn_abort(struct store_txn *txn)
 	free(txn);
 }
 
-void store_txn_reset(struct store_txn *txn) { mdb_txn_reset(txn->txn); }
-int store_txn_renew(struct store_txn *txn) { return map_err(mdb_txn_renew(txn->txn)); }
+void store_txn_reset(struct store_txn *txn)
+{
+	mdb_txn_reset(txn->txn);
+}
+int store_txn_renew(struct store_txn *txn)
+{
+	return map_err(mdb_txn_renew(txn->txn));
+}
 
 int store_get(struct store_txn *txn, enum store_db db, const void *key, size_t klen,
               const void **val, size_t *vlen)
@@ -247,25 +264,31 @@ int store_cursor_seek(struct store_cursor *cur, const void *key, size_t klen, co
 	return cursor_get(cur, &mk, klen ? MDB_SET_RANGE : MDB_FIRST, k, kl, v, vl);
 }
 
-int store_cursor_next(struct store_cursor *cur, const void **k, size_t *kl, const void **v, size_t *vl)
+int store_cursor_next(struct store_cursor *cur, const void **k, size_t *kl, const void **v,
+                      size_t *vl)
 {
 	MDB_val mk = {0, NULL};
 	return cursor_get(cur, &mk, MDB_NEXT, k, kl, v, vl);
 }
 
-int store_cursor_prev(struct store_cursor *cur, const void **k, size_t *kl, const void **v, size_t *vl)
+int store_cursor_prev(struct store_cursor *cur, const void **k, size_t *kl, const void **v,
+                      size_t *vl)
 {
 	MDB_val mk = {0, NULL};
 	return cursor_get(cur, &mk, MDB_PREV, k, kl, v, vl);
 }
 
-int store_cursor_last(struct store_cursor *cur, const void **k, size_t *kl, const void **v, size_t *vl)
+int store_cursor_last(struct store_cursor *cur, const void **k, size_t *kl, const void **v,
+                      size_t *vl)
 {
 	MDB_val mk = {0, NULL};
 	return cursor_get(cur, &mk, MDB_LAST, k, kl, v, vl);
 }
 
-int store_cursor_del(struct store_cursor *cur) { return map_err(mdb_cursor_del(cur->cur, 0)); }
+int store_cursor_del(struct store_cursor *cur)
+{
+	return map_err(mdb_cursor_del(cur->cur, 0));
+}
 
 int store_backup(struct store *st, const char *dir)
 {

@@ -23,28 +23,32 @@ struct store_cursor;
 
 /* The named databases. Layout is documented in docs/operations.md. */
 enum store_db {
-	DB_META,        /* "schema", "log_head", ... */
-	DB_AREAS,       /* code -> Area */
-	DB_ELDERS,      /* id -> Elder */
-	DB_VISITORS,    /* id -> Visitor */
-	DB_KEYS,        /* pk[32] -> DeviceKey */
-	DB_RECORDS,     /* record id[16] -> Record (visits and care events) */
-	DB_ELDER_HIST,  /* elder_id \0 be64(time) id[16] -> "" */
-	DB_VISITOR_HIST,/* visitor_id \0 be64(time) id[16] -> "" */
-	DB_LOG,         /* be64(seq) -> hash[32] || envelope bytes */
-	DB_DUTIES,      /* elder_id \0 rule \0 visitor_id -> Duty */
-	DB_DUE,         /* be64(due) elder_id \0 rule \0 visitor_id -> "" */
-	DB_MONTHLY,     /* "YYYYMM" elder_id \0 -> per-month tallies */
-	DB_ALERTS,      /* alert id[16] -> Alert */
-	DB_ALERT_KEYS,  /* dedupe key of an alert -> alert id[16] */
-	DB_PENDING,     /* be64(created) id[16] -> "" (undelivered alerts) */
+	DB_META,         /* "schema", "log_head", ... */
+	DB_AREAS,        /* code -> Area */
+	DB_ELDERS,       /* id -> Elder */
+	DB_VISITORS,     /* id -> Visitor */
+	DB_KEYS,         /* pk[32] -> DeviceKey */
+	DB_RECORDS,      /* record id[16] -> Record (visits and care events) */
+	DB_ELDER_HIST,   /* elder_id \0 be64(time) id[16] -> "" */
+	DB_VISITOR_HIST, /* visitor_id \0 be64(time) id[16] -> "" */
+	DB_LOG,          /* be64(seq) -> hash[32] || envelope bytes */
+	DB_DUTIES,       /* elder_id \0 rule \0 visitor_id -> Duty */
+	DB_DUE,          /* be64(due) elder_id \0 rule \0 visitor_id -> "" */
+	DB_MONTHLY,      /* "YYYYMM" elder_id \0 -> per-month tallies */
+	DB_ALERTS,       /* alert id[16] -> Alert */
+	DB_ALERT_KEYS,   /* kind|elder|rule|visitor|due: one alert per cause -> alert id[16] */
+	DB_PENDING,      /* be64(created) id[16] -> be64(lease_until) (undelivered alerts) */
+	DB_FOLLOW_UP,    /* be64(due) elder_id \0 visit id[16] -> visitor_id (follow-ups owed) */
+	/* A field device's outbox (a separate store in the device's folder). */
+	DB_OUTBOX,  /* be64(recorded) id[16] -> signed envelope bytes */
+	DB_REFUSED, /* id[16] -> status(4, be) || detail || \0 || envelope bytes */
 	DB_COUNT,
 };
 
 struct store_options {
-	size_t map_size;  /* bytes; 0 = 1 GiB */
+	size_t map_size; /* bytes; 0 = 1 GiB */
 	bool read_only;
-	bool no_sync;     /* tests of non-durable paths only; never in production */
+	bool no_sync; /* tests of non-durable paths only; never in production */
 };
 
 /* Opens (creating if needed) the store in directory dir, mode 0600, and
@@ -80,7 +84,8 @@ int store_del(struct store_txn *txn, enum store_db db, const void *key, size_t k
 /* Number of entries in a database. */
 int store_count(struct store_txn *txn, enum store_db db, size_t *out) TF_MUST_CHECK;
 
-int store_cursor_open(struct store_txn *txn, enum store_db db, struct store_cursor **out) TF_MUST_CHECK;
+int store_cursor_open(struct store_txn *txn, enum store_db db,
+                      struct store_cursor **out) TF_MUST_CHECK;
 void store_cursor_close(struct store_cursor *cur);
 /* Positions at the first key >= key (klen 0: the first key). -ENOENT past the end. */
 int store_cursor_seek(struct store_cursor *cur, const void *key, size_t klen, const void **k,

@@ -6,18 +6,18 @@
 #include <string.h>
 
 static const ProtobufCMessageDescriptor *descriptors[WIRE_TYPE_COUNT] = {
-	[WIRE_ENVELOPE] = &tanfang__v1__envelope__descriptor,
-	[WIRE_REQUEST] = &tanfang__v1__request__descriptor,
-	[WIRE_REPLY] = &tanfang__v1__reply__descriptor,
-	[WIRE_VISIT] = &tanfang__v1__visit__descriptor,
-	[WIRE_CARE_EVENT] = &tanfang__v1__care_event__descriptor,
-	[WIRE_AREA] = &tanfang__v1__area__descriptor,
-	[WIRE_ELDER] = &tanfang__v1__elder__descriptor,
-	[WIRE_VISITOR] = &tanfang__v1__visitor__descriptor,
-	[WIRE_DEVICE_KEY] = &tanfang__v1__device_key__descriptor,
-	[WIRE_ALERT] = &tanfang__v1__alert__descriptor,
-	[WIRE_RECORD] = &tanfang__store__record__descriptor,
-	[WIRE_DUTY] = &tanfang__store__duty__descriptor,
+    [WIRE_ENVELOPE] = &tanfang__v1__envelope__descriptor,
+    [WIRE_REQUEST] = &tanfang__v1__request__descriptor,
+    [WIRE_REPLY] = &tanfang__v1__reply__descriptor,
+    [WIRE_VISIT] = &tanfang__v1__visit__descriptor,
+    [WIRE_CARE_EVENT] = &tanfang__v1__care_event__descriptor,
+    [WIRE_AREA] = &tanfang__v1__area__descriptor,
+    [WIRE_ELDER] = &tanfang__v1__elder__descriptor,
+    [WIRE_VISITOR] = &tanfang__v1__visitor__descriptor,
+    [WIRE_DEVICE_KEY] = &tanfang__v1__device_key__descriptor,
+    [WIRE_ALERT] = &tanfang__v1__alert__descriptor,
+    [WIRE_RECORD] = &tanfang__store__record__descriptor,
+    [WIRE_DUTY] = &tanfang__store__duty__descriptor,
 };
 
 /* Strict UTF-8: no overlongs, no surrogates, nothing above U+10FFFF.
@@ -71,14 +71,12 @@ static bool field_value_valid(const ProtobufCFieldDescriptor *f, const void *p, 
 		 * unpack of the raw bytes. Here only the encoding. */
 		return !s || utf8_valid((const unsigned char *)s);
 	}
-	case PROTOBUF_C_TYPE_ENUM:
-		return enum_known(f->descriptor, *(const int *)p);
+	case PROTOBUF_C_TYPE_ENUM: return enum_known(f->descriptor, *(const int *)p);
 	case PROTOBUF_C_TYPE_MESSAGE: {
 		const ProtobufCMessage *sub = *(ProtobufCMessage *const *)p;
 		return !sub || message_valid(sub, depth + 1);
 	}
-	default:
-		return true;
+	default: return true;
 	}
 }
 
@@ -112,7 +110,8 @@ static bool message_valid(const ProtobufCMessage *m, int depth)
 			continue;
 		}
 		if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-			uint32_t which = *(const uint32_t *)((const char *)m + f->quantifier_offset);
+			uint32_t which =
+			    *(const uint32_t *)((const char *)m + f->quantifier_offset);
 			if (which != f->id)
 				continue;
 		}
@@ -208,21 +207,31 @@ static int short_value(const ProtobufCEnumDescriptor *ed, const char *prefix, co
 }
 
 #define ENUM_NAMES(fn, vfn, desc, prefix)                                                          \
-	const char *fn(int v) { return short_name(&desc, prefix, v); }                             \
-	int vfn(const char *name) { return short_value(&desc, prefix, name); }
+	const char *fn(int v)                                                                      \
+	{                                                                                          \
+		return short_name(&desc, prefix, v);                                               \
+	}                                                                                          \
+	int vfn(const char *name)                                                                  \
+	{                                                                                          \
+		return short_value(&desc, prefix, name);                                           \
+	}
 
 const char *wire_status_name(int status)
 {
-	const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(&tanfang__v1__status__descriptor, status);
+	const ProtobufCEnumValue *ev =
+	    protobuf_c_enum_descriptor_get_value(&tanfang__v1__status__descriptor, status);
 	return ev ? ev->name : "?";
 }
 
-ENUM_NAMES(wire_visit_kind_name, wire_visit_kind_value, tanfang__v1__visit_kind__descriptor, "VISIT_KIND_")
+ENUM_NAMES(wire_visit_kind_name, wire_visit_kind_value, tanfang__v1__visit_kind__descriptor,
+           "VISIT_KIND_")
 ENUM_NAMES(wire_role_name, wire_role_value, tanfang__v1__role__descriptor, "ROLE_")
 ENUM_NAMES(wire_category_name, wire_category_value, tanfang__v1__category__descriptor, "CATEGORY_")
-ENUM_NAMES(wire_event_type_name, wire_event_type_value, tanfang__v1__care_event_type__descriptor, "CARE_EVENT_TYPE_")
+ENUM_NAMES(wire_event_type_name, wire_event_type_value, tanfang__v1__care_event_type__descriptor,
+           "CARE_EVENT_TYPE_")
 ENUM_NAMES(wire_severity_name, wire_severity_value, tanfang__v1__severity__descriptor, "SEVERITY_")
-ENUM_NAMES(wire_elder_status_name, wire_elder_status_value, tanfang__v1__elder_status__descriptor, "ELDER_STATUS_")
+ENUM_NAMES(wire_elder_status_name, wire_elder_status_value, tanfang__v1__elder_status__descriptor,
+           "ELDER_STATUS_")
 ENUM_NAMES(wire_tier_name, wire_tier_value, tanfang__v1__risk_tier__descriptor, "RISK_TIER_")
 ENUM_NAMES(wire_aid_name, wire_aid_value, tanfang__v1__aid__descriptor, "AID_")
 ENUM_NAMES(wire_finding_name, wire_finding_value, tanfang__v1__finding__descriptor, "FINDING_")

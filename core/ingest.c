@@ -1,0 +1,983 @@
+#include "ingest.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alert.h"
+#include "auditlog.h"
+#include "clock.h"
+#include "envelope.h"
+#include "log.h"
+#include "policy.h"
+#include "query.h"
+#include "registry.h"
+#include "schedule.h"
+#include "wire.h"
+
+#define S(x)      TANFANG__V1__STATUS__STATUS_##x
+#define OP(x)     TANFANG__V1__REQUEST__OP_##x
+#define NOTE_MAX  4000
+#define MAX_FLAGS 4
+
+struct ingest {
+	struct store *st;
+	struct ingest_config cfg;
+	/* Queries read the policy in worker threads while the writer may swap
+	 * it on SIGHUP; the lock keeps a query's policy alive until it ends. */
+	pthread_rwlock_t pol_lock;
+	struct policy *pol;
+};
+
+struct job {
+	enum job_route route;
+	uint8_t *frame; /* the verbatim envelope, for the audit log */
+	size_t frame_len;
+	tf_envelope *env;
+	tf_request *req;
+	uint8_t ref[ENVELOPE_REF_LEN];
+	int has_ref;
+	int status;
+	char detail[512];
+	const char *flags[MAX_FLAGS];
+	size_t n_flags;
+	uint8_t *reply; /* packed reply from a query */
+	size_t reply_len;
+	void *user;
+};
+
+int ingest_new(struct store *st, const struct ingest_config *cfg, struct ingest **out)
+{
+	*out = NULL;
+	struct ingest *ig = calloc(1, sizeof *ig);
+	if (!ig)
+		return -ENOMEM;
+	ig->st = st;
+	if (cfg)
+		ig->cfg = *cfg;
+	struct ingest_config *c = &ig->cfg;
+	if (!c->max_skew_s)
+		c->max_skew_s = 600;
+	if (!c->future_flag_s)
+		c->future_flag_s = 3600;
+	if (!c->old_flag_s)
+		c->old_flag_s = 45 * 86400;
+	if (c->far_flag_m <= 0)
+		c->far_flag_m = 2000;
+	if (!c->burst_count)
+		c->burst_count = 12;
+	if (!c->burst_window_s)
+		c->burst_window_s = 3600;
+	if (!c->escalate_after_s)
+		c->escalate_after_s = 7 * 86400;
+	if (!c->follow_up_s)
+		c->follow_up_s = 7 * 86400;
+	if (!c->alert_sweep_max)
+		c->alert_sweep_max = 20000;
+	if (pthread_rwlock_init(&ig->pol_lock, NULL) != 0) {
+		free(ig);
+		return -ENOMEM;
+	}
+	int r = policy_default(&ig->pol);
+	if (r < 0) {
+		pthread_rwlock_destroy(&ig->pol_lock);
+		free(ig);
+		return r;
+	}
+	*out = ig;
+	return 0;
+}
+
+void ingest_free(struct ingest *ig)
+{
+	if (!ig)
+		return;
+	policy_free(ig->pol);
+	pthread_rwlock_destroy(&ig->pol_lock);
+	free(ig);
+}
+
+int ingest_set_policy(struct ingest *ig, struct policy *pol)
+{
+	struct store_txn *txn;
+	int r = store_txn_begin(ig->st, true, NULL, &txn);
+	if (r < 0)
+		goto fail;
+	r = schedule_rebuild(txn, pol, clock_now());
+	if (r < 0) {
+		store_txn_abort(txn);
+		goto fail;
+	}
+	r = store_txn_commit(txn);
+	if (r < 0)
+		goto fail;
+	pthread_rwlock_wrlock(&ig->pol_lock);
+	struct policy *old = ig->pol;
+	ig->pol = pol;
+	pthread_rwlock_unlock(&ig->pol_lock);
+	policy_free(old);
+	return 0;
+fail:
+	policy_free(pol);
+	return r;
+}
+
+static void set_status(struct job *j, int status, const char *fmt, ...) TF_PRINTF(3, 4);
+static void set_status(struct job *j, int status, const char *fmt, ...)
+{
+	j->status = status;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(j->detail, sizeof j->detail, fmt, ap);
+	va_end(ap);
+}
+
+static int code_status(int code)
+{
+	switch (code) {
+	case 0: return S(OK);
+	case TF_E_MALFORMED: return S(MALFORMED);
+	case TF_E_BADSIG: return S(BAD_SIGNATURE);
+	case TF_E_SIGNER: return S(UNKNOWN_SIGNER);
+	case TF_E_FORBIDDEN: return S(FORBIDDEN);
+	case TF_E_CONFLICT: return S(CONFLICT);
+	case TF_E_DUPLICATE: return S(DUPLICATE);
+	case TF_E_NOELDER: return S(UNKNOWN_ELDER);
+	case TF_E_INVALID: return S(INVALID);
+	case -ENOENT: return S(NOT_FOUND);
+	case TF_E_MAPFULL:
+	case -ENOSPC: return S(STORE_FULL);
+	default: return S(INTERNAL);
+	}
+}
+
+/* ---- verification (worker threads) ---- */
+
+static bool id16(const ProtobufCBinaryData *b)
+{
+	return b->len == 16;
+}
+static bool short_text(const char *s)
+{
+	return strlen(s) <= NOTE_MAX;
+}
+
+static bool assessment_ok(const Tanfang__V1__Assessment *a)
+{
+	return !a || short_text(a->note);
+}
+
+/* Field checks a signature cannot give: sizes, ranges, required fields. */
+static const char *check_visit(const tf_visit *v)
+{
+	if (!id16(&v->id))
+		return "visit id must be 16 bytes";
+	if (!registry_id_valid(v->elder_id))
+		return "visit elder_id missing or invalid";
+	if (v->kind == TANFANG__V1__VISIT_KIND__VISIT_KIND_UNSPECIFIED)
+		return "visit kind missing";
+	if (v->visited_at <= 0)
+		return "visit visited_at missing";
+	if (v->has_location &&
+	    (!isfinite(v->lat) || !isfinite(v->lon) || fabs(v->lat) > 90 || fabs(v->lon) > 180 ||
+	     !isfinite(v->accuracy_m) || v->accuracy_m < 0))
+		return "visit location out of range";
+	if (v->duration_min > 24 * 60)
+		return "visit duration above 24 hours";
+	if (!short_text(v->note) || !assessment_ok(v->basic_living) ||
+	    !assessment_ok(v->safety_risk) || !assessment_ok(v->family_support) ||
+	    !assessment_ok(v->care_protection))
+		return "visit note longer than 4000 bytes";
+	if (v->n_needs > 6)
+		return "visit lists more than the six aids";
+	return NULL;
+}
+
+static const char *check_event(const tf_care_event *e)
+{
+	if (!id16(&e->id))
+		return "care event id must be 16 bytes";
+	if (!registry_id_valid(e->elder_id))
+		return "care event elder_id missing or invalid";
+	if (e->type == TANFANG__V1__CARE_EVENT_TYPE__CARE_EVENT_TYPE_UNSPECIFIED)
+		return "care event type missing";
+	if (e->severity == TANFANG__V1__SEVERITY__SEVERITY_UNSPECIFIED)
+		return "care event severity missing";
+	if (e->occurred_at <= 0)
+		return "care event occurred_at missing";
+	if (!short_text(e->note))
+		return "care event note longer than 4000 bytes";
+	return NULL;
+}
+
+static const char *check_request(const tf_request *r)
+{
+	switch (r->op_case) {
+	case OP(VISIT): return check_visit(r->visit);
+	case OP(CARE_EVENT): return check_event(r->care_event);
+	case OP(PUT_AREA): return r->put_area->area ? NULL : "put_area without area";
+	case OP(PUT_ELDER): return r->put_elder->elder ? NULL : "put_elder without elder";
+	case OP(PUT_VISITOR): return r->put_visitor->visitor ? NULL : "put_visitor without visitor";
+	case OP(ENROL_KEY):
+		return r->enrol_key->public_key.len == 32 ? NULL : "public_key must be 32 bytes";
+	case OP(REVOKE_KEY):
+		return r->revoke_key->public_key.len == 32 ? NULL : "public_key must be 32 bytes";
+	case OP(IMPORT_ELDERS):
+		for (size_t i = 0; i < r->import_elders->n_elders; i++)
+			if (!r->import_elders->elders[i])
+				return "import_elders holds an empty elder";
+		return NULL;
+	case OP(SET_NEIGHBOURS):
+	case OP(SET_VISITORS):
+	case OP(GET_REGISTRY):
+	case OP(OVERDUE):
+	case OP(REPORT):
+	case OP(ELDER_HISTORY):
+	case OP(ACTIVITY):
+	case OP(ALERTS_PENDING):
+	case OP(ALERTS_ACK): return NULL;
+	default: return "request holds no operation";
+	}
+}
+
+static bool is_read(const tf_request *r)
+{
+	switch (r->op_case) {
+	case OP(GET_REGISTRY):
+	case OP(OVERDUE):
+	case OP(REPORT):
+	case OP(ELDER_HISTORY):
+	case OP(ACTIVITY): return true;
+	default: return false;
+	}
+}
+
+int ingest_verify(struct ingest *ig, const uint8_t *frame, size_t len, struct job **out)
+{
+	struct job *j = calloc(1, sizeof *j);
+	if (!j)
+		return -ENOMEM;
+	*out = j;
+	j->route = JOB_DONE;
+	int r = envelope_open(frame, len, &j->env);
+	if (r == -ENOMEM)
+		goto nomem;
+	if (r == TF_E_MALFORMED) {
+		set_status(j, S(MALFORMED),
+		           "not an Envelope with a 32-byte signer and 64-byte signature");
+		return 0;
+	}
+	/* The ref is computed even for a bad signature, so the client can match
+	 * the refusal to its request. */
+	if (r == TF_E_BADSIG) {
+		tf_envelope *raw;
+		if (wire_unpack(WIRE_ENVELOPE, frame, len, (void **)&raw) == 0) {
+			envelope_ref(raw->body.data, raw->body.len, j->ref);
+			j->has_ref = 1;
+			wire_free(WIRE_ENVELOPE, raw);
+		}
+		set_status(j, S(BAD_SIGNATURE), "signature does not verify");
+		return 0;
+	}
+	envelope_ref(j->env->body.data, j->env->body.len, j->ref);
+	j->has_ref = 1;
+	r = wire_unpack(WIRE_REQUEST, j->env->body.data, j->env->body.len, (void **)&j->req);
+	if (r == -ENOMEM)
+		goto nomem;
+	if (r < 0) {
+		set_status(j, S(MALFORMED),
+		           "body is not a valid Request (bad protobuf, unknown enum value or "
+		           "invalid UTF-8)");
+		return 0;
+	}
+	const char *why = check_request(j->req);
+	if (why) {
+		set_status(j, S(MALFORMED), "%s", why);
+		return 0;
+	}
+	/* A device clock far ahead is refused. A request signed long ago is
+	 * normal for visits and care events (offline outbox), but not for
+	 * anything else, where it would be a replay. */
+	int64_t skew_ms = j->req->sent_at_ms - clock_now_ms();
+	bool record = j->req->op_case == OP(VISIT) || j->req->op_case == OP(CARE_EVENT);
+	if (skew_ms > ig->cfg.max_skew_s * 1000 ||
+	    (!record && -skew_ms > ig->cfg.max_skew_s * 1000)) {
+		set_status(j, S(CLOCK_SKEW),
+		           "sent_at_ms is %lld s from the daemon's clock (limit %lld s)",
+		           (long long)(skew_ms / 1000), (long long)ig->cfg.max_skew_s);
+		return 0;
+	}
+	j->frame = malloc(len ? len : 1);
+	if (!j->frame)
+		goto nomem;
+	memcpy(j->frame, frame, len);
+	j->frame_len = len;
+	j->route = is_read(j->req) ? JOB_READ : JOB_WRITE;
+	return 0;
+nomem:
+	job_free(j);
+	*out = NULL;
+	return -ENOMEM;
+}
+
+enum job_route job_route(const struct job *job)
+{
+	return job->route;
+}
+int job_status(const struct job *job)
+{
+	return job->status;
+}
+void job_set_user(struct job *job, void *user)
+{
+	job->user = user;
+}
+void *job_user(const struct job *job)
+{
+	return job->user;
+}
+
+void job_free(struct job *job)
+{
+	if (!job)
+		return;
+	wire_free(WIRE_REQUEST, job->req);
+	wire_free(WIRE_ENVELOPE, job->env);
+	free(job->frame);
+	free(job->reply);
+	free(job);
+}
+
+/* ---- queries (worker threads) ---- */
+
+int ingest_query(struct ingest *ig, struct job *job)
+{
+	struct store_txn *txn;
+	int r = store_txn_begin(ig->st, false, NULL, &txn);
+	if (r < 0) {
+		set_status(job, code_status(r), "store: %s", tf_strerror(r));
+		return 0;
+	}
+	tf_visitor *signer;
+	r = registry_signer(txn, job->env->signer.data, &signer);
+	if (r < 0) {
+		store_txn_abort(txn);
+		set_status(job, code_status(r), "%s",
+		           r == TF_E_SIGNER ? "key not enrolled or revoked" : tf_strerror(r));
+		return 0;
+	}
+	pthread_rwlock_rdlock(&ig->pol_lock);
+	r = query_run(txn, ig->pol, signer, job->req, job->ref, clock_now(), &job->reply,
+	              &job->reply_len);
+	pthread_rwlock_unlock(&ig->pol_lock);
+	wire_free(WIRE_VISITOR, signer);
+	store_txn_abort(txn);
+	if (r < 0)
+		return r;
+	/* job_status() of a query is only used for logging; OK is enough. */
+	job->status = S(OK);
+	return 0;
+}
+
+/* ---- writes (writer thread) ---- */
+
+struct wctx {
+	struct ingest *ig;
+	struct store_txn *txn;
+	struct job *job;
+	tf_visitor *signer;
+	int64_t now;
+};
+
+static double distance_m(double lat1, double lon1, double lat2, double lon2)
+{
+	const double rad = M_PI / 180, earth = 6371000;
+	double dlat = (lat2 - lat1) * rad, dlon = (lon2 - lon1) * rad;
+	double a = sin(dlat / 2) * sin(dlat / 2) +
+	           cos(lat1 * rad) * cos(lat2 * rad) * sin(dlon / 2) * sin(dlon / 2);
+	return 2 * earth * asin(fmin(1, sqrt(a)));
+}
+
+static size_t hist_key(uint8_t *buf, const char *who, int64_t t, const uint8_t *id)
+{
+	size_t n = strlen(who);
+	memcpy(buf, who, n + 1);
+	store_be64(buf + n + 1, (uint64_t)t);
+	if (id)
+		memcpy(buf + n + 9, id, 16);
+	return n + 9 + (id ? 16 : 0);
+}
+
+/* Visits by this visitor dated within the burst window before this one. */
+static int burst_count(struct wctx *w, const char *visitor, int64_t t, unsigned *out)
+{
+	uint8_t from[REGISTRY_ID_MAX + 32];
+	size_t fl = hist_key(from, visitor, t - w->ig->cfg.burst_window_s, NULL);
+	struct store_cursor *cur;
+	int r = store_cursor_open(w->txn, DB_VISITOR_HIST, &cur);
+	if (r < 0)
+		return r;
+	const void *k, *v;
+	size_t kl, vl;
+	unsigned n = 0;
+	size_t plen = strlen(visitor) + 1;
+	for (r = store_cursor_seek(cur, from, fl, &k, &kl, &v, &vl);
+	     r == 0 && n <= w->ig->cfg.burst_count; r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
+		if (kl != plen + 24 || memcmp(k, from, plen) != 0)
+			break;
+		if ((int64_t)store_get_be64((const uint8_t *)k + plen) > t)
+			break;
+		n++;
+	}
+	store_cursor_close(cur);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	*out = n;
+	return 0;
+}
+
+static int visit_flags(struct wctx *w, const tf_elder *e, const tf_visit *v)
+{
+	const struct ingest_config *c = &w->ig->cfg;
+	struct job *j = w->job;
+	if (v->visited_at > w->now + c->future_flag_s)
+		j->flags[j->n_flags++] = "dated_in_future";
+	if (v->visited_at < w->now - c->old_flag_s)
+		j->flags[j->n_flags++] = "dated_long_ago";
+	if (v->kind == TANFANG__V1__VISIT_KIND__VISIT_KIND_DOOR && v->has_location &&
+	    e->has_location && distance_m(v->lat, v->lon, e->lat, e->lon) > c->far_flag_m)
+		j->flags[j->n_flags++] = "far_from_home";
+	unsigned n;
+	int r = burst_count(w, w->signer->id, v->visited_at, &n);
+	if (r < 0)
+		return r;
+	if (n >= c->burst_count)
+		j->flags[j->n_flags++] = "many_visits_in_short_time";
+	return 0;
+}
+
+/* Authorises a record (visit or care event) about elder_id: the elder must
+ * exist and be in the signer's scope, or the signer must be one of the
+ * elder's assigned visitors or neighbour households (who may live across
+ * a village boundary). */
+static int authorise_record(struct wctx *w, const char *elder_id, tf_elder **out)
+{
+	int role = w->signer->role;
+	if (role == TANFANG__V1__ROLE__ROLE_DISPATCHER) {
+		set_status(w->job, S(FORBIDDEN), "a dispatcher key cannot submit records");
+		return TF_E_FORBIDDEN;
+	}
+	int r = registry_get_elder(w->txn, elder_id, out);
+	if (r == -ENOENT) {
+		set_status(w->job, S(UNKNOWN_ELDER), "no elder with id %s", elder_id);
+		return TF_E_NOELDER;
+	}
+	if (r < 0)
+		return r;
+	const tf_elder *e = *out;
+	for (size_t i = 0; i < e->n_neighbours; i++)
+		if (strcmp(e->neighbours[i], w->signer->id) == 0)
+			return 0;
+	for (size_t i = 0; i < e->n_visitors; i++)
+		if (strcmp(e->visitors[i], w->signer->id) == 0)
+			return 0;
+	r = registry_within(w->txn, e->area, w->signer->area);
+	if (r < 0)
+		return r;
+	if (!r) {
+		set_status(w->job, S(FORBIDDEN),
+		           "elder %s (area %s) is outside the scope of visitor %s (area %s)", e->id,
+		           e->area, w->signer->id, w->signer->area);
+		return TF_E_FORBIDDEN;
+	}
+	return 0;
+}
+
+/* Dedupe on the client-made id: same signer and content is a duplicate,
+ * anything else a conflict. Returns 0 if new. */
+static int dedupe(struct wctx *w, const uint8_t *id, const uint8_t hash[32])
+{
+	const void *v;
+	size_t vl;
+	int r = store_get(w->txn, DB_RECORDS, id, 16, &v, &vl);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	tf_record *old;
+	r = wire_unpack(WIRE_RECORD, v, vl, (void **)&old);
+	if (r < 0)
+		return r == TF_E_MALFORMED ? TF_E_CORRUPT : r;
+	bool same =
+	    old->content_hash.len == 32 && sodium_memcmp(old->content_hash.data, hash, 32) == 0;
+	wire_free(WIRE_RECORD, old);
+	if (same) {
+		set_status(w->job, S(DUPLICATE), "already stored");
+		return TF_E_DUPLICATE;
+	}
+	set_status(w->job, S(CONFLICT), "a different record with this id is already stored");
+	return TF_E_CONFLICT;
+}
+
+static int content_hash(const uint8_t *signer, enum wire_type type, const void *msg,
+                        uint8_t out[32])
+{
+	uint8_t *buf;
+	size_t len;
+	int r = wire_pack(type, msg, &buf, &len);
+	if (r < 0)
+		return r;
+	crypto_generichash_state st;
+	crypto_generichash_init(&st, NULL, 0, 32);
+	crypto_generichash_update(&st, signer, 32);
+	crypto_generichash_update(&st, buf, len);
+	crypto_generichash_final(&st, out, 32);
+	free(buf);
+	return 0;
+}
+
+/* Stores the record, its history keys and the audit-log entry. */
+static int store_record(struct wctx *w, const uint8_t *id, const char *elder_id, int64_t when,
+                        tf_record *rec)
+{
+	uint64_t seq;
+	int r = auditlog_append(w->txn, w->job->frame, w->job->frame_len, &seq);
+	if (r < 0)
+		return r;
+	rec->visitor_id = w->signer->id;
+	rec->signer = w->job->env->signer;
+	rec->received_at = w->now;
+	rec->log_seq = seq;
+	rec->flags = (char **)w->job->flags;
+	rec->n_flags = w->job->n_flags;
+	uint8_t *buf;
+	size_t len;
+	r = wire_pack(WIRE_RECORD, rec, &buf, &len);
+	if (r < 0)
+		return r;
+	r = store_put(w->txn, DB_RECORDS, id, 16, buf, len, STORE_NOOVERWRITE);
+	free(buf);
+	if (r < 0)
+		return r;
+	uint8_t key[REGISTRY_ID_MAX + 32];
+	size_t kl = hist_key(key, elder_id, when, id);
+	r = store_put(w->txn, DB_ELDER_HIST, key, kl, "", 0, 0);
+	if (r < 0)
+		return r;
+	kl = hist_key(key, w->signer->id, when, id);
+	return store_put(w->txn, DB_VISITOR_HIST, key, kl, "", 0, 0);
+}
+
+static int apply_visit(struct wctx *w)
+{
+	const tf_visit *v = w->job->req->visit;
+	tf_elder *e;
+	int r = authorise_record(w, v->elder_id, &e);
+	if (r < 0)
+		return r;
+	uint8_t hash[32];
+	r = content_hash(w->job->env->signer.data, WIRE_VISIT, v, hash);
+	if (r == 0)
+		r = dedupe(w, v->id.data, hash);
+	if (r == 0)
+		r = visit_flags(w, e, v);
+	if (r == 0) {
+		tf_record rec;
+		wire_init(WIRE_RECORD, &rec);
+		rec.visit = (tf_visit *)v;
+		rec.content_hash.data = hash;
+		rec.content_hash.len = 32;
+		r = store_record(w, v->id.data, e->id, v->visited_at, &rec);
+	}
+	if (r == 0)
+		r = schedule_visit(w->txn, w->ig->pol, e, w->signer, v, w->now);
+	if (r == 0 && v->follow_up)
+		r = alert_follow_up_owed(w->txn, v, w->signer->id,
+		                         v->visited_at + w->ig->cfg.follow_up_s);
+	wire_free(WIRE_ELDER, e);
+	return r;
+}
+
+/* Care events that change the elder's state (BRIEF §3: deceased and moved
+ * stop the schedule, never the history). */
+static int event_status(const tf_care_event *ev, int current)
+{
+	switch (ev->type) {
+	case TANFANG__V1__CARE_EVENT_TYPE__CARE_EVENT_TYPE_DECEASED:
+		return TANFANG__V1__ELDER_STATUS__ELDER_STATUS_DECEASED;
+	case TANFANG__V1__CARE_EVENT_TYPE__CARE_EVENT_TYPE_MOVED_AWAY:
+		return TANFANG__V1__ELDER_STATUS__ELDER_STATUS_MOVED_AWAY;
+	case TANFANG__V1__CARE_EVENT_TYPE__CARE_EVENT_TYPE_HOSPITALISED:
+		return current == TANFANG__V1__ELDER_STATUS__ELDER_STATUS_ACTIVE
+		           ? TANFANG__V1__ELDER_STATUS__ELDER_STATUS_HOSPITALISED
+		           : current;
+	case TANFANG__V1__CARE_EVENT_TYPE__CARE_EVENT_TYPE_DISCHARGED:
+		return current == TANFANG__V1__ELDER_STATUS__ELDER_STATUS_HOSPITALISED
+		           ? TANFANG__V1__ELDER_STATUS__ELDER_STATUS_ACTIVE
+		           : current;
+	default: return current;
+	}
+}
+
+static int apply_event(struct wctx *w)
+{
+	const tf_care_event *ev = w->job->req->care_event;
+	tf_elder *e;
+	int r = authorise_record(w, ev->elder_id, &e);
+	if (r < 0)
+		return r;
+	uint8_t hash[32];
+	r = content_hash(w->job->env->signer.data, WIRE_CARE_EVENT, ev, hash);
+	if (r == 0)
+		r = dedupe(w, ev->id.data, hash);
+	if (r == 0) {
+		tf_record rec;
+		wire_init(WIRE_RECORD, &rec);
+		rec.care_event = (tf_care_event *)ev;
+		rec.content_hash.data = hash;
+		rec.content_hash.len = 32;
+		r = store_record(w, ev->id.data, e->id, ev->occurred_at, &rec);
+	}
+	if (r == 0)
+		r = alert_on_event(w->txn, e, ev, w->signer->id, w->now);
+	int st = event_status(ev, e->status);
+	if (r == 0 && st != (int)e->status) {
+		e->status = st;
+		char err[256];
+		r = registry_put_elder(w->txn, e, w->now, err, sizeof err);
+		if (r == 0)
+			r = schedule_elder(w->txn, w->ig->pol, e, w->now);
+	}
+	wire_free(WIRE_ELDER, e);
+	return r;
+}
+
+/* Registry changes: admins only, and only inside their own scope (a banner
+ * administrator cannot edit another banner). */
+static int admin_scope(struct wctx *w, const char *area)
+{
+	if (w->signer->role != TANFANG__V1__ROLE__ROLE_ADMIN) {
+		set_status(w->job, S(FORBIDDEN), "only an admin key may change the registry");
+		return TF_E_FORBIDDEN;
+	}
+	if (!*w->signer->area)
+		return 0;
+	int r = registry_within(w->txn, area, w->signer->area);
+	if (r < 0)
+		return r;
+	if (!r) {
+		set_status(w->job, S(FORBIDDEN), "area %s is outside admin %s's scope %s", area,
+		           w->signer->id, w->signer->area);
+		return TF_E_FORBIDDEN;
+	}
+	return 0;
+}
+
+static int invalid(struct wctx *w, int r, const char *err)
+{
+	if (r == TF_E_INVALID)
+		set_status(w->job, S(INVALID), "%s", err);
+	return r;
+}
+
+static int put_elder(struct wctx *w, tf_elder *e)
+{
+	char err[400];
+	int r = admin_scope(w, e->area);
+	if (r < 0)
+		return r;
+	r = invalid(w, registry_put_elder(w->txn, e, w->now, err, sizeof err), err);
+	if (r < 0)
+		return r;
+	return schedule_elder(w->txn, w->ig->pol, e, w->now);
+}
+
+static int apply_import(struct wctx *w)
+{
+	const Tanfang__V1__ImportElders *im = w->job->req->import_elders;
+	for (size_t i = 0; i < im->n_elders; i++) {
+		int r = put_elder(w, im->elders[i]);
+		if (r < 0) {
+			if (w->job->status != S(OK)) {
+				char d[sizeof w->job->detail];
+				snprintf(d, sizeof d, "%s", w->job->detail);
+				set_status(w->job, w->job->status,
+				           "elder %zu of %zu: %s; nothing imported", i + 1,
+				           im->n_elders, d);
+			}
+			return r;
+		}
+	}
+	set_status(w->job, S(OK), "imported %zu elders", im->n_elders);
+	return 0;
+}
+
+/* SetNeighbours / SetVisitors: fetch, replace the list, store. */
+static int apply_set_list(struct wctx *w, const char *elder_id, char **ids, size_t n,
+                          bool neighbours)
+{
+	tf_elder *e;
+	int r = registry_get_elder(w->txn, elder_id, &e);
+	if (r == -ENOENT) {
+		set_status(w->job, S(UNKNOWN_ELDER), "no elder with id %s", elder_id);
+		return TF_E_NOELDER;
+	}
+	if (r < 0)
+		return r;
+	/* The decoded elder owns its arrays; swap ours in for the put and back
+	 * before freeing so each array is freed by its owner. */
+	char **save = neighbours ? e->neighbours : e->visitors;
+	size_t save_n = neighbours ? e->n_neighbours : e->n_visitors;
+	if (neighbours)
+		e->neighbours = ids, e->n_neighbours = n;
+	else
+		e->visitors = ids, e->n_visitors = n;
+	r = put_elder(w, e);
+	if (neighbours)
+		e->neighbours = save, e->n_neighbours = save_n;
+	else
+		e->visitors = save, e->n_visitors = save_n;
+	wire_free(WIRE_ELDER, e);
+	return r;
+}
+
+static int apply_registry(struct wctx *w)
+{
+	const tf_request *q = w->job->req;
+	char err[400];
+	int r;
+	switch (q->op_case) {
+	case OP(PUT_AREA): {
+		const tf_area *a = q->put_area->area;
+		/* An area is in scope if it, or (for a new child) its parent, is. */
+		r = admin_scope(w, *a->parent ? a->parent : a->code);
+		if (r < 0)
+			return r;
+		return invalid(w, registry_put_area(w->txn, a, err, sizeof err), err);
+	}
+	case OP(PUT_VISITOR): {
+		const tf_visitor *v = q->put_visitor->visitor;
+		r = admin_scope(w, v->area);
+		if (r < 0)
+			return r;
+		return invalid(w, registry_put_visitor(w->txn, v, err, sizeof err), err);
+	}
+	case OP(PUT_ELDER): return put_elder(w, q->put_elder->elder);
+	case OP(IMPORT_ELDERS): return apply_import(w);
+	case OP(SET_NEIGHBOURS):
+		return apply_set_list(w, q->set_neighbours->elder_id, q->set_neighbours->neighbours,
+		                      q->set_neighbours->n_neighbours, true);
+	case OP(SET_VISITORS):
+		return apply_set_list(w, q->set_visitors->elder_id, q->set_visitors->visitors,
+		                      q->set_visitors->n_visitors, false);
+	case OP(ENROL_KEY): {
+		tf_visitor *v;
+		r = registry_get_visitor(w->txn, q->enrol_key->visitor_id, &v);
+		if (r == -ENOENT) {
+			set_status(w->job, S(NOT_FOUND), "visitor %s does not exist",
+			           q->enrol_key->visitor_id);
+			return r;
+		}
+		if (r < 0)
+			return r;
+		r = admin_scope(w, v->area);
+		wire_free(WIRE_VISITOR, v);
+		if (r < 0)
+			return r;
+		r = registry_enrol_key(w->txn, q->enrol_key->public_key.data,
+		                       q->enrol_key->visitor_id, w->now, err, sizeof err);
+		if (r == -EEXIST) {
+			set_status(w->job, S(DUPLICATE), "key already enrolled for %s",
+			           q->enrol_key->visitor_id);
+			return TF_E_DUPLICATE;
+		}
+		return invalid(w, r, err);
+	}
+	case OP(REVOKE_KEY): {
+		r = admin_scope(w, "");
+		if (r < 0)
+			return r;
+		r = registry_revoke_key(w->txn, q->revoke_key->public_key.data, w->now);
+		if (r == -ENOENT)
+			set_status(w->job, S(NOT_FOUND), "no such key");
+		return r;
+	}
+	default: set_status(w->job, S(INVALID), "operation not supported"); return TF_E_INVALID;
+	}
+}
+
+/* The dispatcher's calls. A fetch first sweeps for new alerts, so alerts
+ * appear when the dispatcher runs, however long the daemon was idle. */
+static int apply_alerts(struct wctx *w)
+{
+	int role = w->signer->role;
+	if (role != TANFANG__V1__ROLE__ROLE_DISPATCHER && role != TANFANG__V1__ROLE__ROLE_ADMIN) {
+		set_status(w->job, S(FORBIDDEN),
+		           "only a dispatcher key may fetch or acknowledge alerts");
+		return TF_E_FORBIDDEN;
+	}
+	const tf_request *q = w->job->req;
+	if (q->op_case == OP(ALERTS_ACK)) {
+		size_t done;
+		int r = alert_ack(w->txn, q->alerts_ack->ids, q->alerts_ack->n_ids,
+		                  q->alerts_ack->failed, q->alerts_ack->n_failed, &done);
+		if (r == 0)
+			set_status(w->job, S(OK), "%zu delivered, %zu released for retry", done,
+			           q->alerts_ack->n_failed);
+		return r;
+	}
+	size_t made;
+	int r = alert_sweep(w->txn, &w->ig->cfg, w->now, &made);
+	if (r == 0)
+		r = alert_lease(w->txn, q->alerts_pending->limit, q->alerts_pending->lease_s,
+		                w->now, w->job->ref, &w->job->reply, &w->job->reply_len);
+	return r;
+}
+
+static int apply(struct wctx *w)
+{
+	int r = registry_signer(w->txn, w->job->env->signer.data, &w->signer);
+	if (r == TF_E_SIGNER) {
+		set_status(w->job, S(UNKNOWN_SIGNER), "key not enrolled or revoked");
+		return r;
+	}
+	if (r < 0)
+		return r;
+	switch (w->job->req->op_case) {
+	case OP(VISIT): r = apply_visit(w); break;
+	case OP(CARE_EVENT): r = apply_event(w); break;
+	case OP(ALERTS_PENDING):
+	case OP(ALERTS_ACK): r = apply_alerts(w); break;
+	default: r = apply_registry(w); break;
+	}
+	/* Registry changes are logged too: the log holds every accepted envelope. */
+	if (r == 0 && w->job->req->op_case != OP(VISIT) && w->job->req->op_case != OP(CARE_EVENT))
+		r = auditlog_append(w->txn, w->job->frame, w->job->frame_len, NULL);
+	wire_free(WIRE_VISITOR, w->signer);
+	w->signer = NULL;
+	return r;
+}
+
+int ingest_write_batch(struct ingest *ig, struct job **jobs, size_t n)
+{
+	struct store_txn *txn;
+	int r = store_txn_begin(ig->st, true, NULL, &txn);
+	int64_t now = clock_now();
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		struct job *j = jobs[i];
+		struct wctx w = {.ig = ig, .job = j, .now = now};
+		j->status = S(OK);
+		j->detail[0] = '\0';
+		j->n_flags = 0;
+		int cr = store_txn_begin(ig->st, true, txn, &w.txn);
+		if (cr == 0) {
+			cr = apply(&w);
+			if (cr == 0)
+				cr = store_txn_commit(w.txn);
+			else
+				store_txn_abort(w.txn);
+		}
+		if (cr < 0) {
+			free(j->reply);
+			j->reply = NULL;
+		}
+		/* A refusal already set its status; a store failure has not. */
+		if (cr < 0 && (j->status == S(OK) || j->status == S(DUPLICATE)) &&
+		    cr != TF_E_DUPLICATE)
+			set_status(j, code_status(cr), "not stored: %s", tf_strerror(cr));
+		if (cr < 0 && code_status(cr) == S(INTERNAL))
+			log_warnx("request failed: %s", tf_strerror(cr));
+	}
+	if (r == 0)
+		r = store_txn_commit(txn);
+	else
+		store_txn_abort(txn);
+	if (r < 0) {
+		/* Nothing of the batch is durable: no reply may claim otherwise. */
+		log_warnx("batch of %zu not committed: %s", n, tf_strerror(r));
+		for (size_t i = 0; i < n; i++)
+			if (jobs[i]->status == S(OK) || jobs[i]->status == S(DUPLICATE) ||
+			    jobs[i]->status == 0) {
+				set_status(jobs[i], code_status(r), "not stored: %s",
+				           tf_strerror(r));
+				jobs[i]->n_flags = 0;
+			}
+		for (size_t i = 0; i < n; i++) {
+			/* A lease that was not committed was never given. */
+			free(jobs[i]->reply);
+			jobs[i]->reply = NULL;
+		}
+	}
+	return r;
+}
+
+static int pack_reply(int status, const char *detail, const uint8_t *ref, const char *const *flags,
+                      size_t n_flags, uint8_t **out, size_t *out_len)
+{
+	tf_reply rep;
+	wire_init(WIRE_REPLY, &rep);
+	rep.status = status;
+	rep.detail = (char *)detail;
+	if (ref) {
+		rep.ref.data = (uint8_t *)ref;
+		rep.ref.len = ENVELOPE_REF_LEN;
+	}
+	rep.flags = (char **)flags;
+	rep.n_flags = n_flags;
+	return wire_pack(WIRE_REPLY, &rep, out, out_len);
+}
+
+int job_reply(const struct job *job, uint8_t **out, size_t *out_len)
+{
+	if (job->reply) {
+		uint8_t *b = malloc(job->reply_len ? job->reply_len : 1);
+		if (!b)
+			return -ENOMEM;
+		memcpy(b, job->reply, job->reply_len);
+		*out = b;
+		*out_len = job->reply_len;
+		return 0;
+	}
+	return pack_reply(job->status ? job->status : S(INTERNAL), job->detail,
+	                  job->has_ref ? job->ref : NULL, job->flags, job->n_flags, out, out_len);
+}
+
+int ingest_error_reply(int status, const char *detail, uint8_t **out, size_t *out_len)
+{
+	return pack_reply(status, detail, NULL, NULL, 0, out, out_len);
+}
+
+int ingest_bootstrap(struct store *st, const uint8_t pk[32])
+{
+	struct store_txn *txn;
+	int r = store_txn_begin(st, true, NULL, &txn);
+	if (r < 0)
+		return r;
+	char err[256];
+	tf_visitor *old;
+	r = registry_get_visitor(txn, REGISTRY_ADMIN_ID, &old);
+	if (r == 0) {
+		wire_free(WIRE_VISITOR, old);
+		store_txn_abort(txn);
+		return -EEXIST;
+	}
+	tf_visitor admin;
+	wire_init(WIRE_VISITOR, &admin);
+	admin.id = REGISTRY_ADMIN_ID;
+	admin.name = "Administrator";
+	admin.role = TANFANG__V1__ROLE__ROLE_ADMIN;
+	admin.area = "";
+	r = registry_put_visitor(txn, &admin, err, sizeof err);
+	if (r == 0)
+		r = registry_enrol_key(txn, pk, REGISTRY_ADMIN_ID, clock_now(), err, sizeof err);
+	if (r < 0) {
+		store_txn_abort(txn);
+		return r;
+	}
+	return store_txn_commit(txn);
+}

@@ -1,0 +1,89 @@
+/* The request path, split for the daemon's pipeline:
+ *
+ *   io thread --frame--> verify worker: ingest_verify()  (unpack, sizes, Ed25519)
+ *                          |- JOB_DONE:  reply ready (refused)         -> io thread
+ *                          |- JOB_READ:  ingest_query() on a read txn  -> io thread
+ *                          '- JOB_WRITE: to the single writer
+ *   writer: ingest_write_batch(jobs) = one LMDB write txn, each job in a
+ *           nested txn so a refused request undoes only itself; replies are
+ *           final only after the commit returned (durable).
+ *
+ * Authorisation (signer known and not revoked, role, area scope) is checked
+ * against the registry inside the same transaction that applies the request,
+ * so a key revoked a moment ago is never honoured by a stale snapshot. */
+#ifndef TF_INGEST_H
+#define TF_INGEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+#include "tf_err.h"
+
+struct ingest;
+struct job;
+struct policy;
+
+struct ingest_config {
+	int64_t max_skew_s;       /* |sent_at - now| above this: STATUS_CLOCK_SKEW; 0 = 600 */
+	int64_t future_flag_s;    /* visit dated this far in the future is flagged; 0 = 3600 */
+	int64_t old_flag_s;       /* visit dated this long ago is flagged; 0 = 45 days */
+	double far_flag_m;        /* door visit farther than this from home is flagged; 0 = 2000 */
+	unsigned burst_count;     /* more than this many visits by one visitor ... ; 0 = 12 */
+	int64_t burst_window_s;   /* ... within this window is flagged; 0 = 3600 */
+	int64_t escalate_after_s; /* still overdue this long: alert the parent area; 0 = 7 days */
+	int64_t follow_up_s;      /* follow-up visit owed within; 0 = 7 days */
+	unsigned alert_sweep_max; /* new alerts made per sweep, bounding one txn; 0 = 20000 */
+};
+
+/* Creates the shared request context over an open store (not owned).
+ * cfg may be NULL for defaults. Returns 0 or -ENOMEM. */
+int ingest_new(struct store *st, const struct ingest_config *cfg,
+               struct ingest **out) TF_MUST_CHECK;
+void ingest_free(struct ingest *ig);
+
+/* Installs the policy used for schedules and reports; takes ownership and
+ * frees the previous one once no query uses it. Call from the writer thread
+ * only (it recomputes every elder's duties in one write transaction).
+ * Returns 0 or a negative code (the old policy then stays in force). */
+int ingest_set_policy(struct ingest *ig, struct policy *pol) TF_MUST_CHECK;
+
+enum job_route { JOB_DONE, JOB_READ, JOB_WRITE };
+
+/* Worker side: decodes and verifies one frame. Always yields a job (its
+ * reply says what was wrong) unless memory runs out (-ENOMEM). Thread-safe. */
+int ingest_verify(struct ingest *ig, const uint8_t *frame, size_t len,
+                  struct job **out) TF_MUST_CHECK;
+enum job_route job_route(const struct job *job);
+
+/* Worker side: runs a read request (queries, alert listing) on its own read
+ * transaction and sets the job's reply. Thread-safe. Returns 0 or -ENOMEM. */
+int ingest_query(struct ingest *ig, struct job *job) TF_MUST_CHECK;
+
+/* Writer side: applies n JOB_WRITE jobs in one write transaction and sets
+ * every job's reply. Returns 0, or the commit's error (then every job in the
+ * batch replies STATUS_STORE_FULL or STATUS_INTERNAL and nothing was
+ * written). Writer thread only. */
+int ingest_write_batch(struct ingest *ig, struct job **jobs, size_t n) TF_MUST_CHECK;
+
+/* The job's reply, packed into a new buffer the caller frees. Returns 0 or -ENOMEM. */
+int job_reply(const struct job *job, uint8_t **out, size_t *out_len) TF_MUST_CHECK;
+/* The reply's Status value (TANFANG__V1__STATUS__*). */
+int job_status(const struct job *job);
+/* Opaque pointer for the pipeline (e.g. the ZeroMQ routing id). */
+void job_set_user(struct job *job, void *user);
+void *job_user(const struct job *job);
+void job_free(struct job *job);
+
+/* A packed Reply for a frame refused before decoding (e.g. oversize).
+ * Returns 0 or -ENOMEM. */
+int ingest_error_reply(int status, const char *detail, uint8_t **out,
+                       size_t *out_len) TF_MUST_CHECK;
+
+/* Initialises a new data folder's store: the admin visitor ("admin", role
+ * admin, scope everything) and its key pk. Returns 0, -EEXIST if an admin
+ * key is already enrolled, or a negative code. */
+int ingest_bootstrap(struct store *st, const uint8_t pk[32]) TF_MUST_CHECK;
+
+#endif

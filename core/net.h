@@ -1,0 +1,30 @@
+/* The client side of the transport: a ZeroMQ DEALER that sends one frame (an
+ * Envelope) and receives one frame (a Reply). Every zmq_* call of the
+ * clients lives here; the daemon's socket code is in daemon/server.c.
+ *
+ * With a server key (Z85, 40 characters) the connection uses CURVE: the
+ * client makes an ephemeral CURVE key pair per connection, since identity is
+ * carried by the Ed25519 envelope signature, not the transport. */
+#ifndef TF_NET_H
+#define TF_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tf_err.h"
+
+struct net;
+
+/* Connects (lazily, as ZeroMQ does) to endpoint, e.g. "tcp://127.0.0.1:7480".
+ * server_key_z85 NULL or "" = no CURVE. Returns 0, -EINVAL for a bad
+ * endpoint or key, or -ENOMEM. */
+int net_connect(const char *endpoint, const char *server_key_z85, struct net **out) TF_MUST_CHECK;
+void net_close(struct net *n);
+
+/* Queues one frame for sending. Returns 0 or -EIO. */
+int net_send(struct net *n, const uint8_t *frame, size_t len) TF_MUST_CHECK;
+/* Waits up to timeout_ms for one frame; *out is malloc'd (caller frees).
+ * Returns 0, TF_E_TIMEOUT, or -EIO. */
+int net_recv(struct net *n, int timeout_ms, uint8_t **out, size_t *out_len) TF_MUST_CHECK;
+
+#endif

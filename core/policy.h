@@ -1,0 +1,76 @@
+/* Visit policy: which elders need which visits by whom, how often.
+ *
+ * Read from an INI file (documented in docs/policy.md, example in
+ * deploy/policy.conf) and reloaded on SIGHUP; a file that fails to parse is
+ * refused as a whole and the old policy stays in force. */
+#ifndef TF_POLICY_H
+#define TF_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "period.h"
+#include "tf_err.h"
+#include "wire.h"
+
+/* Whose duty a rule creates, per elder. */
+enum duty_kind {
+	DUTY_ELDER,     /* one duty per elder; any counting visitor satisfies it */
+	DUTY_ASSIGNED,  /* one duty per assigned visitor (Elder.visitors) whose role is in `roles` */
+	DUTY_NEIGHBOUR, /* one duty per "1+2" neighbour household (Elder.neighbours) */
+};
+
+/* Which column of the monthly report a rule feeds. */
+enum report_column { REPORT_NONE, REPORT_VISIT, REPORT_PARTY, REPORT_NEIGHBOUR };
+
+#define POLICY_NAME_MAX 48
+
+struct policy_rule {
+	char name[POLICY_NAME_MAX]; /* the INI section name after "rule.", e.g. "monthly_visit" */
+	/* Which elders: an elder matches if it has any category in `categories`
+	 * (bit i = Category value i; 0 = any elder with at least one category)
+	 * AND its tier is in `tiers` (bit i = RiskTier value i; 0 = any tier). */
+	uint32_t categories;
+	uint32_t tiers;
+	/* Which visits count: visitor role in `roles` (bit = Role value; 0 = any)
+	 * and visit kind in `kinds` (bit = VisitKind value; 0 = any). */
+	uint32_t roles;
+	uint32_t kinds;
+	enum duty_kind duty;
+	struct period period;
+	enum report_column report;
+};
+
+struct policy {
+	char timezone[64];
+	/* Tier derivation for elders whose risk_tier is UNSPECIFIED: an elder is
+	 * HIGH if its categories include every category of any one of
+	 * high_sets[0..n_high), else KEY if it has any category, else GENERAL. */
+	uint32_t high_sets[8];
+	size_t n_high;
+	struct policy_rule *rules;
+	size_t n_rules;
+};
+
+/* The defaults of BRIEF.md section 3: monthly door-or-phone visit for every
+ * special-difficulty elder; monthly door visit by each assigned party member;
+ * a neighbour check every 7 days by each neighbour household; weekly visits for
+ * the high-risk tier. Returns 0 or -ENOMEM. */
+int policy_default(struct policy **out) TF_MUST_CHECK;
+
+/* Loads a policy file. On failure returns -ENOENT/-EACCES (cannot read), or
+ * -EINVAL with a one-line message naming the line and the problem in err. */
+int policy_load(const char *path, struct policy **out, char *err, size_t errlen) TF_MUST_CHECK;
+void policy_free(struct policy *pol);
+
+/* The elder's tier: its own if set, else derived as described above. */
+int policy_elder_tier(const struct policy *pol, const tf_elder *e);
+/* Does rule r apply to elder e (ignores status)? */
+bool policy_rule_applies(const struct policy *pol, const struct policy_rule *r, const tf_elder *e);
+/* Does a visit of `kind` by a visitor of `role` count for r? */
+bool policy_visit_counts(const struct policy_rule *r, int role, int kind);
+/* The rule named name, or NULL. */
+const struct policy_rule *policy_find(const struct policy *pol, const char *name);
+
+#endif

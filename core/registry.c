@@ -1,0 +1,323 @@
+#include "registry.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ERR(...) (snprintf(err, errlen, __VA_ARGS__), TF_E_INVALID)
+
+bool registry_id_valid(const char *id)
+{
+	size_t n = id ? strlen(id) : 0;
+	if (n == 0 || n > REGISTRY_ID_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = id[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-' || c == '.'))
+			return false;
+	}
+	return true;
+}
+
+static bool area_code_valid(const char *code)
+{
+	size_t n = strlen(code);
+	if (n < 2 || n > 20)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (code[i] < '0' || code[i] > '9')
+			return false;
+	return true;
+}
+
+/* Decodes the value stored under key into a fresh message. */
+static int get_msg(struct store_txn *txn, enum store_db db, enum wire_type type, const void *key,
+                   size_t klen, void **out)
+{
+	*out = NULL;
+	const void *v;
+	size_t vl;
+	int r = store_get(txn, db, key, klen, &v, &vl);
+	if (r < 0)
+		return r;
+	r = wire_unpack(type, v, vl, out);
+	return r == TF_E_MALFORMED ? TF_E_CORRUPT : r;
+}
+
+static int put_msg(struct store_txn *txn, enum store_db db, enum wire_type type, const void *key,
+                   size_t klen, const void *msg)
+{
+	uint8_t *buf;
+	size_t len;
+	int r = wire_pack(type, msg, &buf, &len);
+	if (r < 0)
+		return r;
+	r = store_put(txn, db, key, klen, buf, len, 0);
+	free(buf);
+	return r;
+}
+
+int registry_get_area(struct store_txn *txn, const char *code, tf_area **out)
+{
+	return get_msg(txn, DB_AREAS, WIRE_AREA, code, strlen(code), (void **)out);
+}
+
+int registry_within(struct store_txn *txn, const char *area, const char *scope)
+{
+	if (!scope || !*scope)
+		return 1;
+	char cur[32];
+	if (strlen(area) >= sizeof cur)
+		return 0;
+	strcpy(cur, area);
+	/* Area trees are a handful of levels deep (banner, township, village,
+	 * grid); the bound stops a corrupted parent cycle from looping. */
+	for (int depth = 0; depth < 16 && *cur; depth++) {
+		if (strcmp(cur, scope) == 0)
+			return 1;
+		tf_area *a;
+		int r = registry_get_area(txn, cur, &a);
+		if (r == -ENOENT)
+			return 0;
+		if (r < 0)
+			return r;
+		snprintf(cur, sizeof cur, "%s", a->parent);
+		wire_free(WIRE_AREA, a);
+	}
+	return 0;
+}
+
+static bool text_ok(const char *s, size_t max)
+{
+	return s && strlen(s) <= max;
+}
+
+int registry_put_area(struct store_txn *txn, const tf_area *a, char *err, size_t errlen)
+{
+	if (!area_code_valid(a->code))
+		return ERR("area code '%s' must be 2 to 20 digits", a->code);
+	if (!*a->name || !text_ok(a->name, REGISTRY_NAME_MAX))
+		return ERR("area %s: name must be 1 to %d bytes", a->code, REGISTRY_NAME_MAX);
+	if (!text_ok(a->contact, REGISTRY_NAME_MAX))
+		return ERR("area %s: contact too long", a->code);
+	if (*a->parent) {
+		if (strcmp(a->parent, a->code) == 0)
+			return ERR("area %s cannot be its own parent", a->code);
+		tf_area *p;
+		int r = registry_get_area(txn, a->parent, &p);
+		if (r == -ENOENT)
+			return ERR("area %s: parent area %s does not exist", a->code, a->parent);
+		if (r < 0)
+			return r;
+		wire_free(WIRE_AREA, p);
+		/* Moving an area below its own subtree would make a cycle. */
+		r = registry_within(txn, a->parent, a->code);
+		if (r < 0)
+			return r;
+		if (r)
+			return ERR("area %s: parent %s is inside its own subtree", a->code,
+			           a->parent);
+	}
+	return put_msg(txn, DB_AREAS, WIRE_AREA, a->code, strlen(a->code), a);
+}
+
+int registry_get_visitor(struct store_txn *txn, const char *id, tf_visitor **out)
+{
+	return get_msg(txn, DB_VISITORS, WIRE_VISITOR, id, strlen(id), (void **)out);
+}
+
+static int area_exists(struct store_txn *txn, const char *code)
+{
+	tf_area *a;
+	int r = registry_get_area(txn, code, &a);
+	if (r == 0)
+		wire_free(WIRE_AREA, a);
+	return r;
+}
+
+int registry_put_visitor(struct store_txn *txn, const tf_visitor *v, char *err, size_t errlen)
+{
+	if (!registry_id_valid(v->id))
+		return ERR("visitor id '%s' must be 1 to %d characters of A-Z a-z 0-9 _ . -", v->id,
+		           REGISTRY_ID_MAX);
+	if (!*v->name || !text_ok(v->name, REGISTRY_NAME_MAX))
+		return ERR("visitor %s: name must be 1 to %d bytes", v->id, REGISTRY_NAME_MAX);
+	if (v->role == TANFANG__V1__ROLE__ROLE_UNSPECIFIED)
+		return ERR("visitor %s: role is required", v->id);
+	if (!text_ok(v->contact, REGISTRY_NAME_MAX))
+		return ERR("visitor %s: contact too long", v->id);
+	/* Only an administrator may have the whole registry as scope. */
+	if (!*v->area && v->role != TANFANG__V1__ROLE__ROLE_ADMIN)
+		return ERR("visitor %s: area scope is required", v->id);
+	if (*v->area) {
+		int r = area_exists(txn, v->area);
+		if (r == -ENOENT)
+			return ERR("visitor %s: area %s does not exist", v->id, v->area);
+		if (r < 0)
+			return r;
+	}
+	return put_msg(txn, DB_VISITORS, WIRE_VISITOR, v->id, strlen(v->id), v);
+}
+
+int registry_get_elder(struct store_txn *txn, const char *id, tf_elder **out)
+{
+	return get_msg(txn, DB_ELDERS, WIRE_ELDER, id, strlen(id), (void **)out);
+}
+
+static bool date_valid(const char *s)
+{
+	int y, m, d;
+	char tail;
+	if (strlen(s) != 10 || sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3)
+		return false;
+	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	if (y < 1880 || y > 2100 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
+		return false;
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	return !(m == 2 && d == 29 && !leap);
+}
+
+static int check_visitor_list(struct store_txn *txn, const char *elder, const char *what,
+                              char **ids, size_t n, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(ids[i], ids[j]) == 0)
+				return ERR("elder %s: %s %s listed twice", elder, what, ids[i]);
+		tf_visitor *v;
+		int r = registry_get_visitor(txn, ids[i], &v);
+		if (r == -ENOENT)
+			return ERR("elder %s: %s %s is not a registered visitor", elder, what,
+			           ids[i]);
+		if (r < 0)
+			return r;
+		wire_free(WIRE_VISITOR, v);
+	}
+	return 0;
+}
+
+int registry_put_elder(struct store_txn *txn, tf_elder *e, int64_t now, char *err, size_t errlen)
+{
+	if (!registry_id_valid(e->id))
+		return ERR("elder id '%s' must be 1 to %d characters of A-Z a-z 0-9 _ . -", e->id,
+		           REGISTRY_ID_MAX);
+	if (!*e->name || !text_ok(e->name, REGISTRY_NAME_MAX))
+		return ERR("elder %s: name must be 1 to %d bytes", e->id, REGISTRY_NAME_MAX);
+	if (!text_ok(e->address, 1000) || !text_ok(e->phone, 64))
+		return ERR("elder %s: address or phone too long", e->id);
+	if (*e->birth_date && !date_valid(e->birth_date))
+		return ERR("elder %s: birth date '%s' is not a valid YYYY-MM-DD date", e->id,
+		           e->birth_date);
+	if (e->has_location &&
+	    (!isfinite(e->lat) || !isfinite(e->lon) || fabs(e->lat) > 90 || fabs(e->lon) > 180))
+		return ERR("elder %s: location out of range", e->id);
+	if (e->n_neighbours > 2)
+		return ERR("elder %s: at most two neighbour households (\"1+2\"), got %zu", e->id,
+		           e->n_neighbours);
+	if (e->n_visitors > 16)
+		return ERR("elder %s: at most 16 assigned visitors", e->id);
+	if (e->n_categories > 16)
+		return ERR("elder %s: too many categories", e->id);
+	int r = area_exists(txn, e->area);
+	if (r == -ENOENT)
+		return ERR("elder %s: area '%s' does not exist", e->id, e->area);
+	if (r < 0)
+		return r;
+	r = check_visitor_list(txn, e->id, "neighbour", e->neighbours, e->n_neighbours, err,
+	                       errlen);
+	if (r < 0)
+		return r;
+	r = check_visitor_list(txn, e->id, "visitor", e->visitors, e->n_visitors, err, errlen);
+	if (r < 0)
+		return r;
+	if (e->status == TANFANG__V1__ELDER_STATUS__ELDER_STATUS_UNSPECIFIED)
+		e->status = TANFANG__V1__ELDER_STATUS__ELDER_STATUS_ACTIVE;
+
+	tf_elder *old;
+	r = registry_get_elder(txn, e->id, &old);
+	if (r == 0) {
+		e->registered_at = old->registered_at;
+		e->status_since = old->status == e->status ? old->status_since : now;
+		wire_free(WIRE_ELDER, old);
+	} else if (r == -ENOENT) {
+		e->registered_at = now;
+		e->status_since = now;
+	} else {
+		return r;
+	}
+	return put_msg(txn, DB_ELDERS, WIRE_ELDER, e->id, strlen(e->id), e);
+}
+
+static int get_key(struct store_txn *txn, const uint8_t pk[32], tf_device_key **out)
+{
+	return get_msg(txn, DB_KEYS, WIRE_DEVICE_KEY, pk, 32, (void **)out);
+}
+
+int registry_enrol_key(struct store_txn *txn, const uint8_t pk[32], const char *visitor_id,
+                       int64_t now, char *err, size_t errlen)
+{
+	tf_visitor *v;
+	int r = registry_get_visitor(txn, visitor_id, &v);
+	if (r == -ENOENT)
+		return ERR("visitor %s does not exist", visitor_id);
+	if (r < 0)
+		return r;
+	wire_free(WIRE_VISITOR, v);
+	tf_device_key *k;
+	r = get_key(txn, pk, &k);
+	if (r == 0) {
+		int same = !k->revoked && strcmp(k->visitor_id, visitor_id) == 0;
+		int revoked = k->revoked;
+		wire_free(WIRE_DEVICE_KEY, k);
+		if (same)
+			return -EEXIST;
+		if (revoked)
+			return ERR("this key was revoked; a revoked key cannot be enrolled again");
+		return ERR("this key is already enrolled for another visitor");
+	}
+	if (r != -ENOENT)
+		return r;
+	tf_device_key nk;
+	wire_init(WIRE_DEVICE_KEY, &nk);
+	nk.public_key.data = (uint8_t *)pk;
+	nk.public_key.len = 32;
+	nk.visitor_id = (char *)visitor_id;
+	nk.enrolled_at = now;
+	return put_msg(txn, DB_KEYS, WIRE_DEVICE_KEY, pk, 32, &nk);
+}
+
+int registry_revoke_key(struct store_txn *txn, const uint8_t pk[32], int64_t now)
+{
+	tf_device_key *k;
+	int r = get_key(txn, pk, &k);
+	if (r < 0)
+		return r;
+	if (!k->revoked) {
+		k->revoked = 1;
+		k->revoked_at = now;
+		r = put_msg(txn, DB_KEYS, WIRE_DEVICE_KEY, pk, 32, k);
+	}
+	wire_free(WIRE_DEVICE_KEY, k);
+	return r;
+}
+
+int registry_signer(struct store_txn *txn, const uint8_t pk[32], tf_visitor **out)
+{
+	*out = NULL;
+	tf_device_key *k;
+	int r = get_key(txn, pk, &k);
+	if (r == -ENOENT)
+		return TF_E_SIGNER;
+	if (r < 0)
+		return r;
+	if (k->revoked) {
+		wire_free(WIRE_DEVICE_KEY, k);
+		return TF_E_SIGNER;
+	}
+	r = registry_get_visitor(txn, k->visitor_id, out);
+	wire_free(WIRE_DEVICE_KEY, k);
+	return r == -ENOENT ? TF_E_SIGNER : r;
+}

@@ -1,0 +1,61 @@
+/* The registry: areas, elders, visitors and device keys, kept in LMDB.
+ *
+ * Every call works inside a caller's transaction, so a registry change, the
+ * schedule update it causes, and the audit-log entry commit together. Getters
+ * return decoded copies the caller frees with wire_free. */
+#ifndef TF_REGISTRY_H
+#define TF_REGISTRY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store.h"
+#include "tf_err.h"
+#include "wire.h"
+
+#define REGISTRY_ADMIN_ID "admin"
+#define REGISTRY_ID_MAX   64
+#define REGISTRY_NAME_MAX 200
+
+/* Validates and stores an area. Code: 2 to 20 ASCII digits; its parent must
+ * exist (or be "" for a root) and must not be the area itself or below it.
+ * Returns 0, TF_E_INVALID (detail in err), or a store code. */
+int registry_put_area(struct store_txn *txn, const tf_area *a, char *err,
+                      size_t errlen) TF_MUST_CHECK;
+int registry_get_area(struct store_txn *txn, const char *code, tf_area **out) TF_MUST_CHECK;
+
+/* Stores a visitor; its area must exist (admins may use ""). Same returns. */
+int registry_put_visitor(struct store_txn *txn, const tf_visitor *v, char *err,
+                         size_t errlen) TF_MUST_CHECK;
+int registry_get_visitor(struct store_txn *txn, const char *id, tf_visitor **out) TF_MUST_CHECK;
+
+/* Stores an elder (new or changed). Checks id, name, area, the referenced
+ * visitors and neighbours (must exist; at most two distinct neighbours),
+ * dates and location. Keeps registered_at of an existing elder, sets
+ * status_since when the status changes, ACTIVE when unspecified. *changed_status
+ * (may be NULL) tells whether the status changed. Returns 0, TF_E_INVALID
+ * (detail in err), or a store code. */
+int registry_put_elder(struct store_txn *txn, tf_elder *e, int64_t now, char *err,
+                       size_t errlen) TF_MUST_CHECK;
+int registry_get_elder(struct store_txn *txn, const char *id, tf_elder **out) TF_MUST_CHECK;
+
+/* Enrols a key for a visitor (must exist). Re-enrolling a revoked key is
+ * refused (TF_E_INVALID): a revoked key stays revoked. Returns 0, -EEXIST if
+ * already enrolled to this visitor, TF_E_INVALID, or a store code. */
+int registry_enrol_key(struct store_txn *txn, const uint8_t pk[32], const char *visitor_id,
+                       int64_t now, char *err, size_t errlen) TF_MUST_CHECK;
+/* Marks a key revoked. Returns 0, -ENOENT if unknown, or a store code. */
+int registry_revoke_key(struct store_txn *txn, const uint8_t pk[32], int64_t now) TF_MUST_CHECK;
+
+/* The visitor behind a signing key. Returns 0, TF_E_SIGNER (unknown or
+ * revoked key, or its visitor vanished), or a store code. */
+int registry_signer(struct store_txn *txn, const uint8_t pk[32], tf_visitor **out) TF_MUST_CHECK;
+
+/* Is area `area` equal to or below `scope`? scope "" is everything.
+ * Walks parent links (bounded depth). Returns 1, 0, or a negative code. */
+int registry_within(struct store_txn *txn, const char *area, const char *scope) TF_MUST_CHECK;
+
+/* Is the text a valid registry id: 1..64 chars of [A-Za-z0-9_.-]? */
+bool registry_id_valid(const char *id);
+
+#endif

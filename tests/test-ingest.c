@@ -1,0 +1,256 @@
+/* The request path in process: trust checks, dedupe, scope, registry
+ * authority, atomic import, batching, and the audit log. */
+#include <errno.h>
+#include <string.h>
+
+#include "auditlog.h"
+#include "tf_inproc.h"
+#include "tf_test.h"
+
+#define ST(x)   TANFANG__V1__STATUS__STATUS_##x
+#define ROLE(x) TANFANG__V1__ROLE__ROLE_##x
+#define KIND(x) TANFANG__V1__VISIT_KIND__VISIT_KIND_##x
+
+static struct inproc p;
+static struct keypair grid, other, super;
+static const int special[] = {TANFANG__V1__CATEGORY__CATEGORY_LIVING_ALONE, 0};
+
+static void setup(void)
+{
+	inproc_open(&p, tft_tmpdir());
+	CHECK_EQ_INT(inproc_area(&p, "152223", "扎赉特旗", ""), ST(OK));
+	CHECK_EQ_INT(inproc_area(&p, "152223100", "音德尔镇", "152223"), ST(OK));
+	CHECK_EQ_INT(inproc_area(&p, "152223200", "新林镇", "152223"), ST(OK));
+	CHECK_EQ_INT(inproc_visitor(&p, "g1", "网格员甲", ROLE(GRID_WORKER), "152223100", &grid),
+	             ST(OK));
+	CHECK_EQ_INT(inproc_visitor(&p, "g2", "网格员乙", ROLE(GRID_WORKER), "152223200", &other),
+	             ST(OK));
+	CHECK_EQ_INT(inproc_visitor(&p, "s1", "督导", ROLE(SUPERVISOR), "152223", &super), ST(OK));
+	CHECK_EQ_INT(inproc_elder(&p, "e1", "张秀英", "152223100", special, NULL, NULL), ST(OK));
+	CHECK_EQ_INT(inproc_elder(&p, "e2", "王淑兰", "152223200", special, NULL, NULL), ST(OK));
+}
+
+static void test_accept_duplicate_conflict(void)
+{
+	tf_visit v;
+	uint8_t id[16];
+	inproc_visit(&v, id, 1, "e1", KIND(DOOR), clock_now() - 3600);
+	tf_request req;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_VISIT;
+	req.visit = &v;
+	uint8_t *frame;
+	size_t len;
+	inproc_seal(&grid, &req, &frame, &len);
+	tf_reply *rep = inproc_frame(&p, frame, len);
+	CHECK_EQ_INT(rep->status, ST(OK));
+	/* The reply's ref is BLAKE2b-256 of the body, for matching. */
+	CHECK_EQ_INT((int)rep->ref.len, 32);
+	wire_free(WIRE_REPLY, rep);
+	rep = inproc_frame(&p, frame, len);
+	CHECK_EQ_INT(rep->status, ST(DUPLICATE));
+	wire_free(WIRE_REPLY, rep);
+	free(frame);
+	/* Re-signed later with the same content: still a duplicate. */
+	req.sent_at_ms = clock_now_ms() + 5;
+	CHECK_EQ_INT(inproc_status(&p, &grid, &req), ST(DUPLICATE));
+	/* Same id, other content: conflict. */
+	v.note = "改过的备注";
+	CHECK_EQ_INT(inproc_submit_visit(&p, &grid, &v), ST(CONFLICT));
+	/* Same id and content from another signer: conflict, never merged. */
+	v.note = "";
+	CHECK_EQ_INT(inproc_submit_visit(&p, &super, &v), ST(CONFLICT));
+}
+
+static void test_trust(void)
+{
+	tf_visit v;
+	uint8_t id[16];
+	inproc_visit(&v, id, 2, "e1", KIND(PHONE), clock_now() - 60);
+	tf_request req;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_VISIT;
+	req.visit = &v;
+	uint8_t *frame;
+	size_t len;
+	inproc_seal(&grid, &req, &frame, &len);
+	/* Flip the last byte (inside the signature). */
+	frame[len - 1] ^= 1;
+	tf_reply *rep = inproc_frame(&p, frame, len);
+	CHECK_EQ_INT(rep->status, ST(BAD_SIGNATURE));
+	wire_free(WIRE_REPLY, rep);
+	free(frame);
+
+	struct keypair stranger;
+	CHECK_OK(keys_generate(&stranger));
+	CHECK_EQ_INT(inproc_submit_visit(&p, &stranger, &v), ST(UNKNOWN_SIGNER));
+	/* Out of scope: g2 works in 新林镇, e1 lives in 音德尔镇. */
+	CHECK_EQ_INT(inproc_submit_visit(&p, &other, &v), ST(FORBIDDEN));
+	/* Unknown elder. */
+	v.elder_id = "nobody";
+	CHECK_EQ_INT(inproc_submit_visit(&p, &grid, &v), ST(UNKNOWN_ELDER));
+	/* Wrong-sized id. */
+	v.elder_id = "e1";
+	v.id.len = 15;
+	CHECK_EQ_INT(inproc_submit_visit(&p, &grid, &v), ST(MALFORMED));
+	v.id.len = 16;
+	/* A future-dated registry request is clock skew. */
+	CHECK_EQ_INT(inproc_area(&p, "152223300", "x", "152223"), ST(OK));
+	tf_area a;
+	wire_init(WIRE_AREA, &a);
+	a.code = "152223400", a.name = "y", a.parent = "152223";
+	Tanfang__V1__PutArea pa = TANFANG__V1__PUT_AREA__INIT;
+	pa.area = &a;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_PUT_AREA;
+	req.put_area = &pa;
+	req.sent_at_ms = clock_now_ms() + 3600 * 1000;
+	CHECK_EQ_INT(inproc_status(&p, &p.admin, &req), ST(CLOCK_SKEW));
+	/* A registry change by a non-admin key. */
+	req.sent_at_ms = 0;
+	CHECK_EQ_INT(inproc_status(&p, &super, &req), ST(FORBIDDEN));
+	/* Garbage and empty frames. */
+	uint8_t junk[40];
+	memset(junk, 0xff, sizeof junk);
+	rep = inproc_frame(&p, junk, sizeof junk);
+	CHECK_EQ_INT(rep->status, ST(MALFORMED));
+	wire_free(WIRE_REPLY, rep);
+	rep = inproc_frame(&p, junk, 0);
+	CHECK_EQ_INT(rep->status, ST(MALFORMED));
+	wire_free(WIRE_REPLY, rep);
+	/* Revoked key: refused as unknown signer. */
+	Tanfang__V1__RevokeKey rk = TANFANG__V1__REVOKE_KEY__INIT;
+	rk.public_key.data = other.pk, rk.public_key.len = 32;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_REVOKE_KEY;
+	req.revoke_key = &rk;
+	CHECK_EQ_INT(inproc_status(&p, &p.admin, &req), ST(OK));
+	v.elder_id = "e2";
+	CHECK_EQ_INT(inproc_submit_visit(&p, &other, &v), ST(UNKNOWN_SIGNER));
+	/* A revoked key cannot come back. */
+	Tanfang__V1__EnrolKey ek = TANFANG__V1__ENROL_KEY__INIT;
+	ek.public_key = rk.public_key;
+	ek.visitor_id = "g2";
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_ENROL_KEY;
+	req.enrol_key = &ek;
+	CHECK_EQ_INT(inproc_status(&p, &p.admin, &req), ST(INVALID));
+}
+
+static void test_invalid_utf8(void)
+{
+	tf_visit v;
+	uint8_t id[16];
+	inproc_visit(&v, id, 3, "e1", KIND(DOOR), clock_now());
+	v.note = "\xc3\x28 bad";
+	CHECK_EQ_INT(inproc_submit_visit(&p, &grid, &v), ST(MALFORMED));
+	/* Nothing was stored: the fixed visit is new, not a conflict. */
+	v.note = "ok";
+	CHECK_EQ_INT(inproc_submit_visit(&p, &grid, &v), ST(OK));
+}
+
+static void test_import_atomic(void)
+{
+	tf_elder a, b;
+	wire_init(WIRE_ELDER, &a);
+	wire_init(WIRE_ELDER, &b);
+	a.id = "i1", a.name = "李桂兰", a.area = "152223100";
+	b.id = "i2", b.name = "赵凤英", b.area = "999999"; /* no such area */
+	tf_elder *list[] = {&a, &b};
+	Tanfang__V1__ImportElders im = TANFANG__V1__IMPORT_ELDERS__INIT;
+	im.elders = list, im.n_elders = 2;
+	tf_request req;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_IMPORT_ELDERS;
+	req.import_elders = &im;
+	CHECK_EQ_INT(inproc_status(&p, &p.admin, &req), ST(INVALID));
+	/* i1 must not exist: a visit for it is an unknown elder. */
+	tf_visit v;
+	uint8_t id[16];
+	inproc_visit(&v, id, 4, "i1", KIND(DOOR), clock_now());
+	CHECK_EQ_INT(inproc_submit_visit(&p, &grid, &v), ST(UNKNOWN_ELDER));
+	b.area = "152223100";
+	req.sent_at_ms = 0;
+	CHECK_EQ_INT(inproc_status(&p, &p.admin, &req), ST(OK));
+	CHECK_EQ_INT(inproc_submit_visit(&p, &grid, &v), ST(OK));
+}
+
+/* Several requests in one write transaction: each gets its own outcome and
+ * a refused one undoes only itself. */
+static void test_batch(void)
+{
+	tf_visit v[3];
+	uint8_t id[3][16];
+	inproc_visit(&v[0], id[0], 10, "e1", KIND(DOOR), clock_now());
+	inproc_visit(&v[1], id[1], 10, "e1", KIND(PHONE), clock_now()); /* same id, other content */
+	inproc_visit(&v[2], id[2], 11, "e1", KIND(DOOR), clock_now());
+	struct job *jobs[3];
+	for (int i = 0; i < 3; i++) {
+		tf_request req;
+		wire_init(WIRE_REQUEST, &req);
+		req.op_case = TANFANG__V1__REQUEST__OP_VISIT;
+		req.visit = &v[i];
+		uint8_t *frame;
+		size_t len;
+		inproc_seal(&grid, &req, &frame, &len);
+		CHECK_OK(ingest_verify(p.ig, frame, len, &jobs[i]));
+		CHECK_EQ_INT(job_route(jobs[i]), JOB_WRITE);
+		free(frame);
+	}
+	CHECK_OK(ingest_write_batch(p.ig, jobs, 3));
+	CHECK_EQ_INT(job_status(jobs[0]), ST(OK));
+	CHECK_EQ_INT(job_status(jobs[1]), ST(CONFLICT));
+	CHECK_EQ_INT(job_status(jobs[2]), ST(OK));
+	for (int i = 0; i < 3; i++)
+		job_free(jobs[i]);
+}
+
+static void test_auditlog(void)
+{
+	uint64_t n;
+	char err[256];
+	CHECK_OK(auditlog_verify(p.st, &n, err, sizeof err));
+	CHECK(n > 10);
+	/* Edit one byte of an entry in the middle: the audit must notice. */
+	struct store_txn *txn;
+	CHECK_OK(store_txn_begin(p.st, true, NULL, &txn));
+	uint8_t key[8];
+	store_be64(key, 3);
+	const void *v;
+	size_t vl;
+	CHECK_OK(store_get(txn, DB_LOG, key, 8, &v, &vl));
+	uint8_t *copy = malloc(vl);
+	memcpy(copy, v, vl);
+	copy[vl - 70] ^= 1;
+	CHECK_OK(store_put(txn, DB_LOG, key, 8, copy, vl, 0));
+	CHECK_OK(store_txn_commit(txn));
+	uint64_t m;
+	CHECK_EQ_INT(auditlog_verify(p.st, &m, err, sizeof err), TF_E_CORRUPT);
+	CHECK(strstr(err, "entry 3") != NULL);
+	/* Restore, then delete an entry: a gap is found. */
+	copy[vl - 70] ^= 1;
+	CHECK_OK(store_txn_begin(p.st, true, NULL, &txn));
+	CHECK_OK(store_put(txn, DB_LOG, key, 8, copy, vl, 0));
+	CHECK_OK(store_txn_commit(txn));
+	CHECK_OK(auditlog_verify(p.st, &m, err, sizeof err));
+	CHECK_EQ_INT((int)m, (int)n);
+	CHECK_OK(store_txn_begin(p.st, true, NULL, &txn));
+	CHECK_OK(store_del(txn, DB_LOG, key, 8));
+	CHECK_OK(store_txn_commit(txn));
+	CHECK_EQ_INT(auditlog_verify(p.st, &m, err, sizeof err), TF_E_CORRUPT);
+	CHECK(strstr(err, "missing") != NULL);
+	free(copy);
+}
+
+int main(void)
+{
+	setup();
+	test_accept_duplicate_conflict();
+	test_trust();
+	test_invalid_utf8();
+	test_import_atomic();
+	test_batch();
+	test_auditlog();
+	inproc_close(&p);
+	return tft_done();
+}
