@@ -1,0 +1,26 @@
+#!/bin/bash
+# Installs what tanfang needs to build, test and run, from Debian 12 packages.
+# Idempotent; run as root. Skips apt-get when everything is already there.
+set -euo pipefail
+packages=(
+  gcc meson ninja-build pkg-config
+  libzmq3-dev liblmdb-dev libprotobuf-c-dev protobuf-c-compiler libsodium-dev
+  libinih-dev libjansson-dev libcurl4-openssl-dev libcsv-dev libutf8proc-dev
+  tzdata lmdb-utils procps ca-certificates
+  # the test suite's independent client and HTTP receiver
+  python3 python3-zmq python3-nacl python3-protobuf protobuf-compiler
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "deps.sh: missing packages: ${missing[*]}; run as root (or sudo)" >&2
+    exit 1
+  fi
+  echo "deps.sh: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
