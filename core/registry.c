@@ -233,11 +233,12 @@ int registry_put_elder(struct store_txn *txn, tf_elder *e, int64_t now, char *er
 	r = check_visitor_list(txn, e->id, "visitor", e->visitors, e->n_visitors, err, errlen);
 	if (r < 0)
 		return r;
-	if (e->status == TANFANG__V1__ELDER_STATUS__ELDER_STATUS_UNSPECIFIED)
-		e->status = TANFANG__V1__ELDER_STATUS__ELDER_STATUS_ACTIVE;
-
 	tf_elder *old;
 	r = registry_get_elder(txn, e->id, &old);
+	/* Re-importing the office's spreadsheet must not bring a deceased
+	 * elder back into the schedule: no status given keeps the stored one. */
+	if (e->status == TANFANG__V1__ELDER_STATUS__ELDER_STATUS_UNSPECIFIED)
+		e->status = r == 0 ? old->status : TANFANG__V1__ELDER_STATUS__ELDER_STATUS_ACTIVE;
 	if (r == 0) {
 		e->registered_at = old->registered_at;
 		e->status_since = old->status == e->status ? old->status_since : now;

@@ -292,6 +292,10 @@ static void test_assignment_and_death(void)
 	req.op_case = TANFANG__V1__REQUEST__OP_CARE_EVENT;
 	req.care_event = &ev;
 	CHECK_EQ_INT(inproc_status(&p, &g1, &req), ST(OK));
+	/* Re-registering e4 from the office's spreadsheet (no status given)
+	 * keeps it deceased. */
+	const int e4cats[] = {CAT(LIVING_ALONE), CAT(INCAPACITATED), 0};
+	CHECK_EQ_INT(inproc_elder(&p, "e4", "赵凤英", "152223100201", e4cats, NULL, NULL), ST(OK));
 	r = overdue(&s1, "", "", "", 300 * DAY);
 	CHECK_EQ_INT(r->status, ST(OK));
 	for (size_t i = 0; i < r->overdue->n_items; i++)
