@@ -1,0 +1,1118 @@
+/* tanfang-admin: the registry administration client.
+ *
+ * Every change is one signed request to tanfangd (rpc.h), signed with an
+ * admin key; the daemon checks role and scope and answers with a status.
+ * Exit codes: 0 done, 1 refused or unreachable, 2 usage error. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "csvimport.h"
+#include "hex.h"
+#include "keys.h"
+#include "output.h"
+#include "registry.h"
+#include "rpc.h"
+#include "tf_err.h"
+#include "wire.h"
+
+#define PROG               "tanfang-admin"
+#define DEFAULT_ENDPOINT   "tcp://127.0.0.1:7480"
+#define DEFAULT_TIMEOUT_MS 15000
+/* The daemon's default max_message_size; an import that does not fit is
+ * refused here, before anything is sent (see docs/admin.md). */
+#define DEFAULT_MAX_MESSAGE (1u << 20)
+
+#define EXIT_REFUSED 1
+#define EXIT_USAGE   2
+
+enum opt {
+	/* global */
+	OPT_ENDPOINT = 256,
+	OPT_SERVER_KEY,
+	OPT_SERVER_KEY_FILE,
+	OPT_KEY,
+	OPT_DATA,
+	OPT_TIMEOUT,
+	OPT_FORMAT,
+	OPT_HELP,
+	/* per command: each has a bit in opts.given */
+	OPT_CMD_FIRST,
+	OPT_PARENT = OPT_CMD_FIRST,
+	OPT_CONTACT,
+	OPT_ROLE,
+	OPT_AREA,
+	OPT_VISITOR,
+	OPT_ADDRESS,
+	OPT_BIRTH,
+	OPT_CATEGORIES,
+	OPT_TIER,
+	OPT_LAT,
+	OPT_LON,
+	OPT_PHONE,
+	OPT_NEIGHBOURS,
+	OPT_VISITORS,
+	OPT_DRY_RUN,
+	OPT_MAX_MESSAGE,
+	OPT_CMD_LAST,
+};
+
+#define BIT(o) (1u << ((o)-OPT_CMD_FIRST))
+
+static const struct option long_opts[] = {
+    {"endpoint", required_argument, NULL, OPT_ENDPOINT},
+    {"server-key", required_argument, NULL, OPT_SERVER_KEY},
+    {"server-key-file", required_argument, NULL, OPT_SERVER_KEY_FILE},
+    {"key", required_argument, NULL, OPT_KEY},
+    {"data", required_argument, NULL, OPT_DATA},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"format", required_argument, NULL, OPT_FORMAT},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"parent", required_argument, NULL, OPT_PARENT},
+    {"contact", required_argument, NULL, OPT_CONTACT},
+    {"role", required_argument, NULL, OPT_ROLE},
+    {"area", required_argument, NULL, OPT_AREA},
+    {"visitor", required_argument, NULL, OPT_VISITOR},
+    {"address", required_argument, NULL, OPT_ADDRESS},
+    {"birth", required_argument, NULL, OPT_BIRTH},
+    {"categories", required_argument, NULL, OPT_CATEGORIES},
+    {"tier", required_argument, NULL, OPT_TIER},
+    {"lat", required_argument, NULL, OPT_LAT},
+    {"lon", required_argument, NULL, OPT_LON},
+    {"phone", required_argument, NULL, OPT_PHONE},
+    {"neighbours", required_argument, NULL, OPT_NEIGHBOURS},
+    {"neighbors", required_argument, NULL, OPT_NEIGHBOURS},
+    {"visitors", required_argument, NULL, OPT_VISITORS},
+    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"max-message", required_argument, NULL, OPT_MAX_MESSAGE},
+    {NULL, 0, NULL, 0},
+};
+
+struct opts {
+	const char *endpoint, *server_key, *server_key_file, *key_file, *data_dir;
+	int timeout_ms;
+	enum output_format format;
+	const char *val[OPT_CMD_LAST - OPT_CMD_FIRST]; /* per-command option values */
+	unsigned given;
+	size_t max_message;
+};
+
+static const char *val(const struct opts *o, enum opt which)
+{
+	return o->val[which - OPT_CMD_FIRST];
+}
+
+static const char usage_text[] =
+    "usage: " PROG " [global options] COMMAND ...\n"
+    "\n"
+    "Administers the tanfangd registry: areas, visitors, device keys and elders.\n"
+    "Every change is a request signed with an admin key.\n"
+    "\n"
+    "Global options (may also follow the command):\n"
+    "  --endpoint EP          daemon endpoint (default " DEFAULT_ENDPOINT ")\n"
+    "  --server-key Z85       the daemon's CURVE public key (40 characters)\n"
+    "  --server-key-file F    read the CURVE public key from file F\n"
+    "  --key FILE             admin key file (64 hex digits, made by tanfangd init)\n"
+    "  --data DIR             shortcut: --key DIR/admin.key, --server-key-file DIR/curve.pub\n"
+    "  --timeout MS           how long to wait for each reply (default 15000)\n"
+    "  --format F             output of list: table (default), csv, json\n"
+    "  --help                 this text\n"
+    "\n"
+    "Commands:\n"
+    "  area add CODE NAME [--parent CODE] [--contact C]\n"
+    "  visitor add ID NAME --role ROLE --area CODE [--contact C]\n"
+    "      ROLE: grid_worker village_cadre civil_affairs_assistant social_worker\n"
+    "            volunteer party_member health_worker neighbour supervisor\n"
+    "            dispatcher admin\n"
+    "  key enrol HEX64 --visitor ID      enrol a device's public key for a visitor\n"
+    "  key revoke HEX64                  revoke a key (for good)\n"
+    "  key new FILE                      make a key file (mode 0600), print its public key\n"
+    "  key show FILE                     print the public key of a key file\n"
+    "  elder add ID NAME --area CODE [--address A] [--birth YYYY-MM-DD]\n"
+    "      [--categories a,b] [--tier general|key|high] [--lat X --lon Y]\n"
+    "      [--phone P] [--neighbours V1,V2] [--visitors V1,V2,...]\n"
+    "      (an existing elder with this ID is replaced)\n"
+    "      categories: living_alone empty_nest left_behind incapacitated\n"
+    "      severely_disabled family_planning_special extreme_poverty (or 独居 空巢 ...)\n"
+    "  elder set-status ID active|hospitalised|moved_away|deceased\n"
+    "  neighbours set ELDER V1 [V2]      the two \"1+2\" neighbour households\n"
+    "  neighbours clear ELDER\n"
+    "  visitors assign ELDER V...        replace the elder's assigned visitors\n"
+    "  visitors clear ELDER\n"
+    "  import elders FILE.csv [--dry-run] [--max-message BYTES]\n"
+    "      all or nothing: any bad row is reported and nothing is sent\n"
+    "  list areas|elders|visitors|keys [--area CODE]\n"
+    "\n"
+    "Exit status: 0 done, 1 refused by the daemon or unreachable, 2 usage error.\n"
+    "See docs/admin.md.\n";
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs(PROG ": ", stderr);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (see " PROG " --help)\n", stderr);
+	return EXIT_USAGE;
+}
+
+static int fail(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs(PROG ": ", stderr);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return EXIT_REFUSED;
+}
+
+/* ---- connection ---- */
+
+struct conn {
+	const struct opts *o;
+	struct keypair key;
+	char server_key[64];
+	struct rpc *rpc;
+};
+
+/* Reads a Z85 CURVE key (40 characters, blanks around it ignored). */
+static int read_server_key(const char *path, char out[64])
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	char line[128] = "";
+	bool ok = fgets(line, sizeof line, f) != NULL;
+	fclose(f);
+	if (!ok)
+		return TF_E_MALFORMED;
+	char *s = line + strspn(line, " \t");
+	s[strcspn(s, " \t\r\n")] = '\0';
+	if (strlen(s) != 40)
+		return TF_E_MALFORMED;
+	snprintf(out, 64, "%s", s);
+	return 0;
+}
+
+/* Loads the admin key and the server key and opens the client. Returns an
+ * exit code (0 = connected). */
+static int conn_open(struct conn *c, const struct opts *o)
+{
+	char path[4096];
+	c->o = o;
+	const char *key_file = o->key_file;
+	if (!key_file && o->data_dir) {
+		snprintf(path, sizeof path, "%s/admin.key", o->data_dir);
+		key_file = path;
+	}
+	if (!key_file)
+		return usage_error("no admin key: give --key FILE or --data DIR");
+	int r = keys_load(key_file, &c->key);
+	if (r < 0)
+		return fail("cannot load the admin key %s: %s", key_file, tf_strerror(r));
+
+	const char *skf = o->server_key_file;
+	char skpath[4096];
+	if (!o->server_key && !skf && o->data_dir) {
+		snprintf(skpath, sizeof skpath, "%s/curve.pub", o->data_dir);
+		if (access(skpath, F_OK) == 0)
+			skf = skpath;
+	}
+	if (o->server_key) {
+		if (strlen(o->server_key) != 40)
+			return usage_error("--server-key must be the 40-character Z85 CURVE key");
+		snprintf(c->server_key, sizeof c->server_key, "%s", o->server_key);
+	} else if (skf) {
+		r = read_server_key(skf, c->server_key);
+		if (r < 0)
+			return fail("cannot read the server key from %s: %s", skf,
+			            r == TF_E_MALFORMED ? "not a 40-character Z85 key"
+			                                : tf_strerror(r));
+	}
+	r = rpc_open(o->endpoint, *c->server_key ? c->server_key : NULL, &c->key, &c->rpc);
+	if (r == -EINVAL)
+		return usage_error("bad endpoint '%s' or server key", o->endpoint);
+	if (r < 0)
+		return fail("cannot open a connection to %s: %s", o->endpoint, tf_strerror(r));
+	return 0;
+}
+
+static void conn_close(struct conn *c)
+{
+	rpc_close(c->rpc);
+	c->rpc = NULL;
+}
+
+/* The reply's failure, on stderr, as the exit code. */
+static int refused(const tf_reply *rep)
+{
+	if (*rep->detail)
+		return fail("%s: %s", wire_status_name(rep->status), rep->detail);
+	return fail("%s", wire_status_name(rep->status));
+}
+
+static int timed_out(const struct conn *c)
+{
+	return fail("no reply from %s within %d ms (is tanfangd running there%s?)", c->o->endpoint,
+	            c->o->timeout_ms,
+	            *c->server_key ? ", and is the server key its curve.pub"
+	                           : "; does it need --server-key or --data for CURVE");
+}
+
+/* Sends req; *out gets the Reply whatever its status. Returns an exit code:
+ * 0 when a reply arrived. */
+static int call_raw(struct conn *c, tf_request *req, tf_reply **out)
+{
+	int r = rpc_call(c->rpc, req, c->o->timeout_ms, out);
+	if (r == TF_E_TIMEOUT)
+		return timed_out(c);
+	if (r < 0)
+		return fail("request failed: %s", tf_strerror(r));
+	return 0;
+}
+
+/* Sends a registry change; prints `done` on success. Returns an exit code. */
+static int call_change(struct conn *c, tf_request *req, const char *done)
+{
+	tf_reply *rep;
+	int ex = call_raw(c, req, &rep);
+	if (ex)
+		return ex;
+	if (rep->status == TANFANG__V1__STATUS__STATUS_OK)
+		printf("%s\n", done);
+	else
+		ex = refused(rep);
+	wire_free(WIRE_REPLY, rep);
+	return ex;
+}
+
+/* ---- argument checks ---- */
+
+static bool area_code_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n < 2 || n > 20)
+		return false;
+	return strspn(s, "0123456789") == n;
+}
+
+static int need_id(const char *what, const char *id)
+{
+	if (!registry_id_valid(id))
+		return usage_error("%s '%s' is not a valid id (1 to %d of A-Z a-z 0-9 _ . -)", what,
+		                   id, REGISTRY_ID_MAX);
+	return 0;
+}
+
+static int need_area(const char *what, const char *code)
+{
+	if (!area_code_ok(code))
+		return usage_error("%s '%s' is not an area code (2 to 20 digits)", what, code);
+	return 0;
+}
+
+static int need_pk(const char *hex, uint8_t pk[32])
+{
+	if (strlen(hex) != 64 || hex_decode(hex, pk, 32) < 0)
+		return usage_error("'%s' is not a public key (64 hex digits)", hex);
+	return 0;
+}
+
+/* A comma (or ; 、) separated list of visitor ids, at most max. */
+static int need_ids(const char *what, const char *s, size_t max, char ***out, size_t *n)
+{
+	if (csvimport_split(s, out, n) < 0)
+		return fail("out of memory");
+	for (size_t i = 0; i < *n; i++) {
+		int ex = need_id(what, (*out)[i]);
+		if (ex)
+			return ex;
+	}
+	if (*n > max)
+		return usage_error("at most %zu %s ids, got %zu", max, what, *n);
+	return 0;
+}
+
+/* ---- commands ---- */
+
+struct cmd;
+typedef int (*cmd_fn)(struct conn *c, const struct opts *o, char **args, size_t nargs);
+
+static int cmd_area_add(struct conn *c, const struct opts *o, char **args, size_t nargs)
+{
+	int ex = need_area("area code", args[0]);
+	if (!ex && val(o, OPT_PARENT))
+		ex = need_area("parent", val(o, OPT_PARENT));
+	if (!ex && !*args[1])
+		ex = usage_error("the area name is empty");
+	if (ex || (ex = conn_open(c, o)))
+		return ex;
+	tf_area a;
+	wire_init(WIRE_AREA, &a);
+	a.code = args[0];
+	a.name = args[1];
+	if (val(o, OPT_PARENT))
+		a.parent = (char *)val(o, OPT_PARENT);
+	if (val(o, OPT_CONTACT))
+		a.contact = (char *)val(o, OPT_CONTACT);
+	Tanfang__V1__PutArea pa = TANFANG__V1__PUT_AREA__INIT;
+	pa.area = &a;
+	tf_request req;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_PUT_AREA;
+	req.put_area = &pa;
+	char done[512];
+	snprintf(done, sizeof done, "area %s %s stored", a.code, a.name);
+	return call_change(c, &req, done);
+}
+
+static int cmd_visitor_add(struct conn *c, const struct opts *o, char **args, size_t nargs)
+{
+	int ex = need_id("visitor id", args[0]);
+	if (ex)
+		return ex;
+	if (!*args[1])
+		return usage_error("the visitor name is empty");
+	if (!val(o, OPT_ROLE))
+		return usage_error("visitor add needs --role");
+	int role = wire_role_value(val(o, OPT_ROLE));
+	if (role < 0)
+		return usage_error("unknown role '%s'", val(o, OPT_ROLE));
+	/* Only an admin may have the whole registry as scope: --area "". */
+	if (!val(o, OPT_AREA))
+		return usage_error("visitor add needs --area (the visitor's scope)");
+	if (*val(o, OPT_AREA) && (ex = need_area("--area", val(o, OPT_AREA))))
+		return ex;
+	if ((ex = conn_open(c, o)))
+		return ex;
+	tf_visitor v;
+	wire_init(WIRE_VISITOR, &v);
+	v.id = args[0];
+	v.name = args[1];
+	v.role = (Tanfang__V1__Role)role;
+	v.area = (char *)val(o, OPT_AREA);
+	if (val(o, OPT_CONTACT))
+		v.contact = (char *)val(o, OPT_CONTACT);
+	Tanfang__V1__PutVisitor pv = TANFANG__V1__PUT_VISITOR__INIT;
+	pv.visitor = &v;
+	tf_request req;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_PUT_VISITOR;
+	req.put_visitor = &pv;
+	char done[512];
+	snprintf(done, sizeof done, "visitor %s %s (%s) stored", v.id, v.name,
+	         wire_role_name(role));
+	return call_change(c, &req, done);
+}
+
+static int cmd_key_enrol(struct conn *c, const struct opts *o, char **args, size_t nargs)
+{
+	uint8_t pk[32];
+	int ex = need_pk(args[0], pk);
+	if (ex)
+		return ex;
+	if (!val(o, OPT_VISITOR))
+		return usage_error("key enrol needs --visitor ID");
+	if ((ex = need_id("visitor id", val(o, OPT_VISITOR))) || (ex = conn_open(c, o)))
+		return ex;
+	Tanfang__V1__EnrolKey ek = TANFANG__V1__ENROL_KEY__INIT;
+	ek.public_key.data = pk;
+	ek.public_key.len = 32;
+	ek.visitor_id = (char *)val(o, OPT_VISITOR);
+	tf_request req;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_ENROL_KEY;
+	req.enrol_key = &ek;
+	tf_reply *rep;
+	if ((ex = call_raw(c, &req, &rep)))
+		return ex;
+	/* Enrolling the same key for the same visitor again changes nothing:
+	 * success, so set-up scripts can be re-run. */
+	if (rep->status == TANFANG__V1__STATUS__STATUS_OK)
+		printf("key %s enrolled for %s\n", args[0], ek.visitor_id);
+	else if (rep->status == TANFANG__V1__STATUS__STATUS_DUPLICATE)
+		printf("key %s was already enrolled for %s\n", args[0], ek.visitor_id);
+	else
+		ex = refused(rep);
+	wire_free(WIRE_REPLY, rep);
+	return ex;
+}
+
+static int cmd_key_revoke(struct conn *c, const struct opts *o, char **args, size_t nargs)
+{
+	uint8_t pk[32];
+	int ex = need_pk(args[0], pk);
+	if (ex || (ex = conn_open(c, o)))
+		return ex;
+	Tanfang__V1__RevokeKey rk = TANFANG__V1__REVOKE_KEY__INIT;
+	rk.public_key.data = pk;
+	rk.public_key.len = 32;
+	tf_request req;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_REVOKE_KEY;
+	req.revoke_key = &rk;
+	char done[128];
+	snprintf(done, sizeof done, "key %s revoked", args[0]);
+	return call_change(c, &req, done);
+}
+
+static int cmd_key_new(struct conn *c, const struct opts *o, char **args, size_t nargs)
+{
+	struct keypair kp;
+	int r = keys_generate(&kp);
+	if (r == 0)
+		r = keys_save(args[0], &kp);
+	if (r == -EEXIST)
+		return fail("%s exists; a key file is never overwritten", args[0]);
+	if (r < 0)
+		return fail("cannot write %s: %s", args[0], tf_strerror(r));
+	char hex[65];
+	keys_pk_hex(&kp, hex);
+	printf("%s\n", hex);
+	return 0;
+}
+
+static int cmd_key_show(struct conn *c, const struct opts *o, char **args, size_t nargs)
+{
+	struct keypair kp;
+	int r = keys_load(args[0], &kp);
+	if (r < 0)
+		return fail("cannot load %s: %s", args[0], tf_strerror(r));
+	char hex[65];
+	keys_pk_hex(&kp, hex);
+	printf("%s\n", hex);
+	return 0;
+}
+
+static int parse_degrees(const char *opt, const char *s, double limit, double *out)
+{
+	char *end;
+	errno = 0;
+	*out = strtod(s, &end);
+	if (end == s || *end || errno || !isfinite(*out) || fabs(*out) > limit)
+		return usage_error("%s '%s' is not a number of degrees in -%g..%g", opt, s, limit,
+		                   limit);
+	return 0;
+}
+
+/* Fills e from the elder add flags. Arrays are malloc'd (freed by
+ * elder_flags_free). Returns an exit code. */
+static int elder_from_flags(const struct opts *o, char **args, tf_elder *e, char birth[11])
+{
+	int ex;
+	if ((ex = need_id("elder id", args[0])))
+		return ex;
+	if (!*args[1])
+		return usage_error("the elder's name is empty");
+	if (!val(o, OPT_AREA))
+		return usage_error("elder add needs --area CODE");
+	if ((ex = need_area("--area", val(o, OPT_AREA))))
+		return ex;
+	e->id = args[0];
+	e->name = args[1];
+	e->area = (char *)val(o, OPT_AREA);
+	if (val(o, OPT_ADDRESS))
+		e->address = (char *)val(o, OPT_ADDRESS);
+	if (val(o, OPT_PHONE))
+		e->phone = (char *)val(o, OPT_PHONE);
+	if (val(o, OPT_BIRTH)) {
+		if (csvimport_date(val(o, OPT_BIRTH), birth) < 0)
+			return usage_error("--birth '%s' is not a real date (YYYY-MM-DD)",
+			                   val(o, OPT_BIRTH));
+		e->birth_date = birth;
+	}
+	if (val(o, OPT_TIER)) {
+		int t = csvimport_tier_value(val(o, OPT_TIER));
+		if (t < 0)
+			return usage_error("--tier must be general, key or high");
+		e->risk_tier = (Tanfang__V1__RiskTier)t;
+	}
+	if (!!val(o, OPT_LAT) != !!val(o, OPT_LON))
+		return usage_error("give both --lat and --lon, or neither");
+	if (val(o, OPT_LAT)) {
+		if ((ex = parse_degrees("--lat", val(o, OPT_LAT), 90, &e->lat)) ||
+		    (ex = parse_degrees("--lon", val(o, OPT_LON), 180, &e->lon)))
+			return ex;
+		e->has_location = true;
+	}
+	if (val(o, OPT_CATEGORIES)) {
+		char **items;
+		size_t n;
+		if (csvimport_split(val(o, OPT_CATEGORIES), &items, &n) < 0)
+			return fail("out of memory");
+		e->categories = calloc(n ? n : 1, sizeof *e->categories);
+		if (!e->categories) {
+			csvimport_list_free(items, n);
+			return fail("out of memory");
+		}
+		for (size_t i = 0; i < n; i++) {
+			int cat = csvimport_category_value(items[i]);
+			if (cat < 0) {
+				ex = usage_error("unknown category '%s'", items[i]);
+				break;
+			}
+			e->categories[e->n_categories++] = (Tanfang__V1__Category)cat;
+		}
+		csvimport_list_free(items, n);
+		if (ex)
+			return ex;
+	}
+	if (val(o, OPT_NEIGHBOURS) && (ex = need_ids("neighbour", val(o, OPT_NEIGHBOURS), 2,
+	                                             &e->neighbours, &e->n_neighbours)))
+		return ex;
+	if (val(o, OPT_VISITORS) &&
+	    (ex = need_ids("visitor", val(o, OPT_VISITORS), 16, &e->visitors, &e->n_visitors)))
+		return ex;
+	return 0;
+}
+
+static void elder_flags_free(tf_elder *e)
+{
+	free(e->categories);
+	csvimport_list_free(e->neighbours, e->n_neighbours);
+	csvimport_list_free(e->visitors, e->n_visitors);
+}
+
+static int put_elder(struct conn *c, tf_elder *e, const char *done)
+{
+	Tanfang__V1__PutElder pe = TANFANG__V1__PUT_ELDER__INIT;
+	pe.elder = e;
+	tf_request req;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_PUT_ELDER;
+	req.put_elder = &pe;
+	return call_change(c, &req, done);
+}
+
+static int cmd_elder_add(struct conn *c, const struct opts *o, char **args, size_t nargs)
+{
+	tf_elder e;
+	wire_init(WIRE_ELDER, &e);
+	char birth[11];
+	int ex = elder_from_flags(o, args, &e, birth);
+	if (!ex)
+		ex = conn_open(c, o);
+	if (!ex) {
+		char done[512];
+		snprintf(done, sizeof done, "elder %s %s stored", e.id, e.name);
+		ex = put_elder(c, &e, done);
+	}
+	elder_flags_free(&e);
+	return ex;
+}
+
+/* The elder with this id, through GetRegistry: `after` is a string just
+ * below the id, so the first elder listed is the id itself if it exists.
+ * (Valid ids use only characters below 0x7f.) Returns an exit code; *out
+ * is the reply holding the elder (wire_free), NULL if there is none. */
+static int fetch_elder(struct conn *c, const char *id, tf_reply **out, tf_elder **elder)
+{
+	char after[REGISTRY_ID_MAX + 2];
+	size_t n = strlen(id);
+	memcpy(after, id, n - 1);
+	after[n - 1] = (char)(id[n - 1] - 1);
+	after[n] = 0x7f;
+	after[n + 1] = '\0';
+	Tanfang__V1__GetRegistry g = TANFANG__V1__GET_REGISTRY__INIT;
+	g.what = TANFANG__V1__GET_REGISTRY__WHAT__WHAT_ELDERS;
+	g.after = after;
+	g.limit = 1;
+	tf_request req;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_GET_REGISTRY;
+	req.get_registry = &g;
+	tf_reply *rep;
+	int ex = call_raw(c, &req, &rep);
+	if (ex)
+		return ex;
+	*out = NULL;
+	*elder = NULL;
+	if (rep->status != TANFANG__V1__STATUS__STATUS_OK) {
+		ex = refused(rep);
+		wire_free(WIRE_REPLY, rep);
+		return ex;
+	}
+	if (rep->result_case == TANFANG__V1__REPLY__RESULT_REGISTRY &&
+	    rep->registry->n_elders == 1 && strcmp(rep->registry->elders[0]->id, id) == 0) {
+		*elder = rep->registry->elders[0];
+		*out = rep;
+		return 0;
+	}
+	wire_free(WIRE_REPLY, rep);
+	return 0;
+}
+
+static int cmd_elder_set_status(struct conn *c, const struct opts *o, char **args, size_t nargs)
+{
+	int ex = need_id("elder id", args[0]);
+	if (ex)
+		return ex;
+	int st = wire_elder_status_value(args[1]);
+	if (st < 0)
+		return usage_error(
+		    "unknown status '%s' (active, hospitalised, moved_away, deceased)", args[1]);
+	if ((ex = conn_open(c, o)))
+		return ex;
+	tf_reply *rep;
+	tf_elder *e;
+	if ((ex = fetch_elder(c, args[0], &rep, &e)))
+		return ex;
+	if (!e)
+		return fail("%s: no elder with id %s (in your scope)",
+		            wire_status_name(TANFANG__V1__STATUS__STATUS_UNKNOWN_ELDER), args[0]);
+	e->status = (Tanfang__V1__ElderStatus)st;
+	char done[512];
+	snprintf(done, sizeof done, "elder %s %s is now %s", e->id, e->name,
+	         wire_elder_status_name(st));
+	ex = put_elder(c, e, done);
+	wire_free(WIRE_REPLY, rep);
+	return ex;
+}
+
+/* neighbours set/clear, visitors assign/clear. */
+static int set_list(struct conn *c, const struct opts *o, const char *elder, char **ids, size_t n,
+                    bool neighbours)
+{
+	int ex = need_id("elder id", elder);
+	for (size_t i = 0; !ex && i < n; i++) {
+		ex = need_id(neighbours ? "neighbour" : "visitor", ids[i]);
+		for (size_t j = 0; !ex && j < i; j++)
+			if (strcmp(ids[i], ids[j]) == 0)
+				ex = usage_error("%s listed twice", ids[i]);
+	}
+	if (ex || (ex = conn_open(c, o)))
+		return ex;
+	tf_request req;
+	wire_init(WIRE_REQUEST, &req);
+	Tanfang__V1__SetNeighbours sn = TANFANG__V1__SET_NEIGHBOURS__INIT;
+	Tanfang__V1__SetVisitors sv = TANFANG__V1__SET_VISITORS__INIT;
+	if (neighbours) {
+		sn.elder_id = (char *)elder;
+		sn.neighbours = ids;
+		sn.n_neighbours = n;
+		req.op_case = TANFANG__V1__REQUEST__OP_SET_NEIGHBOURS;
+		req.set_neighbours = &sn;
+	} else {
+		sv.elder_id = (char *)elder;
+		sv.visitors = ids;
+		sv.n_visitors = n;
+		req.op_case = TANFANG__V1__REQUEST__OP_SET_VISITORS;
+		req.set_visitors = &sv;
+	}
+	char done[256];
+	snprintf(done, sizeof done, "elder %s: %zu %s set", elder, n,
+	         neighbours ? (n == 1 ? "neighbour household" : "neighbour households")
+	                    : (n == 1 ? "visitor" : "visitors"));
+	return call_change(c, &req, done);
+}
+
+static int cmd_neighbours_set(struct conn *c, const struct opts *o, char **args, size_t nargs)
+{
+	return set_list(c, o, args[0], args + 1, nargs - 1, true);
+}
+
+static int cmd_neighbours_clear(struct conn *c, const struct opts *o, char **args, size_t nargs)
+{
+	return set_list(c, o, args[0], NULL, 0, true);
+}
+
+static int cmd_visitors_assign(struct conn *c, const struct opts *o, char **args, size_t nargs)
+{
+	return set_list(c, o, args[0], args + 1, nargs - 1, false);
+}
+
+static int cmd_visitors_clear(struct conn *c, const struct opts *o, char **args, size_t nargs)
+{
+	return set_list(c, o, args[0], NULL, 0, false);
+}
+
+/* Adds ", row R (line L)" to the daemon's "elder K of N: ..." refusal, so
+ * the office can find the row the daemon did not accept. */
+static void import_refused(const struct csvimport *ci, const char *file, const tf_reply *rep)
+{
+	size_t k, n;
+	if (sscanf(rep->detail, "elder %zu of %zu", &k, &n) == 2 && k >= 1 && k <= ci->n_elders)
+		fprintf(stderr, PROG ": %s: row %zu (line %zu): %s\n", file, ci->rows[k - 1],
+		        ci->lines[k - 1], rep->detail);
+}
+
+static int cmd_import_elders(struct conn *c, const struct opts *o, char **args, size_t nargs)
+{
+	const char *file = args[0];
+	size_t max = o->max_message;
+	struct csvimport *ci;
+	int r = csvimport_read(file, &ci);
+	if (r < 0)
+		return fail("cannot read %s: %s", file,
+		            r == -EFBIG ? "larger than 64 MiB; split it" : tf_strerror(r));
+	int ex = 0;
+	for (size_t i = 0; i < ci->n_warnings; i++)
+		fprintf(stderr, PROG ": %s: warning: %s\n", file, ci->warnings[i]);
+	if (ci->n_errors) {
+		for (size_t i = 0; i < ci->n_errors; i++)
+			fprintf(stderr, "%s: %s\n", file, ci->errors[i]);
+		ex = fail("%s: %zu error%s; nothing was imported", file, ci->n_errors,
+		          ci->n_errors == 1 ? "" : "s");
+		goto out;
+	}
+	if (val(o, OPT_DRY_RUN)) {
+		printf("%s: %zu elders ready to import (dry run: nothing sent)\n", file,
+		       ci->n_elders);
+		goto out;
+	}
+	if ((ex = conn_open(c, o)))
+		goto out;
+	Tanfang__V1__ImportElders im = TANFANG__V1__IMPORT_ELDERS__INIT;
+	im.elders = ci->elders;
+	im.n_elders = ci->n_elders;
+	tf_request req;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_IMPORT_ELDERS;
+	req.import_elders = &im;
+	uint8_t *frame;
+	size_t len;
+	if ((r = rpc_seal(&c->key, &req, &frame, &len)) < 0) {
+		ex = fail("cannot seal the request: %s", tf_strerror(r));
+		goto out;
+	}
+	/* One request, so the daemon stores all or nothing. Splitting it here
+	 * would quietly weaken that to "all or nothing per part". */
+	if (len > max) {
+		size_t rows = ci->n_elders * (max * 9 / 10) / len;
+		ex = fail(
+		    "%s makes a request of %zu bytes, more than the daemon's message limit of "
+		    "%zu bytes; split the file into files of at most about %zu rows and import "
+		    "each (or raise max_message_size and pass --max-message)",
+		    file, len, max, rows ? rows : 1);
+		free(frame);
+		goto out;
+	}
+	tf_reply *rep;
+	r = rpc_call_sealed(c->rpc, frame, len, o->timeout_ms, &rep);
+	free(frame);
+	if (r == TF_E_TIMEOUT) {
+		ex = timed_out(c);
+		goto out;
+	}
+	if (r < 0) {
+		ex = fail("request failed: %s", tf_strerror(r));
+		goto out;
+	}
+	if (rep->status == TANFANG__V1__STATUS__STATUS_OK) {
+		printf("%s: %zu elders imported\n", file, ci->n_elders);
+	} else {
+		import_refused(ci, file, rep);
+		ex = refused(rep);
+	}
+	wire_free(WIRE_REPLY, rep);
+out:
+	csvimport_free(ci);
+	return ex;
+}
+
+/* ---- list ---- */
+
+static void fmt_time(int64_t t, char out[40])
+{
+	*out = '\0';
+	if (t <= 0)
+		return;
+	time_t tt = (time_t)t;
+	struct tm tm;
+	if (localtime_r(&tt, &tm))
+		strftime(out, 40, "%Y-%m-%dT%H:%M:%S%z", &tm);
+}
+
+/* Joins n strings with ";" into buf (cut at its size). */
+static void join(char *buf, size_t size, char *const *items, size_t n)
+{
+	size_t l = 0;
+	*buf = '\0';
+	for (size_t i = 0; i < n && l < size; i++)
+		l += (size_t)snprintf(buf + l, size - l, "%s%s", i ? ";" : "", items[i]);
+}
+
+static int add_rows(struct output *out, const Tanfang__V1__RegistryList *rl, int what)
+{
+	int r = 0;
+	char a[40], b[40], cats[512], nbs[512], vis[2048], lat[32], lon[32];
+	switch (what) {
+	case TANFANG__V1__GET_REGISTRY__WHAT__WHAT_AREAS:
+		for (size_t i = 0; r == 0 && i < rl->n_areas; i++) {
+			const tf_area *x = rl->areas[i];
+			r = output_add_row(
+			    out, (const char *const[]){x->code, x->name, x->parent, x->contact});
+		}
+		break;
+	case TANFANG__V1__GET_REGISTRY__WHAT__WHAT_VISITORS:
+		for (size_t i = 0; r == 0 && i < rl->n_visitors; i++) {
+			const tf_visitor *x = rl->visitors[i];
+			r = output_add_row(out, (const char *const[]){x->id, x->name,
+			                                              wire_role_name(x->role),
+			                                              x->area, x->contact});
+		}
+		break;
+	case TANFANG__V1__GET_REGISTRY__WHAT__WHAT_KEYS:
+		for (size_t i = 0; r == 0 && i < rl->n_keys; i++) {
+			const tf_device_key *x = rl->keys[i];
+			char hex[65] = "?";
+			if (x->public_key.len == 32)
+				hex_encode(x->public_key.data, 32, hex);
+			fmt_time(x->enrolled_at, a);
+			fmt_time(x->revoked ? x->revoked_at : 0, b);
+			r = output_add_row(
+			    out, (const char *const[]){hex, x->visitor_id,
+			                               x->revoked ? "revoked" : "active", a, b});
+		}
+		break;
+	default:
+		for (size_t i = 0; r == 0 && i < rl->n_elders; i++) {
+			const tf_elder *x = rl->elders[i];
+			size_t l = 0;
+			*cats = '\0';
+			for (size_t k = 0; k < x->n_categories && l < sizeof cats; k++)
+				l += (size_t)snprintf(cats + l, sizeof cats - l, "%s%s",
+				                      k ? ";" : "",
+				                      wire_category_name(x->categories[k]));
+			join(nbs, sizeof nbs, x->neighbours, x->n_neighbours);
+			join(vis, sizeof vis, x->visitors, x->n_visitors);
+			*lat = *lon = '\0';
+			if (x->has_location) {
+				snprintf(lat, sizeof lat, "%.6f", x->lat);
+				snprintf(lon, sizeof lon, "%.6f", x->lon);
+			}
+			const char *tier = x->risk_tier ? wire_tier_name(x->risk_tier) : "";
+			r = output_add_row(
+			    out, (const char *const[]){x->id, x->name, x->area,
+			                               wire_elder_status_name(x->status), tier,
+			                               cats, x->birth_date, x->phone, x->address,
+			                               lat, lon, nbs, vis});
+		}
+		break;
+	}
+	return r;
+}
+
+static int cmd_list(struct conn *c, const struct opts *o, char **args, size_t nargs)
+{
+	static const char *const area_cols[] = {"code", "name", "parent", "contact"};
+	static const char *const visitor_cols[] = {"id", "name", "role", "area", "contact"};
+	static const char *const key_cols[] = {"public_key", "visitor", "state", "enrolled_at",
+	                                       "revoked_at"};
+	static const char *const elder_cols[] = {
+	    "id",    "name",    "area", "status", "tier",       "categories", "birth_date",
+	    "phone", "address", "lat",  "lon",    "neighbours", "visitors"};
+	const char *const *cols;
+	size_t ncols;
+	int what;
+	if (strcmp(args[0], "areas") == 0)
+		what = TANFANG__V1__GET_REGISTRY__WHAT__WHAT_AREAS, cols = area_cols, ncols = 4;
+	else if (strcmp(args[0], "elders") == 0)
+		what = TANFANG__V1__GET_REGISTRY__WHAT__WHAT_ELDERS, cols = elder_cols, ncols = 13;
+	else if (strcmp(args[0], "visitors") == 0)
+		what = TANFANG__V1__GET_REGISTRY__WHAT__WHAT_VISITORS, cols = visitor_cols,
+		ncols = 5;
+	else if (strcmp(args[0], "keys") == 0)
+		what = TANFANG__V1__GET_REGISTRY__WHAT__WHAT_KEYS, cols = key_cols, ncols = 5;
+	else
+		return usage_error("list what? areas, elders, visitors or keys, not '%s'", args[0]);
+	int ex;
+	if (val(o, OPT_AREA) && (ex = need_area("--area", val(o, OPT_AREA))))
+		return ex;
+	if ((ex = conn_open(c, o)))
+		return ex;
+	struct output *out;
+	if (output_new(ncols, cols, &out) < 0)
+		return fail("out of memory");
+	if (what == TANFANG__V1__GET_REGISTRY__WHAT__WHAT_ELDERS) {
+		output_set_numeric(out, 9, true);
+		output_set_numeric(out, 10, true);
+	}
+	char after[128] = "";
+	for (;;) {
+		Tanfang__V1__GetRegistry g = TANFANG__V1__GET_REGISTRY__INIT;
+		g.what = (Tanfang__V1__GetRegistry__What)what;
+		g.area = val(o, OPT_AREA) ? (char *)val(o, OPT_AREA) : "";
+		g.after = after;
+		tf_request req;
+		wire_init(WIRE_REQUEST, &req);
+		req.op_case = TANFANG__V1__REQUEST__OP_GET_REGISTRY;
+		req.get_registry = &g;
+		tf_reply *rep;
+		if ((ex = call_raw(c, &req, &rep)))
+			break;
+		if (rep->status != TANFANG__V1__STATUS__STATUS_OK) {
+			ex = refused(rep);
+			wire_free(WIRE_REPLY, rep);
+			break;
+		}
+		if (rep->result_case != TANFANG__V1__REPLY__RESULT_REGISTRY) {
+			wire_free(WIRE_REPLY, rep);
+			ex = fail("the daemon's reply holds no registry list");
+			break;
+		}
+		const Tanfang__V1__RegistryList *rl = rep->registry;
+		if (add_rows(out, rl, what) < 0) {
+			wire_free(WIRE_REPLY, rep);
+			ex = fail("out of memory");
+			break;
+		}
+		/* Pages follow `next`; a next that does not move on would loop. */
+		bool more =
+		    *rl->next && strcmp(rl->next, after) != 0 && strlen(rl->next) < sizeof after;
+		if (more)
+			snprintf(after, sizeof after, "%s", rl->next);
+		wire_free(WIRE_REPLY, rep);
+		if (!more)
+			break;
+	}
+	if (!ex && output_write(out, o->format, stdout) < 0)
+		ex = fail("cannot write the output: %s", strerror(errno));
+	output_free(out);
+	return ex;
+}
+
+/* ---- dispatch ---- */
+
+struct cmd {
+	const char *word1, *word2;
+	size_t min_args, max_args; /* after the two words; SIZE_MAX = any */
+	unsigned opts;             /* BIT()s of the command options it takes */
+	cmd_fn fn;
+	const char *synopsis;
+};
+
+static const struct cmd cmds[] = {
+    {"area", "add", 2, 2, BIT(OPT_PARENT) | BIT(OPT_CONTACT), cmd_area_add,
+     "area add CODE NAME [--parent CODE] [--contact C]"},
+    {"visitor", "add", 2, 2, BIT(OPT_ROLE) | BIT(OPT_AREA) | BIT(OPT_CONTACT), cmd_visitor_add,
+     "visitor add ID NAME --role ROLE --area CODE [--contact C]"},
+    {"key", "enrol", 1, 1, BIT(OPT_VISITOR), cmd_key_enrol, "key enrol HEX64 --visitor ID"},
+    {"key", "enroll", 1, 1, BIT(OPT_VISITOR), cmd_key_enrol, "key enrol HEX64 --visitor ID"},
+    {"key", "revoke", 1, 1, 0, cmd_key_revoke, "key revoke HEX64"},
+    {"key", "new", 1, 1, 0, cmd_key_new, "key new FILE"},
+    {"key", "show", 1, 1, 0, cmd_key_show, "key show FILE"},
+    {"elder", "add", 2, 2,
+     BIT(OPT_AREA) | BIT(OPT_ADDRESS) | BIT(OPT_BIRTH) | BIT(OPT_CATEGORIES) | BIT(OPT_TIER) |
+         BIT(OPT_LAT) | BIT(OPT_LON) | BIT(OPT_PHONE) | BIT(OPT_NEIGHBOURS) | BIT(OPT_VISITORS),
+     cmd_elder_add, "elder add ID NAME --area CODE [...]"},
+    {"elder", "set-status", 2, 2, 0, cmd_elder_set_status,
+     "elder set-status ID active|hospitalised|moved_away|deceased"},
+    {"neighbours", "set", 2, 3, 0, cmd_neighbours_set, "neighbours set ELDER V1 [V2]"},
+    {"neighbours", "clear", 1, 1, 0, cmd_neighbours_clear, "neighbours clear ELDER"},
+    {"visitors", "assign", 2, 17, 0, cmd_visitors_assign, "visitors assign ELDER V..."},
+    {"visitors", "clear", 1, 1, 0, cmd_visitors_clear, "visitors clear ELDER"},
+    {"import", "elders", 1, 1, BIT(OPT_DRY_RUN) | BIT(OPT_MAX_MESSAGE), cmd_import_elders,
+     "import elders FILE.csv [--dry-run] [--max-message BYTES]"},
+    {"list", NULL, 1, 1, BIT(OPT_AREA), cmd_list, "list areas|elders|visitors|keys [--area CODE]"},
+};
+
+static const char *opt_name(int o)
+{
+	for (const struct option *p = long_opts; p->name; p++)
+		if (p->val == o)
+			return p->name;
+	return "?";
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = {.endpoint = DEFAULT_ENDPOINT,
+	                 .timeout_ms = DEFAULT_TIMEOUT_MS,
+	                 .format = OUTPUT_TABLE,
+	                 .max_message = DEFAULT_MAX_MESSAGE};
+	int c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", long_opts, NULL)) != -1) {
+		char *end;
+		switch (c) {
+		case OPT_ENDPOINT: o.endpoint = optarg; break;
+		case OPT_SERVER_KEY: o.server_key = optarg; break;
+		case OPT_SERVER_KEY_FILE: o.server_key_file = optarg; break;
+		case OPT_KEY: o.key_file = optarg; break;
+		case OPT_DATA: o.data_dir = optarg; break;
+		case OPT_TIMEOUT: {
+			long t = strtol(optarg, &end, 10);
+			if (end == optarg || *end || t <= 0 || t > 3600000)
+				return usage_error("--timeout needs milliseconds (1..3600000)");
+			o.timeout_ms = (int)t;
+			break;
+		}
+		case OPT_FORMAT:
+			if (output_format_parse(optarg, &o.format) < 0)
+				return usage_error("--format must be table, csv or json");
+			break;
+		case 'h':
+		case OPT_HELP: fputs(usage_text, stdout); return 0;
+		case ':': return usage_error("option %s needs a value", argv[optind - 1]);
+		case '?': return usage_error("unknown option %s", argv[optind - 1]);
+		default:
+			if (c == OPT_MAX_MESSAGE) {
+				unsigned long long m = strtoull(optarg, &end, 10);
+				if (end == optarg || *end || m < 1024 || m > (1ull << 31))
+					return usage_error(
+					    "--max-message needs bytes (1024..2147483648)");
+				o.max_message = (size_t)m;
+			}
+			o.val[c - OPT_CMD_FIRST] = c == OPT_DRY_RUN ? "yes" : optarg;
+			o.given |= BIT(c);
+			break;
+		}
+	}
+	char **words = argv + optind;
+	size_t nwords = (size_t)(argc - optind);
+	if (nwords == 0) {
+		fputs(usage_text, stderr);
+		return EXIT_USAGE;
+	}
+	const struct cmd *cmd = NULL;
+	bool known_word = false;
+	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+		if (strcmp(cmds[i].word1, words[0]) != 0)
+			continue;
+		known_word = true;
+		if (!cmds[i].word2 || (nwords > 1 && strcmp(cmds[i].word2, words[1]) == 0)) {
+			cmd = &cmds[i];
+			break;
+		}
+	}
+	if (!cmd && known_word) {
+		char subs[200] = "";
+		for (size_t i = 0, l = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+			if (strcmp(cmds[i].word1, words[0]) == 0 && l < sizeof subs)
+				l += (size_t)snprintf(subs + l, sizeof subs - l, "%s%s",
+				                      l ? ", " : "", cmds[i].word2);
+		if (nwords == 1)
+			return usage_error("'%s' needs one of: %s", words[0], subs);
+		return usage_error("'%s %s' is not a command; after '%s' say one of: %s", words[0],
+		                   words[1], words[0], subs);
+	}
+	if (!cmd)
+		return usage_error("unknown command '%s'", words[0]);
+	size_t skip = cmd->word2 ? 2 : 1;
+	char **args = words + skip;
+	size_t nargs = nwords - skip;
+	if (nargs < cmd->min_args || nargs > cmd->max_args)
+		return usage_error("usage: %s", cmd->synopsis);
+	unsigned extra = o.given & ~cmd->opts;
+	for (int b = OPT_CMD_FIRST; extra && b < OPT_CMD_LAST; b++)
+		if (extra & BIT(b))
+			return usage_error("--%s does not apply to '%s %s'", opt_name(b),
+			                   cmd->word1, cmd->word2 ? cmd->word2 : args[0]);
+	struct conn conn = {0};
+	int ex = cmd->fn(&conn, &o, args, nargs);
+	conn_close(&conn);
+	return ex;
+}

@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# End to end: bulk import of elders from CSV through tanfang-admin into a
+# real tanfangd. deploy/elders-example.csv (BOM, Chinese headers) imports
+# whole; a file with bad rows reports every one and stores nothing; a file
+# the daemon refuses (an unknown visitor on its last row) stores nothing
+# either, since ImportElders is all or nothing.
+set -euo pipefail
+
+: "${TANFANGD:?set TANFANGD to the tanfangd binary}"
+: "${TANFANG_BIN:?set TANFANG_BIN to the clients folder}"
+ADMIN="$TANFANG_BIN/tanfang-admin"
+if [[ ! -x $TANFANGD || ! -x $ADMIN ]]; then
+	echo "SKIP: $TANFANGD or $ADMIN not built"
+	exit 77
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/e2e-import.XXXXXX")
+daemon_pid=
+cleanup() {
+	if [[ -n $daemon_pid ]]; then
+		kill "$daemon_pid" 2>/dev/null || true
+		wait "$daemon_pid" 2>/dev/null || true
+	fi
+	if [[ -z ${TFT_KEEP:-} ]]; then rm -rf "$tmp"; else echo "kept $tmp"; fi
+}
+trap cleanup EXIT
+
+fail() {
+	echo "FAIL: $*" >&2
+	echo "--- daemon log:" >&2
+	tail -n 30 "$tmp/daemon.log" >&2 || true
+	exit 1
+}
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Runs the admin client; keeps stdout in $tmp/out and stderr in $tmp/err,
+# and the exit status in $rc (never aborts the script).
+run() {
+	rc=0
+	"$ADMIN" --endpoint "$EP" --timeout 10000 "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
+}
+# expect RC ARGS...: runs and checks the exit status.
+expect() {
+	local want=$1
+	shift
+	run "$@"
+	if [[ $rc != "$want" ]]; then
+		echo "--- stdout:" >&2; cat "$tmp/out" >&2
+		echo "--- stderr:" >&2; cat "$tmp/err" >&2
+		fail "tanfang-admin $* exited $rc, expected $want"
+	fi
+}
+out_has() { grep -qF -- "$1" "$tmp/out" || { cat "$tmp/out" >&2; fail "stdout lacks: $1"; }; }
+err_has() { grep -qF -- "$1" "$tmp/err" || { cat "$tmp/err" >&2; fail "stderr lacks: $1"; }; }
+
+"$TANFANGD" init --data "$tmp/data" >"$tmp/init.log" 2>&1 || { cat "$tmp/init.log"; fail "tanfangd init"; }
+port=$(free_port)
+EP="tcp://127.0.0.1:$port"
+"$TANFANGD" run --data "$tmp/data" --listen "$EP" >"$tmp/daemon.log" 2>&1 &
+daemon_pid=$!
+for _ in $(seq 150); do
+	grep -q "listening on" "$tmp/daemon.log" 2>/dev/null && break
+	kill -0 "$daemon_pid" 2>/dev/null || fail "tanfangd exited before listening"
+	sleep 0.1
+done
+grep -q "listening on" "$tmp/daemon.log" || fail "tanfangd did not listen within 15 s"
+
+D=(--data "$tmp/data")
+EXAMPLE="${TANFANG_SRC:-$(dirname "$0")/..}/deploy/elders-example.csv"
+[[ -f $EXAMPLE ]] || fail "no $EXAMPLE"
+
+# Number of elders the daemon lists, and whether an id is among them.
+count_elders() {
+	expect 0 "${D[@]}" list elders --format json
+	python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$tmp/out"
+}
+
+# --- the registry the example file refers to ---
+expect 0 "${D[@]}" area add 152223 扎赉特旗
+expect 0 "${D[@]}" area add 152223100 音德尔镇 --parent 152223
+expect 0 "${D[@]}" area add 152223100201 巴彦乌兰嘎查 --parent 152223100
+expect 0 "${D[@]}" area add 152223100202 永安村 --parent 152223100
+expect 0 "${D[@]}" area add 152223101 新林镇 --parent 152223
+expect 0 "${D[@]}" area add 152223101201 五家子村 --parent 152223101
+expect 0 "${D[@]}" visitor add gw-bywl 王海军 --role grid_worker --area 152223100201
+expect 0 "${D[@]}" visitor add gw-yax 李红梅 --role grid_worker --area 152223100202
+expect 0 "${D[@]}" visitor add gw-wjz 宝音 --role grid_worker --area 152223101201
+expect 0 "${D[@]}" visitor add pm-01 刘建国 --role party_member --area 152223100
+expect 0 "${D[@]}" visitor add pm-02 孟庆华 --role party_member --area 152223
+for i in 1 2 3 4; do
+	expect 0 "${D[@]}" visitor add "nb-0$i" "邻居$i" --role neighbour --area 152223100201
+done
+for i in 5 6; do
+	expect 0 "${D[@]}" visitor add "nb-0$i" "邻居$i" --role neighbour --area 152223100202
+done
+for i in 7 8; do
+	expect 0 "${D[@]}" visitor add "nb-0$i" "邻居$i" --role neighbour --area 152223101201
+done
+
+# --- dry run: checked, nothing sent ---
+expect 0 "${D[@]}" import elders "$EXAMPLE" --dry-run
+out_has "20 elders ready to import"
+[[ $(count_elders) == 0 ]] || fail "a dry run stored elders"
+
+# --- the example file ---
+expect 0 "${D[@]}" import elders "$EXAMPLE"
+out_has "20 elders imported"
+[[ $(count_elders) == 20 ]] || fail "expected 20 elders after the import"
+python3 - "$tmp/out" <<'PY' || fail "imported elders"
+import json, sys
+rows = {r["id"]: r for r in json.load(open(sys.argv[1], encoding="utf-8"))}
+e = rows["zlt-000001"]
+assert e["name"] == "张桂兰" and e["area"] == "152223100201", e
+assert e["categories"] == "living_alone;incapacitated" and e["tier"] == "high", e
+assert e["neighbours"] == "nb-01;nb-02" and e["visitors"] == "gw-bywl;pm-01", e
+assert rows["zlt-000003"]["birth_date"] == "1936-01-28", rows["zlt-000003"]
+assert rows["zlt-000010"]["lat"] is None, rows["zlt-000010"]
+assert rows["zlt-000020"]["address"] == "五家子村三社22号, 东院", rows["zlt-000020"]
+assert rows["zlt-000006"]["name"] == "孟和巴雅尔"
+PY
+expect 0 "${D[@]}" list elders --area 152223101
+out_has "乌云其其格"
+grep -qF "张桂兰" "$tmp/out" && fail "--area 152223101 listed an elder of 152223100"
+expect 0 "${D[@]}" list elders --format csv
+out_has "zlt-000013,乌云其其格,152223101201,active"
+
+# --- two bad rows: both reported, exit 1, nothing stored ---
+{
+	printf '\xef\xbb\xbf编号,姓名,区划代码,出生日期,类别\r\n'
+	printf 'zz-0001,白玉兰,152223100201,1941-02-03,独居\r\n'
+	printf 'zz-0002,韩秀云,152223100201,1943-02-29,空巢\r\n'
+	printf 'zz-0003,董立新,152223100201,1939-05-06,特困\r\n'
+	printf 'zz-0004,苏和,152223100201,1940-01-01,卧床\r\n'
+} >"$tmp/bad.csv"
+expect 1 "${D[@]}" import elders "$tmp/bad.csv"
+err_has "row 2 (line 3): column 出生日期: '1943-02-29' is not a real date"
+err_has "row 4 (line 5): column 类别: unknown category '卧床'"
+err_has "2 errors; nothing was imported"
+[[ $(count_elders) == 20 ]] || fail "elders changed after a refused file"
+grep -qF "zz-000" "$tmp/out" && fail "an elder of the bad file was stored"
+
+# --- a file only the daemon can refuse: the last row names a visitor that
+#     does not exist. All or nothing: the first rows must not stay. ---
+cat >"$tmp/refused.csv" <<'CSV'
+id,name,area,visitors
+yy-0001,白玉兰,152223100201,gw-bywl
+yy-0002,韩秀云,152223100202,gw-yax
+yy-0003,董立新,152223100201,gw-ghost
+CSV
+expect 1 "${D[@]}" import elders "$tmp/refused.csv"
+err_has "STATUS_INVALID"
+err_has "row 3 (line 4)"
+[[ $(count_elders) == 20 ]] || fail "a refused import left elders behind"
+grep -qF "yy-000" "$tmp/out" && fail "an elder of the refused file was stored"
+
+# --- re-importing the same file is safe: the same 20 elders ---
+expect 0 "${D[@]}" import elders "$EXAMPLE"
+[[ $(count_elders) == 20 ]] || fail "re-import changed the number of elders"
+
+# --- from standard input ---
+rc=0
+printf 'id,name,area\nxx-1,常青,152223100201\n' |
+	"$ADMIN" --endpoint "$EP" "${D[@]}" import elders - >"$tmp/out" 2>"$tmp/err" || rc=$?
+[[ $rc == 0 ]] || { cat "$tmp/err"; fail "import from stdin exited $rc"; }
+[[ $(count_elders) == 21 ]] || fail "import from stdin"
+
+# --- files that cannot be read or are not CSV ---
+expect 1 "${D[@]}" import elders "$tmp/missing.csv"
+err_has "cannot read"
+printf 'id,name,area\n\xd5\xc5\xc8\xfd,x,15\n' >"$tmp/gbk.csv"
+expect 1 "${D[@]}" import elders "$tmp/gbk.csv"
+err_has "not valid UTF-8"
+
+kill -0 "$daemon_pid" || fail "tanfangd died"
+echo "e2e-import: ok"

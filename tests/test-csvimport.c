@@ -1,0 +1,311 @@
+/* CSV import of elders: the files offices keep (BOM or not, Chinese or
+ * English headers) and every kind of mistake in them, each reported with
+ * its row and line. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "csvimport.h"
+#include "tf_test.h"
+
+#define BOM "\xef\xbb\xbf"
+
+/* Writes text to a new file in the test's folder and imports it. */
+static struct csvimport *import_text(const char *name, const char *text)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/%s", tft_tmpdir(), name);
+	FILE *f = fopen(path, "wb");
+	CHECK(f != NULL);
+	CHECK(fwrite(text, 1, strlen(text), f) == strlen(text));
+	CHECK(fclose(f) == 0);
+	struct csvimport *ci = NULL;
+	CHECK_OK(csvimport_read(path, &ci));
+	CHECK(ci != NULL);
+	return ci;
+}
+
+/* Is msg among the import's errors (exact match)? */
+static int has_error(const struct csvimport *ci, const char *msg)
+{
+	for (size_t i = 0; i < ci->n_errors; i++)
+		if (strcmp(ci->errors[i], msg) == 0)
+			return 1;
+	fprintf(stderr, "expected error: %s\ngot %zu:\n", msg, ci->n_errors);
+	for (size_t i = 0; i < ci->n_errors; i++)
+		fprintf(stderr, "  %s\n", ci->errors[i]);
+	return 0;
+}
+
+/* Does some error start with prefix? */
+static int error_starts(const struct csvimport *ci, const char *prefix)
+{
+	for (size_t i = 0; i < ci->n_errors; i++)
+		if (strncmp(ci->errors[i], prefix, strlen(prefix)) == 0)
+			return 1;
+	fprintf(stderr, "expected an error starting: %s\n", prefix);
+	for (size_t i = 0; i < ci->n_errors; i++)
+		fprintf(stderr, "  %s\n", ci->errors[i]);
+	return 0;
+}
+
+static void test_english_with_bom(void)
+{
+	struct csvimport *ci = import_text(
+	    "en.csv",
+	    BOM "id,name,area,address,birth_date,categories,risk_tier,lat,lon,phone,neighbours,"
+	        "visitors\r\n"
+	        "zlt-0001,张桂兰,152223100201,巴彦乌兰嘎查3组,1942/3/5,living_alone;incapacitated,"
+	        "high,46.7231,122.9012,13904821234,nb1;nb2,gw1\r\n"
+	        "zlt-0002,王福,152223100201,\"巴彦乌兰嘎查, 5组\",1950-12-31,,,,,,,\r\n");
+	CHECK_EQ_INT(ci->n_errors, 0);
+	CHECK_EQ_INT(ci->n_warnings, 0);
+	CHECK_EQ_INT(ci->n_elders, 2);
+	CHECK_EQ_INT(ci->n_rows, 2);
+	tf_elder *e = ci->elders[0];
+	CHECK_STREQ(e->id, "zlt-0001");
+	CHECK_STREQ(e->name, "张桂兰");
+	CHECK_STREQ(e->area, "152223100201");
+	CHECK_STREQ(e->address, "巴彦乌兰嘎查3组");
+	CHECK_STREQ(e->birth_date, "1942-03-05");
+	CHECK_EQ_INT(e->n_categories, 2);
+	CHECK_EQ_INT(e->categories[0], TANFANG__V1__CATEGORY__CATEGORY_LIVING_ALONE);
+	CHECK_EQ_INT(e->categories[1], TANFANG__V1__CATEGORY__CATEGORY_INCAPACITATED);
+	CHECK_EQ_INT(e->risk_tier, TANFANG__V1__RISK_TIER__RISK_TIER_HIGH);
+	CHECK(e->has_location);
+	CHECK(e->lat > 46.7230 && e->lat < 46.7232);
+	CHECK(e->lon > 122.9011 && e->lon < 122.9013);
+	CHECK_STREQ(e->phone, "13904821234");
+	CHECK_EQ_INT(e->n_neighbours, 2);
+	CHECK_STREQ(e->neighbours[0], "nb1");
+	CHECK_STREQ(e->neighbours[1], "nb2");
+	CHECK_EQ_INT(e->n_visitors, 1);
+	CHECK_STREQ(e->visitors[0], "gw1");
+	CHECK_EQ_INT(ci->rows[0], 1);
+	CHECK_EQ_INT(ci->lines[0], 2);
+	e = ci->elders[1];
+	CHECK_STREQ(e->address, "巴彦乌兰嘎查, 5组");
+	CHECK_STREQ(e->birth_date, "1950-12-31");
+	CHECK_EQ_INT(e->n_categories, 0);
+	CHECK_EQ_INT(e->risk_tier, TANFANG__V1__RISK_TIER__RISK_TIER_UNSPECIFIED);
+	CHECK(!e->has_location);
+	CHECK_STREQ(e->phone, "");
+	CHECK_EQ_INT(e->n_neighbours, 0);
+	CHECK_EQ_INT(ci->lines[1], 3);
+	csvimport_free(ci);
+}
+
+static void test_chinese_without_bom(void)
+{
+	/* Column order differs, blanks (also the ideographic space) pad the
+	 * cells, an unknown column is ignored with a warning, a row that only
+	 * looks filled is skipped. */
+	struct csvimport *ci = import_text(
+	    "zh.csv", "姓名,编号,区划,身份证号,类别,风险等级,纬度,经度,邻里,包联人\n"
+	              " 李秀英 ,zlt-9,152223100,150000,独居、特困、独居,重点,46.1,122.5,nb1；nb2,"
+	              "gw1|gw2\n"
+	              ",,,,,,,,,\n"
+	              "\xe3\x80\x80赵玉珍,zlt-10,152223100,,计划生育特殊家庭,,,,,\n");
+	CHECK_EQ_INT(ci->n_errors, 0);
+	CHECK_EQ_INT(ci->n_warnings, 1);
+	CHECK_STREQ(ci->warnings[0], "column 4 '身份证号' is not a known column and is ignored");
+	CHECK_EQ_INT(ci->n_elders, 2);
+	CHECK_EQ_INT(ci->n_rows, 3);
+	tf_elder *e = ci->elders[0];
+	CHECK_STREQ(e->name, "李秀英");
+	CHECK_STREQ(e->id, "zlt-9");
+	/* 独居 twice is kept once. */
+	CHECK_EQ_INT(e->n_categories, 2);
+	CHECK_EQ_INT(e->categories[0], TANFANG__V1__CATEGORY__CATEGORY_LIVING_ALONE);
+	CHECK_EQ_INT(e->categories[1], TANFANG__V1__CATEGORY__CATEGORY_EXTREME_POVERTY);
+	CHECK_EQ_INT(e->risk_tier, TANFANG__V1__RISK_TIER__RISK_TIER_KEY);
+	CHECK_EQ_INT(e->n_neighbours, 2);
+	CHECK_EQ_INT(e->n_visitors, 2);
+	CHECK_STREQ(e->visitors[1], "gw2");
+	e = ci->elders[1];
+	CHECK_STREQ(e->name, "赵玉珍");
+	CHECK_EQ_INT(e->categories[0], TANFANG__V1__CATEGORY__CATEGORY_FAMILY_PLANNING_SPECIAL);
+	CHECK_EQ_INT(ci->rows[1], 3);
+	CHECK_EQ_INT(ci->lines[1], 4);
+	csvimport_free(ci);
+}
+
+static void test_row_errors(void)
+{
+	/* One row per kind of mistake; every one is reported, nothing is kept. */
+	const char *text =
+	    "id,name,area,birth_date,categories,risk_tier,lat,lon,neighbours,visitors\n"
+	    "ok-1,张三,152223,1940-01-01,,,,,,\n"         /* row 1, fine */
+	    "bad id,李四,152223,,,,,,,\n"                 /* row 2 */
+	    "e3,,152223,,,,,,,\n"                         /* row 3 */
+	    "e4,王五,1.52223E+11,,,,,,,\n"                /* row 4 */
+	    "e5,赵六,1522x,1943-02-29,,,,,,\n"            /* row 5: two errors */
+	    "e6,孙七,152223,2030-01-01,,,,,,\n"           /* row 6 */
+	    "e7,周八,152223,,独居;bedridden,urgent,,,,\n" /* row 7: two errors */
+	    "e8,吴九,152223,,,,46.5,,,\n"                 /* row 8 */
+	    "e9,郑十,152223,,,,95,122,,\n"                /* row 9 */
+	    "e10,冯一,152223,,,,,,a;b;c,\n"               /* row 10 */
+	    "ok-1,陈二,152223,,,,,,,\n"                   /* row 11 */
+	    "e12,褚三,152223\n"                           /* row 12 */
+	    "e13,卫四,152223,,,,,,x;x,g w\n";             /* row 13: two errors */
+	struct csvimport *ci = import_text("bad.csv", text);
+	CHECK_EQ_INT(ci->n_elders, 0);
+	CHECK(ci->elders == NULL);
+	CHECK(has_error(ci, "row 2 (line 3): column id: 'bad id' is not a valid id (1 to 64 of "
+	                    "A-Z a-z 0-9 _ . -)"));
+	CHECK(has_error(ci, "row 3 (line 4): column name: is empty, and it is required"));
+	CHECK(error_starts(ci, "row 4 (line 5): column area: '1.52223E+11' looks like a number "
+	                       "Excel rewrote"));
+	CHECK(has_error(ci, "row 5 (line 6): column area: '1522x' is not an area code (2 to 20 "
+	                    "digits)"));
+	CHECK(
+	    error_starts(ci, "row 5 (line 6): column birth_date: '1943-02-29' is not a real date"));
+	CHECK(
+	    error_starts(ci, "row 6 (line 7): column birth_date: '2030-01-01' is not a real date"));
+	CHECK(error_starts(ci, "row 7 (line 8): column categories: unknown category 'bedridden'"));
+	CHECK(error_starts(ci, "row 7 (line 8): column risk_tier: unknown risk tier 'urgent'"));
+	CHECK(has_error(ci, "row 8 (line 9): column lon: is empty while lat is set; give both or "
+	                    "neither"));
+	CHECK(has_error(ci, "row 9 (line 10): column lat: 95 is out of range (-90 to 90)"));
+	CHECK(error_starts(ci,
+	                   "row 10 (line 11): column neighbours: 3 visitor ids given, at most 2"));
+	CHECK(has_error(ci,
+	                "row 11 (line 12): column id: id ok-1 is already used on row 1 (line 2)"));
+	CHECK(has_error(ci, "row 12 (line 13): has 3 cells, the header has 10"));
+	CHECK(has_error(ci, "row 13 (line 14): column neighbours: visitor x is listed twice"));
+	CHECK(error_starts(ci, "row 13 (line 14): column visitors: 'g w' is not a visitor id"));
+	CHECK_EQ_INT(ci->n_errors, 15);
+	/* In file order. */
+	CHECK(strncmp(ci->errors[0], "row 2 ", 6) == 0);
+	CHECK(strncmp(ci->errors[ci->n_errors - 1], "row 13 ", 7) == 0);
+	csvimport_free(ci);
+}
+
+static void test_lines_follow_quoted_breaks(void)
+{
+	/* Row 1's address spans lines 2-3, so row 2 starts on line 4: the
+	 * error must name the line an editor shows. */
+	struct csvimport *ci = import_text("multi.csv", "编号,姓名,区划代码,地址\r\n"
+	                                                "a1,张三,152223,\"第一行\r\n第二行\"\r\n"
+	                                                "a2,李四,15,x\r\n"
+	                                                "\"a3\r\nx\",王五,152223,y\r\n");
+	CHECK(has_error(ci,
+	                "row 3 (line 5): column 编号: 'a3\\r\\nx' is not a valid id (1 to 64 of "
+	                "A-Z a-z 0-9 _ . -)"));
+	CHECK_EQ_INT(ci->n_errors, 1);
+	csvimport_free(ci);
+
+	ci = import_text("multi-ok.csv", "id,name,area,address\n"
+	                                 "a1,张三,152223,\"one\ntwo\"\n"
+	                                 "a2,李四,15,x");
+	CHECK_EQ_INT(ci->n_errors, 0);
+	CHECK_EQ_INT(ci->n_elders, 2);
+	CHECK_STREQ(ci->elders[0]->address, "one\ntwo");
+	CHECK_EQ_INT(ci->lines[1], 4);
+	csvimport_free(ci);
+}
+
+static void test_file_errors(void)
+{
+	struct csvimport *ci = import_text("missing.csv", "姓名,地址\n张三,x\n");
+	CHECK(
+	    has_error(ci, "header (line 1): missing required columns id (编号), area (区划代码)"));
+	CHECK_EQ_INT(ci->n_errors, 1);
+	csvimport_free(ci);
+
+	ci = import_text("twice.csv", "id,编号,name,area\n1,2,n,15\n");
+	CHECK(has_error(ci, "header: columns 1 'id' and 2 '编号' both mean id"));
+	csvimport_free(ci);
+
+	ci = import_text("empty.csv", "");
+	CHECK(error_starts(ci, "the file is empty"));
+	csvimport_free(ci);
+	ci = import_text("bom-only.csv", BOM "\r\n\r\n");
+	CHECK(error_starts(ci, "the file is empty"));
+	csvimport_free(ci);
+	ci = import_text("header-only.csv", BOM "id,name,area\r\n");
+	CHECK(has_error(ci, "the file has a header but no rows"));
+	csvimport_free(ci);
+
+	/* 张三 in GBK on line 3: one message for the file, naming the line. */
+	ci = import_text("gbk.csv", "id,name,area\na1,ok,15\na2,\xd5\xc5\xc8\xfd,15\n");
+	CHECK_EQ_INT(ci->n_errors, 1);
+	CHECK(error_starts(ci, "line 3: the file is not valid UTF-8 (1 line affected)"));
+	CHECK_EQ_INT(ci->n_elders, 0);
+	csvimport_free(ci);
+
+	ci = import_text("utf16.csv", "\xff\xfei\0d\0");
+	CHECK(error_starts(ci, "the file is UTF-16"));
+	csvimport_free(ci);
+
+	ci = import_text("quote.csv", "id,name,area\na1,张\"三,15\n");
+	CHECK(error_starts(ci, "line 2: CSV syntax error"));
+	csvimport_free(ci);
+
+	ci = import_text("open.csv", "id,name,area\na1,\"张三,15\n");
+	CHECK(has_error(ci, "line 2: a quoted cell is not closed before the end of the file"));
+	csvimport_free(ci);
+
+	ci = NULL;
+	char path[4096];
+	snprintf(path, sizeof path, "%s/does-not-exist.csv", tft_tmpdir());
+	CHECK_EQ_INT(csvimport_read(path, &ci), -ENOENT);
+	CHECK(ci == NULL);
+}
+
+static void test_helpers(void)
+{
+	char d[11];
+	CHECK_OK(csvimport_date("2000-02-29", d));
+	CHECK_STREQ(d, "2000-02-29");
+	CHECK_OK(csvimport_date("1936.7.1", d));
+	CHECK_STREQ(d, "1936-07-01");
+	CHECK_EQ_INT(csvimport_date("1900-02-29", d), -EINVAL);
+	CHECK_EQ_INT(csvimport_date("1950-04-31", d), -EINVAL);
+	CHECK_EQ_INT(csvimport_date("1950-13-01", d), -EINVAL);
+	CHECK_EQ_INT(csvimport_date("1950/01-01", d), -EINVAL);
+	CHECK_EQ_INT(csvimport_date("1950-01-01x", d), -EINVAL);
+	CHECK_EQ_INT(csvimport_date("50-01-01", d), -EINVAL);
+	CHECK_EQ_INT(csvimport_date("1850-01-01", d), -EINVAL);
+	/* Today is fine, tomorrow is not (the clock is pinned to 2026-11-24). */
+	CHECK_OK(csvimport_date("2026-11-24", d));
+	CHECK_EQ_INT(csvimport_date("2026-11-25", d), -EINVAL);
+
+	CHECK_EQ_INT(csvimport_category_value("living_alone"),
+	             TANFANG__V1__CATEGORY__CATEGORY_LIVING_ALONE);
+	CHECK_EQ_INT(csvimport_category_value("空巢"), TANFANG__V1__CATEGORY__CATEGORY_EMPTY_NEST);
+	CHECK_EQ_INT(csvimport_category_value("重残"),
+	             TANFANG__V1__CATEGORY__CATEGORY_SEVERELY_DISABLED);
+	CHECK_EQ_INT(csvimport_category_value("unspecified"), -1);
+	CHECK_EQ_INT(csvimport_category_value("老"), -1);
+	CHECK_EQ_INT(csvimport_tier_value("高风险"), TANFANG__V1__RISK_TIER__RISK_TIER_HIGH);
+	CHECK_EQ_INT(csvimport_tier_value("general"), TANFANG__V1__RISK_TIER__RISK_TIER_GENERAL);
+	CHECK_EQ_INT(csvimport_tier_value("low"), -1);
+
+	char **list;
+	size_t n;
+	CHECK_OK(csvimport_split(" a ;b、c，，d|  ", &list, &n));
+	CHECK_EQ_INT(n, 4);
+	CHECK_STREQ(list[0], "a");
+	CHECK_STREQ(list[1], "b");
+	CHECK_STREQ(list[2], "c");
+	CHECK_STREQ(list[3], "d");
+	csvimport_list_free(list, n);
+	CHECK_OK(csvimport_split("", &list, &n));
+	CHECK_EQ_INT(n, 0);
+	csvimport_list_free(list, n);
+}
+
+int main(void)
+{
+	clock_set_fixed(1795521600); /* 2026-11-24 12:00 UTC */
+	test_english_with_bom();
+	test_chinese_without_bom();
+	test_row_errors();
+	test_lines_follow_quoted_breaks();
+	test_file_errors();
+	test_helpers();
+	return 0;
+}
