@@ -514,6 +514,11 @@ static bool rule_key(struct parser *ps, int key, char *value)
 
 	switch (key) {
 	case RK_ELDERS:
+		r->all_elders = strcmp(value, "all") == 0;
+		if (r->all_elders) {
+			r->categories = 0;
+			return true;
+		}
 		return parse_list(ps, value, "special", "category", wire_category_value,
 		                  wire_category_name, &r->categories);
 	case RK_TIERS:
@@ -702,6 +707,8 @@ bool policy_rule_applies(const struct policy *pol, const struct policy_rule *r, 
 		if (t < 0 || t >= 32 || !(r->tiers & BIT(t)))
 			return false;
 	}
+	if (r->all_elders)
+		return true;
 	if (r->categories == 0)
 		return cats != 0; /* "special": any special-difficulty category */
 	return (cats & r->categories) != 0;

@@ -16,8 +16,8 @@
 
 /* Whose duty a rule creates, per elder. */
 enum duty_kind {
-	DUTY_ELDER,     /* one duty per elder; any counting visitor satisfies it */
-	DUTY_ASSIGNED,  /* one duty per assigned visitor (Elder.visitors) whose role is in `roles` */
+	DUTY_ELDER,    /* one duty per elder; any counting visitor satisfies it */
+	DUTY_ASSIGNED, /* one duty per assigned visitor (Elder.visitors) whose role is in `roles` */
 	DUTY_NEIGHBOUR, /* one duty per "1+2" neighbour household (Elder.neighbours) */
 };
 
@@ -33,6 +33,9 @@ struct policy_rule {
 	 * AND its tier is in `tiers` (bit i = RiskTier value i; 0 = any tier). */
 	uint32_t categories;
 	uint32_t tiers;
+	/* "elders = all": every elder, with or without a category (for rules on
+	 * the general tier, which by derivation has none). */
+	bool all_elders;
 	/* Which visits count: visitor role in `roles` (bit = Role value; 0 = any)
 	 * and visit kind in `kinds` (bit = VisitKind value; 0 = any). */
 	uint32_t roles;

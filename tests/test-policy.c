@@ -430,6 +430,27 @@ static void test_tiers_and_rules(void)
 	policy_free(pol);
 }
 
+/* "elders = all" reaches the general tier, which has no categories. */
+static void test_all_elders(void)
+{
+	struct policy *pol = NULL;
+	char err[512];
+	tf_elder e;
+
+	CHECK_EQ_INT(load_text("[rule.general_quarterly]\nelders = all\ntiers = general\n"
+	                       "kinds = door, phone\nduty = elder\nperiod = quarter\n",
+	                       &pol, err, sizeof(err)),
+	             0);
+	const struct policy_rule *r = policy_find(pol, "general_quarterly");
+	CHECK(r && r->all_elders);
+	wire_init(WIRE_ELDER, &e);
+	CHECK(policy_rule_applies(pol, r, &e)); /* no category: general tier */
+	Tanfang__V1__Category alone[] = {TANFANG__V1__CATEGORY__CATEGORY_LIVING_ALONE};
+	e.categories = alone, e.n_categories = 1;
+	CHECK(!policy_rule_applies(pol, r, &e)); /* key tier */
+	policy_free(pol);
+}
+
 int main(void)
 {
 	tmpdir = tft_tmpdir();
@@ -440,5 +461,6 @@ int main(void)
 	test_errors();
 	test_full_syntax();
 	test_tiers_and_rules();
+	test_all_elders();
 	return tft_done();
 }
