@@ -461,7 +461,8 @@ static int visit_flags(struct wctx *w, const tf_elder *e, const tf_visit *v)
 	return 0;
 }
 
-/* Authorises a record (visit or care event) about elder_id: the elder must
+/* Authorises a record (visit or care event) about elder_id (*out: the
+ * elder, the caller's to free, set only on success): the elder must
  * exist and be in the signer's scope, or the signer must be one of the
  * elder's assigned visitors or neighbour households (who may live across
  * a village boundary). */
@@ -487,13 +488,17 @@ static int authorise_record(struct wctx *w, const char *elder_id, tf_elder **out
 		if (strcmp(e->visitors[i], w->signer->id) == 0)
 			return 0;
 	r = registry_within(w->txn, e->area, w->signer->area);
-	if (r < 0)
-		return r;
-	if (!r) {
+	if (r == 0) {
 		set_status(w->job, S(FORBIDDEN),
 		           "elder %s (area %s) is outside the scope of visitor %s (area %s)", e->id,
 		           e->area, w->signer->id, w->signer->area);
-		return TF_E_FORBIDDEN;
+		r = TF_E_FORBIDDEN;
+	}
+	if (r < 0) {
+		/* Refused: *out is only the caller's on success. */
+		wire_free(WIRE_ELDER, *out);
+		*out = NULL;
+		return r;
 	}
 	return 0;
 }
