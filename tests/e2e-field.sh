@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# End to end: tanfang-field, the field client CLI, against a real tanfangd.
+# keygen; visits and a care event recorded while the daemon is down (sync
+# says they are still pending, exit 1, nothing lost); the admin enrols the
+# key with tanfang-admin; sync stores them, a visit for an unknown elder is
+# refused and listed by status; requeue after registering the elder; the
+# daemon killed with -9 and restarted loses nothing that was acknowledged;
+# usage errors exit 2.
+set -euo pipefail
+
+: "${TANFANGD:?set TANFANGD to the tanfangd binary}"
+: "${TANFANG_BIN:?set TANFANG_BIN to the clients folder}"
+FIELD="$TANFANG_BIN/tanfang-field"
+ADMIN="$TANFANG_BIN/tanfang-admin"
+if [[ ! -x $TANFANGD || ! -x $FIELD || ! -x $ADMIN ]]; then
+	echo "SKIP: $TANFANGD, $FIELD or $ADMIN not built"
+	exit 77
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/e2e-field.XXXXXX")
+daemon_pid=
+cleanup() {
+	if [[ -n $daemon_pid ]]; then
+		kill "$daemon_pid" 2>/dev/null || true
+		wait "$daemon_pid" 2>/dev/null || true
+	fi
+	if [[ -z ${TFT_KEEP:-} ]]; then rm -rf "$tmp"; else echo "kept $tmp"; fi
+}
+trap cleanup EXIT
+
+fail() {
+	echo "FAIL: $*" >&2
+	echo "--- daemon log:" >&2
+	tail -n 30 "$tmp/daemon.log" >&2 || true
+	exit 1
+}
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# field ARGS...: runs the field client on the test's device folder; stdout
+# in $tmp/out, stderr in $tmp/err, exit status in $rc (never aborts).
+field() {
+	rc=0
+	"$FIELD" --dir "$tmp/device" "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
+}
+# expect RC ARGS...: runs the field client and checks the exit status.
+expect() {
+	local want=$1
+	shift
+	field "$@"
+	if [[ $rc != "$want" ]]; then
+		echo "--- stdout:" >&2; cat "$tmp/out" >&2
+		echo "--- stderr:" >&2; cat "$tmp/err" >&2
+		fail "tanfang-field $* exited $rc, expected $want"
+	fi
+}
+out_has() { grep -qF -- "$1" "$tmp/out" || { cat "$tmp/out" >&2; fail "stdout lacks: $1"; }; }
+err_has() { grep -qF -- "$1" "$tmp/err" || { cat "$tmp/err" >&2; fail "stderr lacks: $1"; }; }
+admin() {
+	"$ADMIN" --endpoint "$EP" --data "$tmp/data" --timeout 10000 "$@" >"$tmp/admin.out" 2>&1 ||
+		{ cat "$tmp/admin.out" >&2; fail "tanfang-admin $* failed"; }
+}
+
+start_daemon() {
+	: >"$tmp/daemon.log"
+	"$TANFANGD" run --data "$tmp/data" --listen "$EP" >>"$tmp/daemon.log" 2>&1 &
+	daemon_pid=$!
+	for _ in $(seq 150); do
+		grep -q "listening on" "$tmp/daemon.log" 2>/dev/null && return 0
+		kill -0 "$daemon_pid" 2>/dev/null || fail "tanfangd exited before listening"
+		sleep 0.1
+	done
+	fail "tanfangd did not listen within 15 s"
+}
+
+"$TANFANGD" init --data "$tmp/data" >"$tmp/init.log" 2>&1 || { cat "$tmp/init.log"; fail "tanfangd init"; }
+EP="tcp://127.0.0.1:$(free_port)"
+SYNC=(sync --endpoint "$EP" --server-key-file "$tmp/data/curve.pub" --timeout 5000 --delay 50)
+
+# --- usage errors: exit 2, with a message naming the problem ---
+expect 2
+err_has "missing command"
+expect 2 frobnicate
+err_has "unknown command 'frobnicate'"
+expect 0 --help
+out_has "usage: tanfang-field"
+expect 0 visit --help
+out_has "--kind KIND"
+expect 1 status
+err_has "run 'tanfang-field keygen' first"
+
+# --- keygen: prints the public key; never replaces it ---
+expect 0 keygen
+pk=$(cat "$tmp/out")
+[[ $pk =~ ^[0-9a-f]{64}$ ]] || fail "keygen printed '$pk', not 64 hex digits"
+[[ $(stat -c %a "$tmp/device/device.key") == 600 ]] || fail "device.key is not mode 0600"
+expect 1 keygen
+err_has "already has a device key"
+expect 0 pubkey
+[[ $(cat "$tmp/out") == "$pk" ]] || fail "pubkey differs from keygen's output"
+
+expect 2 visit --elder E-0001 --kind doors
+err_has "unknown visit kind 'doors'"
+expect 2 visit --elder E-0001 --kind door --living fine
+err_has "unknown finding"
+expect 2 visit --elder E-0001 --kind door --needs meals,cooking
+err_has "unknown aid 'cooking'"
+expect 2 visit --elder E-0001 --kind door --lat 46.7
+err_has "--lat and --lon go together"
+expect 2 visit --elder E-0001 --kind door --at yesterday
+err_has "--at"
+expect 2 visit --elder 'E 0001' --kind door
+err_has "not recorded"
+expect 2 event --elder E-0001 --type fall
+err_has "--severity are required"
+expect 2 event --elder E-0001 --type fall --severity dire
+err_has "unknown severity 'dire'"
+expect 2 sync
+err_has "--endpoint is required"
+expect 2 sync --endpoint "$EP" --attempts 0
+expect 0 status
+out_has "pending: 0"
+
+# --- recorded while the daemon is down ---
+expect 0 visit --elder E-0001 --kind door --at '2026-11-20 09:30' --lat 46.7312 --lon 122.9087 \
+	--accuracy 10 --duration 35 --living ok --safety 'urgent:煤气灶漏气' --family concern \
+	--care 'ok:邻居每天来' --needs meals,emergency --follow-up --note '独居，冬季取暖需检查'
+v1=$(cat "$tmp/out")
+[[ $v1 =~ ^[0-9a-f]{32}$ ]] || fail "visit printed '$v1', not an id"
+expect 0 visit --elder E-0001 --kind phone --duration 10 --living ok
+expect 0 event --elder E-0001 --type fall --severity urgent --note '院子里摔倒'
+expect 0 event --elder E-0001 --type service_delivered --severity info --aid bathing
+expect 0 visit --elder E-0404 --kind door --note 'not registered yet'
+v404=$(cat "$tmp/out")
+expect 0 status --pending
+out_has "pending: 5"
+out_has "$v1  visit  elder E-0001"
+
+expect 1 "${SYNC[@]}" --attempts 2 --timeout 300
+out_has "still pending 5"
+err_has "still pending after 2 attempt(s)"
+expect 0 status
+out_has "pending: 5"
+
+# --- the daemon comes up; the admin enrols the device ---
+start_daemon
+admin area add 152223 扎赉特旗
+admin visitor add gw-001 包林 --role grid_worker --area 152223
+admin key enrol "$pk" --visitor gw-001
+admin elder add E-0001 李淑芬 --area 152223 --categories living_alone
+
+expect 1 "${SYNC[@]}"
+out_has "sent 5, stored 4, already stored 0, refused 1, still pending 0"
+err_has "1 record(s) refused"
+expect 0 status
+out_has "pending: 0"
+out_has "refused: 1"
+out_has "$v404  STATUS_UNKNOWN_ELDER  visit  elder E-0404"
+
+# Nothing pending, nothing refused in this run: exit 0.
+expect 0 "${SYNC[@]}"
+out_has "sent 0"
+
+# --- the elder is registered; the refused visit goes again, unchanged ---
+admin elder add E-0404 王桂花 --area 152223 --categories living_alone,extreme_poverty
+expect 2 requeue
+expect 1 requeue 00000000000000000000000000000000
+err_has "no refused record"
+expect 0 requeue --all
+out_has "$v404 requeued"
+expect 0 "${SYNC[@]}"
+out_has "stored 1"
+expect 0 status
+out_has "refused: 0"
+
+# --- kill -9 the daemon: what it acknowledged is kept; what it did not see
+# is delivered after the restart ---
+for i in $(seq 20); do
+	expect 0 visit --elder E-0001 --kind neighbour_check --note "check $i"
+done
+expect 0 "${SYNC[@]}"
+out_has "stored 20"
+kill -9 "$daemon_pid"
+wait "$daemon_pid" 2>/dev/null || true
+daemon_pid=
+expect 0 event --elder E-0001 --type hospitalised --severity warning
+expect 1 "${SYNC[@]}" --attempts 1 --timeout 300
+out_has "still pending 1"
+start_daemon
+expect 0 "${SYNC[@]}"
+out_has "stored 1, already stored 0, refused 0, still pending 0"
+
+# --- the daemon's own account: every record stored exactly once ---
+kill "$daemon_pid"
+wait "$daemon_pid" 2>/dev/null || true
+daemon_pid=
+if command -v mdb_stat >/dev/null; then
+	n=$(mdb_stat -s records "$tmp/data" | awk '/Entries:/ {print $2}')
+	[[ $n == 26 ]] || fail "daemon stored $n records, expected 26"
+fi
+
+echo "e2e-field: ok"
