@@ -1,0 +1,209 @@
+#!/usr/bin/env bash
+# Installs tanfang from a build folder as a systemd service. Run as root:
+#
+#   meson setup build && ninja -C build
+#   sudo deploy/install.sh [--build DIR] [--prefix /usr/local] [--destdir DIR]
+#
+# What it does (each step is skipped when already done, so it is safe to run
+# again, e.g. for an upgrade; see docs/operations.md):
+#  - system users tanfang (the daemon) and tanfang-alert (the dispatcher);
+#  - binaries: PREFIX/sbin/tanfangd, PREFIX/bin/tanfang-{admin,field,super,alert};
+#    documentation in PREFIX/share/doc/tanfang, examples in PREFIX/share/tanfang;
+#  - units in /etc/systemd/system: tanfangd.service, tanfang-alert.service and
+#    .timer (replaced on every run: local changes belong in `systemctl edit`);
+#  - /etc/tanfang: tanfangd.conf, policy.conf, tanfang-alert.conf, only if
+#    absent (your edits are kept);
+#  - /var/lib/tanfang initialised as user tanfang (store, admin.key, CURVE
+#    keys) if not yet, and its CURVE public key copied to /etc/tanfang/curve.pub;
+#  - the dispatcher key /etc/tanfang/tanfang-alert.key, if absent;
+#  - then it prints the next steps (enable the units, enrol the dispatcher).
+#
+# --destdir DIR stages everything under DIR instead (for packaging and the
+# tests): no users are created, nothing is chown'ed, the data folder is
+# initialised as the calling user, and root is not required.
+set -euo pipefail
+
+prog=install.sh
+src=$(cd "$(dirname "$0")/.." && pwd)
+build=$src/build
+prefix=/usr/local
+destdir=
+
+usage() {
+	sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+	echo "Options: --build DIR (default: build), --prefix DIR (default: /usr/local),"
+	echo "         --destdir DIR (stage under DIR), --help"
+}
+die() {
+	echo "$prog: $*" >&2
+	exit 1
+}
+
+while [[ $# -gt 0 ]]; do
+	case $1 in
+	--build) build=${2:?--build needs a folder}; shift 2 ;;
+	--build=*) build=${1#*=}; shift ;;
+	--prefix) prefix=${2:?--prefix needs a folder}; shift 2 ;;
+	--prefix=*) prefix=${1#*=}; shift ;;
+	--destdir) destdir=${2:?--destdir needs a folder}; shift 2 ;;
+	--destdir=*) destdir=${1#*=}; shift ;;
+	-h | --help) usage; exit 0 ;;
+	*) echo "$prog: unknown argument '$1' (see $prog --help)" >&2; exit 2 ;;
+	esac
+done
+[[ $prefix == /* ]] || { echo "$prog: --prefix must be an absolute path" >&2; exit 2; }
+prefix=${prefix%/}
+if [[ -n $destdir ]]; then
+	mkdir -p "$destdir"
+	destdir=$(cd "$destdir" && pwd)
+elif [[ $(id -u) != 0 ]]; then
+	die "run as root (or stage with --destdir DIR)"
+fi
+[[ -x $build/daemon/tanfangd ]] ||
+	die "no tanfangd in $build: build first (meson setup build && ninja -C build) or give --build DIR"
+
+R=$destdir # the root everything is installed under
+etc=/etc/tanfang
+state=/var/lib/tanfang
+units=/etc/systemd/system
+say() { echo "$prog: $*"; }
+
+# Runs a command as USER (a real install) or as the caller (staging).
+as_user() {
+	local user=$1
+	shift
+	if [[ -n $destdir ]]; then
+		"$@"
+	else
+		runuser -u "$user" -- "$@"
+	fi
+}
+owner() { # owner USER:GROUP PATH...
+	local og=$1
+	shift
+	[[ -n $destdir ]] || chown "$og" "$@"
+}
+
+# ---- users ----
+for user in tanfang tanfang-alert; do
+	if [[ -n $destdir ]]; then
+		say "staging: user $user not created"
+	elif id -u "$user" >/dev/null 2>&1; then
+		say "user $user exists"
+	else
+		if [[ $user == tanfang ]]; then
+			home=$state comment="tanfang daemon"
+		else
+			home=/nonexistent comment="tanfang alert dispatcher"
+		fi
+		useradd --system --user-group --no-create-home --home-dir "$home" \
+			--shell /usr/sbin/nologin --comment "$comment" "$user"
+		say "created system user $user"
+	fi
+done
+
+# ---- binaries, documentation, examples ----
+install -d -m 0755 "$R$prefix/sbin" "$R$prefix/bin" "$R$prefix/share/doc/tanfang" \
+	"$R$prefix/share/tanfang"
+install -m 0755 "$build/daemon/tanfangd" "$R$prefix/sbin/tanfangd"
+for c in tanfang-admin tanfang-field tanfang-super tanfang-alert; do
+	if [[ -x $build/clients/$c ]]; then
+		install -m 0755 "$build/clients/$c" "$R$prefix/bin/$c"
+	else
+		say "warning: $build/clients/$c not built; skipped"
+	fi
+done
+say "installed binaries in $R$prefix/sbin and $R$prefix/bin"
+for f in "$src"/docs/*.md; do
+	if [[ -e $f ]]; then install -m 0644 "$f" "$R$prefix/share/doc/tanfang/"; fi
+done
+install -m 0755 "$src/deploy/sms-gateway-example.sh" "$R$prefix/share/tanfang/"
+for f in tanfang.crontab tanfangd.conf tanfang-alert.conf policy.conf elders-example.csv; do
+	if [[ -e $src/deploy/$f ]]; then install -m 0644 "$src/deploy/$f" "$R$prefix/share/tanfang/"; fi
+done
+
+# Our files name /usr/local; point them at the prefix.
+with_prefix() { sed "s|/usr/local/|$prefix/|g" "$1"; }
+
+# ---- systemd units ----
+install -d -m 0755 "$R$units"
+for u in tanfangd.service tanfang-alert.service tanfang-alert.timer; do
+	with_prefix "$src/deploy/$u" >"$R$units/$u.tmp"
+	chmod 0644 "$R$units/$u.tmp"
+	mv -f "$R$units/$u.tmp" "$R$units/$u"
+done
+say "installed units in $R$units"
+
+# ---- configuration, kept if present ----
+install -d -m 0755 "$R$etc"
+conf() { # conf SOURCE NAME MODE [GROUP]
+	local dst=$R$etc/$2
+	if [[ -e $dst ]]; then
+		say "kept $dst"
+		return
+	fi
+	with_prefix "$1" >"$dst.tmp"
+	chmod "$3" "$dst.tmp"
+	if [[ -n ${4:-} ]]; then owner "root:$4" "$dst.tmp"; fi
+	mv "$dst.tmp" "$dst"
+	say "installed $dst"
+}
+conf "$src/deploy/tanfangd.conf" tanfangd.conf 0644
+conf "$src/deploy/policy.conf" policy.conf 0644
+# May hold a webhook token: readable by the dispatcher only.
+conf "$src/deploy/tanfang-alert.conf" tanfang-alert.conf 0640 tanfang-alert
+
+# ---- the data folder ----
+tanfangd=$R$prefix/sbin/tanfangd
+if [[ -e $R$state/data.mdb ]]; then
+	say "kept $R$state (already initialised)"
+else
+	install -d -m 0700 "$R$state"
+	owner tanfang:tanfang "$R$state"
+	# Staged: the installed config names /var/lib/tanfang, so say where.
+	log=$(mktemp)
+	as_user tanfang "$tanfangd" init --config "$R$etc/tanfangd.conf" --data "$R$state" \
+		>"$log" 2>&1 || { cat "$log" >&2; rm -f "$log"; die "tanfangd init failed"; }
+	sed 's/^/  /' "$log"
+	rm -f "$log"
+	say "initialised $R$state (the admin key is $state/admin.key)"
+fi
+# Clients on this machine read the daemon's public key here (the unit does
+# the same at each start).
+if ! cmp -s "$R$state/curve.pub" "$R$etc/curve.pub"; then
+	install -m 0644 "$R$state/curve.pub" "$R$etc/curve.pub"
+	say "published $R$etc/curve.pub"
+fi
+
+# ---- the dispatcher key ----
+alert_key=$R$etc/tanfang-alert.key
+alert=$R$prefix/bin/tanfang-alert
+if [[ -e $alert_key ]]; then
+	say "kept $alert_key"
+	dispatcher_pk=$("$alert" pubkey --key "$alert_key")
+else
+	dispatcher_pk=$("$alert" keygen --key "$alert_key")
+	owner tanfang-alert:tanfang-alert "$alert_key"
+	say "made the dispatcher key $alert_key"
+fi
+
+cat <<EOF
+
+tanfang is installed${destdir:+ under $destdir (staged)}. Next steps:
+
+ 1. Review $etc/tanfangd.conf (listen: the address field devices reach) and
+    $etc/policy.conf (the visit rules; docs/policy.md).
+ 2. Start the daemon:
+      systemctl daemon-reload
+      systemctl enable --now tanfangd
+      journalctl -u tanfangd        # "listening on ..."
+ 3. Register your areas and visitors (docs/admin.md), then a dispatcher
+    visitor with this key (the area is your top area, e.g. 152223):
+      tanfang-admin --data $state visitor add dispatcher 提醒调度 --role dispatcher --area 152223
+      tanfang-admin --data $state key enrol $dispatcher_pk --visitor dispatcher
+ 4. Choose the alert sinks in $etc/tanfang-alert.conf (SMS gateway settings:
+    $etc/sms-gateway.env, see $prefix/share/tanfang/sms-gateway-example.sh), then:
+      systemctl enable --now tanfang-alert.timer
+    (or cron: $prefix/share/tanfang/tanfang.crontab)
+ 5. Backups and key rotation: docs/operations.md ($prefix/share/doc/tanfang).
+EOF
