@@ -1,0 +1,407 @@
+/* bench-ingest: signed, verified, durable ingest throughput of the real
+ * daemon on loopback (BRIEF.md section 6: "tens of thousands of visits per
+ * second on a 2-core machine").
+ *
+ * Starts `tanfangd` on a temporary data folder (CURVE on, as deployed),
+ * registers visitors and elders, then times N visits from one pipelining
+ * client, and N visits from each of several client processes at once. Every
+ * visit is signed by the client, verified by a worker and acknowledged only
+ * after its batch is committed (fsync'd). Prints visits/s and the ratio.
+ *
+ *   bench-ingest [--daemon PATH] [--clients N] [--visits N] [--window N] [--no-curve]
+ *
+ * The daemon is $TANFANGD, or --daemon, or ../daemon/tanfangd beside this
+ * program. Not a test: the figures depend on the machine and its load. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "envelope.h"
+#include "keys.h"
+#include "rpc.h"
+#include "wire.h"
+
+#define MAX_CLIENTS 64
+#define MAX_WINDOW  4096
+#define ELDERS      100
+
+static char tmp[PATH_MAX], data[PATH_MAX + 8], endpoint[64], curve_pub[64];
+static const char *daemon_path;
+static bool curve = true;
+static pid_t daemon_pid;
+static struct keypair admin, keys[MAX_CLIENTS + 1];
+
+static void die(const char *what, int r)
+{
+	fprintf(stderr, "bench-ingest: %s: %s\n", what, r ? tf_strerror(r) : strerror(errno));
+	if (daemon_pid > 0)
+		kill(daemon_pid, SIGKILL);
+	exit(1);
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb, (void)flag, (void)ftw;
+	remove(path);
+	return 0;
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return NULL;
+	static char buf[4096];
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return buf;
+}
+
+static void init_and_start(void)
+{
+	const char *base = getenv("TMPDIR");
+	snprintf(tmp, sizeof tmp, "%s/tanfang-bench-XXXXXX", base && *base ? base : "/tmp");
+	if (!mkdtemp(tmp))
+		die("mkdtemp", 0);
+	snprintf(data, sizeof data, "%s/data", tmp);
+	char cmd[3 * PATH_MAX];
+	snprintf(cmd, sizeof cmd, "'%s' init --data '%s' >/dev/null", daemon_path, data);
+	if (system(cmd) != 0)
+		die("tanfangd init failed", TF_E_INVALID);
+	char path[sizeof data + 16];
+	snprintf(path, sizeof path, "%s/admin.key", data);
+	int r = keys_load(path, &admin);
+	if (r < 0)
+		die("admin key", r);
+	snprintf(path, sizeof path, "%s/curve.pub", data);
+	char *pub = slurp(path);
+	if (!pub)
+		die("curve.pub", 0);
+	pub[strcspn(pub, "\n")] = '\0';
+	if (strlen(pub) != 40)
+		die("curve.pub holds no key", TF_E_MALFORMED);
+	memcpy(curve_pub, pub, 41);
+
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t al = sizeof a;
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &al) < 0)
+		die("free port", 0);
+	close(fd);
+	snprintf(endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", ntohs(a.sin_port));
+	char log[sizeof tmp + 16];
+	snprintf(log, sizeof log, "%s/daemon.log", tmp);
+	fflush(NULL);
+	daemon_pid = fork();
+	if (daemon_pid < 0)
+		die("fork", 0);
+	if (daemon_pid == 0) {
+		int lf = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (lf < 0)
+			_exit(126);
+		dup2(lf, 2);
+		execl(daemon_path, daemon_path, "run", "--data", data, "--listen", endpoint,
+		      curve ? NULL : "--no-curve", (char *)NULL);
+		_exit(127);
+	}
+	int64_t deadline = clock_mono_ms() + 15000;
+	for (;;) {
+		char *text = slurp(log);
+		if (text && strstr(text, "listening on"))
+			break;
+		if (clock_mono_ms() > deadline ||
+		    waitpid(daemon_pid, NULL, WNOHANG) == daemon_pid) {
+			fprintf(stderr, "%s", text ? text : "");
+			daemon_pid = 0;
+			die("the daemon did not start", TF_E_TIMEOUT);
+		}
+		nanosleep(&(struct timespec){0, 20000000L}, NULL);
+	}
+}
+
+static void call_ok(struct rpc *r, tf_request *req, const char *what)
+{
+	tf_reply *rep;
+	int rc = rpc_call(r, req, 10000, &rep);
+	if (rc < 0)
+		die(what, rc);
+	if (rep->status != TANFANG__V1__STATUS__STATUS_OK) {
+		fprintf(stderr, "%s: %s %s\n", what, wire_status_name(rep->status), rep->detail);
+		die(what, TF_E_INVALID);
+	}
+	wire_free(WIRE_REPLY, rep);
+}
+
+static void setup_registry(int clients)
+{
+	struct rpc *r;
+	int rc = rpc_open(endpoint, curve ? curve_pub : NULL, &admin, &r);
+	if (rc < 0)
+		die("rpc_open", rc);
+	tf_request req;
+	tf_area area;
+	wire_init(WIRE_AREA, &area);
+	area.code = "152223";
+	area.name = "扎赉特旗";
+	Tanfang__V1__PutArea pa = TANFANG__V1__PUT_AREA__INIT;
+	pa.area = &area;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_PUT_AREA;
+	req.put_area = &pa;
+	call_ok(r, &req, "put area");
+	for (int c = 0; c <= clients; c++) {
+		char id[16];
+		snprintf(id, sizeof id, "w%d", c);
+		tf_visitor v;
+		wire_init(WIRE_VISITOR, &v);
+		v.id = id;
+		v.name = id;
+		v.role = TANFANG__V1__ROLE__ROLE_GRID_WORKER;
+		v.area = "152223";
+		Tanfang__V1__PutVisitor pv = TANFANG__V1__PUT_VISITOR__INIT;
+		pv.visitor = &v;
+		wire_init(WIRE_REQUEST, &req);
+		req.op_case = TANFANG__V1__REQUEST__OP_PUT_VISITOR;
+		req.put_visitor = &pv;
+		call_ok(r, &req, "put visitor");
+		if (keys_generate(&keys[c]) < 0)
+			die("keys", 0);
+		Tanfang__V1__EnrolKey ek = TANFANG__V1__ENROL_KEY__INIT;
+		ek.public_key.data = keys[c].pk;
+		ek.public_key.len = 32;
+		ek.visitor_id = id;
+		wire_init(WIRE_REQUEST, &req);
+		req.op_case = TANFANG__V1__REQUEST__OP_ENROL_KEY;
+		req.enrol_key = &ek;
+		call_ok(r, &req, "enrol key");
+	}
+	for (int e = 0; e < ELDERS; e++) {
+		char id[16];
+		snprintf(id, sizeof id, "e%d", e);
+		tf_elder el;
+		wire_init(WIRE_ELDER, &el);
+		el.id = id;
+		el.name = id;
+		el.area = "152223";
+		Tanfang__V1__Category cat = TANFANG__V1__CATEGORY__CATEGORY_LIVING_ALONE;
+		el.categories = &cat;
+		el.n_categories = 1;
+		Tanfang__V1__PutElder pe = TANFANG__V1__PUT_ELDER__INIT;
+		pe.elder = &el;
+		wire_init(WIRE_REQUEST, &req);
+		req.op_case = TANFANG__V1__REQUEST__OP_PUT_ELDER;
+		req.put_elder = &pe;
+		call_ok(r, &req, "put elder");
+	}
+	rpc_close(r);
+}
+
+struct slot {
+	bool used;
+	uint8_t ref[32];
+};
+
+/* Sends n visits signed by keys[c] with up to window in flight; returns how
+ * many were acknowledged OK. Signing happens inside the timed loop, as on a
+ * real client. */
+static long run_client(int c, long n, int window)
+{
+	struct rpc *r;
+	int rc = rpc_open(endpoint, curve ? curve_pub : NULL, &keys[c], &r);
+	if (rc < 0)
+		die("rpc_open", rc);
+	static struct slot slots[MAX_WINDOW];
+	memset(slots, 0, sizeof slots);
+	long sent = 0, answered = 0, ok = 0;
+	int inflight = 0;
+	int64_t now = clock_now();
+	char elder[16];
+	while (answered < n) {
+		while (inflight < window && sent < n) {
+			int s = 0;
+			while (slots[s].used)
+				s++;
+			uint8_t id[16];
+			randombytes_buf(id, sizeof id);
+			snprintf(elder, sizeof elder, "e%ld", sent % ELDERS);
+			tf_visit v;
+			wire_init(WIRE_VISIT, &v);
+			v.id.data = id;
+			v.id.len = 16;
+			v.elder_id = elder;
+			v.kind = TANFANG__V1__VISIT_KIND__VISIT_KIND_DOOR;
+			v.visited_at = now - 3600 - sent % 86400;
+			tf_request req;
+			wire_init(WIRE_REQUEST, &req);
+			req.op_case = TANFANG__V1__REQUEST__OP_VISIT;
+			req.visit = &v;
+			uint8_t *frame;
+			size_t len;
+			if ((rc = rpc_seal(&keys[c], &req, &frame, &len)) < 0)
+				die("seal", rc);
+			/* The ref is the hash of the body, which is the envelope's
+			 * field 2; decoding it back is the simplest way to get it. */
+			tf_envelope *env;
+			if ((rc = wire_unpack(WIRE_ENVELOPE, frame, len, (void **)&env)) < 0)
+				die("unpack", rc);
+			envelope_ref(env->body.data, env->body.len, slots[s].ref);
+			wire_free(WIRE_ENVELOPE, env);
+			if ((rc = rpc_send_sealed(r, frame, len)) < 0)
+				die("send", rc);
+			free(frame);
+			slots[s].used = true;
+			inflight++;
+			sent++;
+		}
+		tf_reply *rep;
+		if ((rc = rpc_recv(r, 30000, &rep)) < 0)
+			die("receive", rc);
+		for (int s = 0; s < window; s++) {
+			if (slots[s].used && rep->ref.len == 32 &&
+			    memcmp(slots[s].ref, rep->ref.data, 32) == 0) {
+				slots[s].used = false;
+				inflight--;
+				answered++;
+				if (rep->status == TANFANG__V1__STATUS__STATUS_OK)
+					ok++;
+				else if (ok == 0 && answered == 1)
+					fprintf(stderr, "first reply: %s %s\n",
+					        wire_status_name(rep->status), rep->detail);
+				break;
+			}
+		}
+		wire_free(WIRE_REPLY, rep);
+	}
+	rpc_close(r);
+	return ok;
+}
+
+/* Runs `clients` processes at once (keys 1..clients); returns visits/s. */
+static double run_parallel(int clients, long n, int window, long *ok_total)
+{
+	int go[2], done[2];
+	if (pipe(go) < 0 || pipe(done) < 0)
+		die("pipe", 0);
+	pid_t kids[MAX_CLIENTS];
+	fflush(NULL);
+	for (int c = 0; c < clients; c++) {
+		kids[c] = fork();
+		if (kids[c] < 0)
+			die("fork", 0);
+		if (kids[c] == 0) {
+			char b;
+			close(go[1]);
+			/* The parent closing its end is the start signal. */
+			if (read(go[0], &b, 1) < 0)
+				_exit(1);
+			long ok = run_client(c + 1, n, window);
+			_exit(write(done[1], &ok, sizeof ok) == sizeof ok ? 0 : 1);
+		}
+	}
+	close(go[0]);
+	close(done[1]); /* so a dead client shows as end of file */
+	/* Give the children a moment to connect (and finish the CURVE
+	 * handshake) before the clock starts. */
+	nanosleep(&(struct timespec){0, 200000000L}, NULL);
+	int64_t t0 = clock_mono_ms();
+	close(go[1]);
+	*ok_total = 0;
+	for (int c = 0; c < clients; c++) {
+		long ok;
+		if (read(done[0], &ok, sizeof ok) != sizeof ok)
+			die("a client failed", TF_E_INVALID);
+		*ok_total += ok;
+	}
+	int64_t ms = clock_mono_ms() - t0;
+	for (int c = 0; c < clients; c++)
+		waitpid(kids[c], NULL, 0);
+	close(done[0]);
+	return (double)(clients * n) * 1000.0 / (double)(ms ? ms : 1);
+}
+
+int main(int argc, char **argv)
+{
+	int clients = 4, window = 256;
+	long visits = 20000;
+	static const struct option opts[] = {
+	    {"daemon", required_argument, NULL, 'd'},
+	    {"clients", required_argument, NULL, 'c'},
+	    {"visits", required_argument, NULL, 'n'},
+	    {"window", required_argument, NULL, 'w'},
+	    {"no-curve", no_argument, NULL, 'N'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	int o;
+	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'd': daemon_path = optarg; break;
+		case 'c': clients = atoi(optarg); break;
+		case 'n': visits = atol(optarg); break;
+		case 'w': window = atoi(optarg); break;
+		case 'N': curve = false; break;
+		case 'h':
+			printf("usage: bench-ingest [--daemon PATH] [--clients N] [--visits N] "
+			       "[--window N] [--no-curve]\n");
+			return 0;
+		default: fprintf(stderr, "Try 'bench-ingest --help'.\n"); return 2;
+		}
+	}
+	if (clients < 1 || clients > MAX_CLIENTS || visits < 1 || window < 1 ||
+	    window > MAX_WINDOW) {
+		fprintf(stderr, "bench-ingest: clients 1..%d, visits >= 1, window 1..%d\n",
+		        MAX_CLIENTS, MAX_WINDOW);
+		return 2;
+	}
+	static char self_dir[PATH_MAX + 32];
+	if (!daemon_path)
+		daemon_path = getenv("TANFANGD");
+	if (!daemon_path) {
+		char exe[PATH_MAX];
+		ssize_t l = readlink("/proc/self/exe", exe, sizeof exe - 1);
+		if (l < 0)
+			die("readlink", 0);
+		exe[l] = '\0';
+		snprintf(self_dir, sizeof self_dir, "%s/../daemon/tanfangd", dirname(exe));
+		daemon_path = self_dir;
+	}
+	if (envelope_init() < 0)
+		die("libsodium", TF_E_INVALID);
+	init_and_start();
+	setup_registry(clients);
+	printf("tanfangd %s, %s, %ld visits per client, window %d\n", endpoint,
+	       curve ? "CURVE" : "no CURVE", visits, window);
+
+	long ok1;
+	double one = run_parallel(1, visits, window, &ok1);
+	printf("1 client:   %8.0f visits/s  (%ld OK)\n", one, ok1);
+	long okn;
+	double many = run_parallel(clients, visits, window, &okn);
+	printf("%d clients:  %8.0f visits/s  (%ld OK)  ratio %.2f\n", clients, many, okn,
+	       many / one);
+
+	kill(daemon_pid, SIGTERM);
+	waitpid(daemon_pid, NULL, 0);
+	if (!getenv("BENCH_KEEP"))
+		nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return ok1 == visits && okn == clients * visits ? 0 : 1;
+}

@@ -1,0 +1,149 @@
+#include "net.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "clock.h"
+
+/* A client never hangs on exit waiting to flush requests to a daemon that
+ * is gone: unsent requests are the outbox's business, not the socket's. */
+#define NET_LINGER_MS 200
+/* A send that cannot be queued this long means the daemon is not draining
+ * (down, or we are far ahead of it); report it instead of blocking forever. */
+#define NET_SEND_TIMEOUT_MS 5000
+
+struct net {
+	void *ctx;
+	void *sock;
+};
+
+static bool z85_key_valid(const char *key)
+{
+	uint8_t raw[32];
+	return strlen(key) == 40 && zmq_z85_decode(raw, key) != NULL;
+}
+
+int net_connect(const char *endpoint, const char *server_key_z85, struct net **out)
+{
+	*out = NULL;
+	if (!endpoint || !*endpoint)
+		return -EINVAL;
+	bool curve = server_key_z85 && *server_key_z85;
+	if (curve && !z85_key_valid(server_key_z85))
+		return -EINVAL;
+	struct net *n = calloc(1, sizeof *n);
+	if (!n)
+		return -ENOMEM;
+	int r = -ENOMEM;
+	/* One context per connection: no process-wide state, and a process
+	 * that forks can open fresh connections in the child. */
+	n->ctx = zmq_ctx_new();
+	if (!n->ctx)
+		goto err;
+	n->sock = zmq_socket(n->ctx, ZMQ_DEALER);
+	if (!n->sock)
+		goto err;
+	int linger = NET_LINGER_MS, sndtimeo = NET_SEND_TIMEOUT_MS;
+	r = -EIO;
+	if (zmq_setsockopt(n->sock, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
+	    zmq_setsockopt(n->sock, ZMQ_SNDTIMEO, &sndtimeo, sizeof sndtimeo) < 0)
+		goto err;
+	if (curve) {
+		/* Ephemeral transport keys: the client's identity is its Ed25519
+		 * envelope signature, so nothing here needs to persist. */
+		char pub[41], sec[41];
+		if (zmq_curve_keypair(pub, sec) < 0)
+			goto err;
+		int ok = zmq_setsockopt(n->sock, ZMQ_CURVE_SERVERKEY, server_key_z85, 40) == 0 &&
+		         zmq_setsockopt(n->sock, ZMQ_CURVE_PUBLICKEY, pub, 40) == 0 &&
+		         zmq_setsockopt(n->sock, ZMQ_CURVE_SECRETKEY, sec, 40) == 0;
+		memset(sec, 0, sizeof sec);
+		if (!ok)
+			goto err;
+	}
+	if (zmq_connect(n->sock, endpoint) < 0) {
+		r = (errno == EINVAL || errno == EPROTONOSUPPORT || errno == ENOCOMPATPROTO)
+		        ? -EINVAL
+		        : -EIO;
+		goto err;
+	}
+	*out = n;
+	return 0;
+err:
+	net_close(n);
+	return r;
+}
+
+void net_close(struct net *n)
+{
+	if (!n)
+		return;
+	if (n->sock)
+		zmq_close(n->sock);
+	if (n->ctx)
+		zmq_ctx_term(n->ctx);
+	free(n);
+}
+
+int net_send(struct net *n, const uint8_t *frame, size_t len)
+{
+	for (;;) {
+		if (zmq_send(n->sock, frame, len, 0) >= 0)
+			return 0;
+		if (errno != EINTR)
+			return -EIO;
+	}
+}
+
+int net_recv(struct net *n, int timeout_ms, uint8_t **out, size_t *out_len)
+{
+	*out = NULL;
+	*out_len = 0;
+	int64_t deadline = clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	for (;;) {
+		int64_t left = deadline - clock_mono_ms();
+		zmq_pollitem_t item = {.socket = n->sock, .events = ZMQ_POLLIN};
+		int pr = zmq_poll(&item, 1, left > 0 ? (long)left : 0);
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr < 0)
+			return -EIO;
+		if (pr == 0)
+			return TF_E_TIMEOUT;
+		zmq_msg_t msg;
+		zmq_msg_init(&msg);
+		if (zmq_msg_recv(&msg, n->sock, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&msg);
+			if (errno == EAGAIN || errno == EINTR)
+				continue;
+			return -EIO;
+		}
+		/* The daemon sends single-frame replies; anything after the first
+		 * frame of a multi-part message is dropped, not left to confuse the
+		 * next receive. */
+		bool more = zmq_msg_more(&msg);
+		size_t len = zmq_msg_size(&msg);
+		uint8_t *buf = malloc(len ? len : 1);
+		if (buf && len)
+			memcpy(buf, zmq_msg_data(&msg), len);
+		zmq_msg_close(&msg);
+		while (more) {
+			zmq_msg_t extra;
+			zmq_msg_init(&extra);
+			if (zmq_msg_recv(&extra, n->sock, 0) < 0) {
+				zmq_msg_close(&extra);
+				break;
+			}
+			more = zmq_msg_more(&extra);
+			zmq_msg_close(&extra);
+		}
+		if (!buf)
+			return -ENOMEM;
+		*out = buf;
+		*out_len = len;
+		return 0;
+	}
+}

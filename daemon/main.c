@@ -1,0 +1,518 @@
+/* tanfangd: init a data folder, run the daemon in the foreground, check a
+ * configuration, verify the audit log. The pipeline itself is in server.c. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "auditlog.h"
+#include "clock.h"
+#include "dconfig.h"
+#include "envelope.h"
+#include "hex.h"
+#include "ingest.h"
+#include "keys.h"
+#include "log.h"
+#include "period.h"
+#include "policy.h"
+#include "server.h"
+#include "store.h"
+
+#define EXIT_USAGE 2
+
+static const char usage_text[] =
+    "usage: tanfangd run [--config FILE] [--data DIR] [--listen EP[,EP...]] [--workers N]\n"
+    "                    [--no-curve] [--policy FILE] [--now UNIX_SECONDS] [-v]\n"
+    "       tanfangd init [--config FILE] [--data DIR]\n"
+    "       tanfangd check-config [--config FILE] [--policy FILE]   (also --check-config)\n"
+    "       tanfangd verify-log [--config FILE] [--data DIR]\n"
+    "\n"
+    "  run           serve in the foreground, logging to stderr; SIGTERM/SIGINT stop\n"
+    "                cleanly, SIGHUP reloads the policy file\n"
+    "  init          create a data folder: store, admin key (admin.key), CURVE keys\n"
+    "                (curve.key, curve.pub); prints the admin and CURVE public keys\n"
+    "  check-config  validate the configuration and the policy file; exit 0 if both are good\n"
+    "  verify-log    re-verify every signature and the hash chain of the audit log\n"
+    "\n"
+    "  --config FILE     INI configuration (see docs/operations.md); without it, defaults\n"
+    "  --data DIR        data folder (default /var/lib/tanfang, or [daemon] data_dir)\n"
+    "  --listen EP       ZeroMQ endpoint(s), comma-separated (default tcp://127.0.0.1:7480)\n"
+    "  --workers N       verify threads (default: online CPUs)\n"
+    "  --no-curve        no CURVE transport encryption (loopback tests only)\n"
+    "  --policy FILE     visit policy file (default: the built-in policy)\n"
+    "  --now SECONDS     pin the daemon's clock (tests)\n"
+    "  -v, --verbose     debug logging\n"
+    "\n"
+    "Exit status: 0 ok, 1 operational failure, 2 usage error.\n";
+
+static void usage(FILE *f)
+{
+	fputs(usage_text, f);
+}
+
+static int usage_error(const char *fmt, ...) TF_PRINTF(1, 2);
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("tanfangd: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry 'tanfangd --help'.\n", stderr);
+	return EXIT_USAGE;
+}
+
+struct args {
+	const char *config;
+	const char *data;
+	const char *listen;
+	const char *workers;
+	const char *policy;
+	const char *now;
+	bool no_curve;
+	bool verbose;
+};
+
+enum { OPT_CONFIG = 1000, OPT_DATA, OPT_LISTEN, OPT_WORKERS, OPT_POLICY, OPT_NOW, OPT_NO_CURVE };
+
+/* Parses the options allowed for a command (allowed: a string of the OPT_
+ * letters below). Returns 0, EXIT_USAGE, or -1 for --help (already printed). */
+static int parse_args(int argc, char **argv, const char *allowed, struct args *a)
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, OPT_CONFIG},
+	    {"data", required_argument, NULL, OPT_DATA},
+	    {"listen", required_argument, NULL, OPT_LISTEN},
+	    {"workers", required_argument, NULL, OPT_WORKERS},
+	    {"policy", required_argument, NULL, OPT_POLICY},
+	    {"now", required_argument, NULL, OPT_NOW},
+	    {"no-curve", no_argument, NULL, OPT_NO_CURVE},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	/* Letters for `allowed`: c config, d data, l listen, w workers,
+	 * p policy, n now, N no-curve, v verbose. */
+	static const struct {
+		int opt;
+		char letter;
+	} letters[] = {{OPT_CONFIG, 'c'}, {OPT_DATA, 'd'}, {OPT_LISTEN, 'l'},   {OPT_WORKERS, 'w'},
+	               {OPT_POLICY, 'p'}, {OPT_NOW, 'n'},  {OPT_NO_CURVE, 'N'}, {'v', 'v'}};
+	optind = 1;
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, "+vh", opts, NULL)) != -1) {
+		if (c == 'h') {
+			usage(stdout);
+			return -1;
+		}
+		if (c == '?' || c == ':')
+			return usage_error("unknown option or missing value: %s", argv[optind - 1]);
+		bool ok = false;
+		for (size_t i = 0; i < sizeof letters / sizeof letters[0]; i++)
+			if (letters[i].opt == c && strchr(allowed, letters[i].letter))
+				ok = true;
+		if (!ok) {
+			const char *name = "-v";
+			for (size_t i = 0; opts[i].name; i++)
+				if (opts[i].val == c)
+					name = opts[i].name;
+			return usage_error("option --%s is not used by this command", name);
+		}
+		switch (c) {
+		case OPT_CONFIG: a->config = optarg; break;
+		case OPT_DATA: a->data = optarg; break;
+		case OPT_LISTEN: a->listen = optarg; break;
+		case OPT_WORKERS: a->workers = optarg; break;
+		case OPT_POLICY: a->policy = optarg; break;
+		case OPT_NOW: a->now = optarg; break;
+		case OPT_NO_CURVE: a->no_curve = true; break;
+		case 'v': a->verbose = true; break;
+		default: break;
+		}
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	return 0;
+}
+
+/* The configuration: file (if given), then command-line overrides. Returns 0,
+ * 1 (bad file or value, message printed) or EXIT_USAGE. */
+static int load_config(const struct args *a, struct dconfig *cfg)
+{
+	char err[1024];
+	if (a->config) {
+		if (dconfig_load(a->config, cfg, err, sizeof err) < 0) {
+			log_warnx("configuration refused: %s", err);
+			return 1;
+		}
+	} else {
+		dconfig_defaults(cfg);
+	}
+	const struct {
+		const char *key;
+		const char *value;
+	} over[] = {{"data_dir", a->data},
+	            {"listen", a->listen},
+	            {"workers", a->workers},
+	            {"policy", a->policy}};
+	for (size_t i = 0; i < sizeof over / sizeof over[0]; i++) {
+		if (!over[i].value)
+			continue;
+		if (dconfig_set(cfg, "daemon", over[i].key, over[i].value, err, sizeof err) < 0) {
+			fprintf(stderr, "tanfangd: --%s: %s\nTry 'tanfangd --help'.\n",
+			        strcmp(over[i].key, "data_dir") == 0 ? "data" : over[i].key, err);
+			return EXIT_USAGE;
+		}
+	}
+	if (a->no_curve)
+		cfg->curve = DCONFIG_CURVE_NO;
+	if (a->verbose)
+		cfg->log_level = LOG_LEVEL_DEBUG;
+	return 0;
+}
+
+/* The policy of the configuration: the file, or the built-in defaults.
+ * Returns 0, or -1 with the reason logged. */
+static int load_policy(const struct dconfig *cfg, struct policy **out)
+{
+	char err[512] = "";
+	if (!*cfg->policy) {
+		int r = policy_default(out);
+		if (r < 0)
+			log_warnx("built-in policy: %s", tf_strerror(r));
+		return r < 0 ? -1 : 0;
+	}
+	int r = policy_load(cfg->policy, out, err, sizeof err);
+	if (r < 0) {
+		log_warnx("policy %s refused: %s", cfg->policy, *err ? err : tf_strerror(r));
+		return -1;
+	}
+	return 0;
+}
+
+/* The zone for month and week boundaries, copied into tz: an explicit
+ * [daemon] timezone wins; otherwise the policy file's (docs/policy.md). */
+static void effective_timezone(const struct dconfig *cfg, const struct policy *pol, char tz[64])
+{
+	if (cfg->timezone_set || !*cfg->policy) {
+		if (*cfg->policy && strcmp(pol->timezone, cfg->timezone) != 0)
+			log_warnx("policy %s names time zone %s; [daemon] timezone %s is used",
+			          cfg->policy, pol->timezone, cfg->timezone);
+		snprintf(tz, 64, "%s", cfg->timezone);
+	} else {
+		snprintf(tz, 64, "%s", pol->timezone);
+	}
+}
+
+static bool file_exists(const char *dir, const char *name)
+{
+	char path[PATH_MAX + 32];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	return access(path, F_OK) == 0;
+}
+
+/* ---- init ---- */
+
+static int cmd_init(int argc, char **argv)
+{
+	struct args a = {0};
+	int r = parse_args(argc, argv, "cdv", &a);
+	if (r)
+		return r < 0 ? 0 : r;
+	struct dconfig cfg;
+	if ((r = load_config(&a, &cfg)) != 0)
+		return r;
+	const char *dir = cfg.data_dir;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		log_warn("cannot create %s", dir);
+		return 1;
+	}
+	if (file_exists(dir, "data.mdb") || file_exists(dir, "admin.key") ||
+	    file_exists(dir, "curve.key")) {
+		log_warnx("%s is already initialised; refusing to touch it", dir);
+		return 1;
+	}
+	/* The store holds personal and health data: the daemon's user only. */
+	if (chmod(dir, 0700) < 0) {
+		log_warn("cannot set mode 0700 on %s", dir);
+		return 1;
+	}
+	struct keypair admin;
+	char path[PATH_MAX + 32], curve_pub[41];
+	struct store *st = NULL;
+	struct store_options so = {.map_size = cfg.map_size_mb << 20};
+	if ((r = keys_generate(&admin)) < 0)
+		goto fail;
+	snprintf(path, sizeof path, "%s/admin.key", dir);
+	if ((r = keys_save(path, &admin)) < 0)
+		goto fail;
+	if ((r = store_open(dir, &so, &st)) < 0)
+		goto fail;
+	if ((r = ingest_bootstrap(st, admin.pk)) < 0)
+		goto fail;
+	store_close(st);
+	st = NULL;
+	if ((r = server_curve_init(dir, curve_pub)) < 0)
+		goto fail;
+	char hex[65];
+	keys_pk_hex(&admin, hex);
+	printf("initialised %s\n", dir);
+	printf("admin public key: %s\n", hex);
+	printf("admin key file:   %s/admin.key\n", dir);
+	printf("curve public key: %s\n", curve_pub);
+	return 0;
+fail:
+	store_close(st);
+	log_warnx("init of %s failed: %s", dir, tf_strerror(r));
+	return 1;
+}
+
+/* ---- check-config ---- */
+
+static int cmd_check_config(int argc, char **argv)
+{
+	struct args a = {0};
+	int r = parse_args(argc, argv, "cpdlwv", &a);
+	if (r)
+		return r < 0 ? 0 : r;
+	struct dconfig cfg;
+	if ((r = load_config(&a, &cfg)) != 0)
+		return r;
+	struct policy *pol;
+	if (load_policy(&cfg, &pol) < 0)
+		return 1;
+	char tz[64];
+	effective_timezone(&cfg, pol, tz);
+	r = period_set_timezone(tz);
+	policy_free(pol);
+	if (r < 0) {
+		log_warnx("unknown time zone %s", tz);
+		return 1;
+	}
+	printf("configuration %s OK; policy %s OK; time zone %s\n",
+	       a.config ? a.config : "(defaults)", *cfg.policy ? cfg.policy : "(built-in)", tz);
+	return 0;
+}
+
+/* ---- verify-log ---- */
+
+static int cmd_verify_log(int argc, char **argv)
+{
+	struct args a = {0};
+	int r = parse_args(argc, argv, "cdv", &a);
+	if (r)
+		return r < 0 ? 0 : r;
+	struct dconfig cfg;
+	if ((r = load_config(&a, &cfg)) != 0)
+		return r;
+	if (envelope_init() < 0)
+		fatal("libsodium failed to initialise");
+	if (!file_exists(cfg.data_dir, "data.mdb")) {
+		log_warnx("%s holds no store (run tanfangd init first)", cfg.data_dir);
+		return 1;
+	}
+	struct store *st;
+	struct store_options so = {.map_size = cfg.map_size_mb << 20, .read_only = true};
+	if ((r = store_open(cfg.data_dir, &so, &st)) < 0) {
+		log_warnx("cannot open the store in %s: %s", cfg.data_dir, tf_strerror(r));
+		return 1;
+	}
+	uint64_t count = 0;
+	char err[512] = "";
+	r = auditlog_verify(st, &count, err, sizeof err);
+	store_close(st);
+	if (r < 0) {
+		printf("audit log FAILED verification after %" PRIu64 " entries: %s\n", count,
+		       *err ? err : tf_strerror(r));
+		return 1;
+	}
+	printf("audit log OK: %" PRIu64 " entries, every signature and the hash chain verified\n",
+	       count);
+	return 0;
+}
+
+/* ---- run ---- */
+
+static void reload_policy(const struct dconfig *cfg, struct server *srv)
+{
+	if (!*cfg->policy) {
+		log_info("SIGHUP: no policy file configured; the built-in policy stays");
+		return;
+	}
+	struct policy *pol;
+	if (load_policy(cfg, &pol) < 0) {
+		log_warnx("SIGHUP: the old policy stays in force");
+		return;
+	}
+	log_info("SIGHUP: policy %s parsed; installing", cfg->policy);
+	if (server_reload_policy(srv, pol) < 0)
+		log_warnx("SIGHUP: cannot hand the policy to the writer");
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct args a = {0};
+	int r = parse_args(argc, argv, "cdlwpnNv", &a);
+	if (r)
+		return r < 0 ? 0 : r;
+	struct dconfig cfg;
+	if ((r = load_config(&a, &cfg)) != 0)
+		return r;
+	log_set_level(cfg.log_level);
+	if (a.now) {
+		char *end;
+		errno = 0;
+		long long now = strtoll(a.now, &end, 10);
+		if (errno || *end || now <= 0)
+			return usage_error("--now: expected unix seconds, got '%s'", a.now);
+		clock_set_fixed(now);
+		log_info("clock pinned to %lld (--now)", now);
+	}
+	char eps[DCONFIG_MAX_ENDPOINTS][DCONFIG_LISTEN_MAX];
+	int n_eps = dconfig_endpoints(&cfg, eps, DCONFIG_MAX_ENDPOINTS);
+	if (n_eps < 0)
+		fatal("bad listen endpoints: %s", cfg.listen);
+	if (envelope_init() < 0)
+		fatal("libsodium failed to initialise");
+
+	struct policy *pol;
+	if (load_policy(&cfg, &pol) < 0)
+		return 1;
+	/* glibc's zone is process-wide: set before any thread starts. */
+	char tz[64];
+	effective_timezone(&cfg, pol, tz);
+	if (period_set_timezone(tz) < 0) {
+		log_warnx("unknown time zone %s", tz);
+		policy_free(pol);
+		return 1;
+	}
+	const char *dir = cfg.data_dir;
+	if (!file_exists(dir, "data.mdb")) {
+		log_warnx("%s is not initialised (run: tanfangd init --data %s)", dir, dir);
+		policy_free(pol);
+		return 1;
+	}
+	char secret[41] = "";
+	bool curve = dconfig_curve_on(&cfg);
+	if (curve && (r = server_curve_load(dir, secret)) < 0) {
+		log_warnx("cannot read the CURVE key %s/curve.key: %s", dir, tf_strerror(r));
+		policy_free(pol);
+		return 1;
+	}
+
+	struct store *st = NULL;
+	struct ingest *ig = NULL;
+	struct server *srv = NULL;
+	int sfd = -1, status = 1;
+	struct store_options so = {.map_size = cfg.map_size_mb << 20};
+	if ((r = store_open(dir, &so, &st)) < 0) {
+		log_warnx("cannot open the store in %s: %s", dir, tf_strerror(r));
+		goto out;
+	}
+	if ((r = ingest_new(st, &cfg.ingest, &ig)) < 0) {
+		log_warnx("ingest: %s", tf_strerror(r));
+		goto out;
+	}
+
+	/* Signals go to a signalfd read by this loop: handlers do no work,
+	 * and every thread started below inherits the blocked mask. */
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	signal(SIGPIPE, SIG_IGN);
+	if (pthread_sigmask(SIG_BLOCK, &mask, NULL) != 0 ||
+	    (sfd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0) {
+		log_warn("signalfd");
+		goto out;
+	}
+
+	const char *ep_ptrs[DCONFIG_MAX_ENDPOINTS];
+	for (int i = 0; i < n_eps; i++)
+		ep_ptrs[i] = eps[i];
+	struct server_options opt = {
+	    .endpoints = ep_ptrs,
+	    .n_endpoints = (size_t)n_eps,
+	    .workers = cfg.workers,
+	    .batch_max = cfg.batch_max,
+	    .max_message_size = cfg.max_message_size,
+	    .curve_secret = curve ? secret : NULL,
+	};
+	char err[512];
+	r = server_start(&opt, ig, pol, &srv, err, sizeof err);
+	pol = NULL; /* the server owns it now */
+	memset(secret, 0, sizeof secret);
+	if (r < 0) {
+		log_warnx("%s", err);
+		goto out;
+	}
+	for (size_t i = 0; i < (size_t)n_eps; i++)
+		log_info("listening on %s (%s, %u workers, batch %u, time zone %s)",
+		         server_endpoint(srv, i), curve ? "CURVE" : "no encryption", cfg.workers,
+		         cfg.batch_max, tz);
+
+	for (;;) {
+		struct signalfd_siginfo si;
+		ssize_t got = read(sfd, &si, sizeof si);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got != (ssize_t)sizeof si) {
+			log_warn("signalfd read");
+			break;
+		}
+		if (si.ssi_signo == SIGHUP) {
+			reload_policy(&cfg, srv);
+			continue;
+		}
+		log_info("%s: shutting down", strsignal((int)si.ssi_signo));
+		status = 0;
+		break;
+	}
+out:
+	server_stop(srv);
+	if (srv)
+		log_info("stopped");
+	policy_free(pol);
+	ingest_free(ig);
+	store_close(st);
+	if (sfd >= 0)
+		close(sfd);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	log_set_name("tanfangd");
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(cmd, "--check-config") == 0)
+		return cmd_check_config(argc - 1, argv + 1);
+	if (strcmp(cmd, "run") == 0)
+		return cmd_run(argc - 1, argv + 1);
+	if (strcmp(cmd, "init") == 0)
+		return cmd_init(argc - 1, argv + 1);
+	if (strcmp(cmd, "check-config") == 0)
+		return cmd_check_config(argc - 1, argv + 1);
+	if (strcmp(cmd, "verify-log") == 0)
+		return cmd_verify_log(argc - 1, argv + 1);
+	return usage_error("unknown command '%s'", cmd);
+}

@@ -1,0 +1,810 @@
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "clock.h"
+#include "envelope.h"
+#include "log.h"
+#include "policy.h"
+#include "wire.h"
+
+#define S(x) TANFANG__V1__STATUS__STATUS_##x
+
+#define EP_JOBS    "inproc://tanfang-jobs"    /* io -> workers: [routing id][frame] */
+#define EP_WRITES  "inproc://tanfang-writes"  /* workers -> writer: struct job * */
+#define EP_REPLIES "inproc://tanfang-replies" /* workers, writer -> io: [routing id][reply] */
+#define EP_CTL     "inproc://tanfang-ctl-%s"  /* control thread <-> each thread (PAIR) */
+
+/* Control messages: one command byte, then a payload. */
+enum {
+	CTL_STOP = 'S',    /* io: stop reading clients; worker, writer: finish and exit */
+	CTL_EXIT = 'X',    /* io: forward what is left and exit; payload: wait for the writer */
+	CTL_POLICY = 'P',  /* writer: payload is a struct policy * to install */
+	CTL_READY = 'R',   /* writer -> control: payload is the int result of the first policy */
+	REPLY_MARKER = 'D' /* writer -> io on the reply pipe: nothing follows */
+};
+
+/* Replies may queue for a client that reads slowly; past this the ROUTER
+ * drops them (ZMQ_ROUTER_MANDATORY off) rather than block the io thread. The
+ * client's outbox resends, and the resend is answered DUPLICATE. */
+#define ROUTER_SNDHWM 10000
+/* On shutdown, time given to flush the last replies to clients. */
+#define ROUTER_CLOSE_LINGER_MS 1000
+#define EXIT_WAIT_MS           5000
+
+/* The routing id of a client, carried by a write job through the writer. */
+struct rid {
+	size_t len;
+	uint8_t data[];
+};
+
+struct server {
+	void *ctx;
+	struct ingest *ig;
+	unsigned n_workers;
+	unsigned batch_max;
+	size_t max_msg;
+
+	/* Bound here, used by their thread only after it starts. */
+	void *router, *jobs_push, *replies_pull, *writes_pull;
+	char (*bound)[256];
+	size_t n_bound;
+
+	/* Control sockets: used by the control thread only. */
+	void *io_ctl, *writer_ctl, **worker_ctl;
+
+	pthread_t io, writer, *workers;
+	bool io_running, writer_running;
+	unsigned workers_running;
+	struct policy *initial_policy;
+};
+
+struct worker_arg {
+	struct server *srv;
+	unsigned index;
+};
+
+static void close_socket(void *sock, int linger)
+{
+	if (!sock)
+		return;
+	zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+	zmq_close(sock);
+}
+
+/* Inproc messages between our own threads must never be dropped on close:
+ * the reader is still running and will take them. */
+static void *inproc_socket(struct server *srv, int type, const char *ep, bool bind)
+{
+	void *s = zmq_socket(srv->ctx, type);
+	if (!s)
+		return NULL;
+	int linger = -1;
+	zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+	if ((bind ? zmq_bind(s, ep) : zmq_connect(s, ep)) < 0) {
+		int e = errno;
+		zmq_close(s);
+		errno = e;
+		return NULL;
+	}
+	return s;
+}
+
+static void *ctl_socket(struct server *srv, const char *name, bool bind)
+{
+	char ep[64];
+	snprintf(ep, sizeof ep, EP_CTL, name);
+	return inproc_socket(srv, ZMQ_PAIR, ep, bind);
+}
+
+/* Sends a command byte and an optional payload, blocking. */
+static int ctl_send(void *sock, char cmd, const void *payload, size_t len)
+{
+	uint8_t buf[1 + 16];
+	if (len > 16)
+		abort();
+	buf[0] = (uint8_t)cmd;
+	if (len)
+		memcpy(buf + 1, payload, len);
+	while (zmq_send(sock, buf, 1 + len, 0) < 0)
+		if (errno != EINTR)
+			return -EIO;
+	return 0;
+}
+
+/* Receives a control message into buf; returns its length or -1. */
+static int ctl_recv(void *sock, uint8_t *buf, size_t size, int flags)
+{
+	for (;;) {
+		int n = zmq_recv(sock, buf, size, flags);
+		if (n >= 0)
+			return n > (int)size ? (int)size : n;
+		if (errno != EINTR)
+			return -1;
+	}
+}
+
+/* Reads every remaining part of a multi-part message and drops it. */
+static size_t drain_parts(void *sock)
+{
+	size_t n = 0;
+	int more = 1;
+	size_t ml = sizeof more;
+	while (zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &ml) == 0 && more) {
+		zmq_msg_t m;
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, sock, 0) < 0) {
+			zmq_msg_close(&m);
+			break;
+		}
+		zmq_msg_close(&m);
+		n++;
+	}
+	return n;
+}
+
+/* Sends [routing id][reply bytes] to the io thread. */
+static void send_reply(void *replies, const void *rid, size_t rid_len, const uint8_t *buf,
+                       size_t len)
+{
+	if (zmq_send(replies, rid, rid_len, ZMQ_SNDMORE) < 0 || zmq_send(replies, buf, len, 0) < 0)
+		log_warnx("cannot pass a reply to the io thread: %s", zmq_strerror(errno));
+}
+
+static void send_error(void *replies, const void *rid, size_t rid_len, int status, const char *why)
+{
+	uint8_t *buf;
+	size_t len;
+	if (ingest_error_reply(status, why, &buf, &len) < 0) {
+		log_warnx("out of memory: request dropped without a reply");
+		return;
+	}
+	send_reply(replies, rid, rid_len, buf, len);
+	free(buf);
+}
+
+/* ---- verify workers ---- */
+
+/* STATUS_TOO_LARGE, with the ref of the body if the frame is an Envelope
+ * at all, so a client with several requests in flight can tell which one
+ * was refused. */
+static void reply_too_large(struct server *srv, void *replies, zmq_msg_t *rid, const uint8_t *frame,
+                            size_t len)
+{
+	char detail[128];
+	snprintf(detail, sizeof detail, "frame of %zu bytes is above the limit of %zu bytes", len,
+	         srv->max_msg);
+	tf_reply rep;
+	wire_init(WIRE_REPLY, &rep);
+	rep.status = S(TOO_LARGE);
+	rep.detail = detail;
+	uint8_t ref[ENVELOPE_REF_LEN];
+	tf_envelope *env;
+	if (wire_unpack(WIRE_ENVELOPE, frame, len, (void **)&env) == 0) {
+		envelope_ref(env->body.data, env->body.len, ref);
+		rep.ref.data = ref;
+		rep.ref.len = sizeof ref;
+		wire_free(WIRE_ENVELOPE, env);
+	}
+	uint8_t *buf;
+	size_t blen;
+	if (wire_pack(WIRE_REPLY, &rep, &buf, &blen) < 0) {
+		log_warnx("out of memory: oversize frame dropped without a reply");
+		return;
+	}
+	send_reply(replies, zmq_msg_data(rid), zmq_msg_size(rid), buf, blen);
+	free(buf);
+}
+
+static void reply_job(void *replies, const void *rid, size_t rid_len, struct job *job)
+{
+	uint8_t *buf;
+	size_t len;
+	if (job_reply(job, &buf, &len) < 0) {
+		send_error(replies, rid, rid_len, S(INTERNAL), "out of memory");
+		return;
+	}
+	send_reply(replies, rid, rid_len, buf, len);
+	free(buf);
+}
+
+static void handle_frame(struct server *srv, void *replies, void *writes, zmq_msg_t *rid,
+                         zmq_msg_t *frame)
+{
+	const uint8_t *data = zmq_msg_data(frame);
+	size_t len = zmq_msg_size(frame);
+	const void *id = zmq_msg_data(rid);
+	size_t id_len = zmq_msg_size(rid);
+	if (len > srv->max_msg) {
+		reply_too_large(srv, replies, rid, data, len);
+		return;
+	}
+	struct job *job;
+	if (ingest_verify(srv->ig, data, len, &job) < 0) {
+		send_error(replies, id, id_len, S(INTERNAL), "out of memory; retry later");
+		return;
+	}
+	switch (job_route(job)) {
+	case JOB_DONE:
+		log_debug("refused before the store: %s", wire_status_name(job_status(job)));
+		reply_job(replies, id, id_len, job);
+		break;
+	case JOB_READ:
+		if (ingest_query(srv->ig, job) < 0)
+			send_error(replies, id, id_len, S(INTERNAL), "out of memory; retry later");
+		else
+			reply_job(replies, id, id_len, job);
+		break;
+	case JOB_WRITE: {
+		struct rid *r = malloc(sizeof *r + id_len);
+		if (!r) {
+			send_error(replies, id, id_len, S(INTERNAL), "out of memory; retry later");
+			break;
+		}
+		r->len = id_len;
+		memcpy(r->data, id, id_len);
+		job_set_user(job, r);
+		/* Blocks while the writer's queue is full: that is the
+		 * back-pressure that makes the io thread stop reading. */
+		while (zmq_send(writes, &job, sizeof job, 0) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_warnx("cannot pass a job to the writer: %s", zmq_strerror(errno));
+			send_error(replies, id, id_len, S(INTERNAL),
+			           "internal queue failure; retry");
+			free(r);
+			job_free(job);
+			return;
+		}
+		return; /* the writer owns the job now */
+	}
+	}
+	job_free(job);
+}
+
+static void *worker_main(void *p)
+{
+	struct worker_arg *arg = p;
+	struct server *srv = arg->srv;
+	char name[32];
+	snprintf(name, sizeof name, "worker-%u", arg->index);
+	free(arg);
+	void *ctl = ctl_socket(srv, name, false);
+	void *jobs = inproc_socket(srv, ZMQ_PULL, EP_JOBS, false);
+	void *replies = inproc_socket(srv, ZMQ_PUSH, EP_REPLIES, false);
+	void *writes = inproc_socket(srv, ZMQ_PUSH, EP_WRITES, false);
+	if (!ctl || !jobs || !replies || !writes)
+		fatal("%s: cannot open its sockets: %s", name, zmq_strerror(errno));
+	for (;;) {
+		zmq_pollitem_t items[] = {{ctl, 0, ZMQ_POLLIN, 0}, {jobs, 0, ZMQ_POLLIN, 0}};
+		if (zmq_poll(items, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_warnx("%s: poll: %s", name, zmq_strerror(errno));
+			break;
+		}
+		if (items[0].revents & ZMQ_POLLIN) {
+			uint8_t cmd[17];
+			if (ctl_recv(ctl, cmd, sizeof cmd, 0) >= 1 && cmd[0] == CTL_STOP)
+				break;
+		}
+		if (!(items[1].revents & ZMQ_POLLIN))
+			continue;
+		zmq_msg_t rid, frame;
+		zmq_msg_init(&rid);
+		zmq_msg_init(&frame);
+		if (zmq_msg_recv(&rid, jobs, ZMQ_DONTWAIT) >= 0 && zmq_msg_more(&rid) &&
+		    zmq_msg_recv(&frame, jobs, ZMQ_DONTWAIT) >= 0)
+			handle_frame(srv, replies, writes, &rid, &frame);
+		zmq_msg_close(&rid);
+		zmq_msg_close(&frame);
+	}
+	zmq_close(writes);
+	zmq_close(replies);
+	zmq_close(jobs);
+	zmq_close(ctl);
+	return NULL;
+}
+
+/* ---- writer ---- */
+
+static void commit_batch(struct server *srv, void *replies, struct job **batch, size_t n)
+{
+	int64_t t0 = clock_mono_ms();
+	int r = ingest_write_batch(srv->ig, batch, n);
+	if (r < 0)
+		log_warnx("write batch of %zu failed: %s", n, tf_strerror(r));
+	else
+		log_debug("committed a batch of %zu in %lld ms", n,
+		          (long long)(clock_mono_ms() - t0));
+	/* Only now, after the commit returned, may anyone hear "OK". */
+	for (size_t i = 0; i < n; i++) {
+		struct rid *rid = job_user(batch[i]);
+		reply_job(replies, rid->data, rid->len, batch[i]);
+		free(rid);
+		job_free(batch[i]);
+	}
+}
+
+/* Takes up to batch_max queued jobs without waiting; returns how many. */
+static size_t collect(struct server *srv, void *writes, struct job **batch)
+{
+	size_t n = 0;
+	while (n < srv->batch_max) {
+		struct job *job;
+		int got = zmq_recv(writes, &job, sizeof job, ZMQ_DONTWAIT);
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (got != (int)sizeof job)
+			abort(); /* only our workers write here */
+		batch[n++] = job;
+	}
+	return n;
+}
+
+static void install_policy(struct server *srv, struct policy *pol)
+{
+	/* ingest_set_policy frees the policy itself when it refuses it. */
+	int r = ingest_set_policy(srv->ig, pol);
+	if (r < 0)
+		log_warnx("new policy not installed, the old one stays in force: %s",
+		          tf_strerror(r));
+	else
+		log_info("policy installed");
+}
+
+static void *writer_main(void *p)
+{
+	struct server *srv = p;
+	void *ctl = ctl_socket(srv, "writer", false);
+	void *replies = inproc_socket(srv, ZMQ_PUSH, EP_REPLIES, false);
+	struct job **batch = calloc(srv->batch_max, sizeof *batch);
+	if (!ctl || !replies || !batch)
+		fatal("writer: cannot open its sockets: %s", zmq_strerror(errno));
+	void *writes = srv->writes_pull;
+
+	/* ingest_set_policy belongs to the writer thread; the first policy is
+	 * installed before any request is served. */
+	struct policy *pol = srv->initial_policy;
+	srv->initial_policy = NULL;
+	int rc = ingest_set_policy(srv->ig, pol);
+	if (ctl_send(ctl, CTL_READY, &rc, sizeof rc) < 0)
+		fatal("writer: control socket failed");
+
+	bool stopping = false;
+	while (!stopping) {
+		zmq_pollitem_t items[] = {{ctl, 0, ZMQ_POLLIN, 0}, {writes, 0, ZMQ_POLLIN, 0}};
+		if (zmq_poll(items, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_warnx("writer: poll: %s", zmq_strerror(errno));
+			break;
+		}
+		if (items[0].revents & ZMQ_POLLIN) {
+			uint8_t cmd[17];
+			int n = ctl_recv(ctl, cmd, sizeof cmd, 0);
+			if (n >= 1 && cmd[0] == CTL_STOP) {
+				stopping = true;
+			} else if (n == 1 + (int)sizeof pol && cmd[0] == CTL_POLICY) {
+				memcpy(&pol, cmd + 1, sizeof pol);
+				install_policy(srv, pol);
+			}
+		}
+		/* On stop, everything the workers handed over is still written
+		 * and answered: they have all exited by now. */
+		for (;;) {
+			size_t n = collect(srv, writes, batch);
+			if (!n)
+				break;
+			commit_batch(srv, replies, batch, n);
+			if (!stopping)
+				break;
+		}
+	}
+	uint8_t marker = REPLY_MARKER;
+	if (zmq_send(replies, &marker, 1, 0) < 0)
+		log_warnx("writer: cannot send the end marker: %s", zmq_strerror(errno));
+	free(batch);
+	zmq_close(replies);
+	zmq_close(ctl);
+	return NULL;
+}
+
+/* ---- io thread ---- */
+
+/* Reads one client message: [routing id][frame]. Anything but exactly one
+ * frame is refused here; one frame goes to a worker. */
+static void io_client_message(struct server *srv, void *jobs)
+{
+	zmq_msg_t rid, frame;
+	zmq_msg_init(&rid);
+	zmq_msg_init(&frame);
+	if (zmq_msg_recv(&rid, srv->router, ZMQ_DONTWAIT) < 0)
+		goto out;
+	if (!zmq_msg_more(&rid) || zmq_msg_recv(&frame, srv->router, ZMQ_DONTWAIT) < 0)
+		goto out;
+	if (zmq_msg_more(&frame)) {
+		size_t extra = drain_parts(srv->router);
+		uint8_t *buf;
+		size_t len;
+		char why[96];
+		snprintf(why, sizeof why, "expected one frame holding an Envelope, got %zu frames",
+		         extra + 1);
+		if (ingest_error_reply(S(MALFORMED), why, &buf, &len) == 0) {
+			if (zmq_msg_send(&rid, srv->router, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
+				zmq_send(srv->router, buf, len, ZMQ_DONTWAIT);
+			free(buf);
+		}
+		goto out;
+	}
+	/* The caller checked that the job queue has room. */
+	if (zmq_msg_send(&rid, jobs, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+	    zmq_msg_send(&frame, jobs, ZMQ_DONTWAIT) < 0)
+		log_warnx("io: request dropped, job queue refused it: %s", zmq_strerror(errno));
+out:
+	zmq_msg_close(&rid);
+	zmq_msg_close(&frame);
+}
+
+/* Forwards one [routing id][reply] to its client. Returns true for the
+ * writer's end marker. Never blocks: a client gone or too slow loses the
+ * reply (ROUTER_MANDATORY off), never the daemon its io thread. */
+static bool io_reply(struct server *srv)
+{
+	zmq_msg_t rid, rep;
+	zmq_msg_init(&rid);
+	zmq_msg_init(&rep);
+	bool marker = false;
+	if (zmq_msg_recv(&rid, srv->replies_pull, ZMQ_DONTWAIT) < 0)
+		goto out;
+	if (!zmq_msg_more(&rid)) {
+		marker = zmq_msg_size(&rid) == 1 && *(uint8_t *)zmq_msg_data(&rid) == REPLY_MARKER;
+		goto out;
+	}
+	if (zmq_msg_recv(&rep, srv->replies_pull, ZMQ_DONTWAIT) < 0)
+		goto out;
+	if (zmq_msg_send(&rid, srv->router, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
+		zmq_msg_send(&rep, srv->router, ZMQ_DONTWAIT);
+out:
+	zmq_msg_close(&rid);
+	zmq_msg_close(&rep);
+	return marker;
+}
+
+static bool can_send(void *sock)
+{
+	int ev = 0;
+	size_t l = sizeof ev;
+	return zmq_getsockopt(sock, ZMQ_EVENTS, &ev, &l) == 0 && (ev & ZMQ_POLLOUT);
+}
+
+/* After CTL_EXIT: forward the writer's last replies, up to its marker. */
+static void io_finish(struct server *srv, bool wait_writer)
+{
+	int64_t deadline = clock_mono_ms() + EXIT_WAIT_MS;
+	for (;;) {
+		int64_t left = deadline - clock_mono_ms();
+		zmq_pollitem_t item = {srv->replies_pull, 0, ZMQ_POLLIN, 0};
+		int pr = zmq_poll(&item, 1, wait_writer && left > 0 ? (long)left : 0);
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr <= 0)
+			break;
+		if (io_reply(srv) && wait_writer)
+			wait_writer = false;
+	}
+	if (wait_writer)
+		log_warnx("io: the writer's last replies did not arrive in time");
+}
+
+static void *io_main(void *p)
+{
+	struct server *srv = p;
+	void *ctl = ctl_socket(srv, "io", false);
+	if (!ctl)
+		fatal("io: cannot open its control socket: %s", zmq_strerror(errno));
+	void *jobs = srv->jobs_push;
+	bool accepting = true, writer_done = false;
+	for (;;) {
+		/* Read clients only while a worker can take the frame; otherwise
+		 * wait for room. Either way replies keep flowing. */
+		bool room = accepting && can_send(jobs);
+		zmq_pollitem_t items[3] = {
+		    {ctl, 0, ZMQ_POLLIN, 0},
+		    {srv->replies_pull, 0, ZMQ_POLLIN, 0},
+		    {room ? srv->router : jobs, 0, room ? ZMQ_POLLIN : ZMQ_POLLOUT, 0},
+		};
+		int n_items = accepting ? 3 : 2;
+		if (zmq_poll(items, n_items, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_warnx("io: poll: %s", zmq_strerror(errno));
+			break;
+		}
+		if (items[0].revents & ZMQ_POLLIN) {
+			uint8_t cmd[17];
+			int n = ctl_recv(ctl, cmd, sizeof cmd, 0);
+			if (n >= 1 && cmd[0] == CTL_STOP && accepting) {
+				accepting = false;
+				for (size_t i = 0; i < srv->n_bound; i++)
+					zmq_unbind(srv->router, srv->bound[i]);
+			} else if (n >= 2 && cmd[0] == CTL_EXIT) {
+				io_finish(srv, cmd[1] != 0 && !writer_done);
+				break;
+			}
+		}
+		/* Bounded bursts so neither direction starves the other. */
+		for (int i = 0; i < 256 && (items[1].revents & ZMQ_POLLIN); i++) {
+			zmq_pollitem_t again = {srv->replies_pull, 0, ZMQ_POLLIN, 0};
+			if (i && zmq_poll(&again, 1, 0) <= 0)
+				break;
+			if (io_reply(srv))
+				writer_done = true;
+		}
+		if (n_items == 3 && room && (items[2].revents & ZMQ_POLLIN)) {
+			for (int i = 0; i < 256 && can_send(jobs); i++) {
+				zmq_pollitem_t again = {srv->router, 0, ZMQ_POLLIN, 0};
+				if (i && zmq_poll(&again, 1, 0) <= 0)
+					break;
+				io_client_message(srv, jobs);
+			}
+		}
+	}
+	close_socket(ctl, 0);
+	return NULL;
+}
+
+/* ---- control ---- */
+
+const char *server_endpoint(const struct server *srv, size_t i)
+{
+	return i < srv->n_bound ? srv->bound[i] : NULL;
+}
+
+static void teardown(struct server *srv)
+{
+	if (srv->io_running)
+		ctl_send(srv->io_ctl, CTL_STOP, NULL, 0);
+	for (unsigned i = 0; i < srv->workers_running; i++)
+		ctl_send(srv->worker_ctl[i], CTL_STOP, NULL, 0);
+	for (unsigned i = 0; i < srv->workers_running; i++)
+		pthread_join(srv->workers[i], NULL);
+	srv->workers_running = 0;
+	if (srv->writer_running) {
+		ctl_send(srv->writer_ctl, CTL_STOP, NULL, 0);
+		pthread_join(srv->writer, NULL);
+	}
+	if (srv->io_running) {
+		uint8_t wait_writer = srv->writer_running;
+		ctl_send(srv->io_ctl, CTL_EXIT, &wait_writer, 1);
+		pthread_join(srv->io, NULL);
+	}
+	srv->writer_running = srv->io_running = false;
+	for (unsigned i = 0; srv->worker_ctl && i < srv->n_workers; i++)
+		close_socket(srv->worker_ctl[i], 0);
+	close_socket(srv->io_ctl, 0);
+	close_socket(srv->writer_ctl, 0);
+	close_socket(srv->jobs_push, 0);
+	close_socket(srv->writes_pull, 0);
+	close_socket(srv->replies_pull, 0);
+	close_socket(srv->router, ROUTER_CLOSE_LINGER_MS);
+	if (srv->ctx)
+		zmq_ctx_term(srv->ctx);
+	if (srv->initial_policy)
+		policy_free(srv->initial_policy);
+	free(srv->worker_ctl);
+	free(srv->workers);
+	free(srv->bound);
+	free(srv);
+}
+
+static int open_router(struct server *srv, const struct server_options *opt, char *err,
+                       size_t errlen)
+{
+	srv->router = zmq_socket(srv->ctx, ZMQ_ROUTER);
+	if (!srv->router)
+		goto zerr;
+	int zero = 0, hwm = ROUTER_SNDHWM, one = 1;
+	/* The hard limit: ZeroMQ drops a connection that sends a bigger frame,
+	 * before the frame is ever buffered whole. Below it, frames above
+	 * max_message_size get a polite STATUS_TOO_LARGE. */
+	int64_t maxmsg = (int64_t)opt->max_message_size * 2 + 4096;
+	if (zmq_setsockopt(srv->router, ZMQ_ROUTER_MANDATORY, &zero, sizeof zero) < 0 ||
+	    zmq_setsockopt(srv->router, ZMQ_SNDHWM, &hwm, sizeof hwm) < 0 ||
+	    zmq_setsockopt(srv->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) < 0)
+		goto zerr;
+	if (opt->curve_secret &&
+	    (zmq_setsockopt(srv->router, ZMQ_CURVE_SERVER, &one, sizeof one) < 0 ||
+	     zmq_setsockopt(srv->router, ZMQ_CURVE_SECRETKEY, opt->curve_secret, 40) < 0)) {
+		snprintf(err, errlen, "CURVE secret key refused: %s", zmq_strerror(errno));
+		return -EINVAL;
+	}
+	srv->bound = calloc(opt->n_endpoints, sizeof *srv->bound);
+	if (!srv->bound)
+		return -ENOMEM;
+	for (size_t i = 0; i < opt->n_endpoints; i++) {
+		if (zmq_bind(srv->router, opt->endpoints[i]) < 0) {
+			int e = errno;
+			snprintf(err, errlen, "cannot listen on %s: %s", opt->endpoints[i],
+			         zmq_strerror(e));
+			return e == EADDRINUSE ? -EADDRINUSE : -EINVAL;
+		}
+		size_t len = sizeof srv->bound[i];
+		if (zmq_getsockopt(srv->router, ZMQ_LAST_ENDPOINT, srv->bound[i], &len) < 0)
+			snprintf(srv->bound[i], sizeof srv->bound[i], "%s", opt->endpoints[i]);
+		srv->n_bound++;
+	}
+	return 0;
+zerr:
+	snprintf(err, errlen, "ZeroMQ: %s", zmq_strerror(errno));
+	return -EIO;
+}
+
+int server_start(const struct server_options *opt, struct ingest *ig, struct policy *pol,
+                 struct server **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	if (!opt->n_endpoints || !opt->workers || !opt->batch_max || !opt->max_message_size)
+		abort(); /* the configuration layer guarantees these */
+	struct server *srv = calloc(1, sizeof *srv);
+	if (!srv) {
+		policy_free(pol);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	srv->initial_policy = pol;
+	srv->ig = ig;
+	srv->n_workers = opt->workers;
+	srv->batch_max = opt->batch_max;
+	srv->max_msg = opt->max_message_size;
+	int r = -ENOMEM;
+	snprintf(err, errlen, "out of memory");
+	srv->workers = calloc(opt->workers, sizeof *srv->workers);
+	srv->worker_ctl = calloc(opt->workers, sizeof *srv->worker_ctl);
+	srv->ctx = zmq_ctx_new();
+	if (!srv->workers || !srv->worker_ctl || !srv->ctx)
+		goto fail;
+
+	r = open_router(srv, opt, err, errlen);
+	if (r < 0)
+		goto fail;
+	r = -EIO;
+	snprintf(err, errlen, "cannot open the internal sockets: %s", "ZeroMQ");
+	srv->jobs_push = inproc_socket(srv, ZMQ_PUSH, EP_JOBS, true);
+	srv->writes_pull = inproc_socket(srv, ZMQ_PULL, EP_WRITES, true);
+	srv->replies_pull = inproc_socket(srv, ZMQ_PULL, EP_REPLIES, true);
+	srv->io_ctl = ctl_socket(srv, "io", true);
+	srv->writer_ctl = ctl_socket(srv, "writer", true);
+	if (!srv->jobs_push || !srv->writes_pull || !srv->replies_pull || !srv->io_ctl ||
+	    !srv->writer_ctl)
+		goto fail;
+	for (unsigned i = 0; i < srv->n_workers; i++) {
+		char name[32];
+		snprintf(name, sizeof name, "worker-%u", i);
+		srv->worker_ctl[i] = ctl_socket(srv, name, true);
+		if (!srv->worker_ctl[i])
+			goto fail;
+	}
+
+	snprintf(err, errlen, "cannot start a thread");
+	if (pthread_create(&srv->writer, NULL, writer_main, srv) != 0)
+		goto fail;
+	srv->writer_running = true;
+	uint8_t ready[17];
+	int rc = -EIO;
+	if (ctl_recv(srv->writer_ctl, ready, sizeof ready, 0) == 1 + (int)sizeof rc &&
+	    ready[0] == CTL_READY)
+		memcpy(&rc, ready + 1, sizeof rc);
+	if (rc < 0) {
+		r = rc;
+		snprintf(err, errlen, "the store refused the policy: %s", tf_strerror(rc));
+		goto fail;
+	}
+	for (unsigned i = 0; i < srv->n_workers; i++) {
+		struct worker_arg *arg = malloc(sizeof *arg);
+		if (!arg)
+			goto fail;
+		arg->srv = srv;
+		arg->index = i;
+		if (pthread_create(&srv->workers[i], NULL, worker_main, arg) != 0) {
+			free(arg);
+			goto fail;
+		}
+		srv->workers_running++;
+	}
+	if (pthread_create(&srv->io, NULL, io_main, srv) != 0)
+		goto fail;
+	srv->io_running = true;
+	*out = srv;
+	return 0;
+fail:
+	teardown(srv);
+	return r;
+}
+
+int server_reload_policy(struct server *srv, struct policy *pol)
+{
+	int r = ctl_send(srv->writer_ctl, CTL_POLICY, &pol, sizeof pol);
+	if (r < 0)
+		policy_free(pol);
+	return r;
+}
+
+void server_stop(struct server *srv)
+{
+	if (srv)
+		teardown(srv);
+}
+
+/* ---- CURVE keys ---- */
+
+static int write_new_file(const char *path, const char *text, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -errno;
+	size_t len = strlen(text);
+	ssize_t w = write(fd, text, len);
+	int r = w == (ssize_t)len ? 0 : (w < 0 ? -errno : -EIO);
+	/* The umask may have narrowed the mode; the public key must be
+	 * readable by clients on the same host. */
+	if (r == 0 && fchmod(fd, mode) < 0)
+		r = -errno;
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r < 0)
+		unlink(path);
+	return r;
+}
+
+int server_curve_init(const char *dir, char pub[41])
+{
+	char sec[41], path[PATH_MAX], line[42];
+	if (zmq_curve_keypair(pub, sec) < 0)
+		return -EIO;
+	snprintf(path, sizeof path, "%s/curve.key", dir);
+	snprintf(line, sizeof line, "%s\n", sec);
+	int r = write_new_file(path, line, 0600);
+	memset(sec, 0, sizeof sec);
+	memset(line, 0, sizeof line);
+	if (r < 0)
+		return r;
+	snprintf(path, sizeof path, "%s/curve.pub", dir);
+	snprintf(line, sizeof line, "%s\n", pub);
+	return write_new_file(path, line, 0644);
+}
+
+int server_curve_load(const char *dir, char secret[41])
+{
+	char path[PATH_MAX], line[128] = {0};
+	snprintf(path, sizeof path, "%s/curve.key", dir);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	char *got = fgets(line, sizeof line, f);
+	fclose(f);
+	line[strcspn(line, "\r\n")] = '\0';
+	uint8_t raw[32];
+	int r = got && strlen(line) == 40 && zmq_z85_decode(raw, line) ? 0 : TF_E_MALFORMED;
+	if (r == 0)
+		memcpy(secret, line, 41);
+	memset(line, 0, sizeof line);
+	memset(raw, 0, sizeof raw);
+	return r;
+}
