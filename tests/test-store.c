@@ -59,21 +59,23 @@ static void test_map_full(void)
 {
 	const char *tmp = tft_tmpdir();
 	struct inproc p;
-	inproc_open(&p, tmp);
+	inproc_open_map(&p, tmp, 8u << 20);
 	struct keypair grid;
 	CHECK_EQ_INT(inproc_area(&p, "152223", "扎赉特旗", ""), ST(OK));
-	CHECK_EQ_INT(inproc_visitor(&p, "g1", "网格员", TANFANG__V1__ROLE__ROLE_GRID_WORKER, "152223", &grid),
+	CHECK_EQ_INT(inproc_visitor(&p, "g1", "网格员", TANFANG__V1__ROLE__ROLE_GRID_WORKER,
+	                            "152223", &grid),
 	             ST(OK));
 	const int alone[] = {TANFANG__V1__CATEGORY__CATEGORY_LIVING_ALONE, 0};
 	CHECK_EQ_INT(inproc_elder(&p, "e1", "张秀英", "152223", alone, NULL, NULL), ST(OK));
 	static char note[3000];
 	memset(note, 'x', sizeof note - 1);
 	unsigned accepted = 0, full = 0;
-	/* 64 MiB map (inproc_open); each visit is ~7 KB with its log entry. */
+	/* An 8 MiB map; each visit is ~7 KB with its log entry. */
 	for (unsigned i = 0; i < 20000 && !full; i++) {
 		tf_visit v;
 		uint8_t id[16];
-		inproc_visit(&v, id, i, "e1", TANFANG__V1__VISIT_KIND__VISIT_KIND_DOOR, clock_now() - 60);
+		inproc_visit(&v, id, i, "e1", TANFANG__V1__VISIT_KIND__VISIT_KIND_DOOR,
+		             clock_now() - 60);
 		v.note = note;
 		tf_request req;
 		wire_init(WIRE_REQUEST, &req);
@@ -107,7 +109,8 @@ static void test_map_full(void)
 	CHECK_OK(ingest_new(p.st, NULL, &p.ig));
 	tf_visit v;
 	uint8_t id[16];
-	inproc_visit(&v, id, full, "e1", TANFANG__V1__VISIT_KIND__VISIT_KIND_DOOR, clock_now() - 60);
+	inproc_visit(&v, id, full, "e1", TANFANG__V1__VISIT_KIND__VISIT_KIND_DOOR,
+	             clock_now() - 60);
 	v.note = note;
 	CHECK_EQ_INT(inproc_submit_visit(&p, &grid, &v), ST(OK));
 	size_t n;

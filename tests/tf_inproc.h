@@ -30,13 +30,14 @@ static inline void inproc_fail(const char *what, int r)
 	exit(1);
 }
 
-static inline void inproc_open(struct inproc *p, const char *tmpdir)
+/* map_size: the LMDB map in bytes (tests of a full store use a small one). */
+static inline void inproc_open_map(struct inproc *p, const char *tmpdir, size_t map_size)
 {
 	snprintf(p->dir, sizeof p->dir, "%s/store", tmpdir);
 	int r = envelope_init();
 	if (r < 0)
 		inproc_fail("envelope_init", r);
-	struct store_options o = {.map_size = 64u << 20};
+	struct store_options o = {.map_size = map_size};
 	if ((r = store_open(p->dir, &o, &p->st)) < 0)
 		inproc_fail("store_open", r);
 	if ((r = keys_generate(&p->admin)) < 0)
@@ -45,6 +46,11 @@ static inline void inproc_open(struct inproc *p, const char *tmpdir)
 		inproc_fail("ingest_bootstrap", r);
 	if ((r = ingest_new(p->st, NULL, &p->ig)) < 0)
 		inproc_fail("ingest_new", r);
+}
+
+static inline void inproc_open(struct inproc *p, const char *tmpdir)
+{
+	inproc_open_map(p, tmpdir, 64u << 20);
 }
 
 static inline void inproc_close(struct inproc *p)
