@@ -258,6 +258,29 @@ static int set_ingest(struct ingest_config *ic, const char *key, const char *val
 	return *why = "unknown key", -EINVAL;
 }
 
+/* [alerts]: thresholds in days, as offices think of them. */
+static int set_alerts(struct ingest_config *ic, const char *key, const char *value,
+                      const char **why)
+{
+	long long v;
+	if (strcmp(key, "escalate_after_days") == 0 || strcmp(key, "follow_up_days") == 0) {
+		if (!parse_int(value, 1, 366, &v))
+			return *why = "expected a number of days from 1 to 366", -EINVAL;
+		if (key[0] == 'e')
+			ic->escalate_after_s = v * DAY;
+		else
+			ic->follow_up_s = v * DAY;
+		return 0;
+	}
+	if (strcmp(key, "sweep_max") == 0) {
+		if (!parse_int(value, 1, 1000000, &v))
+			return *why = "expected a number from 1 to 1000000", -EINVAL;
+		ic->alert_sweep_max = (unsigned)v;
+		return 0;
+	}
+	return *why = "unknown key", -EINVAL;
+}
+
 int dconfig_set(struct dconfig *cfg, const char *section, const char *key, const char *value,
                 char *err, size_t errlen)
 {
@@ -267,6 +290,8 @@ int dconfig_set(struct dconfig *cfg, const char *section, const char *key, const
 		r = set_daemon(cfg, key, value, &why);
 	else if (strcmp(section, "ingest") == 0)
 		r = set_ingest(&cfg->ingest, key, value, &why);
+	else if (strcmp(section, "alerts") == 0)
+		r = set_alerts(&cfg->ingest, key, value, &why);
 	if (r < 0)
 		snprintf(err, errlen, "[%s] %s: %s (got \"%s\")", section, key, why, value);
 	return r;

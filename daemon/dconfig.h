@@ -5,6 +5,7 @@
  *             map_size_mb, curve, policy, timezone, log_level
  *   [ingest]  max_skew_s, future_flag_s, old_flag_s, far_flag_m,
  *             burst_count, burst_window_s
+ *   [alerts]  escalate_after_days, follow_up_days, sweep_max
  *
  * Unknown sections or keys and bad values are refused with a message naming
  * file:line and the key, so a typo never silently falls back to a default.

@@ -62,7 +62,12 @@ static void test_full_file(void)
 	                            "old_flag_s = 86400\n"
 	                            "far_flag_m = 1500.5\n"
 	                            "burst_count = 20\n"
-	                            "burst_window_s = 1800\n");
+	                            "burst_window_s = 1800\n"
+	                            "\n"
+	                            "[alerts]\n"
+	                            "escalate_after_days = 3\n"
+	                            "follow_up_days = 10\n"
+	                            "sweep_max = 500\n");
 	struct dconfig c;
 	char err[600] = "";
 	CHECK_OK(dconfig_load(path, &c, err, sizeof err));
@@ -82,6 +87,9 @@ static void test_full_file(void)
 	CHECK(c.ingest.far_flag_m > 1500.4 && c.ingest.far_flag_m < 1500.6);
 	CHECK_EQ_INT(c.ingest.burst_count, 20);
 	CHECK_EQ_INT(c.ingest.burst_window_s, 1800);
+	CHECK_EQ_INT(c.ingest.escalate_after_s, 3 * 86400);
+	CHECK_EQ_INT(c.ingest.follow_up_s, 10 * 86400);
+	CHECK_EQ_INT(c.ingest.alert_sweep_max, 500);
 
 	char eps[DCONFIG_MAX_ENDPOINTS][DCONFIG_LISTEN_MAX];
 	CHECK_EQ_INT(dconfig_endpoints(&c, eps, DCONFIG_MAX_ENDPOINTS), 2);
@@ -132,6 +140,8 @@ static void test_refusals(void)
 	expect_refused("[ingest]\nfar_flag_m = 12km\n", 2, "far_flag_m");
 	expect_refused("[ingest]\nburst_count = 0\n", 2, "burst_count");
 	expect_refused("[ingest]\nburst_window = 60\n", 2, "burst_window: unknown key");
+	expect_refused("[alerts]\nescalate_after_days = 0\n", 2, "escalate_after_days");
+	expect_refused("[alerts]\nfollow_up_days = week\n", 2, "follow_up_days");
 	/* A line that is not INI at all. */
 	expect_refused("[daemon]\nworkers = 2\nthis line has no equals sign\n", 3, "syntax error");
 	/* The first problem is the one reported. */
