@@ -239,15 +239,25 @@ int registry_put_elder(struct store_txn *txn, tf_elder *e, int64_t now, char *er
 	 * elder back into the schedule: no status given keeps the stored one. */
 	if (e->status == TANFANG__V1__ELDER_STATUS__ELDER_STATUS_UNSPECIFIED)
 		e->status = r == 0 ? old->status : TANFANG__V1__ELDER_STATUS__ELDER_STATUS_ACTIVE;
+	if (r < 0 && r != -ENOENT)
+		return r;
+	/* registered_at: when the elder entered the register. An office that
+	 * moves its existing list into tanfang gives the real date, so past
+	 * months' reports count the elder; otherwise it is now, or kept. */
+	if (e->registered_at < 0 || e->registered_at > now) {
+		if (r == 0)
+			wire_free(WIRE_ELDER, old);
+		return ERR("elder %s: registered_at is in the future", e->id);
+	}
 	if (r == 0) {
-		e->registered_at = old->registered_at;
+		if (!e->registered_at)
+			e->registered_at = old->registered_at;
 		e->status_since = old->status == e->status ? old->status_since : now;
 		wire_free(WIRE_ELDER, old);
-	} else if (r == -ENOENT) {
-		e->registered_at = now;
-		e->status_since = now;
 	} else {
-		return r;
+		if (!e->registered_at)
+			e->registered_at = now;
+		e->status_since = now;
 	}
 	return put_msg(txn, DB_ELDERS, WIRE_ELDER, e->id, strlen(e->id), e);
 }

@@ -31,7 +31,8 @@ int registry_get_visitor(struct store_txn *txn, const char *id, tf_visitor **out
 
 /* Stores an elder (new or changed). Checks id, name, area, the referenced
  * visitors and neighbours (must exist; at most two distinct neighbours),
- * dates and location. Keeps registered_at of an existing elder, sets
+ * dates and location. registered_at: the given date if set (not in the
+ * future), else kept for an existing elder, else now. Sets
  * status_since when the status changes; an unspecified status keeps the
  * stored one (ACTIVE for a new elder). *changed_status
  * (may be NULL) tells whether the status changed. Returns 0, TF_E_INVALID

@@ -361,6 +361,31 @@ static void test_policy_reload(void)
 	wire_free(WIRE_REPLY, r);
 }
 
+/* An office moving its existing list in gives the date each elder entered
+ * the register; past months' reports count the elder from then. */
+static void test_registered_at(void)
+{
+	tf_elder e;
+	wire_init(WIRE_ELDER, &e);
+	Tanfang__V1__Category cats[] = {CAT(EMPTY_NEST)};
+	e.id = "e5", e.name = "孙玉兰", e.area = "152223200201";
+	e.categories = cats, e.n_categories = 1;
+	e.registered_at = 1788192000; /* 2026-09-01 00:00 */
+	Tanfang__V1__PutElder pe = TANFANG__V1__PUT_ELDER__INIT;
+	pe.elder = &e;
+	tf_request req;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_PUT_ELDER;
+	req.put_elder = &pe;
+	CHECK_EQ_INT(inproc_status(&p, &p.admin, &req), ST(OK));
+	tf_reply *r = report(&s1, "152223200201", "2026-09");
+	EXPECT_ROW(r, "152223200201", 1, 0, 0, 0, 1, 0, 0); /* e5 only: e3 came in October */
+	wire_free(WIRE_REPLY, r);
+	e.registered_at = clock_now() + 86400;
+	req.sent_at_ms = 0;
+	CHECK_EQ_INT(inproc_status(&p, &p.admin, &req), ST(INVALID));
+}
+
 int main(void)
 {
 	setup();
@@ -369,6 +394,7 @@ int main(void)
 	test_neighbour_compliance();
 	test_assignment_and_death();
 	test_policy_reload();
+	test_registered_at();
 	inproc_close(&p);
 	return tft_done();
 }
