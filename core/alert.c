@@ -63,6 +63,22 @@ static int add_visitor(struct store_txn *txn, struct people *p, const char *id)
 	return r;
 }
 
+struct supervisors_of {
+	struct people *p;
+	const char *area;
+};
+
+static int add_supervisor(void *msg, void *ctx)
+{
+	struct supervisors_of *s = ctx;
+	tf_visitor *v = msg;
+	int r = 0;
+	if (v->role == TANFANG__V1__ROLE__ROLE_SUPERVISOR && strcmp(v->area, s->area) == 0)
+		r = add_person(s->p, v->id, v->contact);
+	wire_free(WIRE_VISITOR, v);
+	return r;
+}
+
 /* The supervisors of exactly this area, and the area's own contact. */
 static int add_area_people(struct store_txn *txn, struct people *p, const char *area)
 {
@@ -76,25 +92,8 @@ static int add_area_people(struct store_txn *txn, struct people *p, const char *
 	}
 	if (r < 0 && r != -ENOENT)
 		return r;
-	struct store_cursor *cur;
-	r = store_cursor_open(txn, DB_VISITORS, &cur);
-	if (r < 0)
-		return r;
-	const void *k, *v;
-	size_t kl, vl;
-	for (r = store_cursor_seek(cur, NULL, 0, &k, &kl, &v, &vl); r == 0;
-	     r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
-		tf_visitor *vis;
-		if (wire_unpack(WIRE_VISITOR, v, vl, (void **)&vis) < 0)
-			continue;
-		if (vis->role == TANFANG__V1__ROLE__ROLE_SUPERVISOR && strcmp(vis->area, area) == 0)
-			r = add_person(p, vis->id, vis->contact);
-		wire_free(WIRE_VISITOR, vis);
-		if (r < 0)
-			break;
-	}
-	store_cursor_close(cur);
-	return r == -ENOENT ? 0 : r;
+	struct supervisors_of sup = {p, area};
+	return registry_foreach(txn, DB_VISITORS, add_supervisor, &sup);
 }
 
 static int parent_of(struct store_txn *txn, const char *area, char *out, size_t size)

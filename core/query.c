@@ -212,6 +212,23 @@ static void msgs_free(struct msgs *m, bool decoded)
 	free(m->p);
 }
 
+/* Pointers to the n items of `size` bytes at base, as a repeated message
+ * field wants them; the array lives in keep until the reply is packed.
+ * NULL if memory runs out. */
+static void *item_ptrs(struct msgs *keep, void *base, size_t size, size_t n)
+{
+	void **ptrs = calloc(n ? n : 1, sizeof *ptrs);
+	if (!ptrs)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		ptrs[i] = (char *)base + i * size;
+	if (msgs_push(keep, ptrs) < 0) {
+		free(ptrs);
+		return NULL;
+	}
+	return ptrs;
+}
+
 /* ---- GetRegistry ---- */
 
 static int q_registry(struct q *q, struct msgs *keep, Tanfang__V1__RegistryList *list)
@@ -500,17 +517,9 @@ static int q_overdue(struct q *q, struct msgs keep[3], Tanfang__V1__OverdueList 
 	store_cursor_close(cur);
 	if (r < 0 && r != -ENOENT)
 		return r;
-	Tanfang__V1__OverdueItem **ptrs = calloc(n ? n : 1, sizeof *ptrs);
-	if (!ptrs)
+	list->items = item_ptrs(&keep[2], items, sizeof *items, n);
+	if (!list->items)
 		return -ENOMEM;
-	for (size_t i = 0; i < n; i++)
-		ptrs[i] = &items[i];
-	r = msgs_push(&keep[2], ptrs);
-	if (r < 0) {
-		free(ptrs);
-		return r;
-	}
-	list->items = ptrs;
 	list->n_items = n;
 	list->total = (uint32_t)total;
 	list->now = q->now;
@@ -528,6 +537,7 @@ struct row {
 	Tanfang__V1__ReportRow pb;
 	long parent; /* index into rows, -1 at the scope root */
 	char *code, *name;
+	char *parent_code; /* NULL at the scope root */
 };
 
 struct report {
@@ -536,7 +546,7 @@ struct report {
 	struct smap index; /* area code -> row index */
 };
 
-static int report_add_area(struct q *q, struct report *rp, const tf_area *a)
+static int report_add_area(struct report *rp, const tf_area *a, bool root)
 {
 	if (rp->n == rp->cap) {
 		size_t cap = rp->cap ? rp->cap * 2 : 64;
@@ -547,24 +557,15 @@ static int report_add_area(struct q *q, struct report *rp, const tf_area *a)
 	}
 	struct row *row = &rp->rows[rp->n];
 	Tanfang__V1__ReportRow init = TANFANG__V1__REPORT_ROW__INIT;
-	row->pb = init;
-	row->parent = -1;
+	*row = (struct row){.pb = init, .parent = -1};
 	row->code = strdup(a->code);
 	row->name = strdup(a->name);
-	if (!row->code || !row->name) {
-		free(row->code);
-		free(row->name);
-		return -ENOMEM;
-	}
-	int r = smap_put(&rp->index, a->code, (long)rp->n);
-	if (r < 0) {
-		free(row->code);
-		free(row->name);
-		return r;
-	}
+	row->parent_code = root ? NULL : strdup(a->parent);
+	/* Counted before the checks so report_free frees what was made. */
 	rp->n++;
-	(void)q;
-	return 0;
+	if (!row->code || !row->name || (!root && !row->parent_code))
+		return -ENOMEM;
+	return smap_put(&rp->index, a->code, (long)rp->n - 1);
 }
 
 static void report_free(struct report *rp)
@@ -572,60 +573,40 @@ static void report_free(struct report *rp)
 	for (size_t i = 0; i < rp->n; i++) {
 		free(rp->rows[i].code);
 		free(rp->rows[i].name);
+		free(rp->rows[i].parent_code);
 	}
 	free(rp->rows);
 	smap_free(&rp->index);
 }
 
+struct area_walk {
+	struct q *q;
+	struct report *rp;
+};
+
+static int report_area(void *msg, void *ctx)
+{
+	struct area_walk *w = ctx;
+	tf_area *a = msg;
+	int r = within(w->q, a->code);
+	if (r > 0)
+		r = report_add_area(w->rp, a, strcmp(a->code, w->q->scope) == 0);
+	wire_free(WIRE_AREA, a);
+	return r < 0 ? r : 0;
+}
+
 /* Collects the areas of the scope and links each row to its parent row. */
 static int report_areas(struct q *q, struct report *rp)
 {
-	struct store_cursor *cur;
-	int r = store_cursor_open(q->txn, DB_AREAS, &cur);
+	struct area_walk w = {q, rp};
+	int r = registry_foreach(q->txn, DB_AREAS, report_area, &w);
 	if (r < 0)
 		return r;
-	const void *k, *v;
-	size_t kl, vl;
-	char **parents = NULL;
-	size_t np = 0;
-	for (r = store_cursor_seek(cur, NULL, 0, &k, &kl, &v, &vl); r == 0;
-	     r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
-		tf_area *a;
-		r = wire_unpack(WIRE_AREA, v, vl, (void **)&a);
-		if (r < 0) {
-			r = TF_E_CORRUPT;
-			break;
-		}
-		int in = within(q, a->code);
-		if (in > 0) {
-			r = report_add_area(q, rp, a);
-			char **p = r == 0 ? realloc(parents, (np + 1) * sizeof *p) : NULL;
-			if (p) {
-				parents = p;
-				parents[np] =
-				    strcmp(a->code, q->scope) == 0 ? NULL : strdup(a->parent);
-				np++;
-			} else if (r == 0) {
-				r = -ENOMEM;
-			}
-		} else {
-			r = in;
-		}
-		wire_free(WIRE_AREA, a);
-		if (r < 0)
-			break;
+	for (size_t i = 0; i < rp->n; i++) {
+		struct smap_entry *e =
+		    rp->rows[i].parent_code ? smap_get(&rp->index, rp->rows[i].parent_code) : NULL;
+		rp->rows[i].parent = e ? e->val : -1;
 	}
-	store_cursor_close(cur);
-	if (r == -ENOENT)
-		r = 0;
-	for (size_t i = 0; i < np; i++) {
-		if (r == 0 && parents[i]) {
-			struct smap_entry *e = smap_get(&rp->index, parents[i]);
-			rp->rows[i].parent = e ? e->val : -1;
-		}
-		free(parents[i]);
-	}
-	free(parents);
 	/* Depth: distance from the scope's top rows. */
 	for (size_t i = 0; i < rp->n; i++) {
 		unsigned d = 0;
@@ -633,7 +614,7 @@ static int report_areas(struct q *q, struct report *rp)
 			d++;
 		rp->rows[i].pb.depth = d;
 	}
-	return r;
+	return 0;
 }
 
 static bool active_in(const tf_elder *e, int64_t start, int64_t end)
@@ -929,18 +910,10 @@ static int q_history(struct q *q, struct msgs *keep, Tanfang__V1__ElderHistory *
 	store_cursor_close(cur);
 	if (r < 0 && r != -ENOENT)
 		return r;
-	Tanfang__V1__HistoryItem **ptrs = calloc(n ? n : 1, sizeof *ptrs);
-	if (!ptrs)
+	h->items = item_ptrs(&keep[2], items, sizeof *items, n);
+	if (!h->items)
 		return -ENOMEM;
-	for (size_t i = 0; i < n; i++)
-		ptrs[i] = &items[i];
-	r = msgs_push(&keep[2], ptrs);
-	if (r < 0) {
-		free(ptrs);
-		return r;
-	}
 	h->elder = e;
-	h->items = ptrs;
 	h->n_items = n;
 	q->rep.result_case = TANFANG__V1__REPLY__RESULT_HISTORY;
 	q->rep.history = h;
@@ -1006,7 +979,29 @@ static int activity_of(struct q *q, const tf_visitor *vis, int64_t start, int64_
 	return r == -ENOENT || r == 0 ? 0 : r;
 }
 
-static int q_activity(struct q *q, struct msgs *keep, Tanfang__V1__Activity *act,
+struct visitor_walk {
+	struct q *q;
+	struct msgs *keep;
+	const char *only; /* "" = every visitor in scope */
+};
+
+/* Keeps the visitors whose activity is reported: in scope, and people who
+ * visit (not administrators or dispatchers). */
+static int activity_visitor(void *msg, void *ctx)
+{
+	struct visitor_walk *w = ctx;
+	tf_visitor *vis = msg;
+	int in = 0;
+	if ((!*w->only || strcmp(w->only, vis->id) == 0) && vis->role != ROLE(ADMIN) &&
+	    vis->role != ROLE(DISPATCHER))
+		in = *vis->area ? within(w->q, vis->area) : !*w->q->scope;
+	if (in > 0 && (in = msgs_push(w->keep, vis)) == 0)
+		return 0;
+	wire_free(WIRE_VISITOR, vis);
+	return in < 0 ? in : 0;
+}
+
+static int q_activity(struct q *q, struct msgs keep[3], Tanfang__V1__Activity *act,
                       Tanfang__V1__ActivityRow **rows_out)
 {
 	const Tanfang__V1__ActivityQuery *aq = q->req->activity;
@@ -1019,61 +1014,32 @@ static int q_activity(struct q *q, struct msgs *keep, Tanfang__V1__Activity *act
 	if (period_parse_span(aq->period, &start, &end) < 0)
 		return refuse(q, S(INVALID), "period must be YYYY-MM or YYYY-Qn, got '%s'",
 		              aq->period);
-	keep->type = WIRE_VISITOR;
-	struct store_cursor *cur;
-	r = store_cursor_open(q->txn, DB_VISITORS, &cur);
+	keep[0].type = WIRE_VISITOR;
+	struct visitor_walk w = {q, &keep[0], aq->visitor_id};
+	r = registry_foreach(q->txn, DB_VISITORS, activity_visitor, &w);
 	if (r < 0)
 		return r;
-	const void *k, *v;
-	size_t kl, vl;
-	for (r = store_cursor_seek(cur, NULL, 0, &k, &kl, &v, &vl); r == 0;
-	     r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
-		tf_visitor *vis;
-		r = wire_unpack(WIRE_VISITOR, v, vl, (void **)&vis);
-		if (r < 0) {
-			r = TF_E_CORRUPT;
-			break;
-		}
-		int in = *aq->visitor_id && strcmp(aq->visitor_id, vis->id) != 0
-		             ? 0
-		             : (*vis->area ? within(q, vis->area) : !*q->scope);
-		if (in > 0 && vis->role != ROLE(ADMIN) && vis->role != ROLE(DISPATCHER))
-			r = msgs_push(keep, vis);
-		else
-			wire_free(WIRE_VISITOR, vis), vis = NULL;
-		if (in < 0)
-			r = in;
-		if (r < 0) {
-			if (vis && (keep->n == 0 || keep->p[keep->n - 1] != vis))
-				wire_free(WIRE_VISITOR, vis);
-			break;
-		}
-	}
-	store_cursor_close(cur);
-	if (r < 0 && r != -ENOENT)
-		return r;
-	Tanfang__V1__ActivityRow *rows = calloc(keep->n ? keep->n : 1, sizeof *rows);
-	Tanfang__V1__ActivityRow **ptrs = calloc(keep->n ? keep->n : 1, sizeof *ptrs);
+	size_t n = keep[0].n;
+	Tanfang__V1__ActivityRow *rows = calloc(n ? n : 1, sizeof *rows);
 	*rows_out = rows;
-	if (!rows || !ptrs) {
-		free(ptrs);
+	if (!rows)
 		return -ENOMEM;
-	}
-	act->rows = ptrs;
-	for (size_t i = 0; i < keep->n; i++) {
-		const tf_visitor *vis = keep->p[i];
+	act->rows = item_ptrs(&keep[2], rows, sizeof *rows, n);
+	if (!act->rows)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const tf_visitor *vis = keep[0].p[i];
 		Tanfang__V1__ActivityRow init = TANFANG__V1__ACTIVITY_ROW__INIT;
 		rows[i] = init;
 		rows[i].visitor_id = vis->id;
 		rows[i].name = vis->name;
 		rows[i].role = vis->role;
 		rows[i].area = vis->area;
-		ptrs[i] = &rows[i];
 		r = activity_of(q, vis, start, end, &rows[i]);
 		if (r < 0)
 			return r;
 	}
-	act->n_rows = keep->n;
+	act->n_rows = n;
 	act->period = (char *)aq->period;
 	q->rep.result_case = TANFANG__V1__REPLY__RESULT_ACTIVITY;
 	q->rep.activity = act;
@@ -1110,7 +1076,7 @@ int query_run(struct store_txn *txn, const struct policy *pol, const tf_visitor 
 		case OP(OVERDUE): r = q_overdue(&q, keep, &ol, &oitems); break;
 		case OP(REPORT): r = q_report(&q, &rp, &rep, &rptrs); break;
 		case OP(ELDER_HISTORY): r = q_history(&q, keep, &eh, &hitems); break;
-		case OP(ACTIVITY): r = q_activity(&q, &keep[0], &act, &arows); break;
+		case OP(ACTIVITY): r = q_activity(&q, keep, &act, &arows); break;
 		default: r = refuse(&q, S(INVALID), "not a query"); break;
 		}
 	}
@@ -1124,8 +1090,6 @@ int query_run(struct store_txn *txn, const struct policy *pol, const tf_visitor 
 	q.rep.ref.data = (uint8_t *)ref;
 	q.rep.ref.len = 32;
 	int pr = wire_pack(WIRE_REPLY, &q.rep, out, out_len);
-	if (req->op_case == OP(ACTIVITY))
-		free(act.rows);
 	free(oitems);
 	free(hitems);
 	free(arows);

@@ -332,3 +332,29 @@ int registry_signer(struct store_txn *txn, const uint8_t pk[32], tf_visitor **ou
 	wire_free(WIRE_DEVICE_KEY, k);
 	return r == -ENOENT ? TF_E_SIGNER : r;
 }
+
+int registry_foreach(struct store_txn *txn, enum store_db db, registry_each_fn fn, void *ctx)
+{
+	enum wire_type type = db == DB_AREAS    ? WIRE_AREA
+	                      : db == DB_ELDERS ? WIRE_ELDER
+	                                        : WIRE_VISITOR;
+	struct store_cursor *cur;
+	int r = store_cursor_open(txn, db, &cur);
+	if (r < 0)
+		return r;
+	const void *k, *v;
+	size_t kl, vl;
+	for (r = store_cursor_seek(cur, NULL, 0, &k, &kl, &v, &vl); r == 0;
+	     r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
+		void *msg;
+		if (wire_unpack(type, v, vl, &msg) < 0) {
+			r = TF_E_CORRUPT;
+			break;
+		}
+		r = fn(msg, ctx);
+		if (r)
+			break;
+	}
+	store_cursor_close(cur);
+	return r == -ENOENT || r > 0 ? 0 : r;
+}

@@ -57,6 +57,15 @@ int registry_signer(struct store_txn *txn, const uint8_t pk[32], tf_visitor **ou
  * Walks parent links (bounded depth). Returns 1, 0, or a negative code. */
 int registry_within(struct store_txn *txn, const char *area, const char *scope) TF_MUST_CHECK;
 
+/* Calls fn(msg, ctx) for every message of a registry database (DB_AREAS,
+ * DB_ELDERS, DB_VISITORS) in key order, decoded. fn owns msg: it frees it
+ * with wire_free or keeps it. fn returns 0 to go on, a positive value to
+ * stop early, or a negative code, which ends the walk. Returns 0, fn's
+ * negative code, TF_E_CORRUPT, or a store code. */
+typedef int (*registry_each_fn)(void *msg, void *ctx);
+int registry_foreach(struct store_txn *txn, enum store_db db, registry_each_fn fn,
+                     void *ctx) TF_MUST_CHECK;
+
 /* Is the text a valid registry id: 1..64 chars of [A-Za-z0-9_.-]? */
 bool registry_id_valid(const char *id);
 

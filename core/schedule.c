@@ -372,27 +372,22 @@ int schedule_visit(struct store_txn *txn, const struct policy *pol, const tf_eld
 	return 0;
 }
 
+struct rebuild {
+	struct store_txn *txn;
+	const struct policy *pol;
+	int64_t now;
+};
+
+static int rebuild_one(void *msg, void *ctx)
+{
+	struct rebuild *rb = ctx;
+	int r = schedule_elder(rb->txn, rb->pol, msg, rb->now);
+	wire_free(WIRE_ELDER, msg);
+	return r;
+}
+
 int schedule_rebuild(struct store_txn *txn, const struct policy *pol, int64_t now)
 {
-	struct store_cursor *cur;
-	int r = store_cursor_open(txn, DB_ELDERS, &cur);
-	if (r < 0)
-		return r;
-	const void *k, *v;
-	size_t kl, vl;
-	for (r = store_cursor_seek(cur, NULL, 0, &k, &kl, &v, &vl); r == 0;
-	     r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
-		tf_elder *e;
-		r = wire_unpack(WIRE_ELDER, v, vl, (void **)&e);
-		if (r < 0) {
-			r = TF_E_CORRUPT;
-			break;
-		}
-		r = schedule_elder(txn, pol, e, now);
-		wire_free(WIRE_ELDER, e);
-		if (r < 0)
-			break;
-	}
-	store_cursor_close(cur);
-	return r == -ENOENT ? 0 : r;
+	struct rebuild rb = {txn, pol, now};
+	return registry_foreach(txn, DB_ELDERS, rebuild_one, &rb);
 }

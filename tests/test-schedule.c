@@ -386,6 +386,53 @@ static void test_registered_at(void)
 	CHECK_EQ_INT(inproc_status(&p, &p.admin, &req), ST(INVALID));
 }
 
+static const Tanfang__V1__ActivityRow *activity_row(const tf_reply *r, const char *id)
+{
+	for (size_t i = 0; r->activity && i < r->activity->n_rows; i++)
+		if (strcmp(r->activity->rows[i]->visitor_id, id) == 0)
+			return r->activity->rows[i];
+	return NULL;
+}
+
+static tf_reply *activity(const struct keypair *k, const char *period, const char *visitor)
+{
+	Tanfang__V1__ActivityQuery aq = TANFANG__V1__ACTIVITY_QUERY__INIT;
+	aq.period = (char *)period, aq.visitor_id = (char *)visitor;
+	tf_request req;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_ACTIVITY;
+	req.activity = &aq;
+	return inproc_call(&p, k, &req);
+}
+
+/* Counted by hand from the visits above: g1 visited e1 on 31 October (door)
+ * and e4 on 24 November (door); n1 checked e1 on 17 October and on 2, 9,
+ * 16 and 23 November. */
+static void test_activity(void)
+{
+	tf_reply *r = activity(&s1, "2026-11", "");
+	CHECK_EQ_INT(r->status, ST(OK));
+	const Tanfang__V1__ActivityRow *g = activity_row(r, "g1"), *n = activity_row(r, "n1");
+	CHECK(g && n);
+	CHECK_EQ_INT(g->visits, 1);
+	CHECK_EQ_INT(g->door, 1);
+	CHECK_EQ_INT(g->elders, 1);
+	CHECK_EQ_INT(n->neighbour_checks, 4);
+	CHECK_EQ_INT(n->elders, 1);
+	CHECK(activity_row(r, "admin") == NULL);
+	wire_free(WIRE_REPLY, r);
+	r = activity(&s1, "2026-Q4", "g1");
+	CHECK_EQ_INT(r->activity->n_rows, 1);
+	CHECK_EQ_INT(r->activity->rows[0]->visits, 2);
+	CHECK_EQ_INT(r->activity->rows[0]->elders, 2);
+	wire_free(WIRE_REPLY, r);
+	/* The 新林镇 supervisor sees 新林镇's visitors only. */
+	r = activity(&s2, "2026-Q4", "");
+	CHECK(activity_row(r, "g3") != NULL);
+	CHECK(activity_row(r, "g1") == NULL);
+	wire_free(WIRE_REPLY, r);
+}
+
 int main(void)
 {
 	setup();
@@ -395,6 +442,7 @@ int main(void)
 	test_assignment_and_death();
 	test_policy_reload();
 	test_registered_at();
+	test_activity();
 	inproc_close(&p);
 	return tft_done();
 }
