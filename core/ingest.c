@@ -267,21 +267,20 @@ int ingest_verify(struct ingest *ig, const uint8_t *frame, size_t len, struct jo
 	int r = envelope_open(frame, len, &j->env);
 	if (r == -ENOMEM)
 		goto nomem;
-	if (r == TF_E_MALFORMED) {
-		set_status(j, S(MALFORMED),
-		           "not an Envelope with a 32-byte signer and 64-byte signature");
-		return 0;
-	}
-	/* The ref is computed even for a bad signature, so the client can match
-	 * the refusal to its request. */
-	if (r == TF_E_BADSIG) {
+	if (r < 0) {
+		/* Whenever the frame is an Envelope at all, the refusal carries the
+		 * ref, so a client with several requests in flight can match it. */
 		tf_envelope *raw;
 		if (wire_unpack(WIRE_ENVELOPE, frame, len, (void **)&raw) == 0) {
 			envelope_ref(raw->body.data, raw->body.len, j->ref);
 			j->has_ref = 1;
 			wire_free(WIRE_ENVELOPE, raw);
 		}
-		set_status(j, S(BAD_SIGNATURE), "signature does not verify");
+		if (r == TF_E_BADSIG)
+			set_status(j, S(BAD_SIGNATURE), "signature does not verify");
+		else
+			set_status(j, S(MALFORMED),
+			           "not an Envelope with a 32-byte signer and 64-byte signature");
 		return 0;
 	}
 	envelope_ref(j->env->body.data, j->env->body.len, j->ref);

@@ -136,9 +136,12 @@ static void test_signatures(void)
 	CHECK_STATUS(call_frame(r, bad, blen), BAD_SIGNATURE);
 	free(bad);
 
-	/* A 31-byte signer is not an Envelope of the protocol at all. */
+	/* A 31-byte signer: malformed, with the ref so a pipelining client
+	 * can still match the refusal to its request. */
 	tamper(good, glen, short_signer, &bad, &blen);
-	CHECK_STATUS(raw_call(bad, blen, NULL), MALFORMED);
+	size_t ref_len = 0;
+	CHECK_STATUS(raw_call(bad, blen, &ref_len), MALFORMED);
+	CHECK_EQ_INT(ref_len, 32);
 	free(bad);
 
 	/* Nothing of the above was stored: the intact envelope is new. */
