@@ -1,0 +1,1152 @@
+/* tanfang-super: the supervisor's client (BRIEF.md section 4).
+ *
+ * Township and banner civil-affairs staff read, from the daemon, what the
+ * field has done: which elders are overdue and whose duty it is, the monthly
+ * visit rate per area, one elder's history, and each visitor's activity for
+ * the quarterly assessment. Every query is a request signed with the
+ * supervisor's own key; the daemon answers only for the signer's area
+ * subtree. Output is a table for the terminal, CSV for Excel, or JSON.
+ *
+ * Exit codes: 0 done, 1 refused by the daemon or unreachable, 2 usage error. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "envelope.h"
+#include "keys.h"
+#include "output.h"
+#include "period.h"
+#include "registry.h"
+#include "rpc.h"
+#include "tf_err.h"
+#include "wire.h"
+
+#define PROG               "tanfang-super"
+#define DEFAULT_ENDPOINT   "tcp://127.0.0.1:7480"
+#define DEFAULT_TIMEOUT_MS 15000
+#define DEFAULT_TZ         "Asia/Shanghai"
+
+#define EXIT_REFUSED 1
+#define EXIT_USAGE   2
+
+#define STATUS(x) TANFANG__V1__STATUS__STATUS_##x
+
+enum opt {
+	OPT_ENDPOINT = 256,
+	OPT_SERVER_KEY,
+	OPT_SERVER_KEY_FILE,
+	OPT_KEY,
+	OPT_DATA,
+	OPT_FORMAT,
+	OPT_OUTPUT,
+	OPT_TIMEOUT,
+	OPT_TZ,
+	OPT_NOW,
+	OPT_HELP,
+	/* per command */
+	OPT_AREA,
+	OPT_RULE,
+	OPT_VISITOR,
+	OPT_WITHIN,
+	OPT_PAGE,
+	OPT_PER_PAGE,
+	OPT_MONTH,
+	OPT_PERIOD,
+	OPT_LIMIT,
+	OPT_ROLE,
+};
+
+static const struct option long_opts[] = {
+    {"endpoint", required_argument, NULL, OPT_ENDPOINT},
+    {"server-key", required_argument, NULL, OPT_SERVER_KEY},
+    {"server-key-file", required_argument, NULL, OPT_SERVER_KEY_FILE},
+    {"key", required_argument, NULL, OPT_KEY},
+    {"data", required_argument, NULL, OPT_DATA},
+    {"format", required_argument, NULL, OPT_FORMAT},
+    {"output", required_argument, NULL, OPT_OUTPUT},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"tz", required_argument, NULL, OPT_TZ},
+    {"now", required_argument, NULL, OPT_NOW},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"area", required_argument, NULL, OPT_AREA},
+    {"rule", required_argument, NULL, OPT_RULE},
+    {"visitor", required_argument, NULL, OPT_VISITOR},
+    {"within", required_argument, NULL, OPT_WITHIN},
+    {"page", required_argument, NULL, OPT_PAGE},
+    {"per-page", required_argument, NULL, OPT_PER_PAGE},
+    {"month", required_argument, NULL, OPT_MONTH},
+    {"period", required_argument, NULL, OPT_PERIOD},
+    {"limit", required_argument, NULL, OPT_LIMIT},
+    {"role", required_argument, NULL, OPT_ROLE},
+    {NULL, 0, NULL, 0},
+};
+
+struct opts {
+	const char *endpoint, *server_key, *server_key_file, *key_file, *data_dir, *output;
+	const char *tz;
+	enum output_format format;
+	int timeout_ms;
+	/* command options; NULL or 0 when not given */
+	const char *area, *rule, *visitor, *month, *period, *role;
+	long within_days; /* -1 = not given */
+	long page, per_page, limit;
+	unsigned given; /* bit (opt - OPT_AREA) per command option seen */
+};
+
+static const char usage_text[] =
+    "usage: " PROG " [global options] COMMAND [options]\n"
+    "\n"
+    "Reads what the daemon knows about visits to special-difficulty elders, for\n"
+    "the signer's area and everything below it.\n"
+    "\n"
+    "Global options (may also follow the command):\n"
+    "  --endpoint EP          daemon endpoint (default " DEFAULT_ENDPOINT ")\n"
+    "  --server-key Z85       the daemon's CURVE public key (40 characters)\n"
+    "  --server-key-file F    read the CURVE public key from file F\n"
+    "  --key FILE             your key file (made by '" PROG " keygen', enrolled by an admin)\n"
+    "  --data DIR             a local daemon's data folder: server key from DIR/curve.pub,\n"
+    "                         key DIR/admin.key unless --key is given\n"
+    "  --format F             table (default), csv (UTF-8 with BOM, for Excel) or json\n"
+    "  --output FILE          write there instead of standard output\n"
+    "  --timeout MS           how long to wait for a reply (default 15000)\n"
+    "  --tz ZONE              time zone of dates shown (default " DEFAULT_TZ ")\n"
+    "  --now SECONDS          pin this client's clock (tests against 'tanfangd --now')\n"
+    "  --help                 this text\n"
+    "\n"
+    "Commands:\n"
+    "  keygen --key FILE\n"
+    "      make a new key file (mode 0600) and print its public key for the admin\n"
+    "  overdue [--area CODE] [--rule NAME] [--visitor ID] [--within DAYS]\n"
+    "          [--page N] [--per-page N]\n"
+    "      elders overdue for a visit, longest overdue first; --within also lists\n"
+    "      what falls due in the next DAYS days (negative days overdue)\n"
+    "      rules: monthly_visit party_member neighbour_check high_risk_weekly\n"
+    "             1+2_not_set_up (as named in the daemon's policy)\n"
+    "  report --month YYYY-MM [--area CODE]\n"
+    "      monthly visit rate, party-member visits and \"1+2\" neighbour checks,\n"
+    "      per area at every level\n"
+    "  history ELDER_ID [--limit N]\n"
+    "      one elder's visits and care events, newest first (default 100)\n"
+    "  activity --period YYYY-MM|YYYY-Qn [--area CODE] [--visitor ID] [--role ROLE]\n"
+    "      visits per visitor, for the quarterly assessment\n"
+    "\n"
+    "Exit status: 0 done, 1 refused by the daemon or unreachable, 2 usage error.\n"
+    "See docs/supervisor.md.\n";
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs(PROG ": ", stderr);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (see " PROG " --help)\n", stderr);
+	return EXIT_USAGE;
+}
+
+static int fail(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs(PROG ": ", stderr);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return EXIT_REFUSED;
+}
+
+/* ---- connection ---- */
+
+struct conn {
+	const struct opts *o;
+	struct keypair key;
+	char server_key[64];
+	struct rpc *rpc;
+};
+
+/* Reads a Z85 CURVE key (40 characters, blanks around it ignored). */
+static int read_server_key(const char *path, char out[64])
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	char line[128] = "";
+	bool ok = fgets(line, sizeof line, f) != NULL;
+	fclose(f);
+	if (!ok)
+		return TF_E_MALFORMED;
+	char *s = line + strspn(line, " \t");
+	s[strcspn(s, " \t\r\n")] = '\0';
+	if (strlen(s) != 40)
+		return TF_E_MALFORMED;
+	snprintf(out, 64, "%s", s);
+	return 0;
+}
+
+/* Loads the signing key and the server key and opens the client. Returns an
+ * exit code (0 = ready). */
+static int conn_open(struct conn *c, const struct opts *o)
+{
+	char path[4096], skpath[4096];
+	c->o = o;
+	const char *key_file = o->key_file;
+	if (!key_file && o->data_dir) {
+		snprintf(path, sizeof path, "%s/admin.key", o->data_dir);
+		key_file = path;
+	}
+	if (!key_file)
+		return usage_error("no key: give --key FILE (or --data DIR for a local daemon)");
+	int r = keys_load(key_file, &c->key);
+	if (r < 0)
+		return fail("cannot load the key %s: %s", key_file,
+		            r == TF_E_MALFORMED ? "not a tanfang key file" : tf_strerror(r));
+
+	const char *skf = o->server_key_file;
+	if (!o->server_key && !skf && o->data_dir) {
+		snprintf(skpath, sizeof skpath, "%s/curve.pub", o->data_dir);
+		if (access(skpath, F_OK) == 0)
+			skf = skpath;
+	}
+	if (o->server_key) {
+		if (strlen(o->server_key) != 40)
+			return usage_error("--server-key must be the 40-character Z85 CURVE key");
+		snprintf(c->server_key, sizeof c->server_key, "%s", o->server_key);
+	} else if (skf) {
+		r = read_server_key(skf, c->server_key);
+		if (r < 0)
+			return fail("cannot read the server key from %s: %s", skf,
+			            r == TF_E_MALFORMED ? "not a 40-character Z85 key"
+			                                : tf_strerror(r));
+	}
+	r = rpc_open(o->endpoint, *c->server_key ? c->server_key : NULL, &c->key, &c->rpc);
+	if (r == -EINVAL)
+		return usage_error("bad endpoint '%s' or server key", o->endpoint);
+	if (r < 0)
+		return fail("cannot open a connection to %s: %s", o->endpoint, tf_strerror(r));
+	return 0;
+}
+
+static void conn_close(struct conn *c)
+{
+	rpc_close(c->rpc);
+	c->rpc = NULL;
+}
+
+/* Prints a refusal ("STATUS_FORBIDDEN: detail") and returns its exit code. */
+static int refused(const tf_reply *rep)
+{
+	if (*rep->detail)
+		return fail("refused: %s: %s", wire_status_name(rep->status), rep->detail);
+	return fail("refused: %s", wire_status_name(rep->status));
+}
+
+/* Sends a query; *out gets an OK reply carrying result `want`. Anything else
+ * is reported on stderr and returned as an exit code. */
+static int query(struct conn *c, tf_request *req, int want, tf_reply **out)
+{
+	*out = NULL;
+	tf_reply *rep;
+	int r = rpc_call(c->rpc, req, c->o->timeout_ms, &rep);
+	if (r == TF_E_TIMEOUT)
+		return fail("no reply from %s within %d ms (is tanfangd running there%s?)",
+		            c->o->endpoint, c->o->timeout_ms,
+		            *c->server_key ? ", and is the server key its curve.pub"
+		                           : "; does it need --server-key or --data for CURVE");
+	if (r < 0)
+		return fail("request failed: %s", tf_strerror(r));
+	if (rep->status != STATUS(OK)) {
+		int ex = refused(rep);
+		wire_free(WIRE_REPLY, rep);
+		return ex;
+	}
+	if ((int)rep->result_case != want) {
+		wire_free(WIRE_REPLY, rep);
+		return fail("the daemon's reply does not hold the expected result");
+	}
+	*out = rep;
+	return 0;
+}
+
+/* ---- area names ---- */
+
+/* Area code -> name for the signer's scope, so tables show 巴彦高勒镇 rather
+ * than 152223102. Best effort: a signer who may not list the registry
+ * (a dispatcher) sees codes. */
+struct areas {
+	char **code, **name;
+	size_t n;
+};
+
+static void areas_free(struct areas *a)
+{
+	for (size_t i = 0; i < a->n; i++) {
+		free(a->code[i]);
+		free(a->name[i]);
+	}
+	free(a->code);
+	free(a->name);
+	memset(a, 0, sizeof *a);
+}
+
+static int areas_add(struct areas *a, const char *code, const char *name)
+{
+	char **c = realloc(a->code, (a->n + 1) * sizeof *c);
+	if (!c)
+		return -ENOMEM;
+	a->code = c;
+	char **nm = realloc(a->name, (a->n + 1) * sizeof *nm);
+	if (!nm)
+		return -ENOMEM;
+	a->name = nm;
+	a->code[a->n] = strdup(code);
+	a->name[a->n] = strdup(name);
+	if (!a->code[a->n] || !a->name[a->n]) {
+		free(a->code[a->n]);
+		free(a->name[a->n]);
+		return -ENOMEM;
+	}
+	a->n++;
+	return 0;
+}
+
+/* Fetches every area of the signer's scope (pages of 5000). Returns 0 (also
+ * when the daemon refuses: names are then unknown), or an exit code for a
+ * daemon that does not answer. */
+static int areas_load(struct conn *c, struct areas *a)
+{
+	char after[128] = "";
+	for (;;) {
+		Tanfang__V1__GetRegistry g = TANFANG__V1__GET_REGISTRY__INIT;
+		g.what = TANFANG__V1__GET_REGISTRY__WHAT__WHAT_AREAS;
+		g.area = "";
+		g.after = after;
+		g.limit = 5000;
+		tf_request req;
+		wire_init(WIRE_REQUEST, &req);
+		req.op_case = TANFANG__V1__REQUEST__OP_GET_REGISTRY;
+		req.get_registry = &g;
+		tf_reply *rep;
+		int r = rpc_call(c->rpc, &req, c->o->timeout_ms, &rep);
+		if (r == TF_E_TIMEOUT)
+			return fail("no reply from %s within %d ms (is tanfangd running there?)",
+			            c->o->endpoint, c->o->timeout_ms);
+		if (r < 0)
+			return fail("request failed: %s", tf_strerror(r));
+		if (rep->status != STATUS(OK) ||
+		    rep->result_case != TANFANG__V1__REPLY__RESULT_REGISTRY) {
+			wire_free(WIRE_REPLY, rep);
+			return 0;
+		}
+		const Tanfang__V1__RegistryList *rl = rep->registry;
+		for (size_t i = 0; i < rl->n_areas; i++) {
+			if (areas_add(a, rl->areas[i]->code, rl->areas[i]->name) < 0) {
+				wire_free(WIRE_REPLY, rep);
+				return fail("out of memory");
+			}
+		}
+		/* A `next` that does not move on would loop for ever. */
+		bool more = *rl->next && strcmp(rl->next, after) != 0 &&
+		            strlen(rl->next) < sizeof after && rl->n_areas > 0;
+		if (more)
+			snprintf(after, sizeof after, "%s", rl->next);
+		wire_free(WIRE_REPLY, rep);
+		if (!more)
+			return 0;
+	}
+}
+
+/* The area's name, or its code when unknown. Areas arrive in code order. */
+static const char *area_name(const struct areas *a, const char *code)
+{
+	size_t lo = 0, hi = a->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int cmp = strcmp(a->code[mid], code);
+		if (cmp == 0)
+			return a->name[mid];
+		if (cmp < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return code;
+}
+
+/* ---- formatting ---- */
+
+/* A local date for a table: "2026-11-03", with the time only when it is not
+ * midnight (calendar rules fall due at midnight; every-N-days rules at the
+ * hour of the last visit). */
+static void fmt_when(int64_t t, char *buf, size_t size)
+{
+	char s[32];
+	period_format(t, s, sizeof s);
+	if (strcmp(s + 10, " 00:00") == 0)
+		s[10] = '\0';
+	snprintf(buf, size, "%s", s);
+}
+
+static void fmt_date(int64_t t, char *buf, size_t size)
+{
+	char s[32];
+	period_format(t, s, sizeof s);
+	s[10] = '\0';
+	snprintf(buf, size, "%s", s);
+}
+
+/* Whole days overdue; negative: due within that many days (rounded up, so
+ * "due in 1.5 days" reads -2 and is not mistaken for "due today"). */
+static long days_overdue(int64_t overdue_s)
+{
+	if (overdue_s >= 0)
+		return (long)(overdue_s / 86400);
+	return -(long)((-overdue_s + 86399) / 86400);
+}
+
+/* "87.5" for done/required with one decimal; "-" (table, CSV) or "" (JSON:
+ * null) when nothing was required. */
+static void fmt_rate(uint32_t done, uint32_t required, enum output_format f, char *buf, size_t size)
+{
+	if (required == 0) {
+		snprintf(buf, size, "%s", f == OUTPUT_JSON ? "" : "-");
+		return;
+	}
+	/* Rounded half up in integers, but never up to "100.0" while one
+	 * elder is still missing: the target is 100%, and a report must not
+	 * say it is met when it is not. */
+	unsigned long long tenths = ((unsigned long long)done * 2000 / required + 1) / 2;
+	if (done < required && tenths >= 1000)
+		tenths = 999;
+	snprintf(buf, size, "%llu.%llu", tenths / 10, tenths % 10);
+}
+
+static int write_output(const struct output *out, const struct opts *o, const char *preamble)
+{
+	FILE *f = stdout;
+	if (o->output) {
+		f = fopen(o->output, "w");
+		if (!f)
+			return fail("cannot write %s: %s", o->output, strerror(errno));
+	}
+	int r = 0;
+	if (preamble && fputs(preamble, f) == EOF)
+		r = -EIO;
+	if (r == 0)
+		r = output_write(out, o->format, f);
+	if (f != stdout && fclose(f) == EOF && r == 0)
+		r = -EIO;
+	if (r < 0)
+		return fail("cannot write the output%s%s: %s", o->output ? " to " : "",
+		            o->output ? o->output : "", tf_strerror(r));
+	return 0;
+}
+
+/* One column of a command's output, named for each audience: a short
+ * Chinese header on a terminal, Chinese and English in a spreadsheet, a
+ * stable key for programs reading JSON. */
+struct col {
+	const char *table, *csv, *json;
+	bool numeric;
+	bool wide; /* CSV and JSON only: a code the table shows as a name */
+};
+
+#define MAX_COLS 16
+
+static bool col_shown(const struct col *c, enum output_format f)
+{
+	return !c->wide || f != OUTPUT_TABLE;
+}
+
+/* Makes the output for cols in format f. Returns an exit code. */
+static int sheet_new(const struct col *cols, size_t n, enum output_format f, struct output **out)
+{
+	const char *headers[MAX_COLS];
+	bool numeric[MAX_COLS];
+	size_t k = 0;
+	for (size_t i = 0; i < n && k < MAX_COLS; i++) {
+		if (!col_shown(&cols[i], f))
+			continue;
+		headers[k] = f == OUTPUT_TABLE ? cols[i].table
+		             : f == OUTPUT_CSV ? cols[i].csv
+		                               : cols[i].json;
+		numeric[k++] = cols[i].numeric;
+	}
+	if (output_new(k, headers, out) < 0)
+		return fail("out of memory");
+	for (size_t i = 0; i < k; i++)
+		output_set_numeric(*out, i, numeric[i]);
+	return 0;
+}
+
+/* Adds a row of one cell per column in cols (cells of columns not shown in
+ * f are dropped). Returns an exit code. */
+static int sheet_add(struct output *out, const struct col *cols, size_t n, enum output_format f,
+                     const char *const *cells)
+{
+	const char *row[MAX_COLS];
+	size_t k = 0;
+	for (size_t i = 0; i < n && k < MAX_COLS; i++)
+		if (col_shown(&cols[i], f))
+			row[k++] = cells[i];
+	return output_add_row(out, row) < 0 ? fail("out of memory") : 0;
+}
+
+/* ---- argument checks ---- */
+
+static bool area_code_ok(const char *s)
+{
+	size_t n = strlen(s);
+	return n >= 2 && n <= 20 && strspn(s, "0123456789") == n;
+}
+
+static int check_area(const struct opts *o)
+{
+	if (o->area && !area_code_ok(o->area))
+		return usage_error("--area '%s' is not an area code (2 to 20 digits)", o->area);
+	return 0;
+}
+
+static int check_visitor(const struct opts *o)
+{
+	if (o->visitor && !registry_id_valid(o->visitor))
+		return usage_error("--visitor '%s' is not a valid visitor id", o->visitor);
+	return 0;
+}
+
+/* ---- keygen ---- */
+
+static int cmd_keygen(struct conn *c, const struct opts *o, char **args, size_t nargs)
+{
+	(void)c, (void)args, (void)nargs;
+	if (!o->key_file)
+		return usage_error("keygen needs --key FILE (where to write the new key)");
+	struct keypair kp;
+	int r = keys_generate(&kp);
+	if (r == 0)
+		r = keys_save(o->key_file, &kp);
+	if (r == -EEXIST)
+		return fail("%s already exists; a key file is never overwritten", o->key_file);
+	if (r < 0)
+		return fail("cannot write %s: %s", o->key_file, tf_strerror(r));
+	char hex[65];
+	keys_pk_hex(&kp, hex);
+	printf("%s\n", hex);
+	fprintf(stderr,
+	        "key written to %s; give the public key above to your administrator:\n"
+	        "  tanfang-admin key enrol %s --visitor YOUR_ID\n",
+	        o->key_file, hex);
+	return 0;
+}
+
+/* ---- overdue ---- */
+
+/* Duty.kind values, which the daemon currently sends in duty_name where a
+ * visitor's name is meant; they are not names. */
+static bool is_duty_kind(const char *s)
+{
+	static const char *const kinds[] = {"visit", "party", "neighbour", "not_set_up"};
+	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+		if (strcmp(s, kinds[i]) == 0)
+			return true;
+	return false;
+}
+
+static int cmd_overdue(struct conn *c, const struct opts *o, char **args, size_t nargs)
+{
+	(void)args, (void)nargs;
+	int ex = check_area(o);
+	if (!ex)
+		ex = check_visitor(o);
+	if (ex)
+		return ex;
+	if (o->rule && (!*o->rule || strlen(o->rule) >= 64))
+		return usage_error("--rule needs a rule name, e.g. monthly_visit");
+	long per_page = o->per_page ? o->per_page : 50;
+	long page = o->page ? o->page : 1;
+	if ((unsigned long long)(page - 1) * (unsigned long long)per_page > UINT32_MAX)
+		return usage_error("--page %ld is too far", page);
+	if ((ex = conn_open(c, o)))
+		return ex;
+	struct areas areas = {0};
+	if ((ex = areas_load(c, &areas)))
+		return ex;
+
+	Tanfang__V1__OverdueQuery q = TANFANG__V1__OVERDUE_QUERY__INIT;
+	q.area = (char *)(o->area ? o->area : "");
+	q.rule = (char *)(o->rule ? o->rule : "");
+	q.visitor_id = (char *)(o->visitor ? o->visitor : "");
+	q.horizon_s = o->within_days > 0 ? (int64_t)o->within_days * 86400 : 0;
+	q.offset = (uint32_t)((page - 1) * per_page);
+	q.limit = (uint32_t)per_page;
+	tf_request req;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_OVERDUE;
+	req.overdue = &q;
+	tf_reply *rep;
+	if ((ex = query(c, &req, TANFANG__V1__REPLY__RESULT_OVERDUE, &rep))) {
+		areas_free(&areas);
+		return ex;
+	}
+	/* The table names the area; CSV and JSON carry the code as well, for
+	 * sorting and joining in a spreadsheet. */
+	static const struct col cols[] = {
+	    {"老人", "老人 Elder", "elder_name", false, false},
+	    {"编号", "编号 Elder ID", "elder_id", false, false},
+	    {"地区代码", "地区代码 Area code", "area", false, true},
+	    {"地区", "地区 Area", "area_name", false, false},
+	    {"规则", "规则 Rule", "rule", false, false},
+	    {"责任人", "责任人 Duty", "duty", false, false},
+	    {"应访日期", "应访日期 Due", "due", false, false},
+	    {"逾期天数", "逾期天数 Days overdue", "days_overdue", true, false},
+	    {"上次探访", "上次探访 Last visit", "last_visit", false, false},
+	};
+	enum { NCOLS = sizeof cols / sizeof cols[0] };
+	struct output *out;
+	if ((ex = sheet_new(cols, NCOLS, o->format, &out))) {
+		wire_free(WIRE_REPLY, rep);
+		areas_free(&areas);
+		return ex;
+	}
+	const Tanfang__V1__OverdueList *ol = rep->overdue;
+	for (size_t i = 0; !ex && i < ol->n_items; i++) {
+		const Tanfang__V1__OverdueItem *it = ol->items[i];
+		char duty[256], due[32], days[32], last[32];
+		if (!*it->duty_visitor)
+			snprintf(duty, sizeof duty, "-");
+		else if (*it->duty_name && !is_duty_kind(it->duty_name))
+			snprintf(duty, sizeof duty, "%s %s", it->duty_name, it->duty_visitor);
+		else
+			snprintf(duty, sizeof duty, "%s", it->duty_visitor);
+		fmt_when(it->due_at, due, sizeof due);
+		snprintf(days, sizeof days, "%ld", days_overdue(it->overdue_s));
+		if (it->last_visit_at)
+			fmt_date(it->last_visit_at, last, sizeof last);
+		else
+			snprintf(last, sizeof last, "%s",
+			         o->format == OUTPUT_TABLE ? "从未"
+			         : o->format == OUTPUT_CSV ? "从未 never"
+			                                   : "");
+		const char *cells[NCOLS] = {*it->elder_name ? it->elder_name : "?",
+		                            it->elder_id,
+		                            it->area,
+		                            area_name(&areas, it->area),
+		                            it->rule,
+		                            duty,
+		                            due,
+		                            days,
+		                            last};
+		ex = sheet_add(out, cols, NCOLS, o->format, cells);
+	}
+	if (!ex)
+		ex = write_output(out, o, NULL);
+	if (!ex && o->format == OUTPUT_TABLE) {
+		/* The count beyond the page is bounded by the daemon (it must
+		 * answer in milliseconds from a million elders) and then says so. */
+		bool at_least = strncmp(rep->detail, "total is at least", 17) == 0;
+		unsigned long pages = ol->total ? (ol->total + per_page - 1) / per_page : 1;
+		fprintf(stderr, "第 %ld / %s%lu 页，共 %s%u 条  (page %ld of %s%lu, %s%u total)\n",
+		        page, at_least ? "≥" : "", pages, at_least ? "≥" : "", ol->total, page,
+		        at_least ? "at least " : "", pages, at_least ? "at least " : "", ol->total);
+	}
+	output_free(out);
+	wire_free(WIRE_REPLY, rep);
+	areas_free(&areas);
+	return ex;
+}
+
+/* ---- monthly report ---- */
+
+static int cmd_report(struct conn *c, const struct opts *o, char **args, size_t nargs)
+{
+	(void)args, (void)nargs;
+	int ex = check_area(o);
+	if (ex)
+		return ex;
+	int64_t start, end;
+	if (!o->month)
+		return usage_error("report needs --month YYYY-MM");
+	if (period_parse_month(o->month, &start, &end) < 0)
+		return usage_error("--month must be YYYY-MM, not '%s'", o->month);
+	if ((ex = conn_open(c, o)))
+		return ex;
+	Tanfang__V1__ReportQuery q = TANFANG__V1__REPORT_QUERY__INIT;
+	q.area = (char *)(o->area ? o->area : "");
+	q.month = (char *)o->month;
+	tf_request req;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_REPORT;
+	req.report = &q;
+	tf_reply *rep;
+	if ((ex = query(c, &req, TANFANG__V1__REPLY__RESULT_REPORT, &rep)))
+		return ex;
+	static const struct col cols[] = {
+	    {"代码", "代码 Code", "area", false, false},
+	    {"地区", "地区 Area", "name", false, false},
+	    {"层级", "层级 Level", "depth", true, true},
+	    {"应访", "应访 Required", "required", true, false},
+	    {"已访", "已访 Visited", "visited", true, false},
+	    {"探访率%", "探访率% Visit rate", "visit_rate", true, false},
+	    {"党员应访", "党员应访 Party required", "party_required", true, false},
+	    {"党员已访", "党员已访 Party done", "party_done", true, false},
+	    {"党员率%", "党员率% Party rate", "party_rate", true, false},
+	    {"1+2应设", "1+2应设 1+2 required", "neighbour_required", true, false},
+	    {"1+2已设", "1+2已设 Set up", "neighbour_set_up", true, false},
+	    {"设立率%", "设立率% Set-up rate", "set_up_rate", true, false},
+	    {"1+2达标", "1+2达标 1+2 done", "neighbour_done", true, false},
+	    {"达标率%", "达标率% 1+2 rate", "neighbour_rate", true, false},
+	};
+	enum { NCOLS = sizeof cols / sizeof cols[0] };
+	struct output *out;
+	if ((ex = sheet_new(cols, NCOLS, o->format, &out))) {
+		wire_free(WIRE_REPLY, rep);
+		return ex;
+	}
+	const Tanfang__V1__Report *rp = rep->report;
+	for (size_t i = 0; !ex && i < rp->n_rows; i++) {
+		const Tanfang__V1__ReportRow *r = rp->rows[i];
+		char name[512], depth[16], num[7][16], rate[4][16];
+		/* Indentation shows the tree in a terminal; a spreadsheet gets
+		 * the plain name and the level. */
+		unsigned indent = o->format == OUTPUT_TABLE ? (r->depth < 8 ? r->depth : 8) : 0;
+		snprintf(name, sizeof name, "%*s%s", (int)(2 * indent), "", r->name);
+		snprintf(depth, sizeof depth, "%u", r->depth);
+		const uint32_t v[7] = {
+		    r->required,           r->visited,          r->party_required, r->party_done,
+		    r->neighbour_required, r->neighbour_set_up, r->neighbour_done};
+		for (int k = 0; k < 7; k++)
+			snprintf(num[k], sizeof num[k], "%u", v[k]);
+		fmt_rate(r->visited, r->required, o->format, rate[0], sizeof rate[0]);
+		fmt_rate(r->party_done, r->party_required, o->format, rate[1], sizeof rate[1]);
+		fmt_rate(r->neighbour_set_up, r->neighbour_required, o->format, rate[2],
+		         sizeof rate[2]);
+		fmt_rate(r->neighbour_done, r->neighbour_required, o->format, rate[3],
+		         sizeof rate[3]);
+		const char *cells[NCOLS] = {r->area, name,    depth,  num[0],  num[1],
+		                            rate[0], num[2],  num[3], rate[1], num[4],
+		                            num[5],  rate[2], num[6], rate[3]};
+		ex = sheet_add(out, cols, NCOLS, o->format, cells);
+	}
+	if (!ex)
+		ex = write_output(out, o, NULL);
+	if (!ex && o->format == OUTPUT_TABLE)
+		fprintf(stderr, "%s 月报 monthly report, %zu 个地区 areas\n", rp->month,
+		        rp->n_rows);
+	output_free(out);
+	wire_free(WIRE_REPLY, rep);
+	return ex;
+}
+
+/* ---- elder history ---- */
+
+static const char *kind_label(int kind)
+{
+	switch (kind) {
+	case TANFANG__V1__VISIT_KIND__VISIT_KIND_DOOR: return "上门 door";
+	case TANFANG__V1__VISIT_KIND__VISIT_KIND_PHONE: return "电话 phone";
+	case TANFANG__V1__VISIT_KIND__VISIT_KIND_NEIGHBOUR_CHECK: return "邻里 neighbour_check";
+	case TANFANG__V1__VISIT_KIND__VISIT_KIND_HEALTH: return "健康 health";
+	case TANFANG__V1__VISIT_KIND__VISIT_KIND_PARTY_MEMBER: return "党员 party_member";
+	default: return "?";
+	}
+}
+
+/* Appends to buf (bounded). */
+static void cat(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void cat(char *buf, size_t size, const char *fmt, ...)
+{
+	size_t n = strlen(buf);
+	if (n + 1 >= size)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf + n, size - n, fmt, ap);
+	va_end(ap);
+}
+
+/* The four findings of a visit in a few characters: "正常 ok" when every
+ * assessed one is ok, else the ones that are not ("安全 safety:concern"). */
+static void fmt_findings(const tf_visit *v, char *buf, size_t size)
+{
+	const struct {
+		const Tanfang__V1__Assessment *a;
+		const char *label;
+	} f[] = {{v->basic_living, "生活 living"},
+	         {v->safety_risk, "安全 safety"},
+	         {v->family_support, "赡养 family"},
+	         {v->care_protection, "关爱 care"}};
+	buf[0] = '\0';
+	bool assessed = false;
+	for (size_t i = 0; i < 4; i++) {
+		if (!f[i].a || f[i].a->finding == TANFANG__V1__FINDING__FINDING_UNSPECIFIED)
+			continue;
+		assessed = true;
+		if (f[i].a->finding == TANFANG__V1__FINDING__FINDING_OK)
+			continue;
+		cat(buf, size, "%s%s:%s", *buf ? ", " : "", f[i].label,
+		    wire_finding_name(f[i].a->finding));
+		if (*f[i].a->note)
+			cat(buf, size, " (%s)", f[i].a->note);
+	}
+	if (!*buf)
+		snprintf(buf, size, "%s", assessed ? "正常 ok" : "-");
+	if (v->follow_up)
+		cat(buf, size, "; 需跟进 follow-up");
+}
+
+static void fmt_list(char *const *items, size_t n, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		cat(buf, size, "%s%s", i ? "," : "", items[i]);
+}
+
+static int cmd_history(struct conn *c, const struct opts *o, char **args, size_t nargs)
+{
+	if (nargs != 1)
+		return usage_error("usage: history ELDER_ID [--limit N]");
+	if (!registry_id_valid(args[0]))
+		return usage_error("'%s' is not a valid elder id", args[0]);
+	int ex = conn_open(c, o);
+	if (ex)
+		return ex;
+	struct areas areas = {0};
+	if ((ex = areas_load(c, &areas)))
+		return ex;
+	Tanfang__V1__ElderHistoryQuery q = TANFANG__V1__ELDER_HISTORY_QUERY__INIT;
+	q.elder_id = args[0];
+	q.limit = (uint32_t)o->limit;
+	tf_request req;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_ELDER_HISTORY;
+	req.elder_history = &q;
+	tf_reply *rep;
+	if ((ex = query(c, &req, TANFANG__V1__REPLY__RESULT_HISTORY, &rep))) {
+		areas_free(&areas);
+		return ex;
+	}
+	const Tanfang__V1__ElderHistory *h = rep->history;
+	const tf_elder *e = h->elder;
+	/* Who this is, above the table; CSV and JSON hold the items only. */
+	char *pre = NULL;
+	size_t pre_len = 0;
+	FILE *pf = e && o->format == OUTPUT_TABLE ? open_memstream(&pre, &pre_len) : NULL;
+	if (pf) {
+		char cats[256] = "", nb[200], vis[400];
+		for (size_t i = 0; i < e->n_categories; i++)
+			cat(cats, sizeof cats, "%s%s", i ? "," : "",
+			    wire_category_name(e->categories[i]));
+		fmt_list(e->neighbours, e->n_neighbours, nb, sizeof nb);
+		fmt_list(e->visitors, e->n_visitors, vis, sizeof vis);
+		fprintf(pf, "老人 Elder:          %s (%s)\n", e->name, e->id);
+		fprintf(pf, "地区 Area:           %s %s\n", area_name(&areas, e->area), e->area);
+		if (*e->birth_date)
+			fprintf(pf, "出生 Born:           %s\n", e->birth_date);
+		fprintf(pf, "类别 Categories:     %s\n", *cats ? cats : "-");
+		fprintf(pf, "状态 Status:         %s\n", wire_elder_status_name(e->status));
+		fprintf(pf, "探访人 Visitors:     %s\n", *vis ? vis : "-");
+		fprintf(pf, "1+2 邻户 Neighbours: %s%s\n\n", *nb ? nb : "-",
+		        e->n_neighbours < 2 ? "  (1+2 未落实 not set up)" : "");
+		if (fclose(pf) == EOF) {
+			free(pre);
+			pre = NULL;
+		}
+	}
+	static const struct col cols[] = {
+	    {"时间", "时间 When", "when", false, false},
+	    {"类型", "类型 Type", "type", false, false},
+	    {"探访人", "探访人 Visitor", "visitor_id", false, false},
+	    {"情况", "情况 Findings", "findings", false, false},
+	    {"需求", "需求 Needs", "needs", false, false},
+	    {"标记", "标记 Flags", "flags", false, false},
+	    {"备注", "备注 Note", "note", false, false},
+	};
+	enum { NCOLS = sizeof cols / sizeof cols[0] };
+	struct output *out;
+	if ((ex = sheet_new(cols, NCOLS, o->format, &out))) {
+		free(pre);
+		wire_free(WIRE_REPLY, rep);
+		areas_free(&areas);
+		return ex;
+	}
+	for (size_t i = 0; !ex && i < h->n_items; i++) {
+		const Tanfang__V1__HistoryItem *it = h->items[i];
+		char when[32] = "", type[96] = "", findings[600] = "", needs[128] = "",
+		     flags[256] = "";
+		const char *note = "";
+		if (it->visit) {
+			const tf_visit *v = it->visit;
+			period_format(v->visited_at, when, sizeof when);
+			snprintf(type, sizeof type, "%s", kind_label(v->kind));
+			fmt_findings(v, findings, sizeof findings);
+			for (size_t k = 0; k < v->n_needs; k++)
+				cat(needs, sizeof needs, "%s%s", k ? "," : "",
+				    wire_aid_name(v->needs[k]));
+			note = v->note;
+		} else if (it->care_event) {
+			const tf_care_event *ev = it->care_event;
+			period_format(ev->occurred_at, when, sizeof when);
+			snprintf(type, sizeof type, "事件 %s", wire_event_type_name(ev->type));
+			snprintf(findings, sizeof findings, "%s", wire_severity_name(ev->severity));
+			if (ev->aid != TANFANG__V1__AID__AID_UNSPECIFIED)
+				snprintf(needs, sizeof needs, "%s", wire_aid_name(ev->aid));
+			note = ev->note;
+		} else {
+			continue;
+		}
+		fmt_list(it->flags, it->n_flags, flags, sizeof flags);
+		const char *cells[NCOLS] = {when,  type, it->visitor_id, findings, needs,
+		                            flags, note};
+		ex = sheet_add(out, cols, NCOLS, o->format, cells);
+	}
+	if (!ex)
+		ex = write_output(out, o, pre);
+	free(pre);
+	if (!ex && o->format == OUTPUT_TABLE)
+		fprintf(stderr, "%zu 条记录 records (newest first)\n", h->n_items);
+	output_free(out);
+	wire_free(WIRE_REPLY, rep);
+	areas_free(&areas);
+	return ex;
+}
+
+/* ---- visitor activity ---- */
+
+static int cmd_activity(struct conn *c, const struct opts *o, char **args, size_t nargs)
+{
+	(void)args, (void)nargs;
+	int ex = check_area(o);
+	if (!ex)
+		ex = check_visitor(o);
+	if (ex)
+		return ex;
+	int64_t start, end;
+	if (!o->period)
+		return usage_error("activity needs --period YYYY-MM or YYYY-Qn");
+	if (period_parse_span(o->period, &start, &end) < 0)
+		return usage_error("--period must be YYYY-MM or YYYY-Qn (e.g. 2026-Q3), not '%s'",
+		                   o->period);
+	int role = -1;
+	if (o->role && (role = wire_role_value(o->role)) < 0)
+		return usage_error("unknown role '%s' (grid_worker, party_member, neighbour, ...)",
+		                   o->role);
+	if ((ex = conn_open(c, o)))
+		return ex;
+	struct areas areas = {0};
+	if ((ex = areas_load(c, &areas)))
+		return ex;
+	Tanfang__V1__ActivityQuery q = TANFANG__V1__ACTIVITY_QUERY__INIT;
+	q.area = (char *)(o->area ? o->area : "");
+	q.period = (char *)o->period;
+	q.visitor_id = (char *)(o->visitor ? o->visitor : "");
+	tf_request req;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_ACTIVITY;
+	req.activity = &q;
+	tf_reply *rep;
+	if ((ex = query(c, &req, TANFANG__V1__REPLY__RESULT_ACTIVITY, &rep))) {
+		areas_free(&areas);
+		return ex;
+	}
+	static const struct col cols[] = {
+	    {"编号", "编号 Visitor ID", "visitor_id", false, false},
+	    {"姓名", "姓名 Name", "name", false, false},
+	    {"角色", "角色 Role", "role", false, false},
+	    {"地区代码", "地区代码 Area code", "area", false, true},
+	    {"地区", "地区 Area", "area_name", false, false},
+	    {"探访", "探访 Visits", "visits", true, false},
+	    {"上门", "上门 Door", "door", true, false},
+	    {"电话", "电话 Phone", "phone", true, false},
+	    {"邻里", "邻里 Neighbour checks", "neighbour_checks", true, false},
+	    {"老人数", "老人数 Elders", "elders", true, false},
+	    {"标记", "标记 Flagged", "flagged", true, false},
+	};
+	enum { NCOLS = sizeof cols / sizeof cols[0] };
+	struct output *out;
+	if ((ex = sheet_new(cols, NCOLS, o->format, &out))) {
+		wire_free(WIRE_REPLY, rep);
+		areas_free(&areas);
+		return ex;
+	}
+	const Tanfang__V1__Activity *act = rep->activity;
+	size_t shown = 0;
+	unsigned long long sum[6] = {0};
+	for (size_t i = 0; !ex && i < act->n_rows; i++) {
+		const Tanfang__V1__ActivityRow *r = act->rows[i];
+		if (role >= 0 && (int)r->role != role)
+			continue;
+		const uint32_t v[6] = {r->visits,           r->door,   r->phone,
+		                       r->neighbour_checks, r->elders, r->flagged};
+		char num[6][16];
+		for (int k = 0; k < 6; k++) {
+			snprintf(num[k], sizeof num[k], "%u", v[k]);
+			sum[k] += v[k];
+		}
+		const char *cells[NCOLS] = {r->visitor_id,
+		                            r->name,
+		                            wire_role_name(r->role),
+		                            r->area,
+		                            area_name(&areas, r->area),
+		                            num[0],
+		                            num[1],
+		                            num[2],
+		                            num[3],
+		                            num[4],
+		                            num[5]};
+		ex = sheet_add(out, cols, NCOLS, o->format, cells);
+		shown++;
+	}
+	if (!ex)
+		ex = write_output(out, o, NULL);
+	if (!ex && o->format == OUTPUT_TABLE)
+		fprintf(stderr,
+		        "%s: %zu 名探访人 visitors, %llu 次探访 visits (上门 door %llu, 电话 phone "
+		        "%llu, 邻里 neighbour checks %llu), %llu flagged\n",
+		        act->period, shown, sum[0], sum[1], sum[2], sum[3], sum[5]);
+	output_free(out);
+	wire_free(WIRE_REPLY, rep);
+	areas_free(&areas);
+	return ex;
+}
+
+/* ---- dispatch ---- */
+
+typedef int (*cmd_fn)(struct conn *c, const struct opts *o, char **args, size_t nargs);
+
+#define B(o) (1u << ((o)-OPT_AREA))
+
+static const struct cmd {
+	const char *name;
+	size_t max_args;
+	unsigned opts; /* B()s of the command options it takes */
+	cmd_fn fn;
+} cmds[] = {
+    {"keygen", 0, 0, cmd_keygen},
+    {"overdue", 0,
+     B(OPT_AREA) | B(OPT_RULE) | B(OPT_VISITOR) | B(OPT_WITHIN) | B(OPT_PAGE) | B(OPT_PER_PAGE),
+     cmd_overdue},
+    {"report", 0, B(OPT_AREA) | B(OPT_MONTH), cmd_report},
+    {"history", 1, B(OPT_LIMIT), cmd_history},
+    {"activity", 0, B(OPT_AREA) | B(OPT_PERIOD) | B(OPT_VISITOR) | B(OPT_ROLE), cmd_activity},
+};
+
+/* Parses a whole number in [min, max]; returns 0 or -EINVAL. */
+static int parse_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (end == s || *end || errno || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static const char *opt_name(int o)
+{
+	for (const struct option *p = long_opts; p->name; p++)
+		if (p->val == o)
+			return p->name;
+	return "?";
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = {.endpoint = DEFAULT_ENDPOINT,
+	                 .timeout_ms = DEFAULT_TIMEOUT_MS,
+	                 .format = OUTPUT_TABLE,
+	                 .tz = DEFAULT_TZ,
+	                 .within_days = -1};
+	int c;
+	long n;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", long_opts, NULL)) != -1) {
+		if (c >= OPT_AREA)
+			o.given |= B(c);
+		switch (c) {
+		case OPT_ENDPOINT: o.endpoint = optarg; break;
+		case OPT_SERVER_KEY: o.server_key = optarg; break;
+		case OPT_SERVER_KEY_FILE: o.server_key_file = optarg; break;
+		case OPT_KEY: o.key_file = optarg; break;
+		case OPT_DATA: o.data_dir = optarg; break;
+		case OPT_OUTPUT: o.output = optarg; break;
+		case OPT_TZ: o.tz = optarg; break;
+		case OPT_FORMAT:
+			if (output_format_parse(optarg, &o.format) < 0)
+				return usage_error("--format must be table, csv or json");
+			break;
+		case OPT_TIMEOUT:
+			if (parse_long(optarg, 1, 3600000, &n) < 0)
+				return usage_error("--timeout needs milliseconds (1..3600000)");
+			o.timeout_ms = (int)n;
+			break;
+		case OPT_NOW:
+			if (parse_long(optarg, 1, 4102444800L, &n) < 0)
+				return usage_error("--now needs unix seconds");
+			clock_set_fixed(n);
+			break;
+		case OPT_AREA: o.area = optarg; break;
+		case OPT_RULE: o.rule = optarg; break;
+		case OPT_VISITOR: o.visitor = optarg; break;
+		case OPT_MONTH: o.month = optarg; break;
+		case OPT_PERIOD: o.period = optarg; break;
+		case OPT_ROLE: o.role = optarg; break;
+		case OPT_WITHIN:
+			if (parse_long(optarg, 0, 366, &o.within_days) < 0)
+				return usage_error("--within needs days (0..366)");
+			break;
+		case OPT_PAGE:
+			if (parse_long(optarg, 1, 1000000, &o.page) < 0)
+				return usage_error("--page needs a page number (1, 2, ...)");
+			break;
+		case OPT_PER_PAGE:
+			if (parse_long(optarg, 1, 1000, &o.per_page) < 0)
+				return usage_error("--per-page needs 1..1000");
+			break;
+		case OPT_LIMIT:
+			if (parse_long(optarg, 1, 1000, &o.limit) < 0)
+				return usage_error("--limit needs 1..1000");
+			break;
+		case 'h':
+		case OPT_HELP: fputs(usage_text, stdout); return 0;
+		case ':': return usage_error("option %s needs a value", argv[optind - 1]);
+		default: return usage_error("unknown option %s", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc) {
+		fputs(usage_text, stderr);
+		return EXIT_USAGE;
+	}
+	const struct cmd *cmd = NULL;
+	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+		if (strcmp(cmds[i].name, argv[optind]) == 0)
+			cmd = &cmds[i];
+	if (!cmd)
+		return usage_error("unknown command '%s'", argv[optind]);
+	char **args = argv + optind + 1;
+	size_t nargs = (size_t)(argc - optind - 1);
+	if (nargs > cmd->max_args)
+		return usage_error("'%s' takes %s", cmd->name,
+		                   cmd->max_args ? "one argument" : "no arguments, only options");
+	unsigned extra = o.given & ~cmd->opts;
+	for (int b = OPT_AREA; extra && b <= OPT_ROLE; b++)
+		if (extra & B(b))
+			return usage_error("--%s does not apply to '%s'", opt_name(b), cmd->name);
+	if (period_set_timezone(o.tz) < 0)
+		return usage_error("unknown time zone '%s'", o.tz);
+	if (envelope_init() < 0)
+		return fail("cannot initialise libsodium");
+	struct conn conn = {0};
+	int ex = cmd->fn(&conn, &o, args, nargs);
+	conn_close(&conn);
+	return ex;
+}
