@@ -210,6 +210,10 @@ struct model {
 	struct elder *elders;
 	size_t n_elders;
 	size_t n_grid, n_party, n_neighbours, n_supervisors, n_high, n_not_set_up;
+	/* When the elders entered the register: the start of the first month of
+	 * visits (or now, if that is later), as an office moving its existing
+	 * list in would say, so that month's report counts them. */
+	int64_t registered_at;
 };
 
 static int add_visitor(struct model *m, const char *id, const char *name, int role, int area,
@@ -713,6 +717,7 @@ static int send_import(struct pipe *p, const struct keypair *admin, const struct
 		x->address = (char *)e->address;
 		x->lat = e->lat, x->lon = e->lon, x->has_location = true;
 		x->birth_date = (char *)e->birth;
+		x->registered_at = m->registered_at;
 		x->categories = &cats[i * 8];
 		for (int c = 1; c < 8; c++)
 			if (e->cats & (1u << c))
@@ -1297,6 +1302,7 @@ int main(int argc, char **argv)
 	}
 
 	unsigned long reg_sent = 0, reg_ok = 0, reg_dup = 0;
+	m.registered_at = sp.start < now ? sp.start : now;
 	if (do_registry) {
 		if (phase_registry(p, &admin, &m) < 0) {
 			ex = fail("registry phase failed%s",
@@ -1354,9 +1360,10 @@ int main(int argc, char **argv)
 			ex = fail("out of memory");
 			goto out;
 		}
-		/* The daemon stamps an elder's registration with its own clock:
-		 * now, in this run; before the visits, for --phase visits. */
-		int64_t registered = do_registry ? now : sp.start - 1;
+		/* Elders are registered from the start of the visits (or the
+		 * registry phase's clock, if that was earlier); for --phase
+		 * visits, the registry was made before the visits. */
+		int64_t registered = do_registry ? m.registered_at : sp.start - 1;
 		for (size_t i = 0; i < m.n_elders; i++) {
 			const struct elder *e = &m.elders[i];
 			if (elder_visits(&vc, e) < 0) {

@@ -550,17 +550,6 @@ static int cmd_keygen(struct conn *c, const struct opts *o, char **args, size_t 
 
 /* ---- overdue ---- */
 
-/* Duty.kind values, which the daemon currently sends in duty_name where a
- * visitor's name is meant; they are not names. */
-static bool is_duty_kind(const char *s)
-{
-	static const char *const kinds[] = {"visit", "party", "neighbour", "not_set_up"};
-	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
-		if (strcmp(s, kinds[i]) == 0)
-			return true;
-	return false;
-}
-
 static int cmd_overdue(struct conn *c, const struct opts *o, char **args, size_t nargs)
 {
 	(void)args, (void)nargs;
@@ -623,7 +612,7 @@ static int cmd_overdue(struct conn *c, const struct opts *o, char **args, size_t
 		char duty[256], due[32], days[32], last[32];
 		if (!*it->duty_visitor)
 			snprintf(duty, sizeof duty, "-");
-		else if (*it->duty_name && !is_duty_kind(it->duty_name))
+		else if (*it->duty_name)
 			snprintf(duty, sizeof duty, "%s %s", it->duty_name, it->duty_visitor);
 		else
 			snprintf(duty, sizeof duty, "%s", it->duty_visitor);

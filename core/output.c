@@ -320,7 +320,11 @@ static int write_json(const struct output *o, FILE *f)
 				goto out;
 		}
 	}
-	r = json_dumpf(arr, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0 ? -EIO : 0;
+	/* 15 significant digits: a rate of 91.4 prints as 91.4, not
+	 * 91.400000000000006. */
+	r = json_dumpf(arr, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15)) < 0
+	        ? -EIO
+	        : 0;
 	if (r == 0 && fputc('\n', f) == EOF)
 		r = -EIO;
 out:

@@ -367,7 +367,7 @@ static int q_registry(struct q *q, struct msgs *keep, Tanfang__V1__RegistryList 
 
 /* ---- Overdue ---- */
 
-#define OVERDUE_COUNT_CAP 200000
+#define OVERDUE_COUNT_CAP 5000
 
 /* Splits a DB_DUE key (be64 due || elder \0 rule \0 visitor) in place. */
 static int split_due(const void *k, size_t kl, char *buf, size_t bufsz, int64_t *due,
@@ -405,12 +405,26 @@ static int overdue_item(struct q *q, int64_t due, const char *elder, const char 
 		tf_duty *d;
 		if (wire_unpack(WIRE_DUTY, v, vl, (void **)&d) == 0) {
 			it->last_visit_at = d->last_at;
-			it->duty_name = d->kind;
 			r = msgs_push(keep, d);
 			if (r < 0) {
 				wire_free(WIRE_DUTY, d);
 				return r;
 			}
+		}
+	}
+	/* The duty holder's name, so a supervisor sees who should go. */
+	if (*visitor) {
+		tf_visitor *vis;
+		r = registry_get_visitor(q->txn, visitor, &vis);
+		if (r == 0) {
+			it->duty_name = vis->name;
+			r = msgs_push(&keep[3], vis);
+			if (r < 0) {
+				wire_free(WIRE_VISITOR, vis);
+				return r;
+			}
+		} else if (r != -ENOENT) {
+			return r;
 		}
 	}
 	tf_elder *e;
@@ -447,7 +461,7 @@ static int overdue_item(struct q *q, int64_t due, const char *elder, const char 
 	return 0;
 }
 
-static int q_overdue(struct q *q, struct msgs keep[3], Tanfang__V1__OverdueList *list,
+static int q_overdue(struct q *q, struct msgs keep[4], Tanfang__V1__OverdueList *list,
                      Tanfang__V1__OverdueItem **items_out)
 {
 	const Tanfang__V1__OverdueQuery *o = q->req->overdue;
@@ -1001,7 +1015,7 @@ static int activity_visitor(void *msg, void *ctx)
 	return in < 0 ? in : 0;
 }
 
-static int q_activity(struct q *q, struct msgs keep[3], Tanfang__V1__Activity *act,
+static int q_activity(struct q *q, struct msgs keep[4], Tanfang__V1__Activity *act,
                       Tanfang__V1__ActivityRow **rows_out)
 {
 	const Tanfang__V1__ActivityQuery *aq = q->req->activity;
@@ -1054,7 +1068,10 @@ int query_run(struct store_txn *txn, const struct policy *pol, const tf_visitor 
 	wire_init(WIRE_REPLY, &q.rep);
 	q.rep.status = S(OK);
 	q.scope = signer->area;
-	struct msgs keep[3] = {{.type = WIRE_RECORD}, {.type = WIRE_ELDER}, {0}};
+	/* Decoded messages the reply points into: [0] per query, [1] elders,
+	 * [2] plain allocations, [3] visitors. */
+	struct msgs keep[4] = {
+	    {.type = WIRE_RECORD}, {.type = WIRE_ELDER}, {0}, {.type = WIRE_VISITOR}};
 	keep[0].type = req->op_case == OP(OVERDUE) ? WIRE_DUTY : WIRE_RECORD;
 	Tanfang__V1__RegistryList rl = TANFANG__V1__REGISTRY_LIST__INIT;
 	Tanfang__V1__OverdueList ol = TANFANG__V1__OVERDUE_LIST__INIT;
@@ -1098,6 +1115,7 @@ int query_run(struct store_txn *txn, const struct policy *pol, const tf_visitor 
 	msgs_free(&keep[0], keep[0].type != WIRE_TYPE_COUNT);
 	msgs_free(&keep[1], true);
 	msgs_free(&keep[2], false);
+	msgs_free(&keep[3], true);
 	smap_free(&q.within);
 	smap_free(&q.roles);
 	return pr;

@@ -160,6 +160,9 @@ static void test_overdue_per_duty(void)
 	expect_item(r, 4, "e1", "neighbour_check", "n2", T_REG + 7 * DAY);
 	expect_item(r, 5, "e2", "neighbour_check", "n1", T_REG + 7 * DAY);
 	expect_item(r, 6, "e1", "neighbour_check", "n1", T_OCT17 + 7 * DAY);
+	/* Whose duty, by name; an elder-wide duty has no holder. */
+	CHECK_STREQ(r->overdue->items[4]->duty_name, "邻居二");
+	CHECK_STREQ(r->overdue->items[3]->duty_name, "");
 	/* Never visited in October: overdue since 1 November 00:00 local. */
 	expect_item(r, 7, "e2", "monthly_visit", "", T_NOV1);
 	expect_item(r, 8, "e4", "monthly_visit", "", T_NOV1);
