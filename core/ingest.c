@@ -102,13 +102,34 @@ void ingest_free(struct ingest *ig)
 	free(ig);
 }
 
+/* Key in DB_META: the fingerprint of the policy the stored duties follow.
+ * The schedule's own version is part of the key, so an upgrade that
+ * changes how duties are computed rebuilds them once. */
+#define POLICY_FP_KEY "policy_fingerprint/schedule-v1"
+
 int ingest_set_policy(struct ingest *ig, struct policy *pol)
 {
+	uint8_t fp[POLICY_FINGERPRINT_LEN];
+	policy_fingerprint(pol, fp);
 	struct store_txn *txn;
 	int r = store_txn_begin(ig->st, true, NULL, &txn);
 	if (r < 0)
 		goto fail;
-	r = schedule_rebuild(txn, pol, clock_now());
+	/* Duties are kept up to date on every write; they only need a full
+	 * recomputation when the rules change. Skipping it when the policy is
+	 * the one already in force keeps a restart of a million-elder store
+	 * quick and its memory small. */
+	const void *v;
+	size_t vl;
+	r = store_get(txn, DB_META, POLICY_FP_KEY, strlen(POLICY_FP_KEY), &v, &vl);
+	bool same = r == 0 && vl == sizeof fp && memcmp(v, fp, sizeof fp) == 0;
+	r = r == -ENOENT ? 0 : r;
+	if (r == 0 && !same) {
+		r = schedule_rebuild(txn, pol, clock_now());
+		if (r == 0)
+			r = store_put(txn, DB_META, POLICY_FP_KEY, strlen(POLICY_FP_KEY), fp,
+			              sizeof fp, 0);
+	}
 	if (r < 0) {
 		store_txn_abort(txn);
 		goto fail;

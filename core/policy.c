@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ini.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -729,4 +730,45 @@ const struct policy_rule *policy_find(const struct policy *pol, const char *name
 		if (strcmp(pol->rules[i].name, name) == 0)
 			return &pol->rules[i];
 	return NULL;
+}
+
+/* Field by field, never the raw structs: padding bytes are not part of a
+ * policy. */
+static void fp_u32(crypto_generichash_state *st, uint32_t v)
+{
+	uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+	crypto_generichash_update(st, b, sizeof b);
+}
+
+static void fp_str(crypto_generichash_state *st, const char *s)
+{
+	size_t n = strlen(s);
+	fp_u32(st, (uint32_t)n);
+	crypto_generichash_update(st, (const uint8_t *)s, n);
+}
+
+void policy_fingerprint(const struct policy *pol, uint8_t out[POLICY_FINGERPRINT_LEN])
+{
+	crypto_generichash_state st;
+	crypto_generichash_init(&st, NULL, 0, POLICY_FINGERPRINT_LEN);
+	fp_str(&st, "tanfang policy fingerprint v1");
+	fp_str(&st, pol->timezone);
+	fp_u32(&st, (uint32_t)pol->n_high);
+	for (size_t i = 0; i < pol->n_high; i++)
+		fp_u32(&st, pol->high_sets[i]);
+	fp_u32(&st, (uint32_t)pol->n_rules);
+	for (size_t i = 0; i < pol->n_rules; i++) {
+		const struct policy_rule *r = &pol->rules[i];
+		fp_str(&st, r->name);
+		fp_u32(&st, r->categories);
+		fp_u32(&st, r->tiers);
+		fp_u32(&st, r->all_elders);
+		fp_u32(&st, r->roles);
+		fp_u32(&st, r->kinds);
+		fp_u32(&st, (uint32_t)r->duty);
+		fp_u32(&st, (uint32_t)r->period.kind);
+		fp_u32(&st, r->period.days);
+		fp_u32(&st, (uint32_t)r->report);
+	}
+	crypto_generichash_final(&st, out, POLICY_FINGERPRINT_LEN);
 }

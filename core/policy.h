@@ -73,6 +73,12 @@ int policy_elder_tier(const struct policy *pol, const tf_elder *e);
 bool policy_rule_applies(const struct policy *pol, const struct policy_rule *r, const tf_elder *e);
 /* Does a visit of `kind` by a visitor of `role` count for r? */
 bool policy_visit_counts(const struct policy_rule *r, int role, int kind);
+/* A digest of everything in the policy that shapes schedules (zone, tier
+ * sets, every rule's fields), so the daemon can tell at start whether the
+ * stored duties were computed under this very policy. */
+#define POLICY_FINGERPRINT_LEN 32
+void policy_fingerprint(const struct policy *pol, uint8_t out[POLICY_FINGERPRINT_LEN]);
+
 /* The rule named name, or NULL. */
 const struct policy_rule *policy_find(const struct policy *pol, const char *name);
 

@@ -451,6 +451,27 @@ static void test_all_elders(void)
 	policy_free(pol);
 }
 
+/* Same rules, same fingerprint; any schedule-shaping change, another. */
+static void test_fingerprint(void)
+{
+	struct policy *a = NULL, *b = NULL;
+	uint8_t fa[POLICY_FINGERPRINT_LEN], fb[POLICY_FINGERPRINT_LEN];
+	CHECK_EQ_INT(policy_default(&a), 0);
+	CHECK_EQ_INT(policy_default(&b), 0);
+	policy_fingerprint(a, fa);
+	policy_fingerprint(b, fb);
+	CHECK(memcmp(fa, fb, sizeof fa) == 0);
+	b->rules[0].period.kind = PERIOD_WEEK;
+	policy_fingerprint(b, fb);
+	CHECK(memcmp(fa, fb, sizeof fa) != 0);
+	b->rules[0].period.kind = a->rules[0].period.kind;
+	b->n_high = 0;
+	policy_fingerprint(b, fb);
+	CHECK(memcmp(fa, fb, sizeof fa) != 0);
+	policy_free(a);
+	policy_free(b);
+}
+
 int main(void)
 {
 	tmpdir = tft_tmpdir();
@@ -462,5 +483,6 @@ int main(void)
 	test_full_syntax();
 	test_tiers_and_rules();
 	test_all_elders();
+	test_fingerprint();
 	return tft_done();
 }
