@@ -7,76 +7,20 @@
 # daemon killed with -9 and restarted loses nothing that was acknowledged;
 # usage errors exit 2.
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+need "$TANFANGD" "$FIELD" "$ADMIN"
 
-: "${TANFANGD:?set TANFANGD to the tanfangd binary}"
-: "${TANFANG_BIN:?set TANFANG_BIN to the clients folder}"
-FIELD="$TANFANG_BIN/tanfang-field"
-ADMIN="$TANFANG_BIN/tanfang-admin"
-if [[ ! -x $TANFANGD || ! -x $FIELD || ! -x $ADMIN ]]; then
-	echo "SKIP: $TANFANGD, $FIELD or $ADMIN not built"
-	exit 77
-fi
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/e2e-field.XXXXXX")
-daemon_pid=
-cleanup() {
-	if [[ -n $daemon_pid ]]; then
-		kill "$daemon_pid" 2>/dev/null || true
-		wait "$daemon_pid" 2>/dev/null || true
-	fi
-	if [[ -z ${TFT_KEEP:-} ]]; then rm -rf "$tmp"; else echo "kept $tmp"; fi
-}
-trap cleanup EXIT
-
-fail() {
-	echo "FAIL: $*" >&2
-	echo "--- daemon log:" >&2
-	tail -n 30 "$tmp/daemon.log" >&2 || true
-	exit 1
-}
-
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
-# field ARGS...: runs the field client on the test's device folder; stdout
-# in $tmp/out, stderr in $tmp/err, exit status in $rc (never aborts).
-field() {
+# run ARGS...: the field client on the test's device folder.
+run() {
 	rc=0
 	"$FIELD" --dir "$tmp/device" "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
 }
-# expect RC ARGS...: runs the field client and checks the exit status.
-expect() {
-	local want=$1
-	shift
-	field "$@"
-	if [[ $rc != "$want" ]]; then
-		echo "--- stdout:" >&2; cat "$tmp/out" >&2
-		echo "--- stderr:" >&2; cat "$tmp/err" >&2
-		fail "tanfang-field $* exited $rc, expected $want"
-	fi
-}
-out_has() { grep -qF -- "$1" "$tmp/out" || { cat "$tmp/out" >&2; fail "stdout lacks: $1"; }; }
-err_has() { grep -qF -- "$1" "$tmp/err" || { cat "$tmp/err" >&2; fail "stderr lacks: $1"; }; }
 admin() {
 	"$ADMIN" --endpoint "$EP" --data "$tmp/data" --timeout 10000 "$@" >"$tmp/admin.out" 2>&1 ||
 		{ cat "$tmp/admin.out" >&2; fail "tanfang-admin $* failed"; }
 }
 
-start_daemon() {
-	: >"$tmp/daemon.log"
-	"$TANFANGD" run --data "$tmp/data" --listen "$EP" >>"$tmp/daemon.log" 2>&1 &
-	daemon_pid=$!
-	for _ in $(seq 150); do
-		grep -q "listening on" "$tmp/daemon.log" 2>/dev/null && return 0
-		kill -0 "$daemon_pid" 2>/dev/null || fail "tanfangd exited before listening"
-		sleep 0.1
-	done
-	fail "tanfangd did not listen within 15 s"
-}
-
-"$TANFANGD" init --data "$tmp/data" >"$tmp/init.log" 2>&1 || { cat "$tmp/init.log"; fail "tanfangd init"; }
-EP="tcp://127.0.0.1:$(free_port)"
+init_daemon
 SYNC=(sync --endpoint "$EP" --server-key-file "$tmp/data/curve.pub" --timeout 5000 --delay 50)
 
 # --- usage errors: exit 2, with a message naming the problem ---

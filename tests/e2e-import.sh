@@ -5,68 +5,16 @@
 # the daemon refuses (an unknown visitor on its last row) stores nothing
 # either, since ImportElders is all or nothing.
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+need "$TANFANGD" "$ADMIN"
 
-: "${TANFANGD:?set TANFANGD to the tanfangd binary}"
-: "${TANFANG_BIN:?set TANFANG_BIN to the clients folder}"
-ADMIN="$TANFANG_BIN/tanfang-admin"
-if [[ ! -x $TANFANGD || ! -x $ADMIN ]]; then
-	echo "SKIP: $TANFANGD or $ADMIN not built"
-	exit 77
-fi
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/e2e-import.XXXXXX")
-daemon_pid=
-cleanup() {
-	if [[ -n $daemon_pid ]]; then
-		kill "$daemon_pid" 2>/dev/null || true
-		wait "$daemon_pid" 2>/dev/null || true
-	fi
-	if [[ -z ${TFT_KEEP:-} ]]; then rm -rf "$tmp"; else echo "kept $tmp"; fi
-}
-trap cleanup EXIT
-
-fail() {
-	echo "FAIL: $*" >&2
-	echo "--- daemon log:" >&2
-	tail -n 30 "$tmp/daemon.log" >&2 || true
-	exit 1
-}
-
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
-# Runs the admin client; keeps stdout in $tmp/out and stderr in $tmp/err,
-# and the exit status in $rc (never aborts the script).
 run() {
 	rc=0
 	"$ADMIN" --endpoint "$EP" --timeout 10000 "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
 }
-# expect RC ARGS...: runs and checks the exit status.
-expect() {
-	local want=$1
-	shift
-	run "$@"
-	if [[ $rc != "$want" ]]; then
-		echo "--- stdout:" >&2; cat "$tmp/out" >&2
-		echo "--- stderr:" >&2; cat "$tmp/err" >&2
-		fail "tanfang-admin $* exited $rc, expected $want"
-	fi
-}
-out_has() { grep -qF -- "$1" "$tmp/out" || { cat "$tmp/out" >&2; fail "stdout lacks: $1"; }; }
-err_has() { grep -qF -- "$1" "$tmp/err" || { cat "$tmp/err" >&2; fail "stderr lacks: $1"; }; }
 
-"$TANFANGD" init --data "$tmp/data" >"$tmp/init.log" 2>&1 || { cat "$tmp/init.log"; fail "tanfangd init"; }
-port=$(free_port)
-EP="tcp://127.0.0.1:$port"
-"$TANFANGD" run --data "$tmp/data" --listen "$EP" >"$tmp/daemon.log" 2>&1 &
-daemon_pid=$!
-for _ in $(seq 150); do
-	grep -q "listening on" "$tmp/daemon.log" 2>/dev/null && break
-	kill -0 "$daemon_pid" 2>/dev/null || fail "tanfangd exited before listening"
-	sleep 0.1
-done
-grep -q "listening on" "$tmp/daemon.log" || fail "tanfangd did not listen within 15 s"
+init_daemon
+start_daemon
 
 D=(--data "$tmp/data")
 EXAMPLE="${TANFANG_SRC:-$(dirname "$0")/..}/deploy/elders-example.csv"

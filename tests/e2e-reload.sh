@@ -3,41 +3,17 @@
 # or refusing anything; a bad policy file is refused with a message naming
 # its line, and the old policy stays in force.
 set -euo pipefail
-: "${TANFANGD:?}" "${TANFANG_BIN:?}" "${TANFANG_SRC:?}"
-ADMIN="$TANFANG_BIN/tanfang-admin" SUPER="$TANFANG_BIN/tanfang-super" FIELD="$TANFANG_BIN/tanfang-field"
-for b in "$TANFANGD" "$ADMIN" "$SUPER" "$FIELD"; do
-	[[ -x $b ]] || { echo "SKIP: $b not built"; exit 77; }
-done
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/e2e-reload.XXXXXX")
-pid=
-cleanup() {
-	[[ -n $pid ]] && { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
-	[[ -n ${TFT_KEEP:-} ]] && echo "kept $tmp" || rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; tail -n 20 "$tmp/daemon.log" >&2 || true; exit 1; }
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-ep="tcp://127.0.0.1:$port"
+source "$(dirname "$0")/lib.sh"
+need "$TANFANGD" "$ADMIN" "$SUPER" "$FIELD"
+init_daemon
+
 NOW=$(date +%s) # the real clock: signed requests must be within the skew window
 
-# wait_log TEXT: up to 15 s for TEXT in the daemon's log.
-wait_log() {
-	for _ in $(seq 150); do
-		grep -qF -- "$1" "$tmp/daemon.log" && return 0
-		kill -0 "$pid" 2>/dev/null || fail "daemon died waiting for '$1'"
-		sleep 0.1
-	done
-	fail "no '$1' in the daemon log"
-}
-admin() { "$ADMIN" --data "$tmp/data" --endpoint "$ep" "$@" >/dev/null; }
-overdue_json() { "$SUPER" --data "$tmp/data" --endpoint "$ep" --format json overdue --within 40 --per-page 100; }
+admin() { "$ADMIN" --data "$tmp/data" --endpoint "$EP" "$@" >/dev/null; }
+overdue_json() { "$SUPER" --data "$tmp/data" --endpoint "$EP" --format json overdue --within 40 --per-page 100; }
 
 cp "$TANFANG_SRC/deploy/policy.conf" "$tmp/policy.conf"
-"$TANFANGD" init --data "$tmp/data" >/dev/null
-"$TANFANGD" run --data "$tmp/data" --listen "$ep" --policy "$tmp/policy.conf" \
-	2>"$tmp/daemon.log" &
-pid=$!
-wait_log "listening on"
+start_daemon --policy "$tmp/policy.conf"
 
 admin area add 152223 扎赉特旗
 admin area add 152223100 音德尔镇 --parent 152223
@@ -65,10 +41,10 @@ duty = elder
 period = month
 report = visit
 POLICY
-"$FIELD" --dir "$tmp/dev" sync --endpoint "$ep" --server-key-file "$tmp/data/curve.pub" \
+"$FIELD" --dir "$tmp/dev" sync --endpoint "$EP" --server-key-file "$tmp/data/curve.pub" \
 	>"$tmp/sync.out" 2>&1 &
 sync_pid=$!
-kill -HUP "$pid"
+kill -HUP "$daemon_pid"
 wait "$sync_pid" || { cat "$tmp/sync.out" >&2; fail "sync during the reload did not finish cleanly"; }
 grep -q 'stored 40' "$tmp/sync.out" || { cat "$tmp/sync.out" >&2; fail "expected all 40 visits stored"; }
 wait_log "policy installed"
@@ -79,14 +55,14 @@ fi
 
 # A bad policy is refused with its line; the old one stays, nothing is refused.
 printf '[rule.monthly_visit]\nduty = elder\nperiod = fortnight\n' >"$tmp/policy.conf"
-kill -HUP "$pid"
+kill -HUP "$daemon_pid"
 wait_log "policy.conf:3"
 wait_log "the old policy stays in force"
-kill -0 "$pid" || fail "daemon died on a bad policy"
+kill -0 "$daemon_pid" || fail "daemon died on a bad policy"
 overdue_json >"$tmp/o3.json"
 cmp -s "$tmp/o2.json" "$tmp/o3.json" || fail "the overdue list changed after a refused policy"
 "$FIELD" --dir "$tmp/dev" visit --elder e1 --kind door --at $((NOW - 3600)) >/dev/null
-"$FIELD" --dir "$tmp/dev" sync --endpoint "$ep" --server-key-file "$tmp/data/curve.pub" \
+"$FIELD" --dir "$tmp/dev" sync --endpoint "$EP" --server-key-file "$tmp/data/curve.pub" \
 	>"$tmp/sync2.out" 2>&1 || { cat "$tmp/sync2.out" >&2; fail "sync after the refused policy"; }
 grep -q 'stored 1' "$tmp/sync2.out" || fail "the new visit was not stored"
 echo "e2e-reload: OK"

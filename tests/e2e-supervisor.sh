@@ -12,18 +12,8 @@
 # CSV with a byte order mark, JSON), the report's rows and rates, a scope
 # refusal, an elder's history and the quarter's activity.
 set -euo pipefail
-
-: "${TANFANGD:?set TANFANGD to the tanfangd binary}"
-: "${TANFANG_BIN:?set TANFANG_BIN to the clients folder}"
-SUPER="$TANFANG_BIN/tanfang-super"
-GEN="$TANFANG_BIN/tanfang-demo-gen"
-for b in "$TANFANGD" "$SUPER" "$GEN"; do
-	if [[ ! -x $b ]]; then
-		echo "SKIP: $b not built"
-		exit 77
-	fi
-done
-command -v python3 >/dev/null || { echo "SKIP: python3 needed"; exit 77; }
+source "$(dirname "$0")/lib.sh"
+need "$TANFANGD" "$SUPER" "$GEN"
 
 ELDERS=60
 SEED=7
@@ -33,84 +23,20 @@ BANNER=152223
 TOWN=152223100  # 音德尔镇
 OTHER=152223101 # 新林镇
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/e2e-supervisor.XXXXXX")
-daemon_pid=
-cleanup() {
-	if [[ -n $daemon_pid ]]; then
-		kill "$daemon_pid" 2>/dev/null || true
-		wait "$daemon_pid" 2>/dev/null || true
-	fi
-	if [[ -z ${TFT_KEEP:-} ]]; then rm -rf "$tmp"; else echo "kept $tmp"; fi
-}
-trap cleanup EXIT
-
-fail() {
-	echo "FAIL: $*" >&2
-	echo "--- daemon log:" >&2
-	tail -n 30 "$tmp/daemon.log" >&2 || true
-	exit 1
-}
-pass=0
-ok() { pass=$((pass + 1)); }
-
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
-# start_daemon NOW: runs tanfangd with its clock pinned; waits at most 15 s.
-start_daemon() {
-	"$TANFANGD" run --data "$tmp/data" --listen "$EP" --now "$1" >"$tmp/daemon.log" 2>&1 &
-	daemon_pid=$!
-	for _ in $(seq 150); do
-		grep -q "listening on" "$tmp/daemon.log" 2>/dev/null && return 0
-		kill -0 "$daemon_pid" 2>/dev/null || fail "tanfangd exited before listening"
-		sleep 0.1
-	done
-	fail "tanfangd did not listen within 15 s"
-}
-
-# stop_daemon: SIGTERM, at most 15 s for a clean exit.
-stop_daemon() {
-	kill -TERM "$daemon_pid"
-	for _ in $(seq 150); do
-		kill -0 "$daemon_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -0 "$daemon_pid" 2>/dev/null && fail "tanfangd did not stop within 15 s"
-	wait "$daemon_pid" || fail "tanfangd exited with status $? on SIGTERM"
-	daemon_pid=
-}
-
-# sup KEYNAME ARGS...: tanfang-super signed with demo-keys/KEYNAME.key;
-# stdout in $tmp/out, stderr in $tmp/err, exit status in $rc.
-sup() {
+# run KEYNAME ARGS...: tanfang-super signed with demo-keys/KEYNAME.key.
+run() {
 	local key=$1
 	shift
 	rc=0
 	"$SUPER" --endpoint "$EP" --data "$tmp/data" --key "$tmp/data/demo-keys/$key.key" \
 		--now "$T_NOW" --timeout 10000 "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
 }
-# expect RC KEYNAME ARGS...
-expect() {
-	local want=$1
-	shift
-	sup "$@"
-	if [[ $rc != "$want" ]]; then
-		echo "--- stdout:" >&2; cat "$tmp/out" >&2
-		echo "--- stderr:" >&2; cat "$tmp/err" >&2
-		fail "tanfang-super $* exited $rc, expected $want"
-	fi
-	ok
-}
-out_has() { grep -qF -- "$1" "$tmp/out" || { cat "$tmp/out" >&2; fail "stdout lacks: $1"; }; ok; }
-err_has() { grep -qF -- "$1" "$tmp/err" || { cat "$tmp/err" >&2; fail "stderr lacks: $1"; }; ok; }
 
-"$TANFANGD" init --data "$tmp/data" >"$tmp/init.log" 2>&1 || { cat "$tmp/init.log"; fail "tanfangd init"; }
-EP="tcp://127.0.0.1:$(free_port)"
+init_daemon
 GEN_ARGS=(--endpoint "$EP" --data "$tmp/data" --elders "$ELDERS" --seed "$SEED" --timeout 10000)
 
 # --- the registry, on the last day of September ---
-start_daemon "$T_REG"
+start_daemon --now "$T_REG"
 timeout 120 "$GEN" "${GEN_ARGS[@]}" --phase registry --now "$T_REG" >"$tmp/gen1.out" 2>&1 ||
 	{ cat "$tmp/gen1.out"; fail "demo-gen --phase registry"; }
 grep -q "elders      $ELDERS " "$tmp/gen1.out" || { cat "$tmp/gen1.out"; fail "demo-gen did not make $ELDERS elders"; }
@@ -127,7 +53,7 @@ ok
 stop_daemon
 
 # --- the visits, on 20 November ---
-start_daemon "$T_NOW"
+start_daemon --now "$T_NOW"
 timeout 300 "$GEN" "${GEN_ARGS[@]}" --phase visits --now "$T_NOW" --expect >"$tmp/gen2.out" 2>&1 ||
 	{ cat "$tmp/gen2.out"; fail "demo-gen --phase visits"; }
 grep -q "2026-10 and 2026-11 up to 2026-11-20" "$tmp/gen2.out" || { cat "$tmp/gen2.out"; fail "visit span"; }
