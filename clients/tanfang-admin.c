@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cliopt.h"
 #include "csvimport.h"
 #include "hex.h"
 #include "keys.h"
@@ -29,9 +30,6 @@
 /* The daemon's default max_message_size; an import that does not fit is
  * refused here, before anything is sent (see docs/admin.md). */
 #define DEFAULT_MAX_MESSAGE (1u << 20)
-
-#define EXIT_REFUSED 1
-#define EXIT_USAGE   2
 
 enum opt {
 	/* global */
@@ -153,147 +151,39 @@ static const char usage_text[] =
     "Exit status: 0 done, 1 refused by the daemon or unreachable, 2 usage error.\n"
     "See docs/admin.md.\n";
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs(PROG ": ", stderr);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs(" (see " PROG " --help)\n", stderr);
-	return EXIT_USAGE;
-}
-
-static int fail(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs(PROG ": ", stderr);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return EXIT_REFUSED;
-}
-
 /* ---- connection ---- */
 
 struct conn {
 	const struct opts *o;
-	struct keypair key;
-	char server_key[64];
-	struct rpc *rpc;
+	struct cli_session s;
 };
-
-/* Reads a Z85 CURVE key (40 characters, blanks around it ignored). */
-static int read_server_key(const char *path, char out[64])
-{
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return -errno;
-	char line[128] = "";
-	bool ok = fgets(line, sizeof line, f) != NULL;
-	fclose(f);
-	if (!ok)
-		return TF_E_MALFORMED;
-	char *s = line + strspn(line, " \t");
-	s[strcspn(s, " \t\r\n")] = '\0';
-	if (strlen(s) != 40)
-		return TF_E_MALFORMED;
-	snprintf(out, 64, "%s", s);
-	return 0;
-}
 
 /* Loads the admin key and the server key and opens the client. Returns an
  * exit code (0 = connected). */
 static int conn_open(struct conn *c, const struct opts *o)
 {
-	char path[4096];
 	c->o = o;
-	const char *key_file = o->key_file;
-	if (!key_file && o->data_dir) {
-		snprintf(path, sizeof path, "%s/admin.key", o->data_dir);
-		key_file = path;
-	}
-	if (!key_file)
-		return usage_error("no admin key: give --key FILE or --data DIR");
-	int r = keys_load(key_file, &c->key);
-	if (r < 0)
-		return fail("cannot load the admin key %s: %s", key_file, tf_strerror(r));
-
-	const char *skf = o->server_key_file;
-	char skpath[4096];
-	if (!o->server_key && !skf && o->data_dir) {
-		snprintf(skpath, sizeof skpath, "%s/curve.pub", o->data_dir);
-		if (access(skpath, F_OK) == 0)
-			skf = skpath;
-	}
-	if (o->server_key) {
-		if (strlen(o->server_key) != 40)
-			return usage_error("--server-key must be the 40-character Z85 CURVE key");
-		snprintf(c->server_key, sizeof c->server_key, "%s", o->server_key);
-	} else if (skf) {
-		r = read_server_key(skf, c->server_key);
-		if (r < 0)
-			return fail("cannot read the server key from %s: %s", skf,
-			            r == TF_E_MALFORMED ? "not a 40-character Z85 key"
-			                                : tf_strerror(r));
-	}
-	r = rpc_open(o->endpoint, *c->server_key ? c->server_key : NULL, &c->key, &c->rpc);
-	if (r == -EINVAL)
-		return usage_error("bad endpoint '%s' or server key", o->endpoint);
-	if (r < 0)
-		return fail("cannot open a connection to %s: %s", o->endpoint, tf_strerror(r));
-	return 0;
+	struct cli_conn cc = {o->endpoint, o->server_key, o->server_key_file, o->key_file,
+	                      o->data_dir};
+	return cli_open(&c->s, &cc, o->timeout_ms);
 }
 
 static void conn_close(struct conn *c)
 {
-	rpc_close(c->rpc);
-	c->rpc = NULL;
-}
-
-/* The reply's failure, on stderr, as the exit code. */
-static int refused(const tf_reply *rep)
-{
-	if (*rep->detail)
-		return fail("%s: %s", wire_status_name(rep->status), rep->detail);
-	return fail("%s", wire_status_name(rep->status));
-}
-
-static int timed_out(const struct conn *c)
-{
-	return fail("no reply from %s within %d ms (is tanfangd running there%s?)", c->o->endpoint,
-	            c->o->timeout_ms,
-	            *c->server_key ? ", and is the server key its curve.pub"
-	                           : "; does it need --server-key or --data for CURVE");
-}
-
-/* Sends req; *out gets the Reply whatever its status. Returns an exit code:
- * 0 when a reply arrived. */
-static int call_raw(struct conn *c, tf_request *req, tf_reply **out)
-{
-	int r = rpc_call(c->rpc, req, c->o->timeout_ms, out);
-	if (r == TF_E_TIMEOUT)
-		return timed_out(c);
-	if (r < 0)
-		return fail("request failed: %s", tf_strerror(r));
-	return 0;
+	cli_close(&c->s);
 }
 
 /* Sends a registry change; prints `done` on success. Returns an exit code. */
 static int call_change(struct conn *c, tf_request *req, const char *done)
 {
 	tf_reply *rep;
-	int ex = call_raw(c, req, &rep);
+	int ex = cli_call(&c->s, req, &rep);
 	if (ex)
 		return ex;
 	if (rep->status == TANFANG__V1__STATUS__STATUS_OK)
 		printf("%s\n", done);
 	else
-		ex = refused(rep);
+		ex = cli_refused(rep);
 	wire_free(WIRE_REPLY, rep);
 	return ex;
 }
@@ -311,22 +201,22 @@ static bool area_code_ok(const char *s)
 static int need_id(const char *what, const char *id)
 {
 	if (!registry_id_valid(id))
-		return usage_error("%s '%s' is not a valid id (1 to %d of A-Z a-z 0-9 _ . -)", what,
-		                   id, REGISTRY_ID_MAX);
+		return cli_usage("%s '%s' is not a valid id (1 to %d of A-Z a-z 0-9 _ . -)", what,
+		                 id, REGISTRY_ID_MAX);
 	return 0;
 }
 
 static int need_area(const char *what, const char *code)
 {
 	if (!area_code_ok(code))
-		return usage_error("%s '%s' is not an area code (2 to 20 digits)", what, code);
+		return cli_usage("%s '%s' is not an area code (2 to 20 digits)", what, code);
 	return 0;
 }
 
 static int need_pk(const char *hex, uint8_t pk[32])
 {
 	if (strlen(hex) != 64 || hex_decode(hex, pk, 32) < 0)
-		return usage_error("'%s' is not a public key (64 hex digits)", hex);
+		return cli_usage("'%s' is not a public key (64 hex digits)", hex);
 	return 0;
 }
 
@@ -334,14 +224,14 @@ static int need_pk(const char *hex, uint8_t pk[32])
 static int need_ids(const char *what, const char *s, size_t max, char ***out, size_t *n)
 {
 	if (csvimport_split(s, out, n) < 0)
-		return fail("out of memory");
+		return cli_fail("out of memory");
 	for (size_t i = 0; i < *n; i++) {
 		int ex = need_id(what, (*out)[i]);
 		if (ex)
 			return ex;
 	}
 	if (*n > max)
-		return usage_error("at most %zu %s ids, got %zu", max, what, *n);
+		return cli_usage("at most %zu %s ids, got %zu", max, what, *n);
 	return 0;
 }
 
@@ -356,7 +246,7 @@ static int cmd_area_add(struct conn *c, const struct opts *o, char **args, size_
 	if (!ex && val(o, OPT_PARENT))
 		ex = need_area("parent", val(o, OPT_PARENT));
 	if (!ex && !*args[1])
-		ex = usage_error("the area name is empty");
+		ex = cli_usage("the area name is empty");
 	if (ex || (ex = conn_open(c, o)))
 		return ex;
 	tf_area a;
@@ -384,15 +274,15 @@ static int cmd_visitor_add(struct conn *c, const struct opts *o, char **args, si
 	if (ex)
 		return ex;
 	if (!*args[1])
-		return usage_error("the visitor name is empty");
+		return cli_usage("the visitor name is empty");
 	if (!val(o, OPT_ROLE))
-		return usage_error("visitor add needs --role");
+		return cli_usage("visitor add needs --role");
 	int role = wire_role_value(val(o, OPT_ROLE));
 	if (role < 0)
-		return usage_error("unknown role '%s'", val(o, OPT_ROLE));
+		return cli_usage("unknown role '%s'", val(o, OPT_ROLE));
 	/* Only an admin may have the whole registry as scope: --area "". */
 	if (!val(o, OPT_AREA))
-		return usage_error("visitor add needs --area (the visitor's scope)");
+		return cli_usage("visitor add needs --area (the visitor's scope)");
 	if (*val(o, OPT_AREA) && (ex = need_area("--area", val(o, OPT_AREA))))
 		return ex;
 	if ((ex = conn_open(c, o)))
@@ -424,7 +314,7 @@ static int cmd_key_enrol(struct conn *c, const struct opts *o, char **args, size
 	if (ex)
 		return ex;
 	if (!val(o, OPT_VISITOR))
-		return usage_error("key enrol needs --visitor ID");
+		return cli_usage("key enrol needs --visitor ID");
 	if ((ex = need_id("visitor id", val(o, OPT_VISITOR))) || (ex = conn_open(c, o)))
 		return ex;
 	Tanfang__V1__EnrolKey ek = TANFANG__V1__ENROL_KEY__INIT;
@@ -436,7 +326,7 @@ static int cmd_key_enrol(struct conn *c, const struct opts *o, char **args, size
 	req.op_case = TANFANG__V1__REQUEST__OP_ENROL_KEY;
 	req.enrol_key = &ek;
 	tf_reply *rep;
-	if ((ex = call_raw(c, &req, &rep)))
+	if ((ex = cli_call(&c->s, &req, &rep)))
 		return ex;
 	/* Enrolling the same key for the same visitor again changes nothing:
 	 * success, so set-up scripts can be re-run. */
@@ -445,7 +335,7 @@ static int cmd_key_enrol(struct conn *c, const struct opts *o, char **args, size
 	else if (rep->status == TANFANG__V1__STATUS__STATUS_DUPLICATE)
 		printf("key %s was already enrolled for %s\n", args[0], ek.visitor_id);
 	else
-		ex = refused(rep);
+		ex = cli_refused(rep);
 	wire_free(WIRE_REPLY, rep);
 	return ex;
 }
@@ -475,9 +365,9 @@ static int cmd_key_new(struct conn *c, const struct opts *o, char **args, size_t
 	if (r == 0)
 		r = keys_save(args[0], &kp);
 	if (r == -EEXIST)
-		return fail("%s exists; a key file is never overwritten", args[0]);
+		return cli_fail("%s exists; a key file is never overwritten", args[0]);
 	if (r < 0)
-		return fail("cannot write %s: %s", args[0], tf_strerror(r));
+		return cli_fail("cannot write %s: %s", args[0], tf_strerror(r));
 	char hex[65];
 	keys_pk_hex(&kp, hex);
 	printf("%s\n", hex);
@@ -489,7 +379,7 @@ static int cmd_key_show(struct conn *c, const struct opts *o, char **args, size_
 	struct keypair kp;
 	int r = keys_load(args[0], &kp);
 	if (r < 0)
-		return fail("cannot load %s: %s", args[0], tf_strerror(r));
+		return cli_fail("cannot load %s: %s", args[0], tf_strerror(r));
 	char hex[65];
 	keys_pk_hex(&kp, hex);
 	printf("%s\n", hex);
@@ -502,8 +392,8 @@ static int parse_degrees(const char *opt, const char *s, double limit, double *o
 	errno = 0;
 	*out = strtod(s, &end);
 	if (end == s || *end || errno || !isfinite(*out) || fabs(*out) > limit)
-		return usage_error("%s '%s' is not a number of degrees in -%g..%g", opt, s, limit,
-		                   limit);
+		return cli_usage("%s '%s' is not a number of degrees in -%g..%g", opt, s, limit,
+		                 limit);
 	return 0;
 }
 
@@ -515,9 +405,9 @@ static int elder_from_flags(const struct opts *o, char **args, tf_elder *e, char
 	if ((ex = need_id("elder id", args[0])))
 		return ex;
 	if (!*args[1])
-		return usage_error("the elder's name is empty");
+		return cli_usage("the elder's name is empty");
 	if (!val(o, OPT_AREA))
-		return usage_error("elder add needs --area CODE");
+		return cli_usage("elder add needs --area CODE");
 	if ((ex = need_area("--area", val(o, OPT_AREA))))
 		return ex;
 	e->id = args[0];
@@ -529,18 +419,18 @@ static int elder_from_flags(const struct opts *o, char **args, tf_elder *e, char
 		e->phone = (char *)val(o, OPT_PHONE);
 	if (val(o, OPT_BIRTH)) {
 		if (csvimport_date(val(o, OPT_BIRTH), birth) < 0)
-			return usage_error("--birth '%s' is not a real date (YYYY-MM-DD)",
-			                   val(o, OPT_BIRTH));
+			return cli_usage("--birth '%s' is not a real date (YYYY-MM-DD)",
+			                 val(o, OPT_BIRTH));
 		e->birth_date = birth;
 	}
 	if (val(o, OPT_TIER)) {
 		int t = csvimport_tier_value(val(o, OPT_TIER));
 		if (t < 0)
-			return usage_error("--tier must be general, key or high");
+			return cli_usage("--tier must be general, key or high");
 		e->risk_tier = (Tanfang__V1__RiskTier)t;
 	}
 	if (!!val(o, OPT_LAT) != !!val(o, OPT_LON))
-		return usage_error("give both --lat and --lon, or neither");
+		return cli_usage("give both --lat and --lon, or neither");
 	if (val(o, OPT_LAT)) {
 		if ((ex = parse_degrees("--lat", val(o, OPT_LAT), 90, &e->lat)) ||
 		    (ex = parse_degrees("--lon", val(o, OPT_LON), 180, &e->lon)))
@@ -551,16 +441,16 @@ static int elder_from_flags(const struct opts *o, char **args, tf_elder *e, char
 		char **items;
 		size_t n;
 		if (csvimport_split(val(o, OPT_CATEGORIES), &items, &n) < 0)
-			return fail("out of memory");
+			return cli_fail("out of memory");
 		e->categories = calloc(n ? n : 1, sizeof *e->categories);
 		if (!e->categories) {
 			csvimport_list_free(items, n);
-			return fail("out of memory");
+			return cli_fail("out of memory");
 		}
 		for (size_t i = 0; i < n; i++) {
 			int cat = csvimport_category_value(items[i]);
 			if (cat < 0) {
-				ex = usage_error("unknown category '%s'", items[i]);
+				ex = cli_usage("unknown category '%s'", items[i]);
 				break;
 			}
 			e->categories[e->n_categories++] = (Tanfang__V1__Category)cat;
@@ -634,13 +524,13 @@ static int fetch_elder(struct conn *c, const char *id, tf_reply **out, tf_elder 
 	req.op_case = TANFANG__V1__REQUEST__OP_GET_REGISTRY;
 	req.get_registry = &g;
 	tf_reply *rep;
-	int ex = call_raw(c, &req, &rep);
+	int ex = cli_call(&c->s, &req, &rep);
 	if (ex)
 		return ex;
 	*out = NULL;
 	*elder = NULL;
 	if (rep->status != TANFANG__V1__STATUS__STATUS_OK) {
-		ex = refused(rep);
+		ex = cli_refused(rep);
 		wire_free(WIRE_REPLY, rep);
 		return ex;
 	}
@@ -661,8 +551,8 @@ static int cmd_elder_set_status(struct conn *c, const struct opts *o, char **arg
 		return ex;
 	int st = wire_elder_status_value(args[1]);
 	if (st < 0)
-		return usage_error(
-		    "unknown status '%s' (active, hospitalised, moved_away, deceased)", args[1]);
+		return cli_usage("unknown status '%s' (active, hospitalised, moved_away, deceased)",
+		                 args[1]);
 	if ((ex = conn_open(c, o)))
 		return ex;
 	tf_reply *rep;
@@ -670,8 +560,9 @@ static int cmd_elder_set_status(struct conn *c, const struct opts *o, char **arg
 	if ((ex = fetch_elder(c, args[0], &rep, &e)))
 		return ex;
 	if (!e)
-		return fail("%s: no elder with id %s (in your scope)",
-		            wire_status_name(TANFANG__V1__STATUS__STATUS_UNKNOWN_ELDER), args[0]);
+		return cli_fail("%s: no elder with id %s (in your scope)",
+		                wire_status_name(TANFANG__V1__STATUS__STATUS_UNKNOWN_ELDER),
+		                args[0]);
 	e->status = (Tanfang__V1__ElderStatus)st;
 	char done[512];
 	snprintf(done, sizeof done, "elder %s %s is now %s", e->id, e->name,
@@ -690,7 +581,7 @@ static int set_list(struct conn *c, const struct opts *o, const char *elder, cha
 		ex = need_id(neighbours ? "neighbour" : "visitor", ids[i]);
 		for (size_t j = 0; !ex && j < i; j++)
 			if (strcmp(ids[i], ids[j]) == 0)
-				ex = usage_error("%s listed twice", ids[i]);
+				ex = cli_usage("%s listed twice", ids[i]);
 	}
 	if (ex || (ex = conn_open(c, o)))
 		return ex;
@@ -755,16 +646,16 @@ static int cmd_import_elders(struct conn *c, const struct opts *o, char **args, 
 	struct csvimport *ci;
 	int r = csvimport_read(file, &ci);
 	if (r < 0)
-		return fail("cannot read %s: %s", file,
-		            r == -EFBIG ? "larger than 64 MiB; split it" : tf_strerror(r));
+		return cli_fail("cannot read %s: %s", file,
+		                r == -EFBIG ? "larger than 64 MiB; split it" : tf_strerror(r));
 	int ex = 0;
 	for (size_t i = 0; i < ci->n_warnings; i++)
 		fprintf(stderr, PROG ": %s: warning: %s\n", file, ci->warnings[i]);
 	if (ci->n_errors) {
 		for (size_t i = 0; i < ci->n_errors; i++)
 			fprintf(stderr, "%s: %s\n", file, ci->errors[i]);
-		ex = fail("%s: %zu error%s; nothing was imported", file, ci->n_errors,
-		          ci->n_errors == 1 ? "" : "s");
+		ex = cli_fail("%s: %zu error%s; nothing was imported", file, ci->n_errors,
+		              ci->n_errors == 1 ? "" : "s");
 		goto out;
 	}
 	if (val(o, OPT_DRY_RUN)) {
@@ -783,15 +674,15 @@ static int cmd_import_elders(struct conn *c, const struct opts *o, char **args, 
 	req.import_elders = &im;
 	uint8_t *frame;
 	size_t len;
-	if ((r = rpc_seal(&c->key, &req, &frame, &len)) < 0) {
-		ex = fail("cannot seal the request: %s", tf_strerror(r));
+	if ((r = rpc_seal(&c->s.key, &req, &frame, &len)) < 0) {
+		ex = cli_fail("cannot seal the request: %s", tf_strerror(r));
 		goto out;
 	}
 	/* One request, so the daemon stores all or nothing. Splitting it here
 	 * would quietly weaken that to "all or nothing per part". */
 	if (len > max) {
 		size_t rows = ci->n_elders * (max * 9 / 10) / len;
-		ex = fail(
+		ex = cli_fail(
 		    "%s makes a request of %zu bytes, more than the daemon's message limit of "
 		    "%zu bytes; split the file into files of at most about %zu rows and import "
 		    "each (or raise max_message_size and pass --max-message)",
@@ -800,21 +691,15 @@ static int cmd_import_elders(struct conn *c, const struct opts *o, char **args, 
 		goto out;
 	}
 	tf_reply *rep;
-	r = rpc_call_sealed(c->rpc, frame, len, o->timeout_ms, &rep);
+	r = rpc_call_sealed(c->s.rpc, frame, len, o->timeout_ms, &rep);
 	free(frame);
-	if (r == TF_E_TIMEOUT) {
-		ex = timed_out(c);
+	if ((ex = cli_check_call(&c->s, r)))
 		goto out;
-	}
-	if (r < 0) {
-		ex = fail("request failed: %s", tf_strerror(r));
-		goto out;
-	}
 	if (rep->status == TANFANG__V1__STATUS__STATUS_OK) {
 		printf("%s: %zu elders imported\n", file, ci->n_elders);
 	} else {
 		import_refused(ci, file, rep);
-		ex = refused(rep);
+		ex = cli_refused(rep);
 	}
 	wire_free(WIRE_REPLY, rep);
 out:
@@ -927,7 +812,7 @@ static int cmd_list(struct conn *c, const struct opts *o, char **args, size_t na
 	else if (strcmp(args[0], "keys") == 0)
 		what = TANFANG__V1__GET_REGISTRY__WHAT__WHAT_KEYS, cols = key_cols, ncols = 5;
 	else
-		return usage_error("list what? areas, elders, visitors or keys, not '%s'", args[0]);
+		return cli_usage("list what? areas, elders, visitors or keys, not '%s'", args[0]);
 	int ex;
 	if (val(o, OPT_AREA) && (ex = need_area("--area", val(o, OPT_AREA))))
 		return ex;
@@ -935,7 +820,7 @@ static int cmd_list(struct conn *c, const struct opts *o, char **args, size_t na
 		return ex;
 	struct output *out;
 	if (output_new(ncols, cols, &out) < 0)
-		return fail("out of memory");
+		return cli_fail("out of memory");
 	if (what == TANFANG__V1__GET_REGISTRY__WHAT__WHAT_ELDERS) {
 		output_set_numeric(out, 9, true);
 		output_set_numeric(out, 10, true);
@@ -951,22 +836,22 @@ static int cmd_list(struct conn *c, const struct opts *o, char **args, size_t na
 		req.op_case = TANFANG__V1__REQUEST__OP_GET_REGISTRY;
 		req.get_registry = &g;
 		tf_reply *rep;
-		if ((ex = call_raw(c, &req, &rep)))
+		if ((ex = cli_call(&c->s, &req, &rep)))
 			break;
 		if (rep->status != TANFANG__V1__STATUS__STATUS_OK) {
-			ex = refused(rep);
+			ex = cli_refused(rep);
 			wire_free(WIRE_REPLY, rep);
 			break;
 		}
 		if (rep->result_case != TANFANG__V1__REPLY__RESULT_REGISTRY) {
 			wire_free(WIRE_REPLY, rep);
-			ex = fail("the daemon's reply holds no registry list");
+			ex = cli_fail("the daemon's reply holds no registry list");
 			break;
 		}
 		const Tanfang__V1__RegistryList *rl = rep->registry;
 		if (add_rows(out, rl, what) < 0) {
 			wire_free(WIRE_REPLY, rep);
-			ex = fail("out of memory");
+			ex = cli_fail("out of memory");
 			break;
 		}
 		/* Pages follow `next`; a next that does not move on would loop. */
@@ -979,7 +864,7 @@ static int cmd_list(struct conn *c, const struct opts *o, char **args, size_t na
 			break;
 	}
 	if (!ex && output_write(out, o->format, stdout) < 0)
-		ex = fail("cannot write the output: %s", strerror(errno));
+		ex = cli_fail("cannot write the output: %s", strerror(errno));
 	output_free(out);
 	return ex;
 }
@@ -1029,6 +914,7 @@ static const char *opt_name(int o)
 
 int main(int argc, char **argv)
 {
+	cli_init(PROG);
 	struct opts o = {.endpoint = DEFAULT_ENDPOINT,
 	                 .timeout_ms = DEFAULT_TIMEOUT_MS,
 	                 .format = OUTPUT_TABLE,
@@ -1046,23 +932,23 @@ int main(int argc, char **argv)
 		case OPT_TIMEOUT: {
 			long t = strtol(optarg, &end, 10);
 			if (end == optarg || *end || t <= 0 || t > 3600000)
-				return usage_error("--timeout needs milliseconds (1..3600000)");
+				return cli_usage("--timeout needs milliseconds (1..3600000)");
 			o.timeout_ms = (int)t;
 			break;
 		}
 		case OPT_FORMAT:
 			if (output_format_parse(optarg, &o.format) < 0)
-				return usage_error("--format must be table, csv or json");
+				return cli_usage("--format must be table, csv or json");
 			break;
 		case 'h':
 		case OPT_HELP: fputs(usage_text, stdout); return 0;
-		case ':': return usage_error("option %s needs a value", argv[optind - 1]);
-		case '?': return usage_error("unknown option %s", argv[optind - 1]);
+		case ':': return cli_usage("option %s needs a value", argv[optind - 1]);
+		case '?': return cli_usage("unknown option %s", argv[optind - 1]);
 		default:
 			if (c == OPT_MAX_MESSAGE) {
 				unsigned long long m = strtoull(optarg, &end, 10);
 				if (end == optarg || *end || m < 1024 || m > (1ull << 31))
-					return usage_error(
+					return cli_usage(
 					    "--max-message needs bytes (1024..2147483648)");
 				o.max_message = (size_t)m;
 			}
@@ -1075,7 +961,7 @@ int main(int argc, char **argv)
 	size_t nwords = (size_t)(argc - optind);
 	if (nwords == 0) {
 		fputs(usage_text, stderr);
-		return EXIT_USAGE;
+		return CLI_USAGE;
 	}
 	const struct cmd *cmd = NULL;
 	bool known_word = false;
@@ -1095,22 +981,22 @@ int main(int argc, char **argv)
 				l += (size_t)snprintf(subs + l, sizeof subs - l, "%s%s",
 				                      l ? ", " : "", cmds[i].word2);
 		if (nwords == 1)
-			return usage_error("'%s' needs one of: %s", words[0], subs);
-		return usage_error("'%s %s' is not a command; after '%s' say one of: %s", words[0],
-		                   words[1], words[0], subs);
+			return cli_usage("'%s' needs one of: %s", words[0], subs);
+		return cli_usage("'%s %s' is not a command; after '%s' say one of: %s", words[0],
+		                 words[1], words[0], subs);
 	}
 	if (!cmd)
-		return usage_error("unknown command '%s'", words[0]);
+		return cli_usage("unknown command '%s'", words[0]);
 	size_t skip = cmd->word2 ? 2 : 1;
 	char **args = words + skip;
 	size_t nargs = nwords - skip;
 	if (nargs < cmd->min_args || nargs > cmd->max_args)
-		return usage_error("usage: %s", cmd->synopsis);
+		return cli_usage("usage: %s", cmd->synopsis);
 	unsigned extra = o.given & ~cmd->opts;
 	for (int b = OPT_CMD_FIRST; extra && b < OPT_CMD_LAST; b++)
 		if (extra & BIT(b))
-			return usage_error("--%s does not apply to '%s %s'", opt_name(b),
-			                   cmd->word1, cmd->word2 ? cmd->word2 : args[0]);
+			return cli_usage("--%s does not apply to '%s %s'", opt_name(b), cmd->word1,
+			                 cmd->word2 ? cmd->word2 : args[0]);
 	struct conn conn = {0};
 	int ex = cmd->fn(&conn, &o, args, nargs);
 	conn_close(&conn);

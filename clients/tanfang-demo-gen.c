@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cliopt.h"
 #include "clock.h"
 #include "envelope.h"
 #include "keys.h"
@@ -46,9 +47,6 @@
 #define WINDOW             256 /* requests in flight; below ZeroMQ's default HWM of 1000 */
 #define IMPORT_CHUNK       500
 #define MAX_MESSAGE        (1u << 20)
-
-#define EXIT_REFUSED 1
-#define EXIT_USAGE   2
 
 #define STATUS(x)   TANFANG__V1__STATUS__STATUS_##x
 #define ROLE(x)     TANFANG__V1__ROLE__ROLE_##x
@@ -615,30 +613,6 @@ static const char usage_text[] =
     "Exit status: 0 done, 1 something was refused or the daemon did not answer,\n"
     "2 usage error. See docs/supervisor.md.\n";
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs(PROG ": ", stderr);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs(" (see " PROG " --help)\n", stderr);
-	return EXIT_USAGE;
-}
-
-static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int fail(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs(PROG ": ", stderr);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return EXIT_REFUSED;
-}
-
 /* ---- registry phase ---- */
 
 static int send_area(struct pipe *p, const struct keypair *admin, const struct area *a)
@@ -756,28 +730,28 @@ static int supervisor_keys_check(const char *keys_dir)
 {
 	char path[4096];
 	if (snprintf(path, sizeof path, "%s/S%s.key", keys_dir, BANNER_CODE) >= (int)sizeof path)
-		return fail("--keys-dir is too long");
+		return cli_fail("--keys-dir is too long");
 	if (access(path, F_OK) == 0)
-		return fail("%s exists: demo data was generated into this daemon before (use a "
-		            "fresh data folder)",
-		            path);
+		return cli_fail("%s exists: demo data was generated into this daemon before (use a "
+		                "fresh data folder)",
+		                path);
 	return 0;
 }
 
 static int supervisor_keys_save(struct model *m, const char *keys_dir)
 {
 	if (mkdir(keys_dir, 0700) < 0 && errno != EEXIST)
-		return fail("cannot make %s: %s", keys_dir, strerror(errno));
+		return cli_fail("cannot make %s: %s", keys_dir, strerror(errno));
 	for (size_t i = 0; i < m->n_visitors; i++) {
 		struct visitor *v = &m->visitors[i];
 		if (v->role != ROLE(SUPERVISOR))
 			continue;
 		char path[4096];
 		if (snprintf(path, sizeof path, "%s/%s.key", keys_dir, v->id) >= (int)sizeof path)
-			return fail("--keys-dir is too long");
+			return cli_fail("--keys-dir is too long");
 		int r = keys_save(path, &v->key);
 		if (r < 0)
-			return fail("cannot write %s: %s", path, tf_strerror(r));
+			return cli_fail("cannot write %s: %s", path, tf_strerror(r));
 	}
 	return 0;
 }
@@ -1076,24 +1050,6 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 	return 0;
 }
 
-static int read_server_key(const char *path, char out[64])
-{
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return -errno;
-	char line[128] = "";
-	bool ok = fgets(line, sizeof line, f) != NULL;
-	fclose(f);
-	if (!ok)
-		return TF_E_MALFORMED;
-	char *s = line + strspn(line, " \t");
-	s[strcspn(s, " \t\r\n")] = '\0';
-	if (strlen(s) != 40)
-		return TF_E_MALFORMED;
-	snprintf(out, 64, "%s", s);
-	return 0;
-}
-
 enum {
 	OPT_ENDPOINT = 256,
 	OPT_SERVER_KEY,
@@ -1167,6 +1123,7 @@ static void month_name(int64_t t, char *buf, size_t size)
 
 int main(int argc, char **argv)
 {
+	cli_init(PROG);
 	struct opts o = {.endpoint = DEFAULT_ENDPOINT,
 	                 .elders = DEFAULT_ELDERS,
 	                 .seed = DEFAULT_SEED,
@@ -1188,104 +1145,88 @@ int main(int argc, char **argv)
 		case OPT_EXPECT: o.expect = true; break;
 		case OPT_ELDERS:
 			if (parse_u64(optarg, 2000000, &v) < 0 || v == 0)
-				return usage_error("--elders needs 1..2000000");
+				return cli_usage("--elders needs 1..2000000");
 			o.elders = (unsigned)v;
 			break;
 		case OPT_VILLAGES:
 			if (parse_u64(optarg, COUNT_OF(village_stems), &v) < 0 || v == 0)
-				return usage_error("--villages needs 1..%zu",
-				                   COUNT_OF(village_stems));
+				return cli_usage("--villages needs 1..%zu",
+				                 COUNT_OF(village_stems));
 			o.vpt = (unsigned)v;
 			break;
 		case OPT_SEED:
 			if (parse_u64(optarg, UINT64_MAX, &v) < 0)
-				return usage_error("--seed needs a whole number");
+				return cli_usage("--seed needs a whole number");
 			o.seed = v;
 			break;
 		case OPT_TIMEOUT:
 			if (parse_u64(optarg, 3600000, &v) < 0 || v == 0)
-				return usage_error("--timeout needs milliseconds (1..3600000)");
+				return cli_usage("--timeout needs milliseconds (1..3600000)");
 			o.timeout_ms = (int)v;
 			break;
 		case OPT_NOW:
 			if (parse_u64(optarg, 4102444800ull, &v) < 0 || v == 0)
-				return usage_error("--now needs unix seconds");
+				return cli_usage("--now needs unix seconds");
 			clock_set_fixed((int64_t)v);
 			break;
 		case 'h':
 		case OPT_HELP: fputs(usage_text, stdout); return 0;
-		case ':': return usage_error("option %s needs a value", argv[optind - 1]);
-		default: return usage_error("unknown option %s", argv[optind - 1]);
+		case ':': return cli_usage("option %s needs a value", argv[optind - 1]);
+		default: return cli_usage("unknown option %s", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
-		return usage_error("unexpected argument '%s'", argv[optind]);
+		return cli_usage("unexpected argument '%s'", argv[optind]);
 	bool do_registry = strcmp(o.phase, "all") == 0 || strcmp(o.phase, "registry") == 0;
 	bool do_visits = strcmp(o.phase, "all") == 0 || strcmp(o.phase, "visits") == 0;
 	if (!do_registry && !do_visits)
-		return usage_error("--phase must be all, registry or visits");
+		return cli_usage("--phase must be all, registry or visits");
 	if (!o.data_dir && (!o.key_file || !o.keys_dir))
-		return usage_error("give --data DIR (or --key FILE and --keys-dir DIR)");
+		return cli_usage("give --data DIR (or --key FILE and --keys-dir DIR)");
 	if (!o.vpt) {
 		unsigned auto_vpt = o.elders / 450;
 		o.vpt = auto_vpt < 2 ? 2 : auto_vpt > 10 ? 10 : auto_vpt;
 	}
 	if (period_set_timezone("Asia/Shanghai") < 0)
-		return fail("time zone Asia/Shanghai is not installed (tzdata)");
+		return cli_fail("time zone Asia/Shanghai is not installed (tzdata)");
 	int64_t now = clock_now();
 	struct span sp;
 	if (make_span(o.month, now, &sp) < 0)
-		return usage_error("--month must be YYYY-MM and not in the future");
+		return cli_usage("--month must be YYYY-MM and not in the future");
 	if (envelope_init() < 0)
-		return fail("cannot initialise libsodium");
+		return cli_fail("cannot initialise libsodium");
 
 	/* Keys and connection. */
-	char key_path[4096], keys_dir[4096], sk_path[4096], server_key[64] = "";
-	if (o.key_file)
-		snprintf(key_path, sizeof key_path, "%s", o.key_file);
-	else
-		snprintf(key_path, sizeof key_path, "%s/admin.key", o.data_dir);
+	char keys_dir[4096];
 	if (o.keys_dir)
 		snprintf(keys_dir, sizeof keys_dir, "%s", o.keys_dir);
 	else
 		snprintf(keys_dir, sizeof keys_dir, "%s/demo-keys", o.data_dir);
-	struct keypair admin;
-	int r = keys_load(key_path, &admin);
-	if (r < 0)
-		return fail("cannot load the admin key %s: %s", key_path, tf_strerror(r));
-	const char *skf = o.server_key_file;
-	if (!o.server_key && !skf && o.data_dir) {
-		snprintf(sk_path, sizeof sk_path, "%s/curve.pub", o.data_dir);
-		if (access(sk_path, F_OK) == 0)
-			skf = sk_path;
-	}
-	if (o.server_key) {
-		if (strlen(o.server_key) != 40)
-			return usage_error("--server-key must be the 40-character Z85 CURVE key");
-		snprintf(server_key, sizeof server_key, "%s", o.server_key);
-	} else if (skf && (r = read_server_key(skf, server_key)) < 0) {
-		return fail("cannot read the server key from %s: %s", skf, tf_strerror(r));
-	}
+	struct cli_session sess = {0};
+	struct cli_conn cc = {o.endpoint, o.server_key, o.server_key_file, o.key_file, o.data_dir};
+	int r = cli_open(&sess, &cc, o.timeout_ms);
+	if (r)
+		return r;
+	struct keypair admin = sess.key;
+	struct rpc *rpc = sess.rpc; /* handed to the pipe below, which closes it */
 
 	int64_t t0 = clock_mono_ms();
 	struct model m;
-	if (model_build(&m, o.seed, o.elders, o.vpt, now) < 0)
-		return fail("out of memory");
+	if (model_build(&m, o.seed, o.elders, o.vpt, now) < 0) {
+		rpc_close(rpc);
+		return cli_fail("out of memory");
+	}
 	struct pipe *p = calloc(1, sizeof *p);
 	if (!p || !(p->visits_ok_by_area = calloc(m.n_areas, sizeof *p->visits_ok_by_area))) {
 		model_free(&m);
 		free(p);
-		return fail("out of memory");
+		rpc_close(rpc);
+		return cli_fail("out of memory");
 	}
+	p->rpc = rpc;
 	p->timeout_ms = o.timeout_ms;
 	int ex = 0;
 	struct expect *x = NULL;
-	r = rpc_open(o.endpoint, *server_key ? server_key : NULL, &admin, &p->rpc);
-	if (r < 0) {
-		ex = r == -EINVAL ? usage_error("bad endpoint '%s' or server key", o.endpoint)
-		                  : fail("cannot connect to %s: %s", o.endpoint, tf_strerror(r));
-		goto out;
-	}
 	if (do_registry) {
 		if ((ex = supervisor_keys_check(keys_dir)))
 			goto out;
@@ -1293,7 +1234,7 @@ int main(int argc, char **argv)
 			struct visitor *vi = &m.visitors[i];
 			if (vi->role == ROLE(SUPERVISOR)) {
 				if (keys_generate(&vi->key) < 0) {
-					ex = fail("cannot make keys");
+					ex = cli_fail("cannot make keys");
 					goto out;
 				}
 				vi->keyed = true;
@@ -1305,13 +1246,14 @@ int main(int argc, char **argv)
 	m.registered_at = sp.start < now ? sp.start : now;
 	if (do_registry) {
 		if (phase_registry(p, &admin, &m) < 0) {
-			ex = fail("registry phase failed%s",
-			          p->dead ? ": the daemon stopped answering" : "");
+			ex = cli_fail("registry phase failed%s",
+			              p->dead ? ": the daemon stopped answering" : "");
 			goto out;
 		}
 		reg_sent = p->sent, reg_ok = p->ok, reg_dup = p->duplicate;
 		if (p->refused) {
-			ex = fail("%lu registry requests were refused; no visits sent", p->refused);
+			ex = cli_fail("%lu registry requests were refused; no visits sent",
+			              p->refused);
 			goto out;
 		}
 		if ((ex = supervisor_keys_save(&m, keys_dir)))
@@ -1342,14 +1284,14 @@ int main(int argc, char **argv)
 			if (vi->role == ROLE(SUPERVISOR))
 				continue;
 			if (keys_generate(&vi->key) < 0 || send_enrol(p, &admin, vi) < 0) {
-				ex = fail("enrolling keys failed");
+				ex = cli_fail("enrolling keys failed");
 				goto out;
 			}
 			vi->keyed = true;
 			n_keys++;
 		}
 		if (pipe_drain(p) < 0) {
-			ex = fail("enrolling keys failed: the daemon stopped answering");
+			ex = cli_fail("enrolling keys failed: the daemon stopped answering");
 			goto out;
 		}
 		unsigned long before_ok = p->ok, before_dup = p->duplicate, before_sent = p->sent;
@@ -1357,7 +1299,7 @@ int main(int argc, char **argv)
 		/* Expected report rows: [area][month]. */
 		x = calloc(m.n_areas * 2, sizeof *x);
 		if (!x) {
-			ex = fail("out of memory");
+			ex = cli_fail("out of memory");
 			goto out;
 		}
 		/* Elders are registered from the start of the visits (or the
@@ -1367,8 +1309,8 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < m.n_elders; i++) {
 			const struct elder *e = &m.elders[i];
 			if (elder_visits(&vc, e) < 0) {
-				ex = fail("sending visits failed%s",
-				          p->dead ? ": the daemon stopped answering" : "");
+				ex = cli_fail("sending visits failed%s",
+				              p->dead ? ": the daemon stopped answering" : "");
 				goto out;
 			}
 			for (int mo = 0; mo < sp.n_months; mo++) {
@@ -1380,7 +1322,7 @@ int main(int argc, char **argv)
 			}
 		}
 		if (pipe_drain(p) < 0) {
-			ex = fail("sending visits failed: the daemon stopped answering");
+			ex = cli_fail("sending visits failed: the daemon stopped answering");
 			goto out;
 		}
 		int64_t t2 = clock_mono_ms();
@@ -1435,7 +1377,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (p->refused)
-		ex = fail("%lu requests were refused", p->refused);
+		ex = cli_fail("%lu requests were refused", p->refused);
 out:
 	if (p) {
 		for (size_t i = 0; i < p->n; i++)

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cliopt.h"
 #include "clock.h"
 #include "envelope.h"
 #include "keys.h"
@@ -32,9 +33,6 @@
 #define DEFAULT_ENDPOINT   "tcp://127.0.0.1:7480"
 #define DEFAULT_TIMEOUT_MS 15000
 #define DEFAULT_TZ         "Asia/Shanghai"
-
-#define EXIT_REFUSED 1
-#define EXIT_USAGE   2
 
 #define STATUS(x) TANFANG__V1__STATUS__STATUS_##x
 
@@ -140,114 +138,26 @@ static const char usage_text[] =
     "Exit status: 0 done, 1 refused by the daemon or unreachable, 2 usage error.\n"
     "See docs/supervisor.md.\n";
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs(PROG ": ", stderr);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs(" (see " PROG " --help)\n", stderr);
-	return EXIT_USAGE;
-}
-
-static int fail(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs(PROG ": ", stderr);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return EXIT_REFUSED;
-}
-
 /* ---- connection ---- */
 
 struct conn {
 	const struct opts *o;
-	struct keypair key;
-	char server_key[64];
-	struct rpc *rpc;
+	struct cli_session s;
 };
-
-/* Reads a Z85 CURVE key (40 characters, blanks around it ignored). */
-static int read_server_key(const char *path, char out[64])
-{
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return -errno;
-	char line[128] = "";
-	bool ok = fgets(line, sizeof line, f) != NULL;
-	fclose(f);
-	if (!ok)
-		return TF_E_MALFORMED;
-	char *s = line + strspn(line, " \t");
-	s[strcspn(s, " \t\r\n")] = '\0';
-	if (strlen(s) != 40)
-		return TF_E_MALFORMED;
-	snprintf(out, 64, "%s", s);
-	return 0;
-}
 
 /* Loads the signing key and the server key and opens the client. Returns an
  * exit code (0 = ready). */
 static int conn_open(struct conn *c, const struct opts *o)
 {
-	char path[4096], skpath[4096];
 	c->o = o;
-	const char *key_file = o->key_file;
-	if (!key_file && o->data_dir) {
-		snprintf(path, sizeof path, "%s/admin.key", o->data_dir);
-		key_file = path;
-	}
-	if (!key_file)
-		return usage_error("no key: give --key FILE (or --data DIR for a local daemon)");
-	int r = keys_load(key_file, &c->key);
-	if (r < 0)
-		return fail("cannot load the key %s: %s", key_file,
-		            r == TF_E_MALFORMED ? "not a tanfang key file" : tf_strerror(r));
-
-	const char *skf = o->server_key_file;
-	if (!o->server_key && !skf && o->data_dir) {
-		snprintf(skpath, sizeof skpath, "%s/curve.pub", o->data_dir);
-		if (access(skpath, F_OK) == 0)
-			skf = skpath;
-	}
-	if (o->server_key) {
-		if (strlen(o->server_key) != 40)
-			return usage_error("--server-key must be the 40-character Z85 CURVE key");
-		snprintf(c->server_key, sizeof c->server_key, "%s", o->server_key);
-	} else if (skf) {
-		r = read_server_key(skf, c->server_key);
-		if (r < 0)
-			return fail("cannot read the server key from %s: %s", skf,
-			            r == TF_E_MALFORMED ? "not a 40-character Z85 key"
-			                                : tf_strerror(r));
-	}
-	r = rpc_open(o->endpoint, *c->server_key ? c->server_key : NULL, &c->key, &c->rpc);
-	if (r == -EINVAL)
-		return usage_error("bad endpoint '%s' or server key", o->endpoint);
-	if (r < 0)
-		return fail("cannot open a connection to %s: %s", o->endpoint, tf_strerror(r));
-	return 0;
+	struct cli_conn cc = {o->endpoint, o->server_key, o->server_key_file, o->key_file,
+	                      o->data_dir};
+	return cli_open(&c->s, &cc, o->timeout_ms);
 }
 
 static void conn_close(struct conn *c)
 {
-	rpc_close(c->rpc);
-	c->rpc = NULL;
-}
-
-/* Prints a refusal ("STATUS_FORBIDDEN: detail") and returns its exit code. */
-static int refused(const tf_reply *rep)
-{
-	if (*rep->detail)
-		return fail("refused: %s: %s", wire_status_name(rep->status), rep->detail);
-	return fail("refused: %s", wire_status_name(rep->status));
+	cli_close(&c->s);
 }
 
 /* Sends a query; *out gets an OK reply carrying result `want`. Anything else
@@ -256,22 +166,17 @@ static int query(struct conn *c, tf_request *req, int want, tf_reply **out)
 {
 	*out = NULL;
 	tf_reply *rep;
-	int r = rpc_call(c->rpc, req, c->o->timeout_ms, &rep);
-	if (r == TF_E_TIMEOUT)
-		return fail("no reply from %s within %d ms (is tanfangd running there%s?)",
-		            c->o->endpoint, c->o->timeout_ms,
-		            *c->server_key ? ", and is the server key its curve.pub"
-		                           : "; does it need --server-key or --data for CURVE");
-	if (r < 0)
-		return fail("request failed: %s", tf_strerror(r));
+	int ex = cli_call(&c->s, req, &rep);
+	if (ex)
+		return ex;
 	if (rep->status != STATUS(OK)) {
-		int ex = refused(rep);
+		ex = cli_refused(rep);
 		wire_free(WIRE_REPLY, rep);
 		return ex;
 	}
 	if ((int)rep->result_case != want) {
 		wire_free(WIRE_REPLY, rep);
-		return fail("the daemon's reply does not hold the expected result");
+		return cli_fail("the daemon's reply does not hold the expected result");
 	}
 	*out = rep;
 	return 0;
@@ -336,12 +241,9 @@ static int areas_load(struct conn *c, struct areas *a)
 		req.op_case = TANFANG__V1__REQUEST__OP_GET_REGISTRY;
 		req.get_registry = &g;
 		tf_reply *rep;
-		int r = rpc_call(c->rpc, &req, c->o->timeout_ms, &rep);
-		if (r == TF_E_TIMEOUT)
-			return fail("no reply from %s within %d ms (is tanfangd running there?)",
-			            c->o->endpoint, c->o->timeout_ms);
-		if (r < 0)
-			return fail("request failed: %s", tf_strerror(r));
+		int ex = cli_call(&c->s, &req, &rep);
+		if (ex)
+			return ex;
 		if (rep->status != STATUS(OK) ||
 		    rep->result_case != TANFANG__V1__REPLY__RESULT_REGISTRY) {
 			wire_free(WIRE_REPLY, rep);
@@ -351,7 +253,7 @@ static int areas_load(struct conn *c, struct areas *a)
 		for (size_t i = 0; i < rl->n_areas; i++) {
 			if (areas_add(a, rl->areas[i]->code, rl->areas[i]->name) < 0) {
 				wire_free(WIRE_REPLY, rep);
-				return fail("out of memory");
+				return cli_fail("out of memory");
 			}
 		}
 		/* A `next` that does not move on would loop for ever. */
@@ -436,7 +338,7 @@ static int write_output(const struct output *out, const struct opts *o, const ch
 	if (o->output) {
 		f = fopen(o->output, "w");
 		if (!f)
-			return fail("cannot write %s: %s", o->output, strerror(errno));
+			return cli_fail("cannot write %s: %s", o->output, strerror(errno));
 	}
 	int r = 0;
 	if (preamble && fputs(preamble, f) == EOF)
@@ -446,8 +348,8 @@ static int write_output(const struct output *out, const struct opts *o, const ch
 	if (f != stdout && fclose(f) == EOF && r == 0)
 		r = -EIO;
 	if (r < 0)
-		return fail("cannot write the output%s%s: %s", o->output ? " to " : "",
-		            o->output ? o->output : "", tf_strerror(r));
+		return cli_fail("cannot write the output%s%s: %s", o->output ? " to " : "",
+		                o->output ? o->output : "", tf_strerror(r));
 	return 0;
 }
 
@@ -482,7 +384,7 @@ static int sheet_new(const struct col *cols, size_t n, enum output_format f, str
 		numeric[k++] = cols[i].numeric;
 	}
 	if (output_new(k, headers, out) < 0)
-		return fail("out of memory");
+		return cli_fail("out of memory");
 	for (size_t i = 0; i < k; i++)
 		output_set_numeric(*out, i, numeric[i]);
 	return 0;
@@ -498,7 +400,7 @@ static int sheet_add(struct output *out, const struct col *cols, size_t n, enum 
 	for (size_t i = 0; i < n && k < MAX_COLS; i++)
 		if (col_shown(&cols[i], f))
 			row[k++] = cells[i];
-	return output_add_row(out, row) < 0 ? fail("out of memory") : 0;
+	return output_add_row(out, row) < 0 ? cli_fail("out of memory") : 0;
 }
 
 /* ---- argument checks ---- */
@@ -512,14 +414,14 @@ static bool area_code_ok(const char *s)
 static int check_area(const struct opts *o)
 {
 	if (o->area && !area_code_ok(o->area))
-		return usage_error("--area '%s' is not an area code (2 to 20 digits)", o->area);
+		return cli_usage("--area '%s' is not an area code (2 to 20 digits)", o->area);
 	return 0;
 }
 
 static int check_visitor(const struct opts *o)
 {
 	if (o->visitor && !registry_id_valid(o->visitor))
-		return usage_error("--visitor '%s' is not a valid visitor id", o->visitor);
+		return cli_usage("--visitor '%s' is not a valid visitor id", o->visitor);
 	return 0;
 }
 
@@ -529,15 +431,15 @@ static int cmd_keygen(struct conn *c, const struct opts *o, char **args, size_t 
 {
 	(void)c, (void)args, (void)nargs;
 	if (!o->key_file)
-		return usage_error("keygen needs --key FILE (where to write the new key)");
+		return cli_usage("keygen needs --key FILE (where to write the new key)");
 	struct keypair kp;
 	int r = keys_generate(&kp);
 	if (r == 0)
 		r = keys_save(o->key_file, &kp);
 	if (r == -EEXIST)
-		return fail("%s already exists; a key file is never overwritten", o->key_file);
+		return cli_fail("%s already exists; a key file is never overwritten", o->key_file);
 	if (r < 0)
-		return fail("cannot write %s: %s", o->key_file, tf_strerror(r));
+		return cli_fail("cannot write %s: %s", o->key_file, tf_strerror(r));
 	char hex[65];
 	keys_pk_hex(&kp, hex);
 	printf("%s\n", hex);
@@ -559,11 +461,11 @@ static int cmd_overdue(struct conn *c, const struct opts *o, char **args, size_t
 	if (ex)
 		return ex;
 	if (o->rule && (!*o->rule || strlen(o->rule) >= 64))
-		return usage_error("--rule needs a rule name, e.g. monthly_visit");
+		return cli_usage("--rule needs a rule name, e.g. monthly_visit");
 	long per_page = o->per_page ? o->per_page : 50;
 	long page = o->page ? o->page : 1;
 	if ((unsigned long long)(page - 1) * (unsigned long long)per_page > UINT32_MAX)
-		return usage_error("--page %ld is too far", page);
+		return cli_usage("--page %ld is too far", page);
 	if ((ex = conn_open(c, o)))
 		return ex;
 	struct areas areas = {0};
@@ -663,9 +565,9 @@ static int cmd_report(struct conn *c, const struct opts *o, char **args, size_t 
 		return ex;
 	int64_t start, end;
 	if (!o->month)
-		return usage_error("report needs --month YYYY-MM");
+		return cli_usage("report needs --month YYYY-MM");
 	if (period_parse_month(o->month, &start, &end) < 0)
-		return usage_error("--month must be YYYY-MM, not '%s'", o->month);
+		return cli_usage("--month must be YYYY-MM, not '%s'", o->month);
 	if ((ex = conn_open(c, o)))
 		return ex;
 	Tanfang__V1__ReportQuery q = TANFANG__V1__REPORT_QUERY__INIT;
@@ -802,9 +704,9 @@ static void fmt_list(char *const *items, size_t n, char *buf, size_t size)
 static int cmd_history(struct conn *c, const struct opts *o, char **args, size_t nargs)
 {
 	if (nargs != 1)
-		return usage_error("usage: history ELDER_ID [--limit N]");
+		return cli_usage("usage: history ELDER_ID [--limit N]");
 	if (!registry_id_valid(args[0]))
-		return usage_error("'%s' is not a valid elder id", args[0]);
+		return cli_usage("'%s' is not a valid elder id", args[0]);
 	int ex = conn_open(c, o);
 	if (ex)
 		return ex;
@@ -920,14 +822,14 @@ static int cmd_activity(struct conn *c, const struct opts *o, char **args, size_
 		return ex;
 	int64_t start, end;
 	if (!o->period)
-		return usage_error("activity needs --period YYYY-MM or YYYY-Qn");
+		return cli_usage("activity needs --period YYYY-MM or YYYY-Qn");
 	if (period_parse_span(o->period, &start, &end) < 0)
-		return usage_error("--period must be YYYY-MM or YYYY-Qn (e.g. 2026-Q3), not '%s'",
-		                   o->period);
+		return cli_usage("--period must be YYYY-MM or YYYY-Qn (e.g. 2026-Q3), not '%s'",
+		                 o->period);
 	int role = -1;
 	if (o->role && (role = wire_role_value(o->role)) < 0)
-		return usage_error("unknown role '%s' (grid_worker, party_member, neighbour, ...)",
-		                   o->role);
+		return cli_usage("unknown role '%s' (grid_worker, party_member, neighbour, ...)",
+		                 o->role);
 	if ((ex = conn_open(c, o)))
 		return ex;
 	struct areas areas = {0};
@@ -1050,6 +952,7 @@ static const char *opt_name(int o)
 
 int main(int argc, char **argv)
 {
+	cli_init(PROG);
 	struct opts o = {.endpoint = DEFAULT_ENDPOINT,
 	                 .timeout_ms = DEFAULT_TIMEOUT_MS,
 	                 .format = OUTPUT_TABLE,
@@ -1071,16 +974,16 @@ int main(int argc, char **argv)
 		case OPT_TZ: o.tz = optarg; break;
 		case OPT_FORMAT:
 			if (output_format_parse(optarg, &o.format) < 0)
-				return usage_error("--format must be table, csv or json");
+				return cli_usage("--format must be table, csv or json");
 			break;
 		case OPT_TIMEOUT:
 			if (parse_long(optarg, 1, 3600000, &n) < 0)
-				return usage_error("--timeout needs milliseconds (1..3600000)");
+				return cli_usage("--timeout needs milliseconds (1..3600000)");
 			o.timeout_ms = (int)n;
 			break;
 		case OPT_NOW:
 			if (parse_long(optarg, 1, 4102444800L, &n) < 0)
-				return usage_error("--now needs unix seconds");
+				return cli_usage("--now needs unix seconds");
 			clock_set_fixed(n);
 			break;
 		case OPT_AREA: o.area = optarg; break;
@@ -1091,49 +994,49 @@ int main(int argc, char **argv)
 		case OPT_ROLE: o.role = optarg; break;
 		case OPT_WITHIN:
 			if (parse_long(optarg, 0, 366, &o.within_days) < 0)
-				return usage_error("--within needs days (0..366)");
+				return cli_usage("--within needs days (0..366)");
 			break;
 		case OPT_PAGE:
 			if (parse_long(optarg, 1, 1000000, &o.page) < 0)
-				return usage_error("--page needs a page number (1, 2, ...)");
+				return cli_usage("--page needs a page number (1, 2, ...)");
 			break;
 		case OPT_PER_PAGE:
 			if (parse_long(optarg, 1, 1000, &o.per_page) < 0)
-				return usage_error("--per-page needs 1..1000");
+				return cli_usage("--per-page needs 1..1000");
 			break;
 		case OPT_LIMIT:
 			if (parse_long(optarg, 1, 1000, &o.limit) < 0)
-				return usage_error("--limit needs 1..1000");
+				return cli_usage("--limit needs 1..1000");
 			break;
 		case 'h':
 		case OPT_HELP: fputs(usage_text, stdout); return 0;
-		case ':': return usage_error("option %s needs a value", argv[optind - 1]);
-		default: return usage_error("unknown option %s", argv[optind - 1]);
+		case ':': return cli_usage("option %s needs a value", argv[optind - 1]);
+		default: return cli_usage("unknown option %s", argv[optind - 1]);
 		}
 	}
 	if (optind >= argc) {
 		fputs(usage_text, stderr);
-		return EXIT_USAGE;
+		return CLI_USAGE;
 	}
 	const struct cmd *cmd = NULL;
 	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
 		if (strcmp(cmds[i].name, argv[optind]) == 0)
 			cmd = &cmds[i];
 	if (!cmd)
-		return usage_error("unknown command '%s'", argv[optind]);
+		return cli_usage("unknown command '%s'", argv[optind]);
 	char **args = argv + optind + 1;
 	size_t nargs = (size_t)(argc - optind - 1);
 	if (nargs > cmd->max_args)
-		return usage_error("'%s' takes %s", cmd->name,
-		                   cmd->max_args ? "one argument" : "no arguments, only options");
+		return cli_usage("'%s' takes %s", cmd->name,
+		                 cmd->max_args ? "one argument" : "no arguments, only options");
 	unsigned extra = o.given & ~cmd->opts;
 	for (int b = OPT_AREA; extra && b <= OPT_ROLE; b++)
 		if (extra & B(b))
-			return usage_error("--%s does not apply to '%s'", opt_name(b), cmd->name);
+			return cli_usage("--%s does not apply to '%s'", opt_name(b), cmd->name);
 	if (period_set_timezone(o.tz) < 0)
-		return usage_error("unknown time zone '%s'", o.tz);
+		return cli_usage("unknown time zone '%s'", o.tz);
 	if (envelope_init() < 0)
-		return fail("cannot initialise libsodium");
+		return cli_fail("cannot initialise libsodium");
 	struct conn conn = {0};
 	int ex = cmd->fn(&conn, &o, args, nargs);
 	conn_close(&conn);

@@ -1,0 +1,130 @@
+#include "cliopt.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *prog_name = "tanfang";
+
+void cli_init(const char *prog)
+{
+	prog_name = prog;
+}
+
+int cli_usage(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "%s: ", prog_name);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see %s --help)\n", prog_name);
+	return CLI_USAGE;
+}
+
+int cli_fail(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "%s: ", prog_name);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return CLI_FAILED;
+}
+
+int cli_refused(const tf_reply *rep)
+{
+	if (*rep->detail)
+		return cli_fail("%s: %s", wire_status_name(rep->status), rep->detail);
+	return cli_fail("%s", wire_status_name(rep->status));
+}
+
+int cli_read_server_key(const char *path, char out[41])
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	char line[128] = "";
+	bool ok = fgets(line, sizeof line, f) != NULL;
+	fclose(f);
+	if (!ok)
+		return TF_E_MALFORMED;
+	char *s = line + strspn(line, " \t");
+	s[strcspn(s, " \t\r\n")] = '\0';
+	if (strlen(s) != 40)
+		return TF_E_MALFORMED;
+	memcpy(out, s, 41);
+	return 0;
+}
+
+int cli_open(struct cli_session *s, const struct cli_conn *o, int timeout_ms)
+{
+	char path[4096], skpath[4096];
+	const char *endpoint = o->endpoint ? o->endpoint : CLI_DEFAULT_ENDPOINT;
+	snprintf(s->endpoint, sizeof s->endpoint, "%s", endpoint);
+	s->timeout_ms = timeout_ms;
+	s->rpc = NULL;
+	const char *key_file = o->key_file;
+	if (!key_file && o->data_dir) {
+		snprintf(path, sizeof path, "%s/admin.key", o->data_dir);
+		key_file = path;
+	}
+	if (!key_file)
+		return cli_usage("no key: give --key FILE (or --data DIR for a local daemon)");
+	int r = keys_load(key_file, &s->key);
+	if (r < 0)
+		return cli_fail("cannot load the key %s: %s", key_file,
+		                r == TF_E_MALFORMED ? "not a tanfang key file" : tf_strerror(r));
+
+	s->server_key[0] = '\0';
+	const char *skf = o->server_key_file;
+	if (!o->server_key && !skf && o->data_dir) {
+		snprintf(skpath, sizeof skpath, "%s/curve.pub", o->data_dir);
+		if (access(skpath, F_OK) == 0)
+			skf = skpath;
+	}
+	if (o->server_key) {
+		if (strlen(o->server_key) != 40)
+			return cli_usage("--server-key must be the 40-character Z85 CURVE key");
+		memcpy(s->server_key, o->server_key, 41);
+	} else if (skf) {
+		r = cli_read_server_key(skf, s->server_key);
+		if (r < 0)
+			return cli_fail("cannot read the server key from %s: %s", skf,
+			                r == TF_E_MALFORMED ? "not a 40-character Z85 key"
+			                                    : tf_strerror(r));
+	}
+	r = rpc_open(endpoint, *s->server_key ? s->server_key : NULL, &s->key, &s->rpc);
+	if (r == -EINVAL)
+		return cli_usage("bad endpoint '%s' or server key", endpoint);
+	if (r < 0)
+		return cli_fail("cannot open a connection to %s: %s", endpoint, tf_strerror(r));
+	return CLI_OK;
+}
+
+void cli_close(struct cli_session *s)
+{
+	rpc_close(s->rpc);
+	s->rpc = NULL;
+}
+
+int cli_check_call(const struct cli_session *s, int r)
+{
+	if (r == TF_E_TIMEOUT)
+		return cli_fail("no reply from %s within %d ms (is tanfangd running there%s?)",
+		                s->endpoint, s->timeout_ms,
+		                *s->server_key ? ", and is the server key its curve.pub"
+		                               : "; does it need --server-key or --data for CURVE");
+	if (r < 0)
+		return cli_fail("request failed: %s", tf_strerror(r));
+	return CLI_OK;
+}
+
+int cli_call(struct cli_session *s, tf_request *req, tf_reply **out)
+{
+	return cli_check_call(s, rpc_call(s->rpc, req, s->timeout_ms, out));
+}

@@ -1,0 +1,68 @@
+/* What the command-line clients share: their exit codes, how they tell an
+ * error, and the connection options every one of them takes (--endpoint,
+ * --server-key, --server-key-file, --key, --data). */
+#ifndef TF_CLIOPT_H
+#define TF_CLIOPT_H
+
+#include "keys.h"
+#include "log.h"
+#include "rpc.h"
+#include "tf_err.h"
+#include "wire.h"
+
+enum cli_exit {
+	CLI_OK = 0,
+	CLI_FAILED = 1, /* refused by the daemon, unreachable, or a local failure */
+	CLI_USAGE = 2,
+};
+
+#define CLI_DEFAULT_ENDPOINT "tcp://127.0.0.1:7480"
+
+/* Names the program in every message. Call first in main. */
+void cli_init(const char *prog);
+/* "prog: message (see prog --help)" on stderr; returns CLI_USAGE. */
+int cli_usage(const char *fmt, ...) TF_PRINTF(1, 2);
+/* "prog: message" on stderr; returns CLI_FAILED. */
+int cli_fail(const char *fmt, ...) TF_PRINTF(1, 2);
+/* A refusal reply as "STATUS_X: detail" on stderr; returns CLI_FAILED. */
+int cli_refused(const tf_reply *rep);
+
+struct cli_conn {
+	const char *endpoint;        /* NULL: CLI_DEFAULT_ENDPOINT */
+	const char *server_key;      /* the daemon's CURVE public key, Z85 */
+	const char *server_key_file; /* ... or a file holding it */
+	const char *key_file;        /* the signing key */
+	const char *data_dir;        /* a local daemon's folder: DIR/admin.key, DIR/curve.pub */
+};
+
+/* Reads a Z85 CURVE public key (40 characters; blanks around it ignored)
+ * from the first line of path. Returns 0, a negated errno, or
+ * TF_E_MALFORMED. */
+int cli_read_server_key(const char *path, char out[41]) TF_MUST_CHECK;
+
+/* A signed connection to the daemon, as the clients hold it. */
+struct cli_session {
+	struct keypair key;  /* the signing key */
+	char server_key[41]; /* the CURVE key in use, "" for none */
+	struct rpc *rpc;
+	char endpoint[256];
+	int timeout_ms; /* per request */
+};
+
+/* Resolves the options (with --data DIR the key is DIR/admin.key unless
+ * --key is given, and the server key DIR/curve.pub if it exists and none is
+ * given), loads the signing key and opens the connection. Returns an exit
+ * code: CLI_OK with s open; otherwise the problem has been printed. */
+int cli_open(struct cli_session *s, const struct cli_conn *o, int timeout_ms) TF_MUST_CHECK;
+/* Closes the connection; a session never opened (zeroed) is fine. */
+void cli_close(struct cli_session *s);
+
+/* The exit code for the result r of an rpc call on s: CLI_OK when a reply
+ * arrived (whatever its status); otherwise the timeout, with its likely
+ * causes, or the failure is printed. */
+int cli_check_call(const struct cli_session *s, int r);
+/* rpc_call with the session's timeout; *out gets the Reply whatever its
+ * status. Returns an exit code as cli_check_call does. */
+int cli_call(struct cli_session *s, tf_request *req, tf_reply **out) TF_MUST_CHECK;
+
+#endif
