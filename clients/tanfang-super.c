@@ -59,6 +59,7 @@ enum opt {
 	OPT_PERIOD,
 	OPT_LIMIT,
 	OPT_ROLE,
+	OPT_DEPTH,
 };
 
 static const struct option long_opts[] = {
@@ -83,6 +84,7 @@ static const struct option long_opts[] = {
     {"period", required_argument, NULL, OPT_PERIOD},
     {"limit", required_argument, NULL, OPT_LIMIT},
     {"role", required_argument, NULL, OPT_ROLE},
+    {"depth", required_argument, NULL, OPT_DEPTH},
     {NULL, 0, NULL, 0},
 };
 
@@ -95,6 +97,7 @@ struct opts {
 	const char *area, *rule, *visitor, *month, *period, *role;
 	long within_days; /* -1 = not given */
 	long page, per_page, limit;
+	long depth;     /* -1 = every level */
 	unsigned given; /* bit (opt - OPT_AREA) per command option seen */
 };
 
@@ -127,9 +130,9 @@ static const char usage_text[] =
     "      what falls due in the next DAYS days (negative days overdue)\n"
     "      rules: monthly_visit party_member neighbour_check high_risk_weekly\n"
     "             1+2_not_set_up (as named in the daemon's policy)\n"
-    "  report --month YYYY-MM [--area CODE]\n"
+    "  report --month YYYY-MM [--area CODE] [--depth N]\n"
     "      monthly visit rate, party-member visits and \"1+2\" neighbour checks,\n"
-    "      per area at every level\n"
+    "      per area at every level (--depth 1: the area and the level below it)\n"
     "  history ELDER_ID [--limit N]\n"
     "      one elder's visits and care events, newest first (default 100)\n"
     "  activity --period YYYY-MM|YYYY-Qn [--area CODE] [--visitor ID] [--role ROLE]\n"
@@ -603,8 +606,14 @@ static int cmd_report(struct conn *c, const struct opts *o, char **args, size_t 
 		return ex;
 	}
 	const Tanfang__V1__Report *rp = rep->report;
+	size_t shown = 0;
 	for (size_t i = 0; !ex && i < rp->n_rows; i++) {
 		const Tanfang__V1__ReportRow *r = rp->rows[i];
+		/* Depth counts from the top of the report, so --depth 1 on the
+		 * banner shows it and its townships. */
+		if (o->depth >= 0 && r->depth > rp->rows[0]->depth + (uint32_t)o->depth)
+			continue;
+		shown++;
 		char name[512], depth[16], num[7][16], rate[4][16];
 		/* Indentation shows the tree in a terminal; a spreadsheet gets
 		 * the plain name and the level. */
@@ -630,8 +639,7 @@ static int cmd_report(struct conn *c, const struct opts *o, char **args, size_t 
 	if (!ex)
 		ex = write_output(out, o, NULL);
 	if (!ex && o->format == OUTPUT_TABLE)
-		fprintf(stderr, "%s 月报 monthly report, %zu 个地区 areas\n", rp->month,
-		        rp->n_rows);
+		fprintf(stderr, "%s 月报 monthly report, %zu 个地区 areas\n", rp->month, shown);
 	output_free(out);
 	wire_free(WIRE_REPLY, rep);
 	return ex;
@@ -925,7 +933,7 @@ static const struct cmd {
     {"overdue", 0,
      B(OPT_AREA) | B(OPT_RULE) | B(OPT_VISITOR) | B(OPT_WITHIN) | B(OPT_PAGE) | B(OPT_PER_PAGE),
      cmd_overdue},
-    {"report", 0, B(OPT_AREA) | B(OPT_MONTH), cmd_report},
+    {"report", 0, B(OPT_AREA) | B(OPT_MONTH) | B(OPT_DEPTH), cmd_report},
     {"history", 1, B(OPT_LIMIT), cmd_history},
     {"activity", 0, B(OPT_AREA) | B(OPT_PERIOD) | B(OPT_VISITOR) | B(OPT_ROLE), cmd_activity},
 };
@@ -957,7 +965,8 @@ int main(int argc, char **argv)
 	                 .timeout_ms = DEFAULT_TIMEOUT_MS,
 	                 .format = OUTPUT_TABLE,
 	                 .tz = DEFAULT_TZ,
-	                 .within_days = -1};
+	                 .within_days = -1,
+	                 .depth = -1};
 	int c;
 	long n;
 	opterr = 0;
@@ -1007,6 +1016,10 @@ int main(int argc, char **argv)
 		case OPT_LIMIT:
 			if (parse_long(optarg, 1, 1000, &o.limit) < 0)
 				return cli_usage("--limit needs 1..1000");
+			break;
+		case OPT_DEPTH:
+			if (parse_long(optarg, 0, 32, &o.depth) < 0)
+				return cli_usage("--depth needs 0..32");
 			break;
 		case 'h':
 		case OPT_HELP: fputs(usage_text, stdout); return 0;

@@ -51,10 +51,13 @@ section "Overdue list for 音德尔镇 (the township supervisor's first page)"
 run "${super[@]}" --key "$keys/S152223100.key" overdue --per-page 15
 
 month=$(TZ=Asia/Shanghai date -d "$(TZ=Asia/Shanghai date +%Y-%m-01) -1 day" +%Y-%m)
-section "Monthly visit-rate report for $month, every level of the banner"
-run "${super[@]}" --key "$keys/S152223.key" report --month "$month"
+section "Monthly visit-rate report for $month: the banner and its townships"
+run "${super[@]}" --key "$keys/S152223.key" report --month "$month" --depth 1
 
-section "The same report as CSV for Excel (UTF-8 with a BOM)"
+section "... and one township down to its villages"
+run "${super[@]}" --key "$keys/S152223100.key" report --month "$month"
+
+section "The whole banner's report, every village, as CSV for Excel (UTF-8 with a BOM)"
 run "${super[@]}" --key "$keys/S152223.key" --format csv --output "demo/report-$month.csv" \
 	report --month "$month"
 head -n 4 "demo/report-$month.csv"

@@ -101,6 +101,17 @@ expect 0 "S$BANNER" report --month 2026-11 --format json
 cp "$tmp/out" "$tmp/report-nov.json"
 check_report "$tmp/report-nov.json" 2026-11 $BANNER
 
+# --depth 1: the banner and its townships only, nothing deeper.
+expect 0 "S$BANNER" report --month 2026-11 --format json --depth 1
+python3 - "$tmp/out" "$tmp/report-nov.json" <<'PY' || fail "report --depth 1"
+import json, sys
+short, full = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert short and all(r["depth"] <= 1 for r in short), short
+assert [r for r in full if r["depth"] <= 1] == short
+assert len(short) < len(full)
+PY
+ok
+
 # --- a township supervisor ---
 # The report: township row first, then its villages, indented; rates.
 expect 0 "S$TOWN" report --month 2026-10
