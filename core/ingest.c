@@ -104,8 +104,9 @@ void ingest_free(struct ingest *ig)
 
 /* Key in DB_META: the fingerprint of the policy the stored duties follow.
  * The schedule's own version is part of the key, so an upgrade that
- * changes how duties are computed rebuilds them once. */
-#define POLICY_FP_KEY "policy_fingerprint/schedule-v1"
+ * changes how duties are computed or indexed rebuilds them once (v2: the
+ * per-area due index). */
+#define POLICY_FP_KEY "policy_fingerprint/schedule-v2"
 
 int ingest_set_policy(struct ingest *ig, struct policy *pol)
 {
@@ -783,7 +784,20 @@ static int apply_registry(struct wctx *w)
 		r = admin_scope(w, *a->parent ? a->parent : a->code);
 		if (r < 0)
 			return r;
-		return invalid(w, registry_put_area(w->txn, a, err, sizeof err), err);
+		tf_area *old;
+		r = registry_get_area(w->txn, a->code, &old);
+		if (r < 0 && r != -ENOENT)
+			return r;
+		bool moved = r == 0 && strcmp(old->parent, a->parent) != 0;
+		if (r == 0)
+			wire_free(WIRE_AREA, old);
+		r = invalid(w, registry_put_area(w->txn, a, err, sizeof err), err);
+		/* An area moved under another parent changes which supervisors'
+		 * lists its elders' duties belong to: re-index every duty (rare:
+		 * administrative boundaries change a few times a decade). */
+		if (r == 0 && moved)
+			r = schedule_rebuild(w->txn, w->ig->pol, w->now);
+		return r;
 	}
 	case OP(PUT_VISITOR): {
 		const tf_visitor *v = q->put_visitor->visitor;

@@ -461,6 +461,23 @@ static int overdue_item(struct q *q, int64_t due, const char *elder, const char 
 	return 0;
 }
 
+/* The elder's own area for a due-index key (be64 due || duty key): the
+ * first of the areas DB_DUE keeps for it. */
+static int duty_area(struct q *q, const uint8_t *key, size_t kl, char *out, size_t size)
+{
+	const void *v;
+	size_t vl;
+	int r = store_get(q->txn, DB_DUE, key, kl, &v, &vl);
+	if (r < 0)
+		return r == -ENOENT ? TF_E_CORRUPT : r;
+	size_t n = strnlen(v, vl);
+	if (n >= size)
+		return TF_E_CORRUPT;
+	memcpy(out, v, n);
+	out[n] = '\0';
+	return 0;
+}
+
 static int q_overdue(struct q *q, struct msgs keep[4], Tanfang__V1__OverdueList *list,
                      Tanfang__V1__OverdueItem **items_out)
 {
@@ -480,19 +497,30 @@ static int q_overdue(struct q *q, struct msgs keep[4], Tanfang__V1__OverdueList 
 	size_t n = 0;
 	uint64_t total = 0;
 	int64_t until = q->now + o->horizon_s;
+	/* The whole registry walks the due index; a scope walks its own
+	 * entries in the per-area index (scope \0 due duty), so a township's
+	 * first page does not pass over the rest of the banner. */
+	char prefix[64] = "";
+	size_t pl = *q->scope ? strlen(q->scope) + 1 : 0;
+	if (pl > sizeof prefix)
+		return refuse(q, S(INVALID), "area code too long");
+	memcpy(prefix, q->scope, pl);
 	struct store_cursor *cur;
-	r = store_cursor_open(q->txn, DB_DUE, &cur);
+	r = store_cursor_open(q->txn, pl ? DB_DUE_AREA : DB_DUE, &cur);
 	if (r < 0)
 		return r;
 	const void *k, *v;
 	size_t kl, vl;
 	bool capped = false;
-	for (r = store_cursor_seek(cur, NULL, 0, &k, &kl, &v, &vl); r == 0;
+	for (r = store_cursor_seek(cur, prefix, pl, &k, &kl, &v, &vl); r == 0;
 	     r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
+		if (kl < pl || memcmp(k, prefix, pl) != 0)
+			break;
 		char buf[256], area[32];
 		int64_t due;
 		const char *elder, *rule, *visitor;
-		r = split_due(k, kl, buf, sizeof buf, &due, &elder, &rule, &visitor);
+		r = split_due((const uint8_t *)k + pl, kl - pl, buf, sizeof buf, &due, &elder,
+		              &rule, &visitor);
 		if (r < 0)
 			break;
 		if (due > until)
@@ -501,21 +529,11 @@ static int q_overdue(struct q *q, struct msgs keep[4], Tanfang__V1__OverdueList 
 			continue;
 		if (*o->visitor_id && strcmp(o->visitor_id, visitor) != 0)
 			continue;
-		if (vl >= sizeof area) {
-			r = TF_E_CORRUPT;
-			break;
-		}
-		memcpy(area, v, vl);
-		area[vl] = '\0';
-		int in = within(q, area);
-		if (in < 0) {
-			r = in;
-			break;
-		}
-		if (!in)
-			continue;
 		if (total >= o->offset && n < limit) {
-			r = overdue_item(q, due, elder, rule, visitor, area, keep, &items[n]);
+			r = duty_area(q, (const uint8_t *)k + pl, kl - pl, area, sizeof area);
+			if (r == 0)
+				r = overdue_item(q, due, elder, rule, visitor, area, keep,
+				                 &items[n]);
 			if (r < 0)
 				break;
 			n++;

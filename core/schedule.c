@@ -37,27 +37,107 @@ static bool elder_scheduled(const tf_elder *e)
 	       e->status != TANFANG__V1__ELDER_STATUS__ELDER_STATUS_MOVED_AWAY;
 }
 
-/* DB_DUE value: the elder's area, so overdue lists filter by scope without
- * reading every elder. */
-static int index_put(struct store_txn *txn, const tf_duty *d, const char *area, const char *key,
-                     size_t kl)
+/* An elder's area and every area above it, own first: the scopes whose
+ * overdue lists show the elder's duties. */
+#define ANCESTRY_MAX  16
+#define AREA_CODE_MAX 24
+
+struct ancestry {
+	char code[ANCESTRY_MAX][AREA_CODE_MAX];
+	size_t n;
+	char packed[ANCESTRY_MAX * AREA_CODE_MAX]; /* codes joined by \0 */
+	size_t packed_len;
+};
+
+static int ancestry_load(struct store_txn *txn, const char *area, struct ancestry *a)
 {
-	uint8_t ik[KEY_MAX];
+	a->n = 0;
+	a->packed_len = 0;
+	char cur[AREA_CODE_MAX];
+	if (strlen(area) >= sizeof cur)
+		return TF_E_CORRUPT;
+	strcpy(cur, area);
+	/* Bounded like registry_within: a corrupted parent cycle ends here. */
+	while (*cur && a->n < ANCESTRY_MAX) {
+		memcpy(a->code[a->n], cur, strlen(cur) + 1);
+		memcpy(a->packed + a->packed_len, cur, strlen(cur) + 1);
+		a->packed_len += strlen(cur) + 1;
+		a->n++;
+		tf_area *ar;
+		int r = registry_get_area(txn, cur, &ar);
+		if (r == -ENOENT)
+			break;
+		if (r < 0)
+			return r;
+		size_t pl = strlen(ar->parent);
+		if (pl < sizeof cur)
+			memcpy(cur, ar->parent, pl + 1);
+		else
+			cur[0] = '\0';
+		wire_free(WIRE_AREA, ar);
+	}
+	if (a->packed_len)
+		a->packed_len--; /* no \0 after the last code */
+	return 0;
+}
+
+/* DB_DUE_AREA key: area \0 be64(due) duty key. */
+static size_t area_key(uint8_t *out, const char *area, int64_t due, const void *key, size_t kl)
+{
+	size_t al = strlen(area) + 1;
+	memcpy(out, area, al);
+	store_be64(out + al, (uint64_t)due);
+	memcpy(out + al + 8, key, kl);
+	return al + 8 + kl;
+}
+
+/* One duty in the due index, under its due time and under each area its
+ * elder belongs to. DB_DUE keeps the areas, so the entry can be removed
+ * exactly even after the area tree or the elder's area has changed. */
+static int index_put(struct store_txn *txn, const tf_duty *d, const struct ancestry *anc,
+                     const char *key, size_t kl)
+{
+	uint8_t ik[KEY_MAX + AREA_CODE_MAX];
 	store_be64(ik, (uint64_t)d->due_at);
 	memcpy(ik + 8, key, kl);
-	return store_put(txn, DB_DUE, ik, kl + 8, area, strlen(area), 0);
+	int r = store_put(txn, DB_DUE, ik, kl + 8, anc->packed, anc->packed_len, 0);
+	for (size_t i = 0; r == 0 && i < anc->n; i++) {
+		size_t n = area_key(ik, anc->code[i], d->due_at, key, kl);
+		r = store_put(txn, DB_DUE_AREA, ik, n, "", 0, 0);
+	}
+	return r;
 }
 
 static int index_del(struct store_txn *txn, int64_t due, const void *key, size_t kl)
 {
-	uint8_t ik[KEY_MAX];
+	uint8_t ik[KEY_MAX + AREA_CODE_MAX];
 	store_be64(ik, (uint64_t)due);
 	memcpy(ik + 8, key, kl);
-	int r = store_del(txn, DB_DUE, ik, kl + 8);
-	return r == -ENOENT ? 0 : r;
+	const void *v;
+	size_t vl;
+	int r = store_get(txn, DB_DUE, ik, kl + 8, &v, &vl);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	char areas[ANCESTRY_MAX * AREA_CODE_MAX + 1];
+	if (vl >= sizeof areas)
+		return TF_E_CORRUPT;
+	memcpy(areas, v, vl);
+	areas[vl] = '\0';
+	r = store_del(txn, DB_DUE, ik, kl + 8);
+	for (const char *a = areas; r == 0 && a < areas + vl + 1 && *a; a += strlen(a) + 1) {
+		if (strlen(a) >= AREA_CODE_MAX)
+			return TF_E_CORRUPT;
+		size_t n = area_key(ik, a, due, key, kl);
+		r = store_del(txn, DB_DUE_AREA, ik, n);
+		if (r == -ENOENT)
+			r = 0;
+	}
+	return r;
 }
 
-static int duty_put(struct store_txn *txn, const tf_duty *d, const char *area)
+static int duty_put(struct store_txn *txn, const tf_duty *d, const struct ancestry *anc)
 {
 	char key[KEY_MAX];
 	size_t kl = schedule_duty_key(key, d->elder_id, d->rule, d->visitor_id);
@@ -71,7 +151,7 @@ static int duty_put(struct store_txn *txn, const tf_duty *d, const char *area)
 	r = store_put(txn, DB_DUTIES, key, kl, buf, len, 0);
 	free(buf);
 	if (r == 0 && d->due_at)
-		r = index_put(txn, d, area, key, kl);
+		r = index_put(txn, d, anc, key, kl);
 	return r;
 }
 
@@ -260,6 +340,9 @@ int schedule_elder(struct store_txn *txn, const struct policy *pol, const tf_eld
 		r = plan_duties(txn, pol, e, plans, &n);
 	if (r == 0)
 		r = fill_last(txn, e, plans, n);
+	struct ancestry anc;
+	if (r == 0 && n)
+		r = ancestry_load(txn, e->area, &anc);
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		struct plan *p = &plans[i];
 		const char *rule = p->rule ? p->rule->name : SCHEDULE_NOT_SET_UP;
@@ -288,7 +371,7 @@ int schedule_elder(struct store_txn *txn, const struct policy *pol, const tf_eld
 			d.due_at = p->start;
 			d.kind = "not_set_up";
 		}
-		r = duty_put(txn, &d, e->area);
+		r = duty_put(txn, &d, &anc);
 	}
 	for (size_t k = 0; k < n_old; k++)
 		wire_free(WIRE_DUTY, old[k]);
@@ -323,6 +406,8 @@ int schedule_visit(struct store_txn *txn, const struct policy *pol, const tf_eld
                    const tf_visitor *v, const tf_visit *visit, int64_t now)
 {
 	(void)now;
+	struct ancestry anc;
+	bool anc_loaded = false; /* loaded once, when a duty moves */
 	for (size_t i = 0; i < pol->n_rules; i++) {
 		const struct policy_rule *rule = &pol->rules[i];
 		if (!policy_rule_applies(pol, rule, e) ||
@@ -362,8 +447,12 @@ int schedule_visit(struct store_txn *txn, const struct policy *pol, const tf_eld
 			r = index_del(txn, d->due_at, key, kl);
 			d->last_at = visit->visited_at;
 			d->due_at = due_time(&rule->period, d->start, d->last_at);
+			if (r == 0 && !anc_loaded) {
+				r = ancestry_load(txn, e->area, &anc);
+				anc_loaded = r == 0;
+			}
 			if (r == 0)
-				r = duty_put(txn, d, e->area);
+				r = duty_put(txn, d, &anc);
 		}
 		wire_free(WIRE_DUTY, d);
 		if (r < 0)

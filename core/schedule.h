@@ -37,7 +37,8 @@ int schedule_elder(struct store_txn *txn, const struct policy *pol, const tf_eld
 int schedule_visit(struct store_txn *txn, const struct policy *pol, const tf_elder *e,
                    const tf_visitor *v, const tf_visit *visit, int64_t now) TF_MUST_CHECK;
 
-/* Recomputes the duties of every elder (after a policy change). */
+/* Recomputes the duties of every elder (after a policy change, or an area
+ * moved to another parent). */
 int schedule_rebuild(struct store_txn *txn, const struct policy *pol, int64_t now) TF_MUST_CHECK;
 
 /* Duty keys: elder_id \0 rule \0 visitor_id. Writes into buf (size >= 256);

@@ -20,6 +20,7 @@ static const char *const db_names[DB_COUNT] = {
     [DB_LOG] = "log",
     [DB_DUTIES] = "duties",
     [DB_DUE] = "due",
+    [DB_DUE_AREA] = "due_area",
     [DB_MONTHLY] = "monthly",
     [DB_ALERTS] = "alerts",
     [DB_ALERT_KEYS] = "alert_keys",

@@ -33,8 +33,11 @@ enum store_db {
 	DB_VISITOR_HIST, /* visitor_id \0 be64(time) id[16] -> "" */
 	DB_LOG,          /* be64(seq) -> hash[32] || envelope bytes */
 	DB_DUTIES,       /* elder_id \0 rule \0 visitor_id -> Duty */
-	DB_DUE,          /* be64(due) elder_id \0 rule \0 visitor_id -> "" */
-	DB_MONTHLY,      /* "YYYYMM" elder_id \0 -> per-month tallies */
+	DB_DUE,          /* be64(due) elder_id \0 rule \0 visitor_id -> the elder's area and
+	                    every area above it, own first, joined by \0 */
+	DB_DUE_AREA,     /* area \0 be64(due) elder_id \0 rule \0 visitor_id -> "", for each of
+	                    those areas: a supervisor's overdue list is a prefix scan */
+	DB_MONTHLY,      /* be32(YYYYMM) elder_id \0 rule \0 visitor_id -> be32 count */
 	DB_ALERTS,       /* alert id[16] -> Alert */
 	DB_ALERT_KEYS,   /* kind|elder|rule|visitor|due: one alert per cause -> alert id[16] */
 	DB_PENDING,      /* be64(created) id[16] -> be64(lease_until) (undelivered alerts) */

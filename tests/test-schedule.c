@@ -436,6 +436,34 @@ static void test_activity(void)
 	wire_free(WIRE_REPLY, r);
 }
 
+/* Duties of 三村's elders (e3, e5) in area's overdue list. */
+static size_t village3_duties(const struct keypair *k, const char *area)
+{
+	tf_reply *r = overdue(k, area, "", "", 300 * DAY);
+	size_t n = 0;
+	for (size_t i = 0; i < r->overdue->n_items; i++)
+		n += strcmp(r->overdue->items[i]->elder_id, "e3") == 0 ||
+		     strcmp(r->overdue->items[i]->elder_id, "e5") == 0;
+	wire_free(WIRE_REPLY, r);
+	return n;
+}
+
+/* 三村 moves from 新林镇 to 音德尔镇: its elder's duties leave the 新林镇
+ * supervisor's list and join the 音德尔镇 one. */
+static void test_area_move(void)
+{
+	tf_reply *r = overdue(&s2, "", "", "", 300 * DAY);
+	size_t before = r->overdue->total;
+	CHECK(before > 0);
+	wire_free(WIRE_REPLY, r);
+	CHECK_EQ_INT(village3_duties(&s1, "152223100"), 0);
+	CHECK_EQ_INT(inproc_area(&p, "152223200201", "三村", "152223100"), ST(OK));
+	r = overdue(&s2, "", "", "", 300 * DAY);
+	CHECK_EQ_INT(r->overdue->total, 0);
+	wire_free(WIRE_REPLY, r);
+	CHECK_EQ_INT(village3_duties(&s1, "152223100"), before);
+}
+
 int main(void)
 {
 	setup();
@@ -446,6 +474,7 @@ int main(void)
 	test_policy_reload();
 	test_registered_at();
 	test_activity();
+	test_area_move();
 	inproc_close(&p);
 	return tft_done();
 }
