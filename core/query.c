@@ -390,6 +390,27 @@ static int split_due(const void *k, size_t kl, char *buf, size_t bufsz, int64_t 
 	return 0;
 }
 
+/* Decodes the message stored under key into *out and keeps it alive in
+ * keep until the reply is packed. Returns 0, -ENOENT, or a negative code. */
+static int get_kept(struct q *q, enum store_db db, const char *key, size_t kl, struct msgs *keep,
+                    void **out)
+{
+	*out = NULL;
+	const void *v;
+	size_t vl;
+	int r = store_get(q->txn, db, key, kl, &v, &vl);
+	if (r < 0)
+		return r;
+	if (wire_unpack(keep->type, v, vl, out) < 0)
+		return TF_E_CORRUPT;
+	r = msgs_push(keep, *out);
+	if (r < 0) {
+		wire_free(keep->type, *out);
+		*out = NULL;
+	}
+	return r;
+}
+
 static int overdue_item(struct q *q, int64_t due, const char *elder, const char *rule,
                         const char *visitor, const char *area, struct msgs *keep,
                         Tanfang__V1__OverdueItem *it)
@@ -398,47 +419,23 @@ static int overdue_item(struct q *q, int64_t due, const char *elder, const char 
 	*it = init;
 	char key[256];
 	size_t kl = schedule_duty_key(key, elder, rule, visitor);
-	const void *v;
-	size_t vl;
-	int r = store_get(q->txn, DB_DUTIES, key, kl, &v, &vl);
-	if (r == 0) {
-		tf_duty *d;
-		if (wire_unpack(WIRE_DUTY, v, vl, (void **)&d) == 0) {
-			it->last_visit_at = d->last_at;
-			r = msgs_push(keep, d);
-			if (r < 0) {
-				wire_free(WIRE_DUTY, d);
-				return r;
-			}
-		}
-	}
-	/* The duty holder's name, so a supervisor sees who should go. */
-	if (*visitor) {
-		tf_visitor *vis;
-		r = registry_get_visitor(q->txn, visitor, &vis);
-		if (r == 0) {
-			it->duty_name = vis->name;
-			r = msgs_push(&keep[3], vis);
-			if (r < 0) {
-				wire_free(WIRE_VISITOR, vis);
-				return r;
-			}
-		} else if (r != -ENOENT) {
-			return r;
-		}
-	}
+	tf_duty *d;
+	tf_visitor *vis = NULL;
 	tf_elder *e;
-	r = registry_get_elder(q->txn, elder, &e);
-	if (r == 0) {
+	int r = get_kept(q, DB_DUTIES, key, kl, &keep[0], (void **)&d);
+	if (r == 0)
+		it->last_visit_at = d->last_at;
+	/* The duty holder's name, so a supervisor sees who should go. */
+	if ((r == 0 || r == -ENOENT) && *visitor)
+		r = get_kept(q, DB_VISITORS, visitor, strlen(visitor), &keep[3], (void **)&vis);
+	if (r == 0 && vis)
+		it->duty_name = vis->name;
+	if (r == 0 || r == -ENOENT)
+		r = get_kept(q, DB_ELDERS, elder, strlen(elder), &keep[1], (void **)&e);
+	if (r == 0)
 		it->elder_name = e->name;
-		r = msgs_push(&keep[1], e);
-		if (r < 0) {
-			wire_free(WIRE_ELDER, e);
-			return r;
-		}
-	} else if (r != -ENOENT) {
+	if (r < 0 && r != -ENOENT)
 		return r;
-	}
 	/* The strings point into the decoded duty/elder kept alive in `keep`,
 	 * or into the caller's key copy, which is duplicated here. */
 	char *dup = malloc(strlen(elder) + strlen(rule) + strlen(visitor) + strlen(area) + 4);
