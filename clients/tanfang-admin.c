@@ -19,6 +19,7 @@
 #include "hex.h"
 #include "keys.h"
 #include "output.h"
+#include "period.h"
 #include "registry.h"
 #include "rpc.h"
 #include "tf_err.h"
@@ -50,6 +51,7 @@ enum opt {
 	OPT_VISITOR,
 	OPT_ADDRESS,
 	OPT_BIRTH,
+	OPT_REGISTERED,
 	OPT_CATEGORIES,
 	OPT_TIER,
 	OPT_LAT,
@@ -80,6 +82,7 @@ static const struct option long_opts[] = {
     {"visitor", required_argument, NULL, OPT_VISITOR},
     {"address", required_argument, NULL, OPT_ADDRESS},
     {"birth", required_argument, NULL, OPT_BIRTH},
+    {"registered", required_argument, NULL, OPT_REGISTERED},
     {"categories", required_argument, NULL, OPT_CATEGORIES},
     {"tier", required_argument, NULL, OPT_TIER},
     {"lat", required_argument, NULL, OPT_LAT},
@@ -136,6 +139,8 @@ static const char usage_text[] =
     "  elder add ID NAME --area CODE [--address A] [--birth YYYY-MM-DD]\n"
     "      [--categories a,b] [--tier general|key|high] [--lat X --lon Y]\n"
     "      [--phone P] [--neighbours V1,V2] [--visitors V1,V2,...]\n"
+    "      [--registered YYYY-MM-DD]  the day the elder entered the register\n"
+    "      (default: today); reports count the elder from that month\n"
     "      (an existing elder with this ID is replaced)\n"
     "      categories: living_alone empty_nest left_behind incapacitated\n"
     "      severely_disabled family_planning_special extreme_poverty (or 独居 空巢 ...)\n"
@@ -423,6 +428,11 @@ static int elder_from_flags(const struct opts *o, char **args, tf_elder *e, char
 			                 val(o, OPT_BIRTH));
 		e->birth_date = birth;
 	}
+	if (val(o, OPT_REGISTERED) &&
+	    csvimport_registered(val(o, OPT_REGISTERED), &e->registered_at) < 0)
+		return cli_usage(
+		    "--registered '%s' is not a real date, not in the future (YYYY-MM-DD)",
+		    val(o, OPT_REGISTERED));
 	if (val(o, OPT_TIER)) {
 		int t = csvimport_tier_value(val(o, OPT_TIER));
 		if (t < 0)
@@ -890,8 +900,9 @@ static const struct cmd cmds[] = {
     {"key", "new", 1, 1, 0, cmd_key_new, "key new FILE"},
     {"key", "show", 1, 1, 0, cmd_key_show, "key show FILE"},
     {"elder", "add", 2, 2,
-     BIT(OPT_AREA) | BIT(OPT_ADDRESS) | BIT(OPT_BIRTH) | BIT(OPT_CATEGORIES) | BIT(OPT_TIER) |
-         BIT(OPT_LAT) | BIT(OPT_LON) | BIT(OPT_PHONE) | BIT(OPT_NEIGHBOURS) | BIT(OPT_VISITORS),
+     BIT(OPT_AREA) | BIT(OPT_ADDRESS) | BIT(OPT_BIRTH) | BIT(OPT_REGISTERED) | BIT(OPT_CATEGORIES) |
+         BIT(OPT_TIER) | BIT(OPT_LAT) | BIT(OPT_LON) | BIT(OPT_PHONE) | BIT(OPT_NEIGHBOURS) |
+         BIT(OPT_VISITORS),
      cmd_elder_add, "elder add ID NAME --area CODE [...]"},
     {"elder", "set-status", 2, 2, 0, cmd_elder_set_status,
      "elder set-status ID active|hospitalised|moved_away|deceased"},
@@ -915,6 +926,10 @@ static const char *opt_name(int o)
 int main(int argc, char **argv)
 {
 	cli_init(PROG);
+	/* Dates given to the registry (--registered, the CSV's 登记日期) are
+	 * local days in the daemon's default zone unless TZ says otherwise. */
+	if (!getenv("TZ") && period_set_timezone("Asia/Shanghai") < 0)
+		fprintf(stderr, PROG ": warning: no Asia/Shanghai zone (tzdata); dates are UTC\n");
 	struct opts o = {.endpoint = DEFAULT_ENDPOINT,
 	                 .timeout_ms = DEFAULT_TIMEOUT_MS,
 	                 .format = OUTPUT_TABLE,

@@ -31,6 +31,7 @@ enum col {
 	COL_PHONE,
 	COL_NEIGHBOURS,
 	COL_VISITORS,
+	COL_REGISTERED,
 	COL_COUNT,
 	COL_UNKNOWN = -1,
 };
@@ -50,6 +51,7 @@ static const char *const col_names[COL_COUNT][6] = {
     [COL_PHONE] = {"phone", "电话", "联系电话"},
     [COL_NEIGHBOURS] = {"neighbours", "neighbors", "邻里", "邻里户"},
     [COL_VISITORS] = {"visitors", "包联人"},
+    [COL_REGISTERED] = {"registered", "registered_at", "登记日期", "纳入日期"},
 };
 
 static enum col col_lookup(const char *h)
@@ -600,6 +602,29 @@ static int parse_birth(struct ctx *x, const char *v, tf_elder *e)
 	return (e->birth_date = strdup(d)) ? 0 : -ENOMEM;
 }
 
+int csvimport_registered(const char *in, int64_t *out)
+{
+	char d[11];
+	if (csvimport_date(in, d) < 0)
+		return -EINVAL;
+	struct tm tm = {.tm_isdst = -1};
+	tm.tm_year = atoi(d) - 1900;
+	tm.tm_mon = atoi(d + 5) - 1;
+	tm.tm_mday = atoi(d + 8);
+	*out = (int64_t)mktime(&tm);
+	return 0;
+}
+
+/* Empty: the daemon uses the day of the import. */
+static int parse_registered(struct ctx *x, const char *v, tf_elder *e)
+{
+	if (*v && csvimport_registered(v, &e->registered_at) < 0)
+		return row_error(
+		    x, COL_REGISTERED,
+		    "'%s' is not a real date (YYYY-MM-DD or YYYY/MM/DD, not in the future)", v);
+	return 0;
+}
+
 static int parse_categories(struct ctx *x, const char *v, tf_elder *e)
 {
 	char **items;
@@ -745,6 +770,8 @@ static int parse_row(struct ctx *x, const struct record *rec, tf_elder **out)
 		r = set_text(x, COL_ADDRESS, field(x, rec, COL_ADDRESS), 1000, false, &e->address);
 	if (r == 0)
 		r = parse_birth(x, field(x, rec, COL_BIRTH), e);
+	if (r == 0)
+		r = parse_registered(x, field(x, rec, COL_REGISTERED), e);
 	if (r == 0)
 		r = parse_categories(x, field(x, rec, COL_CATEGORIES), e);
 	if (r == 0)

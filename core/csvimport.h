@@ -65,6 +65,10 @@ int csvimport_tier_value(const char *name);
  * YYYY.MM.DD (month and day may have one digit), normalised into out as
  * YYYY-MM-DD. Returns 0 or -EINVAL. */
 int csvimport_date(const char *in, char out[11]) TF_MUST_CHECK;
+/* The day an elder entered the office's register (a date as above) as
+ * local midnight in the process time zone, in unix seconds: reports count
+ * the elder from that month. Returns 0 or -EINVAL. */
+int csvimport_registered(const char *in, int64_t *out) TF_MUST_CHECK;
 /* Splits a list at ; , | 、 ； ， or ｜, trimming blanks and dropping empty
  * items. *out is a malloc'd array of malloc'd strings (free with
  * csvimport_list_free). Returns 0 or -ENOMEM. */

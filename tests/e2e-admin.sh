@@ -110,6 +110,10 @@ err_has "both --lat and --lon"
 expect 2 "${D[@]}" elder add zlt-9002 王福山 --area 152223100201 --categories 独居,rich
 expect 1 "${D[@]}" elder add zlt-9002 王福山 --area 152223100201 --visitors ghost
 err_has "STATUS_INVALID"
+# The day an elder entered the register: a real past date, or a usage error.
+expect 2 "${D[@]}" elder add zlt-9003 赵淑珍 --area 152223100201 --registered 2099-01-01
+err_has "--registered"
+expect 0 "${D[@]}" elder add zlt-9003 赵淑珍 --area 152223100201 --registered 2026-09-01
 expect 0 "${D[@]}" neighbours set zlt-9001 nb-01 nb-02
 expect 0 "${D[@]}" visitors assign zlt-9001 gw-bywl
 expect 1 "${D[@]}" neighbours set zlt-nobody nb-01
@@ -124,7 +128,7 @@ expect 0 "${D[@]}" list elders --format json
 python3 - "$tmp/out" <<'PY' || fail "elders JSON"
 import json, sys
 rows = json.load(open(sys.argv[1], encoding="utf-8"))
-assert len(rows) == 1, rows
+assert [r["id"] for r in rows] == ["zlt-9001", "zlt-9003"], rows
 e = rows[0]
 assert e["id"] == "zlt-9001" and e["name"] == "张桂兰", e
 assert e["status"] == "hospitalised", e

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "clock.h"
 #include "csvimport.h"
@@ -129,6 +130,25 @@ static void test_chinese_without_bom(void)
 	CHECK_EQ_INT(e->categories[0], TANFANG__V1__CATEGORY__CATEGORY_FAMILY_PLANNING_SPECIAL);
 	CHECK_EQ_INT(ci->rows[1], 3);
 	CHECK_EQ_INT(ci->lines[1], 4);
+	csvimport_free(ci);
+}
+
+/* The day an elder entered the office's register, as local midnight. */
+static void test_registered(void)
+{
+	setenv("TZ", "Asia/Shanghai", 1);
+	tzset();
+	struct csvimport *ci = import_text("reg.csv", "id,name,area,登记日期\n"
+	                                              "z1,甲,152223100,2026-09-01\n"
+	                                              "z2,乙,152223100,\n");
+	CHECK_EQ_INT(ci->n_errors, 0);
+	CHECK_EQ_INT(ci->elders[0]->registered_at, 1788192000); /* 2026-09-01 00:00 +08:00 */
+	CHECK_EQ_INT(ci->elders[1]->registered_at, 0);          /* the daemon's day */
+	csvimport_free(ci);
+	ci = import_text("reg2.csv", "id,name,area,registered\nz3,丙,152223100,2026-13-01\n");
+	CHECK_EQ_INT(ci->n_errors, 1);
+	CHECK(strstr(ci->errors[0], "registered") != NULL);
+	CHECK_EQ_INT(ci->n_elders, 0);
 	csvimport_free(ci);
 }
 
@@ -303,6 +323,7 @@ int main(void)
 	clock_set_fixed(1795521600); /* 2026-11-24 12:00 UTC */
 	test_english_with_bom();
 	test_chinese_without_bom();
+	test_registered();
 	test_row_errors();
 	test_lines_follow_quoted_breaks();
 	test_file_errors();
