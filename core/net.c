@@ -88,14 +88,20 @@ void net_close(struct net *n)
 	free(n);
 }
 
+int net_send_parts(struct net *n, const uint8_t *const *parts, const size_t *lens, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		int flags = i + 1 < count ? ZMQ_SNDMORE : 0;
+		while (zmq_send(n->sock, parts[i], lens[i], flags) < 0)
+			if (errno != EINTR)
+				return -EIO;
+	}
+	return 0;
+}
+
 int net_send(struct net *n, const uint8_t *frame, size_t len)
 {
-	for (;;) {
-		if (zmq_send(n->sock, frame, len, 0) >= 0)
-			return 0;
-		if (errno != EINTR)
-			return -EIO;
-	}
+	return net_send_parts(n, &frame, &len, 1);
 }
 
 int net_recv(struct net *n, int timeout_ms, uint8_t **out, size_t *out_len)

@@ -23,6 +23,11 @@ void net_close(struct net *n);
 
 /* Queues one frame for sending. Returns 0 or -EIO. */
 int net_send(struct net *n, const uint8_t *frame, size_t len) TF_MUST_CHECK;
+/* Queues one message of n frames (parts[i], lens[i]). The protocol has
+ * single-frame messages only; this exists so the tests can send the
+ * multi-frame message the daemon must refuse. Returns 0 or -EIO. */
+int net_send_parts(struct net *n, const uint8_t *const *parts, const size_t *lens,
+                   size_t count) TF_MUST_CHECK;
 /* Waits up to timeout_ms for one frame; *out is malloc'd (caller frees).
  * Returns 0, TF_E_TIMEOUT, or -EIO. */
 int net_recv(struct net *n, int timeout_ms, uint8_t **out, size_t *out_len) TF_MUST_CHECK;
