@@ -3,7 +3,8 @@
 # builds, starts tanfangd on an LMDB store in ./demo, registers Zalaite
 # Banner's 4,890 special-difficulty elders with their visitors, sends a month
 # and a bit of signed visits, records a visit and an urgent fall on a field
-# device (offline, then synced), and shows what a supervisor sees.
+# device (offline, then synced), and ends with what a supervisor sees: the
+# overdue list and the monthly visit-rate report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -47,23 +48,23 @@ section "What was stored: the elder's history (as the banner supervisor)"
 super=("$bin/tanfang-super" --endpoint "$ep" --server-key-file demo/data/curve.pub)
 run "${super[@]}" --key "$keys/S152223.key" history E000019 --limit 6
 
-section "Overdue list for 音德尔镇 (the township supervisor's first page)"
-run "${super[@]}" --key "$keys/S152223100.key" overdue --per-page 15
+section "Audit: every accepted envelope re-verified along the hash chain"
+run "$build/daemon/tanfangd" verify-log --data demo/data
 
 month=$(TZ=Asia/Shanghai date -d "$(TZ=Asia/Shanghai date +%Y-%m-01) -1 day" +%Y-%m)
-section "Monthly visit-rate report for $month: the banner and its townships"
-run "${super[@]}" --key "$keys/S152223.key" report --month "$month" --depth 1
-
-section "... and one township down to its villages"
-run "${super[@]}" --key "$keys/S152223100.key" report --month "$month"
-
 section "The whole banner's report, every village, as CSV for Excel (UTF-8 with a BOM)"
 run "${super[@]}" --key "$keys/S152223.key" --format csv --output "demo/report-$month.csv" \
 	report --month "$month"
 head -n 4 "demo/report-$month.csv"
 
-section "Audit: every accepted envelope re-verified along the hash chain"
-run "$build/daemon/tanfangd" verify-log --data demo/data
+section "Overdue list for 音德尔镇 (the township supervisor's first page)"
+run "${super[@]}" --key "$keys/S152223100.key" overdue --per-page 15
+
+section "Monthly visit-rate report for $month: the banner and its townships"
+run "${super[@]}" --key "$keys/S152223.key" report --month "$month" --depth 1
+
+section "... and one township down to its villages"
+run "${super[@]}" --key "$keys/S152223100.key" report --month "$month"
 
 echo
 echo "The store, keys and CSV are in demo/. The daemon log is demo/tanfangd.log."
