@@ -38,6 +38,7 @@ int rpc_send_sealed(struct rpc *r, const uint8_t *frame, size_t len) TF_MUST_CHE
 int rpc_recv(struct rpc *r, int timeout_ms, tf_reply **out) TF_MUST_CHECK;
 
 /* Seals req with key into a frame (caller frees); sent_at_ms filled in. */
-int rpc_seal(const struct keypair *key, tf_request *req, uint8_t **out, size_t *out_len) TF_MUST_CHECK;
+int rpc_seal(const struct keypair *key, tf_request *req, uint8_t **out,
+             size_t *out_len) TF_MUST_CHECK;
 
 #endif

@@ -6,12 +6,12 @@
 #include "tf_inproc.h"
 #include "tf_test.h"
 
-#define ST(x) TANFANG__V1__STATUS__STATUS_##x
+#define ST(x)   TANFANG__V1__STATUS__STATUS_##x
 #define ROLE(x) TANFANG__V1__ROLE__ROLE_##x
 #define KIND(x) TANFANG__V1__VISIT_KIND__VISIT_KIND_##x
 
 enum {
-	T_REG = 1791604800, /* 2026-10-10 12:00 Asia/Shanghai */
+	T_REG = 1791604800,  /* 2026-10-10 12:00 Asia/Shanghai */
 	T_NOV3 = 1793678400, /* 2026-11-03 12:00 */
 	DAY = 86400,
 };
@@ -85,12 +85,16 @@ int main(void)
 	inproc_open(&p, tft_tmpdir());
 	CHECK_EQ_INT(inproc_area(&p, "152223", "扎赉特旗", ""), ST(OK));
 	CHECK_EQ_INT(inproc_area(&p, "152223100", "音德尔镇", "152223"), ST(OK));
-	CHECK_EQ_INT(inproc_visitor(&p, "g1", "网格员", ROLE(GRID_WORKER), "152223100", &grid), ST(OK));
+	CHECK_EQ_INT(inproc_visitor(&p, "g1", "网格员", ROLE(GRID_WORKER), "152223100", &grid),
+	             ST(OK));
 	CHECK_EQ_INT(inproc_visitor(&p, "d1", "派发", ROLE(DISPATCHER), "152223", &disp), ST(OK));
-	CHECK_EQ_INT(inproc_visitor(&p, "s1", "镇督导", ROLE(SUPERVISOR), "152223100", NULL), ST(OK));
+	CHECK_EQ_INT(inproc_visitor(&p, "s1", "镇督导", ROLE(SUPERVISOR), "152223100", NULL),
+	             ST(OK));
 	CHECK_EQ_INT(inproc_visitor(&p, "s0", "旗督导", ROLE(SUPERVISOR), "152223", NULL), ST(OK));
-	CHECK_EQ_INT(inproc_visitor(&p, "n1", "邻居一", ROLE(NEIGHBOUR), "152223100", NULL), ST(OK));
-	CHECK_EQ_INT(inproc_visitor(&p, "n2", "邻居二", ROLE(NEIGHBOUR), "152223100", NULL), ST(OK));
+	CHECK_EQ_INT(inproc_visitor(&p, "n1", "邻居一", ROLE(NEIGHBOUR), "152223100", NULL),
+	             ST(OK));
+	CHECK_EQ_INT(inproc_visitor(&p, "n2", "邻居二", ROLE(NEIGHBOUR), "152223100", NULL),
+	             ST(OK));
 	const int alone[] = {TANFANG__V1__CATEGORY__CATEGORY_LIVING_ALONE, 0};
 	const char *v[] = {"g1", NULL}, *nb[] = {"n1", "n2", NULL};
 	CHECK_EQ_INT(inproc_elder(&p, "e1", "张秀英", "152223100", alone, v, nb), ST(OK));
@@ -147,9 +151,9 @@ int main(void)
 	clock_set_fixed(T_NOV3);
 	r = fetch(100);
 	CHECK_EQ_INT(count_kind(r, "follow_up", "e1"), 1);
-	CHECK_EQ_INT(count_kind(r, "overdue", "e1"), 2);   /* n1 and n2 */
+	CHECK_EQ_INT(count_kind(r, "overdue", "e1"), 2); /* n1 and n2 */
 	CHECK_EQ_INT(count_kind(r, "escalation", "e1"), 2);
-	CHECK_EQ_INT(count_kind(r, "overdue", "e2"), 1);   /* monthly_visit */
+	CHECK_EQ_INT(count_kind(r, "overdue", "e2"), 1);    /* monthly_visit */
 	CHECK_EQ_INT(count_kind(r, "escalation", "e2"), 0); /* only 2 days */
 	size_t first = r->alerts->n_alerts;
 	ack(r, false);
