@@ -258,6 +258,17 @@ static int parse_needs(const char *opt, const char *s, uint32_t *out)
 	return 0;
 }
 
+/* Whether an operand follows the options of a command that takes none
+ * (said on stderr). */
+static bool extra_operand(const char *cmd, int argc, char **argv)
+{
+	if (optind < argc) {
+		errx_msg("%s: unexpected argument '%s'", cmd, argv[optind]);
+		return true;
+	}
+	return false;
+}
+
 /* Handles --help and getopt's own errors (it has already said what was
  * wrong) uniformly. */
 static int help_or_usage(int c, const char *usage)
@@ -289,8 +300,14 @@ static void print_id(const uint8_t id[TANFANG_ID_LEN])
 	putchar('\n');
 }
 
-static int record_error(const char *what, int r)
+/* The end of visit and event: the new record's id on stdout, or why it
+ * was not recorded. Returns the exit code. */
+static int record_result(const char *what, int r, const uint8_t id[TANFANG_ID_LEN])
 {
+	if (r >= 0) {
+		print_id(id);
+		return EXIT_OK;
+	}
 	if (r == -EINVAL) {
 		errx_msg("%s not recorded: a field is out of range (elder id: 1-64 of A-Z a-z "
 		         "0-9 _ . -; duration up to 1440 min; notes up to 4000 bytes of UTF-8)",
@@ -312,10 +329,8 @@ static int cmd_keygen(const char *dir, int argc, char **argv)
 	int c;
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1)
 		return help_or_usage(c, usage_keygen);
-	if (optind < argc) {
-		errx_msg("keygen: unexpected argument '%s'", argv[optind]);
+	if (extra_operand("keygen", argc, argv))
 		return EXIT_USAGE;
-	}
 	char pk[TANFANG_PK_HEX_LEN];
 	int r = tanfang_keygen(dir, pk);
 	if (r == -EEXIST) {
@@ -342,10 +357,8 @@ static int cmd_pubkey(const char *dir, int argc, char **argv)
 	int c;
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1)
 		return help_or_usage(c, usage_pubkey);
-	if (optind < argc) {
-		errx_msg("pubkey: unexpected argument '%s'", argv[optind]);
+	if (extra_operand("pubkey", argc, argv))
 		return EXIT_USAGE;
-	}
 	struct tanfang *h;
 	if (open_dev(dir, &h) < 0)
 		return EXIT_FAIL;
@@ -453,10 +466,8 @@ static int cmd_visit(const char *dir, int argc, char **argv)
 		if (bad)
 			return EXIT_USAGE;
 	}
-	if (optind < argc) {
-		errx_msg("visit: unexpected argument '%s'", argv[optind]);
+	if (extra_operand("visit", argc, argv))
 		return EXIT_USAGE;
-	}
 	if (!v.elder_id || !v.kind) {
 		errx_msg("visit: --elder and --kind are required (see visit --help)");
 		return EXIT_USAGE;
@@ -473,10 +484,7 @@ static int cmd_visit(const char *dir, int argc, char **argv)
 	uint8_t id[TANFANG_ID_LEN];
 	int r = tanfang_record_visit(h, &v, id);
 	tanfang_close(h);
-	if (r < 0)
-		return record_error("visit", r);
-	print_id(id);
-	return EXIT_OK;
+	return record_result("visit", r, id);
 }
 
 static int cmd_event(const char *dir, int argc, char **argv)
@@ -539,10 +547,8 @@ static int cmd_event(const char *dir, int argc, char **argv)
 		if (bad)
 			return EXIT_USAGE;
 	}
-	if (optind < argc) {
-		errx_msg("event: unexpected argument '%s'", argv[optind]);
+	if (extra_operand("event", argc, argv))
 		return EXIT_USAGE;
-	}
 	if (!e.elder_id || !e.type || !e.severity) {
 		errx_msg("event: --elder, --type and --severity are required (see event --help)");
 		return EXIT_USAGE;
@@ -553,10 +559,7 @@ static int cmd_event(const char *dir, int argc, char **argv)
 	uint8_t id[TANFANG_ID_LEN];
 	int r = tanfang_record_event(h, &e, id);
 	tanfang_close(h);
-	if (r < 0)
-		return record_error("care event", r);
-	print_id(id);
-	return EXIT_OK;
+	return record_result("care event", r, id);
 }
 
 /* First line of the file, without surrounding white space. */
@@ -634,10 +637,8 @@ static int cmd_sync(const char *dir, int argc, char **argv)
 		if (bad)
 			return EXIT_USAGE;
 	}
-	if (optind < argc) {
-		errx_msg("sync: unexpected argument '%s'", argv[optind]);
+	if (extra_operand("sync", argc, argv))
 		return EXIT_USAGE;
-	}
 	if (!endpoint || !*endpoint) {
 		errx_msg("sync: --endpoint is required (or set TANFANG_ENDPOINT)");
 		return EXIT_USAGE;
@@ -716,10 +717,8 @@ static int cmd_status(const char *dir, int argc, char **argv)
 		else
 			return help_or_usage(c, usage_status);
 	}
-	if (optind < argc) {
-		errx_msg("status: unexpected argument '%s'", argv[optind]);
+	if (extra_operand("status", argc, argv))
 		return EXIT_USAGE;
-	}
 	struct tanfang *h;
 	if (open_dev(dir, &h) < 0)
 		return EXIT_FAIL;
@@ -749,17 +748,25 @@ struct collect_ids {
 	uint8_t (*ids)[TANFANG_ID_LEN];
 };
 
+/* Makes room for one more id. Returns 0 or -ENOMEM. */
+static int ids_reserve(struct collect_ids *c)
+{
+	if (c->n < c->cap)
+		return 0;
+	size_t cap = c->cap ? 2 * c->cap : 16;
+	void *p = realloc(c->ids, cap * sizeof *c->ids);
+	if (!p)
+		return -ENOMEM;
+	c->ids = p;
+	c->cap = cap;
+	return 0;
+}
+
 static int collect_refused(void *ctx, const struct tanfang_refusal *r)
 {
 	struct collect_ids *c = ctx;
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? 2 * c->cap : 16;
-		void *p = realloc(c->ids, cap * sizeof *c->ids);
-		if (!p)
-			return -ENOMEM;
-		c->ids = p;
-		c->cap = cap;
-	}
+	if (ids_reserve(c) < 0)
+		return -ENOMEM;
 	for (int i = 0; i < TANFANG_ID_LEN; i++) {
 		unsigned v;
 		if (sscanf(r->id_hex + 2 * i, "%2x", &v) != 1)
@@ -788,16 +795,10 @@ static int cmd_requeue(const char *dir, int argc, char **argv)
 	}
 	struct collect_ids ids = {0};
 	for (int i = optind; i < argc; i++) {
-		if (ids.n == ids.cap) {
-			size_t cap = ids.cap ? 2 * ids.cap : 16;
-			void *p = realloc(ids.ids, cap * sizeof *ids.ids);
-			if (!p) {
-				errx_msg("out of memory");
-				free(ids.ids);
-				return EXIT_FAIL;
-			}
-			ids.ids = p;
-			ids.cap = cap;
+		if (ids_reserve(&ids) < 0) {
+			errx_msg("out of memory");
+			free(ids.ids);
+			return EXIT_FAIL;
 		}
 		if (parse_id("requeue", argv[i], ids.ids[ids.n]) < 0) {
 			free(ids.ids);

@@ -270,6 +270,18 @@ static int areas_load(struct conn *c, struct areas *a)
 	}
 }
 
+/* Opens the connection and loads the area names for tables. Returns an
+ * exit code (0 = ready); on failure *a is left empty. */
+static int conn_open_areas(struct conn *c, const struct opts *o, struct areas *a)
+{
+	int ex = conn_open(c, o);
+	if (!ex)
+		ex = areas_load(c, a);
+	if (ex)
+		areas_free(a);
+	return ex;
+}
+
 /* The area's name, or its code when unknown. Areas arrive in code order. */
 static const char *area_name(const struct areas *a, const char *code)
 {
@@ -406,6 +418,24 @@ static int sheet_add(struct output *out, const struct col *cols, size_t n, enum 
 	return output_add_row(out, row) < 0 ? cli_fail("out of memory") : 0;
 }
 
+/* Sends a query (as query()) and makes the output for its rows (as
+ * sheet_new()). Returns an exit code; on success the caller frees *rep and
+ * *out, on failure both are NULL. */
+static int query_sheet(struct conn *c, tf_request *req, int want, const struct col *cols, size_t n,
+                       enum output_format f, tf_reply **rep, struct output **out)
+{
+	*out = NULL;
+	int ex = query(c, req, want, rep);
+	if (ex)
+		return ex;
+	ex = sheet_new(cols, n, f, out);
+	if (ex) {
+		wire_free(WIRE_REPLY, *rep);
+		*rep = NULL;
+	}
+	return ex;
+}
+
 /* ---- argument checks ---- */
 
 static bool area_code_ok(const char *s)
@@ -426,6 +456,13 @@ static int check_visitor(const struct opts *o)
 	if (o->visitor && !registry_id_valid(o->visitor))
 		return cli_usage("--visitor '%s' is not a valid visitor id", o->visitor);
 	return 0;
+}
+
+/* --area, then --visitor. Returns an exit code. */
+static int check_area_visitor(const struct opts *o)
+{
+	int ex = check_area(o);
+	return ex ? ex : check_visitor(o);
 }
 
 /* ---- keygen ---- */
@@ -458,9 +495,7 @@ static int cmd_keygen(struct conn *c, const struct opts *o, char **args, size_t 
 static int cmd_overdue(struct conn *c, const struct opts *o, char **args, size_t nargs)
 {
 	(void)args, (void)nargs;
-	int ex = check_area(o);
-	if (!ex)
-		ex = check_visitor(o);
+	int ex = check_area_visitor(o);
 	if (ex)
 		return ex;
 	if (o->rule && (!*o->rule || strlen(o->rule) >= 64))
@@ -469,10 +504,8 @@ static int cmd_overdue(struct conn *c, const struct opts *o, char **args, size_t
 	long page = o->page ? o->page : 1;
 	if ((unsigned long long)(page - 1) * (unsigned long long)per_page > UINT32_MAX)
 		return cli_usage("--page %ld is too far", page);
-	if ((ex = conn_open(c, o)))
-		return ex;
 	struct areas areas = {0};
-	if ((ex = areas_load(c, &areas)))
+	if ((ex = conn_open_areas(c, o, &areas)))
 		return ex;
 
 	Tanfang__V1__OverdueQuery q = TANFANG__V1__OVERDUE_QUERY__INIT;
@@ -486,11 +519,6 @@ static int cmd_overdue(struct conn *c, const struct opts *o, char **args, size_t
 	wire_init(WIRE_REQUEST, &req);
 	req.op_case = TANFANG__V1__REQUEST__OP_OVERDUE;
 	req.overdue = &q;
-	tf_reply *rep;
-	if ((ex = query(c, &req, TANFANG__V1__REPLY__RESULT_OVERDUE, &rep))) {
-		areas_free(&areas);
-		return ex;
-	}
 	/* The table names the area; CSV and JSON carry the code as well, for
 	 * sorting and joining in a spreadsheet. */
 	static const struct col cols[] = {
@@ -505,9 +533,10 @@ static int cmd_overdue(struct conn *c, const struct opts *o, char **args, size_t
 	    {"上次探访", "上次探访 Last visit", "last_visit", false, false},
 	};
 	enum { NCOLS = sizeof cols / sizeof cols[0] };
+	tf_reply *rep;
 	struct output *out;
-	if ((ex = sheet_new(cols, NCOLS, o->format, &out))) {
-		wire_free(WIRE_REPLY, rep);
+	if ((ex = query_sheet(c, &req, TANFANG__V1__REPLY__RESULT_OVERDUE, cols, NCOLS, o->format,
+	                      &rep, &out))) {
 		areas_free(&areas);
 		return ex;
 	}
@@ -580,9 +609,6 @@ static int cmd_report(struct conn *c, const struct opts *o, char **args, size_t 
 	wire_init(WIRE_REQUEST, &req);
 	req.op_case = TANFANG__V1__REQUEST__OP_REPORT;
 	req.report = &q;
-	tf_reply *rep;
-	if ((ex = query(c, &req, TANFANG__V1__REPLY__RESULT_REPORT, &rep)))
-		return ex;
 	static const struct col cols[] = {
 	    {"代码", "代码 Code", "area", false, false},
 	    {"地区", "地区 Area", "name", false, false},
@@ -600,11 +626,11 @@ static int cmd_report(struct conn *c, const struct opts *o, char **args, size_t 
 	    {"达标率%", "达标率% 1+2 rate", "neighbour_rate", true, false},
 	};
 	enum { NCOLS = sizeof cols / sizeof cols[0] };
+	tf_reply *rep;
 	struct output *out;
-	if ((ex = sheet_new(cols, NCOLS, o->format, &out))) {
-		wire_free(WIRE_REPLY, rep);
+	if ((ex = query_sheet(c, &req, TANFANG__V1__REPLY__RESULT_REPORT, cols, NCOLS, o->format,
+	                      &rep, &out)))
 		return ex;
-	}
 	const Tanfang__V1__Report *rp = rep->report;
 	size_t shown = 0;
 	for (size_t i = 0; !ex && i < rp->n_rows; i++) {
@@ -715,11 +741,9 @@ static int cmd_history(struct conn *c, const struct opts *o, char **args, size_t
 		return cli_usage("usage: history ELDER_ID [--limit N]");
 	if (!registry_id_valid(args[0]))
 		return cli_usage("'%s' is not a valid elder id", args[0]);
-	int ex = conn_open(c, o);
-	if (ex)
-		return ex;
 	struct areas areas = {0};
-	if ((ex = areas_load(c, &areas)))
+	int ex = conn_open_areas(c, o, &areas);
+	if (ex)
 		return ex;
 	Tanfang__V1__ElderHistoryQuery q = TANFANG__V1__ELDER_HISTORY_QUERY__INIT;
 	q.elder_id = args[0];
@@ -728,8 +752,20 @@ static int cmd_history(struct conn *c, const struct opts *o, char **args, size_t
 	wire_init(WIRE_REQUEST, &req);
 	req.op_case = TANFANG__V1__REQUEST__OP_ELDER_HISTORY;
 	req.elder_history = &q;
+	static const struct col cols[] = {
+	    {"时间", "时间 When", "when", false, false},
+	    {"类型", "类型 Type", "type", false, false},
+	    {"探访人", "探访人 Visitor", "visitor_id", false, false},
+	    {"情况", "情况 Findings", "findings", false, false},
+	    {"需求", "需求 Needs", "needs", false, false},
+	    {"标记", "标记 Flags", "flags", false, false},
+	    {"备注", "备注 Note", "note", false, false},
+	};
+	enum { NCOLS = sizeof cols / sizeof cols[0] };
 	tf_reply *rep;
-	if ((ex = query(c, &req, TANFANG__V1__REPLY__RESULT_HISTORY, &rep))) {
+	struct output *out;
+	if ((ex = query_sheet(c, &req, TANFANG__V1__REPLY__RESULT_HISTORY, cols, NCOLS, o->format,
+	                      &rep, &out))) {
 		areas_free(&areas);
 		return ex;
 	}
@@ -759,23 +795,6 @@ static int cmd_history(struct conn *c, const struct opts *o, char **args, size_t
 			free(pre);
 			pre = NULL;
 		}
-	}
-	static const struct col cols[] = {
-	    {"时间", "时间 When", "when", false, false},
-	    {"类型", "类型 Type", "type", false, false},
-	    {"探访人", "探访人 Visitor", "visitor_id", false, false},
-	    {"情况", "情况 Findings", "findings", false, false},
-	    {"需求", "需求 Needs", "needs", false, false},
-	    {"标记", "标记 Flags", "flags", false, false},
-	    {"备注", "备注 Note", "note", false, false},
-	};
-	enum { NCOLS = sizeof cols / sizeof cols[0] };
-	struct output *out;
-	if ((ex = sheet_new(cols, NCOLS, o->format, &out))) {
-		free(pre);
-		wire_free(WIRE_REPLY, rep);
-		areas_free(&areas);
-		return ex;
 	}
 	for (size_t i = 0; !ex && i < h->n_items; i++) {
 		const Tanfang__V1__HistoryItem *it = h->items[i];
@@ -823,9 +842,7 @@ static int cmd_history(struct conn *c, const struct opts *o, char **args, size_t
 static int cmd_activity(struct conn *c, const struct opts *o, char **args, size_t nargs)
 {
 	(void)args, (void)nargs;
-	int ex = check_area(o);
-	if (!ex)
-		ex = check_visitor(o);
+	int ex = check_area_visitor(o);
 	if (ex)
 		return ex;
 	int64_t start, end;
@@ -838,10 +855,8 @@ static int cmd_activity(struct conn *c, const struct opts *o, char **args, size_
 	if (o->role && (role = wire_role_value(o->role)) < 0)
 		return cli_usage("unknown role '%s' (grid_worker, party_member, neighbour, ...)",
 		                 o->role);
-	if ((ex = conn_open(c, o)))
-		return ex;
 	struct areas areas = {0};
-	if ((ex = areas_load(c, &areas)))
+	if ((ex = conn_open_areas(c, o, &areas)))
 		return ex;
 	Tanfang__V1__ActivityQuery q = TANFANG__V1__ACTIVITY_QUERY__INIT;
 	q.area = (char *)(o->area ? o->area : "");
@@ -851,11 +866,6 @@ static int cmd_activity(struct conn *c, const struct opts *o, char **args, size_
 	wire_init(WIRE_REQUEST, &req);
 	req.op_case = TANFANG__V1__REQUEST__OP_ACTIVITY;
 	req.activity = &q;
-	tf_reply *rep;
-	if ((ex = query(c, &req, TANFANG__V1__REPLY__RESULT_ACTIVITY, &rep))) {
-		areas_free(&areas);
-		return ex;
-	}
 	static const struct col cols[] = {
 	    {"编号", "编号 Visitor ID", "visitor_id", false, false},
 	    {"姓名", "姓名 Name", "name", false, false},
@@ -870,9 +880,10 @@ static int cmd_activity(struct conn *c, const struct opts *o, char **args, size_
 	    {"标记", "标记 Flagged", "flagged", true, false},
 	};
 	enum { NCOLS = sizeof cols / sizeof cols[0] };
+	tf_reply *rep;
 	struct output *out;
-	if ((ex = sheet_new(cols, NCOLS, o->format, &out))) {
-		wire_free(WIRE_REPLY, rep);
+	if ((ex = query_sheet(c, &req, TANFANG__V1__REPLY__RESULT_ACTIVITY, cols, NCOLS, o->format,
+	                      &rep, &out))) {
 		areas_free(&areas);
 		return ex;
 	}

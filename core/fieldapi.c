@@ -153,9 +153,10 @@ void tanfang_pubkey_hex(const struct tanfang *h, char out[TANFANG_PK_HEX_LEN])
 /* ---- recording ---- */
 
 /* Packs req, checks it the way the daemon will decode it (UTF-8, enums),
- * signs it, and commits it to the outbox. */
+ * signs it, and commits it to the outbox; then copies id to id_out (may be
+ * NULL). Returns 0 or a negative code. */
 static int seal_and_keep(struct tanfang *h, tf_request *req, const uint8_t id[TANFANG_ID_LEN],
-                         int64_t now_ms)
+                         int64_t now_ms, uint8_t id_out[TANFANG_ID_LEN])
 {
 	uint8_t *body = NULL, *frame = NULL;
 	size_t blen, flen;
@@ -176,6 +177,8 @@ static int seal_and_keep(struct tanfang *h, tf_request *req, const uint8_t id[TA
 	if (r < 0)
 		goto out;
 	r = outbox_add(h->ob, id, now_ms, frame, flen);
+	if (r == 0 && id_out)
+		memcpy(id_out, id, TANFANG_ID_LEN);
 out:
 	free(body);
 	free(frame);
@@ -189,7 +192,10 @@ out:
  * date every new record in the future, which the daemon refuses. */
 #define ORDER_BUMP_MAX_MS 60000
 
-static int record_time(struct tanfang *h, int64_t *now_ms)
+/* The start of every record: its time (above) and its id, the given one or
+ * a random one. Returns 0 or a negative code. */
+static int record_start(struct tanfang *h, bool has_id, const uint8_t given[TANFANG_ID_LEN],
+                        uint8_t id[TANFANG_ID_LEN], int64_t *now_ms)
 {
 	int64_t last;
 	int r = outbox_last_ms(h->ob, &last);
@@ -198,15 +204,11 @@ static int record_time(struct tanfang *h, int64_t *now_ms)
 	*now_ms = clock_now_ms();
 	if (*now_ms <= last && last - *now_ms < ORDER_BUMP_MAX_MS)
 		*now_ms = last + 1;
-	return 0;
-}
-
-static void pick_id(bool has_id, const uint8_t given[TANFANG_ID_LEN], uint8_t id[TANFANG_ID_LEN])
-{
 	if (has_id)
 		memcpy(id, given, TANFANG_ID_LEN);
 	else
 		randombytes_buf(id, TANFANG_ID_LEN);
+	return 0;
 }
 
 static bool note_ok(const char *note)
@@ -258,11 +260,10 @@ int tanfang_record_visit(struct tanfang *h, const struct tanfang_visit *v,
 		return -EINVAL;
 
 	int64_t now_ms;
-	int r = record_time(h, &now_ms);
+	uint8_t id[TANFANG_ID_LEN];
+	int r = record_start(h, v->has_id, v->id, id, &now_ms);
 	if (r < 0)
 		return r;
-	uint8_t id[TANFANG_ID_LEN];
-	pick_id(v->has_id, v->id, id);
 
 	tf_visit visit;
 	wire_init(WIRE_VISIT, &visit);
@@ -297,10 +298,7 @@ int tanfang_record_visit(struct tanfang *h, const struct tanfang_visit *v,
 	wire_init(WIRE_REQUEST, &req);
 	req.op_case = TANFANG__V1__REQUEST__OP_VISIT;
 	req.visit = &visit;
-	r = seal_and_keep(h, &req, id, now_ms);
-	if (r == 0 && id_out)
-		memcpy(id_out, id, sizeof id);
-	return r;
+	return seal_and_keep(h, &req, id, now_ms, id_out);
 }
 
 int tanfang_record_event(struct tanfang *h, const struct tanfang_event *e,
@@ -312,11 +310,10 @@ int tanfang_record_event(struct tanfang *h, const struct tanfang_event *e,
 	    (int)e->aid < TANFANG_AID_NONE || e->aid > TANFANG_AID_EMERGENCY || e->occurred_at < 0)
 		return -EINVAL;
 	int64_t now_ms;
-	int r = record_time(h, &now_ms);
+	uint8_t id[TANFANG_ID_LEN];
+	int r = record_start(h, e->has_id, e->id, id, &now_ms);
 	if (r < 0)
 		return r;
-	uint8_t id[TANFANG_ID_LEN];
-	pick_id(e->has_id, e->id, id);
 
 	tf_care_event ev;
 	wire_init(WIRE_CARE_EVENT, &ev);
@@ -333,10 +330,7 @@ int tanfang_record_event(struct tanfang *h, const struct tanfang_event *e,
 	wire_init(WIRE_REQUEST, &req);
 	req.op_case = TANFANG__V1__REQUEST__OP_CARE_EVENT;
 	req.care_event = &ev;
-	r = seal_and_keep(h, &req, id, now_ms);
-	if (r == 0 && id_out)
-		memcpy(id_out, id, sizeof id);
-	return r;
+	return seal_and_keep(h, &req, id, now_ms, id_out);
 }
 
 /* ---- reading stored envelopes back ---- */
@@ -381,6 +375,19 @@ static void frame_info_free(struct frame_info *fi)
 	wire_free(WIRE_ENVELOPE, fi->env);
 }
 
+/* frame_read for listings: an unreadable frame is still listed (it is what
+ * the device holds or the daemon refused), with the defaults frame_read set.
+ * Returns 0, or -ENOMEM with *fi already freed. */
+static int frame_read_listed(const uint8_t *frame, size_t len, struct frame_info *fi)
+{
+	int r = frame_read(frame, len, fi);
+	if (r == -ENOMEM) {
+		frame_info_free(fi);
+		return r;
+	}
+	return 0;
+}
+
 struct refused_ctx {
 	tanfang_refusal_cb cb;
 	void *ctx;
@@ -390,12 +397,9 @@ static int refused_each(void *ctx, const struct outbox_refusal *o)
 {
 	struct refused_ctx *rc = ctx;
 	struct frame_info fi;
-	int r = frame_read(o->frame, o->len, &fi);
-	if (r == -ENOMEM) {
-		frame_info_free(&fi);
+	int r = frame_read_listed(o->frame, o->len, &fi);
+	if (r < 0)
 		return r;
-	}
-	/* An unreadable frame is still listed: it is what the daemon refused. */
 	struct tanfang_refusal t;
 	hex_encode(o->id, OUTBOX_ID_LEN, t.id_hex);
 	t.status = wire_status_name(o->status);
@@ -423,11 +427,9 @@ static int pending_each(void *ctx, const struct outbox_entry *e)
 {
 	struct pending_ctx *pc = ctx;
 	struct frame_info fi;
-	int r = frame_read(e->frame, e->len, &fi);
-	if (r == -ENOMEM) {
-		frame_info_free(&fi);
+	int r = frame_read_listed(e->frame, e->len, &fi);
+	if (r < 0)
 		return r;
-	}
 	struct tanfang_pending p;
 	hex_encode(e->id, OUTBOX_ID_LEN, p.id_hex);
 	p.what = fi.what;

@@ -103,31 +103,28 @@ int outbox_last_ms(struct outbox *ob, int64_t *ms)
 	return r;
 }
 
-int outbox_foreach_pending(struct outbox *ob, outbox_entry_cb cb, void *ctx)
+/* Called by foreach_row for each key/value of one table: 0 to go on, >0 to
+ * stop with success, <0 to stop with that error. */
+typedef int (*row_fn)(void *arg, const void *k, size_t kl, const void *v, size_t vl);
+
+/* Walks table db in key order in one read transaction, handing each row to
+ * fn. Returns 0 (also when fn stopped the walk with >0) or fn's or the
+ * store's negative code. */
+static int foreach_row(struct outbox *ob, enum store_db db, row_fn fn, void *arg)
 {
 	struct store_txn *txn;
 	int r = store_txn_begin(ob->st, false, NULL, &txn);
 	if (r < 0)
 		return r;
 	struct store_cursor *cur;
-	r = store_cursor_open(txn, DB_OUTBOX, &cur);
+	r = store_cursor_open(txn, db, &cur);
 	if (r < 0)
 		goto out;
 	const void *k, *v;
 	size_t kl, vl;
 	for (r = store_cursor_seek(cur, NULL, 0, &k, &kl, &v, &vl); r == 0;
 	     r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
-		if (kl != OUTBOX_KEY_LEN) {
-			r = TF_E_CORRUPT;
-			break;
-		}
-		struct outbox_entry e;
-		memcpy(e.key, k, OUTBOX_KEY_LEN);
-		memcpy(e.id, e.key + 8, OUTBOX_ID_LEN);
-		e.recorded_ms = (int64_t)store_get_be64(e.key);
-		e.frame = v;
-		e.len = vl;
-		r = cb(ctx, &e);
+		r = fn(arg, k, kl, v, vl);
 		if (r != 0) {
 			r = r > 0 ? 0 : r;
 			goto done;
@@ -140,6 +137,31 @@ done:
 out:
 	store_txn_abort(txn);
 	return r;
+}
+
+struct pending_walk {
+	outbox_entry_cb cb;
+	void *ctx;
+};
+
+static int pending_row(void *arg, const void *k, size_t kl, const void *v, size_t vl)
+{
+	struct pending_walk *w = arg;
+	if (kl != OUTBOX_KEY_LEN)
+		return TF_E_CORRUPT;
+	struct outbox_entry e;
+	memcpy(e.key, k, OUTBOX_KEY_LEN);
+	memcpy(e.id, e.key + 8, OUTBOX_ID_LEN);
+	e.recorded_ms = (int64_t)store_get_be64(e.key);
+	e.frame = v;
+	e.len = vl;
+	return w->cb(w->ctx, &e);
+}
+
+int outbox_foreach_pending(struct outbox *ob, outbox_entry_cb cb, void *ctx)
+{
+	struct pending_walk w = {cb, ctx};
+	return foreach_row(ob, DB_OUTBOX, pending_row, &w);
 }
 
 int outbox_remove(struct outbox *ob, const uint8_t (*keys)[OUTBOX_KEY_LEN], size_t n,
@@ -282,37 +304,23 @@ int outbox_counts(struct outbox *ob, size_t *pending, size_t *refused)
 	return 0;
 }
 
+struct refused_walk {
+	outbox_refusal_cb cb;
+	void *ctx;
+};
+
+static int refused_row(void *arg, const void *k, size_t kl, const void *v, size_t vl)
+{
+	struct refused_walk *w = arg;
+	struct outbox_refusal ref;
+	if (kl != OUTBOX_ID_LEN || parse_refusal(v, vl, &ref) < 0)
+		return TF_E_CORRUPT;
+	memcpy(ref.id, k, OUTBOX_ID_LEN);
+	return w->cb(w->ctx, &ref);
+}
+
 int outbox_foreach_refused(struct outbox *ob, outbox_refusal_cb cb, void *ctx)
 {
-	struct store_txn *txn;
-	int r = store_txn_begin(ob->st, false, NULL, &txn);
-	if (r < 0)
-		return r;
-	struct store_cursor *cur;
-	r = store_cursor_open(txn, DB_REFUSED, &cur);
-	if (r < 0)
-		goto out;
-	const void *k, *v;
-	size_t kl, vl;
-	for (r = store_cursor_seek(cur, NULL, 0, &k, &kl, &v, &vl); r == 0;
-	     r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
-		struct outbox_refusal ref;
-		if (kl != OUTBOX_ID_LEN || parse_refusal(v, vl, &ref) < 0) {
-			r = TF_E_CORRUPT;
-			break;
-		}
-		memcpy(ref.id, k, OUTBOX_ID_LEN);
-		r = cb(ctx, &ref);
-		if (r != 0) {
-			r = r > 0 ? 0 : r;
-			goto done;
-		}
-	}
-	if (r == -ENOENT)
-		r = 0;
-done:
-	store_cursor_close(cur);
-out:
-	store_txn_abort(txn);
-	return r;
+	struct refused_walk w = {cb, ctx};
+	return foreach_row(ob, DB_REFUSED, refused_row, &w);
 }

@@ -215,6 +215,36 @@ static void effective_timezone(const struct dconfig *cfg, const struct policy *p
 	}
 }
 
+/* The policy, and the process-wide time zone set from it (tz receives the
+ * zone's name). Returns 0 with *out the caller's to free, or -1 with the
+ * reason logged. */
+static int load_policy_zone(const struct dconfig *cfg, struct policy **out, char tz[64])
+{
+	struct policy *pol;
+	if (load_policy(cfg, &pol) < 0)
+		return -1;
+	effective_timezone(cfg, pol, tz);
+	if (period_set_timezone(tz) < 0) {
+		log_warnx("unknown time zone %s", tz);
+		policy_free(pol);
+		return -1;
+	}
+	*out = pol;
+	return 0;
+}
+
+/* How every command starts: its options (allowed as for parse_args), then
+ * the configuration. Returns 0 to go on, -1 after --help (already printed),
+ * or the exit code to return (EXIT_USAGE or 1, message printed). */
+static int command_start(int argc, char **argv, const char *allowed, struct args *a,
+                         struct dconfig *cfg)
+{
+	int r = parse_args(argc, argv, allowed, a);
+	if (r)
+		return r;
+	return load_config(a, cfg);
+}
+
 static bool file_exists(const char *dir, const char *name)
 {
 	char path[PATH_MAX + 32];
@@ -227,12 +257,10 @@ static bool file_exists(const char *dir, const char *name)
 static int cmd_init(int argc, char **argv)
 {
 	struct args a = {0};
-	int r = parse_args(argc, argv, "cdv", &a);
+	struct dconfig cfg;
+	int r = command_start(argc, argv, "cdv", &a, &cfg);
 	if (r)
 		return r < 0 ? 0 : r;
-	struct dconfig cfg;
-	if ((r = load_config(&a, &cfg)) != 0)
-		return r;
 	const char *dir = cfg.data_dir;
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
 		log_warn("cannot create %s", dir);
@@ -283,23 +311,15 @@ fail:
 static int cmd_check_config(int argc, char **argv)
 {
 	struct args a = {0};
-	int r = parse_args(argc, argv, "cpdlwv", &a);
+	struct dconfig cfg;
+	int r = command_start(argc, argv, "cpdlwv", &a, &cfg);
 	if (r)
 		return r < 0 ? 0 : r;
-	struct dconfig cfg;
-	if ((r = load_config(&a, &cfg)) != 0)
-		return r;
 	struct policy *pol;
-	if (load_policy(&cfg, &pol) < 0)
-		return 1;
 	char tz[64];
-	effective_timezone(&cfg, pol, tz);
-	r = period_set_timezone(tz);
-	policy_free(pol);
-	if (r < 0) {
-		log_warnx("unknown time zone %s", tz);
+	if (load_policy_zone(&cfg, &pol, tz) < 0)
 		return 1;
-	}
+	policy_free(pol);
 	printf("configuration %s OK; policy %s OK; time zone %s\n",
 	       a.config ? a.config : "(defaults)", *cfg.policy ? cfg.policy : "(built-in)", tz);
 	return 0;
@@ -310,12 +330,10 @@ static int cmd_check_config(int argc, char **argv)
 static int cmd_verify_log(int argc, char **argv)
 {
 	struct args a = {0};
-	int r = parse_args(argc, argv, "cdv", &a);
+	struct dconfig cfg;
+	int r = command_start(argc, argv, "cdv", &a, &cfg);
 	if (r)
 		return r < 0 ? 0 : r;
-	struct dconfig cfg;
-	if ((r = load_config(&a, &cfg)) != 0)
-		return r;
 	if (envelope_init() < 0)
 		fatal("libsodium failed to initialise");
 	if (!file_exists(cfg.data_dir, "data.mdb")) {
@@ -363,12 +381,10 @@ static void reload_policy(const struct dconfig *cfg, struct server *srv)
 static int cmd_run(int argc, char **argv)
 {
 	struct args a = {0};
-	int r = parse_args(argc, argv, "cdlwpnNv", &a);
+	struct dconfig cfg;
+	int r = command_start(argc, argv, "cdlwpnNv", &a, &cfg);
 	if (r)
 		return r < 0 ? 0 : r;
-	struct dconfig cfg;
-	if ((r = load_config(&a, &cfg)) != 0)
-		return r;
 	log_set_level(cfg.log_level);
 	if (a.now) {
 		char *end;
@@ -386,17 +402,11 @@ static int cmd_run(int argc, char **argv)
 	if (envelope_init() < 0)
 		fatal("libsodium failed to initialise");
 
-	struct policy *pol;
-	if (load_policy(&cfg, &pol) < 0)
-		return 1;
 	/* glibc's zone is process-wide: set before any thread starts. */
+	struct policy *pol;
 	char tz[64];
-	effective_timezone(&cfg, pol, tz);
-	if (period_set_timezone(tz) < 0) {
-		log_warnx("unknown time zone %s", tz);
-		policy_free(pol);
+	if (load_policy_zone(&cfg, &pol, tz) < 0)
 		return 1;
-	}
 	const char *dir = cfg.data_dir;
 	if (!file_exists(dir, "data.mdb")) {
 		log_warnx("%s is not initialised (run: tanfangd init --data %s)", dir, dir);
