@@ -8,6 +8,7 @@
 
 #include "hex.h"
 #include "period.h"
+#include "record.h"
 #include "registry.h"
 #include "schedule.h"
 
@@ -253,11 +254,8 @@ static int visited_after(struct store_txn *txn, const char *elder, int64_t t)
 		if (kl != pl + 24 || memcmp(k, elder, pl) != 0)
 			break;
 		/* Care events share the history; only a visit discharges a follow-up. */
-		const void *rv;
-		size_t rl;
 		tf_record *rec;
-		if (store_get(txn, DB_RECORDS, (const uint8_t *)k + pl + 8, 16, &rv, &rl) == 0 &&
-		    wire_unpack(WIRE_RECORD, rv, rl, (void **)&rec) == 0) {
+		if (record_get(txn, (const uint8_t *)k + pl + 8, &rec) == 0) {
 			found = rec->visit != NULL;
 			wire_free(WIRE_RECORD, rec);
 		}

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "policy.h"
 #include "query.h"
+#include "record.h"
 #include "registry.h"
 #include "schedule.h"
 #include "wire.h"
@@ -528,17 +529,12 @@ static int authorise_record(struct wctx *w, const char *elder_id, tf_elder **out
  * anything else a conflict. Returns 0 if new. */
 static int dedupe(struct wctx *w, const uint8_t *id, const uint8_t hash[32])
 {
-	const void *v;
-	size_t vl;
-	int r = store_get(w->txn, DB_RECORDS, id, 16, &v, &vl);
+	tf_record *old;
+	int r = record_get(w->txn, id, &old);
 	if (r == -ENOENT)
 		return 0;
 	if (r < 0)
 		return r;
-	tf_record *old;
-	r = wire_unpack(WIRE_RECORD, v, vl, (void **)&old);
-	if (r < 0)
-		return r == TF_E_MALFORMED ? TF_E_CORRUPT : r;
 	bool same =
 	    old->content_hash.len == 32 && sodium_memcmp(old->content_hash.data, hash, 32) == 0;
 	wire_free(WIRE_RECORD, old);

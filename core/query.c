@@ -10,6 +10,7 @@
 #include "hex.h"
 #include "log.h"
 #include "period.h"
+#include "record.h"
 #include "registry.h"
 #include "schedule.h"
 
@@ -910,17 +911,10 @@ static int q_history(struct q *q, struct msgs *keep, Tanfang__V1__ElderHistory *
 	for (; r == 0 && n < limit; r = store_cursor_prev(cur, &k, &kl, &v, &vl)) {
 		if (kl != pl + 24 || memcmp(k, e->id, pl) != 0)
 			break;
-		const void *rv;
-		size_t rl;
-		r = store_get(q->txn, DB_RECORDS, (const uint8_t *)k + pl + 8, 16, &rv, &rl);
+		tf_record *rec;
+		r = record_get(q->txn, (const uint8_t *)k + pl + 8, &rec);
 		if (r < 0)
 			break;
-		tf_record *rec;
-		r = wire_unpack(WIRE_RECORD, rv, rl, (void **)&rec);
-		if (r < 0) {
-			r = TF_E_CORRUPT;
-			break;
-		}
 		r = msgs_push(keep, rec);
 		if (r < 0) {
 			wire_free(WIRE_RECORD, rec);
@@ -971,17 +965,10 @@ static int activity_of(struct q *q, const tf_visitor *vis, int64_t start, int64_
 			break;
 		if ((int64_t)store_get_be64((const uint8_t *)k + pl) >= end)
 			break;
-		const void *rv;
-		size_t rl;
-		r = store_get(q->txn, DB_RECORDS, (const uint8_t *)k + pl + 8, 16, &rv, &rl);
+		tf_record *rec;
+		r = record_get(q->txn, (const uint8_t *)k + pl + 8, &rec);
 		if (r < 0)
 			break;
-		tf_record *rec;
-		r = wire_unpack(WIRE_RECORD, rv, rl, (void **)&rec);
-		if (r < 0) {
-			r = TF_E_CORRUPT;
-			break;
-		}
 		if (rec->visit) {
 			row->visits++;
 			switch (rec->visit->kind) {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "period.h"
+#include "record.h"
 #include "registry.h"
 
 #define KEY_MAX    256
@@ -298,17 +299,10 @@ static int fill_last(struct store_txn *txn, const tf_elder *e, struct plan *plan
 	for (; r == 0 && open; r = store_cursor_prev(cur, &k, &kl, &v, &vl)) {
 		if (kl != pl + 24 || memcmp(k, e->id, pl) != 0)
 			break;
-		const void *rv;
-		size_t rl;
-		r = store_get(txn, DB_RECORDS, (const uint8_t *)k + pl + 8, 16, &rv, &rl);
+		tf_record *rec;
+		r = record_get(txn, (const uint8_t *)k + pl + 8, &rec);
 		if (r < 0)
 			break;
-		tf_record *rec;
-		r = wire_unpack(WIRE_RECORD, rv, rl, (void **)&rec);
-		if (r < 0) {
-			r = TF_E_CORRUPT;
-			break;
-		}
 		if (rec->visit) {
 			int role;
 			r = visitor_role(txn, rec->visitor_id, &role);
