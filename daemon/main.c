@@ -36,6 +36,7 @@ static const char usage_text[] =
     "       tanfangd init [--config FILE] [--data DIR]\n"
     "       tanfangd check-config [--config FILE] [--policy FILE]   (also --check-config)\n"
     "       tanfangd verify-log [--config FILE] [--data DIR]\n"
+    "       tanfangd backup [--config FILE] [--data DIR] --to DIR\n"
     "\n"
     "  run           serve in the foreground, logging to stderr; SIGTERM/SIGINT stop\n"
     "                cleanly, SIGHUP reloads the policy file\n"
@@ -43,6 +44,8 @@ static const char usage_text[] =
     "                (curve.key, curve.pub); prints the admin and CURVE public keys\n"
     "  check-config  validate the configuration and the policy file; exit 0 if both are good\n"
     "  verify-log    re-verify every signature and the hash chain of the audit log\n"
+    "  backup        copy the store, consistent and compacted, to DIR/data.mdb while the\n"
+    "                daemon keeps running (the keys are copied by you: see operations.md)\n"
     "\n"
     "  --config FILE     INI configuration (see docs/operations.md); without it, defaults\n"
     "  --data DIR        data folder (default /var/lib/tanfang, or [daemon] data_dir)\n"
@@ -79,11 +82,21 @@ struct args {
 	const char *workers;
 	const char *policy;
 	const char *now;
+	const char *to; /* backup: the destination folder */
 	bool no_curve;
 	bool verbose;
 };
 
-enum { OPT_CONFIG = 1000, OPT_DATA, OPT_LISTEN, OPT_WORKERS, OPT_POLICY, OPT_NOW, OPT_NO_CURVE };
+enum {
+	OPT_CONFIG = 1000,
+	OPT_DATA,
+	OPT_LISTEN,
+	OPT_WORKERS,
+	OPT_POLICY,
+	OPT_NOW,
+	OPT_NO_CURVE,
+	OPT_TO,
+};
 
 /* Parses the options allowed for a command (allowed: a string of the OPT_
  * letters below). Returns 0, EXIT_USAGE, or -1 for --help (already printed). */
@@ -97,6 +110,7 @@ static int parse_args(int argc, char **argv, const char *allowed, struct args *a
 	    {"policy", required_argument, NULL, OPT_POLICY},
 	    {"now", required_argument, NULL, OPT_NOW},
 	    {"no-curve", no_argument, NULL, OPT_NO_CURVE},
+	    {"to", required_argument, NULL, OPT_TO},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -106,8 +120,9 @@ static int parse_args(int argc, char **argv, const char *allowed, struct args *a
 	static const struct {
 		int opt;
 		char letter;
-	} letters[] = {{OPT_CONFIG, 'c'}, {OPT_DATA, 'd'}, {OPT_LISTEN, 'l'},   {OPT_WORKERS, 'w'},
-	               {OPT_POLICY, 'p'}, {OPT_NOW, 'n'},  {OPT_NO_CURVE, 'N'}, {'v', 'v'}};
+	} letters[] = {{OPT_CONFIG, 'c'},   {OPT_DATA, 'd'},   {OPT_LISTEN, 'l'},
+	               {OPT_WORKERS, 'w'},  {OPT_POLICY, 'p'}, {OPT_NOW, 'n'},
+	               {OPT_NO_CURVE, 'N'}, {OPT_TO, 't'},     {'v', 'v'}};
 	optind = 1;
 	opterr = 0;
 	int c;
@@ -137,6 +152,7 @@ static int parse_args(int argc, char **argv, const char *allowed, struct args *a
 		case OPT_POLICY: a->policy = optarg; break;
 		case OPT_NOW: a->now = optarg; break;
 		case OPT_NO_CURVE: a->no_curve = true; break;
+		case OPT_TO: a->to = optarg; break;
 		case 'v': a->verbose = true; break;
 		default: break;
 		}
@@ -322,6 +338,44 @@ static int cmd_check_config(int argc, char **argv)
 	policy_free(pol);
 	printf("configuration %s OK; policy %s OK; time zone %s\n",
 	       a.config ? a.config : "(defaults)", *cfg.policy ? cfg.policy : "(built-in)", tz);
+	return 0;
+}
+
+/* ---- backup ---- */
+
+/* A hot backup: LMDB copies from one read transaction, so the copy is a
+ * consistent snapshot even while the daemon writes. The destination must
+ * not hold a store already: a backup never overwrites one. */
+static int cmd_backup(int argc, char **argv)
+{
+	struct args a = {0};
+	struct dconfig cfg;
+	int r = command_start(argc, argv, "cdtv", &a, &cfg);
+	if (r)
+		return r < 0 ? 0 : r;
+	if (!a.to)
+		return usage_error("backup needs --to DIR");
+	if (!file_exists(cfg.data_dir, "data.mdb")) {
+		log_warnx("%s holds no store (run tanfangd init first)", cfg.data_dir);
+		return 1;
+	}
+	if (file_exists(a.to, "data.mdb")) {
+		log_warnx("%s already holds a store; back up into a new folder", a.to);
+		return 1;
+	}
+	struct store *st;
+	struct store_options so = {.map_size = cfg.map_size_mb << 20, .read_only = true};
+	if ((r = store_open(cfg.data_dir, &so, &st)) < 0) {
+		log_warnx("cannot open the store in %s: %s", cfg.data_dir, tf_strerror(r));
+		return 1;
+	}
+	r = store_backup(st, a.to);
+	store_close(st);
+	if (r < 0) {
+		log_warnx("backup to %s failed: %s", a.to, tf_strerror(r));
+		return 1;
+	}
+	printf("store of %s copied to %s/data.mdb\n", cfg.data_dir, a.to);
 	return 0;
 }
 
@@ -524,5 +578,7 @@ int main(int argc, char **argv)
 		return cmd_check_config(argc - 1, argv + 1);
 	if (strcmp(cmd, "verify-log") == 0)
 		return cmd_verify_log(argc - 1, argv + 1);
+	if (strcmp(cmd, "backup") == 0)
+		return cmd_backup(argc - 1, argv + 1);
 	return usage_error("unknown command '%s'", cmd);
 }

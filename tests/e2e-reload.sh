@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End to end: SIGHUP reloads the policy in a running daemon without losing
 # or refusing anything; a bad policy file is refused with a message naming
-# its line, and the old policy stays in force.
+# its line, and the old policy stays in force. Then a hot backup of the
+# running daemon's store verifies like the store itself.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 need "$TANFANGD" "$ADMIN" "$SUPER" "$FIELD"
@@ -65,4 +66,14 @@ cmp -s "$tmp/o2.json" "$tmp/o3.json" || fail "the overdue list changed after a r
 "$FIELD" --dir "$tmp/dev" sync --endpoint "$EP" --server-key-file "$tmp/data/curve.pub" \
 	>"$tmp/sync2.out" 2>&1 || { cat "$tmp/sync2.out" >&2; fail "sync after the refused policy"; }
 grep -q 'stored 1' "$tmp/sync2.out" || fail "the new visit was not stored"
+
+# A hot backup of the running daemon's store is consistent and complete.
+"$TANFANGD" backup --data "$tmp/data" --to "$tmp/backup" >/dev/null || fail "backup"
+live=$("$TANFANGD" verify-log --data "$tmp/data") || fail "verify-log of the live store"
+copy=$("$TANFANGD" verify-log --data "$tmp/backup") || fail "verify-log of the backup"
+[[ $live == "$copy" && $live == *"entries"* ]] || fail "backup differs: '$live' / '$copy'"
+rc=0; "$TANFANGD" backup --data "$tmp/data" --to "$tmp/backup" 2>/dev/null || rc=$?
+[[ $rc == 1 ]] || fail "a backup over an existing one must be refused (exit $rc)"
+rc=0; "$TANFANGD" backup --data "$tmp/data" 2>/dev/null || rc=$?
+[[ $rc == 2 ]] || fail "backup without --to is a usage error (exit $rc)"
 echo "e2e-reload: OK"
