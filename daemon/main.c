@@ -343,6 +343,23 @@ static int cmd_check_config(int argc, char **argv)
 
 /* ---- backup ---- */
 
+/* Opens the initialised store of cfg read-only, for the commands that read
+ * it beside a running daemon. Returns 0, or -1 with the reason logged. */
+static int open_store_ro(const struct dconfig *cfg, struct store **out)
+{
+	if (!file_exists(cfg->data_dir, "data.mdb")) {
+		log_warnx("%s holds no store (run tanfangd init first)", cfg->data_dir);
+		return -1;
+	}
+	struct store_options so = {.map_size = cfg->map_size_mb << 20, .read_only = true};
+	int r = store_open(cfg->data_dir, &so, out);
+	if (r < 0) {
+		log_warnx("cannot open the store in %s: %s", cfg->data_dir, tf_strerror(r));
+		return -1;
+	}
+	return 0;
+}
+
 /* A hot backup: LMDB copies from one read transaction, so the copy is a
  * consistent snapshot even while the daemon writes. The destination must
  * not hold a store already: a backup never overwrites one. */
@@ -355,18 +372,12 @@ static int cmd_backup(int argc, char **argv)
 		return r < 0 ? 0 : r;
 	if (!a.to)
 		return usage_error("backup needs --to DIR");
-	if (!file_exists(cfg.data_dir, "data.mdb")) {
-		log_warnx("%s holds no store (run tanfangd init first)", cfg.data_dir);
+	struct store *st;
+	if (open_store_ro(&cfg, &st) < 0)
 		return 1;
-	}
 	if (file_exists(a.to, "data.mdb")) {
 		log_warnx("%s already holds a store; back up into a new folder", a.to);
-		return 1;
-	}
-	struct store *st;
-	struct store_options so = {.map_size = cfg.map_size_mb << 20, .read_only = true};
-	if ((r = store_open(cfg.data_dir, &so, &st)) < 0) {
-		log_warnx("cannot open the store in %s: %s", cfg.data_dir, tf_strerror(r));
+		store_close(st);
 		return 1;
 	}
 	r = store_backup(st, a.to);
@@ -390,16 +401,9 @@ static int cmd_verify_log(int argc, char **argv)
 		return r < 0 ? 0 : r;
 	if (envelope_init() < 0)
 		fatal("libsodium failed to initialise");
-	if (!file_exists(cfg.data_dir, "data.mdb")) {
-		log_warnx("%s holds no store (run tanfangd init first)", cfg.data_dir);
-		return 1;
-	}
 	struct store *st;
-	struct store_options so = {.map_size = cfg.map_size_mb << 20, .read_only = true};
-	if ((r = store_open(cfg.data_dir, &so, &st)) < 0) {
-		log_warnx("cannot open the store in %s: %s", cfg.data_dir, tf_strerror(r));
+	if (open_store_ro(&cfg, &st) < 0)
 		return 1;
-	}
 	uint64_t count = 0;
 	char err[512] = "";
 	r = auditlog_verify(st, &count, err, sizeof err);
