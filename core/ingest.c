@@ -14,11 +14,13 @@
 #include "clock.h"
 #include "envelope.h"
 #include "log.h"
+#include "period.h"
 #include "policy.h"
 #include "query.h"
 #include "record.h"
 #include "registry.h"
 #include "schedule.h"
+#include "timeline.h"
 #include "wire.h"
 
 #define S(x)      TANFANG__V1__STATUS__STATUS_##x
@@ -68,6 +70,8 @@ int ingest_new(struct store *st, const struct ingest_config *cfg, struct ingest 
 		c->future_flag_s = 3600;
 	if (!c->old_flag_s)
 		c->old_flag_s = 45 * 86400;
+	if (!c->record_max_age_s)
+		c->record_max_age_s = 180 * 86400;
 	if (c->far_flag_m <= 0)
 		c->far_flag_m = 2000;
 	if (!c->burst_count)
@@ -107,7 +111,7 @@ void ingest_free(struct ingest *ig)
  * The schedule's own version is part of the key, so an upgrade that
  * changes how duties are computed or indexed rebuilds them once (v2: the
  * per-area due index). */
-#define POLICY_FP_KEY "policy_fingerprint/schedule-v2"
+#define POLICY_FP_KEY "policy_fingerprint/schedule-v3"
 
 int ingest_set_policy(struct ingest *ig, struct policy *pol)
 {
@@ -121,9 +125,16 @@ int ingest_set_policy(struct ingest *ig, struct policy *pol)
 	 * recomputation when the rules change. Skipping it when the policy is
 	 * the one already in force keeps a restart of a million-elder store
 	 * quick and its memory small. */
+	/* A store from before the timeline is migrated once (issue 7, item
+	 * 9); the schedule's key version (v3) rebuilds its duties after it. */
+	bool migrated = false;
+	r = timeline_migrate(txn, &migrated);
+	if (r == 0 && migrated)
+		log_info("store migrated: registry facts now carry their time of effect");
 	const void *v;
 	size_t vl;
-	r = store_get(txn, DB_META, POLICY_FP_KEY, strlen(POLICY_FP_KEY), &v, &vl);
+	if (r == 0)
+		r = store_get(txn, DB_META, POLICY_FP_KEY, strlen(POLICY_FP_KEY), &v, &vl);
 	bool same = r == 0 && vl == sizeof fp && memcmp(v, fp, sizeof fp) == 0;
 	r = r == -ENOENT ? 0 : r;
 	if (r == 0 && !same) {
@@ -255,6 +266,9 @@ static const char *check_request(const tf_request *r)
 			if (!r->import_elders->elders[i])
 				return "import_elders holds an empty elder";
 		return NULL;
+	case OP(CORRECT_EVENT):
+		return r->correct_event->event_id.len == 16 ? NULL : "event_id must be 16 bytes";
+	case OP(FILE_REPORT):
 	case OP(SET_NEIGHBOURS):
 	case OP(SET_VISITORS):
 	case OP(GET_REGISTRY):
@@ -332,6 +346,35 @@ int ingest_verify(struct ingest *ig, const uint8_t *frame, size_t len, struct jo
 		set_status(j, S(CLOCK_SKEW),
 		           "sent_at_ms is %lld s from the daemon's clock (limit %lld s)",
 		           (long long)(skew_ms / 1000), (long long)ig->cfg.max_skew_s);
+		return 0;
+	}
+	/* Time is checked (issue 7, item 6): a record or change dated after the
+	 * daemon's clock plus the skew would satisfy duties that are not yet
+	 * done; a record older than the acceptance window is refused so that
+	 * no month is reopened without bound. */
+	int64_t now = clock_now_ms() / 1000, at = 0;
+	if (j->req->op_case == OP(VISIT))
+		at = j->req->visit->visited_at;
+	else if (j->req->op_case == OP(CARE_EVENT))
+		at = j->req->care_event->occurred_at;
+	else if (j->req->effective_at)
+		at = j->req->effective_at;
+	if (at > now + ig->cfg.max_skew_s) {
+		char when[20];
+		period_format(at, when, sizeof when);
+		set_status(j, S(DATED_IN_FUTURE),
+		           "dated %s, after the daemon's clock (allowed skew %lld s); check the "
+		           "device's date",
+		           when, (long long)ig->cfg.max_skew_s);
+		return 0;
+	}
+	if (record && at < now - ig->cfg.record_max_age_s) {
+		set_status(j, S(TOO_OLD), "dated more than %lld days ago (record_max_age_s)",
+		           (long long)(ig->cfg.record_max_age_s / 86400));
+		return 0;
+	}
+	if (!record && j->req->effective_at < 0) {
+		set_status(j, S(MALFORMED), "effective_at must not be negative");
 		return 0;
 	}
 	j->frame = malloc(len ? len : 1);
@@ -483,12 +526,31 @@ static int visit_flags(struct wctx *w, const tf_elder *e, const tf_visit *v)
 	return 0;
 }
 
-/* Authorises a record (visit or care event) about elder_id (*out: the
- * elder, the caller's to free, set only on success): the elder must
- * exist and be in the signer's scope, or the signer must be one of the
- * elder's assigned visitors or neighbour households (who may live across
- * a village boundary). */
-static int authorise_record(struct wctx *w, const char *elder_id, tf_elder **out)
+static bool listed(char **ids, size_t n, const char *id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(ids[i], id) == 0)
+			return true;
+	return false;
+}
+
+/* May the signer act for this elder in this registry state: an assigned
+ * visitor or neighbour household (who may live across a village boundary),
+ * or anyone whose scope held the elder's area at time t? 1, 0 or a code. */
+static int record_scope(struct wctx *w, const tf_elder *st, int64_t t)
+{
+	if (listed(st->neighbours, st->n_neighbours, w->signer->id) ||
+	    listed(st->visitors, st->n_visitors, w->signer->id))
+		return 1;
+	return timeline_within_at(w->txn, st->area, w->signer->area, t);
+}
+
+/* Authorises a record (visit or care event) about elder_id made at time t
+ * (*out: the elder's current record, the caller's to free, set only on
+ * success). The elder must exist and have been in the signer's scope at the
+ * record's own time (issue 7, item 5: a visit made offline before a move is
+ * not lost by the move), or be in it now. */
+static int authorise_record(struct wctx *w, const char *elder_id, int64_t t, tf_elder **out)
 {
 	int role = w->signer->role;
 	if (role == TANFANG__V1__ROLE__ROLE_DISPATCHER) {
@@ -503,13 +565,16 @@ static int authorise_record(struct wctx *w, const char *elder_id, tf_elder **out
 	if (r < 0)
 		return r;
 	const tf_elder *e = *out;
-	for (size_t i = 0; i < e->n_neighbours; i++)
-		if (strcmp(e->neighbours[i], w->signer->id) == 0)
-			return 0;
-	for (size_t i = 0; i < e->n_visitors; i++)
-		if (strcmp(e->visitors[i], w->signer->id) == 0)
-			return 0;
-	r = registry_within(w->txn, e->area, w->signer->area);
+	tf_elder *then;
+	r = timeline_elder_at(w->txn, elder_id, t, &then);
+	if (r == 0) {
+		r = record_scope(w, then, t);
+		wire_free(WIRE_ELDER, then);
+	} else if (r == -ENOENT) {
+		r = 0;
+	}
+	if (r == 0)
+		r = record_scope(w, e, w->now);
 	if (r == 0) {
 		set_status(w->job, S(FORBIDDEN),
 		           "elder %s (area %s) is outside the scope of visitor %s (area %s)", e->id,
@@ -592,14 +657,17 @@ static int store_record(struct wctx *w, const uint8_t *id, const char *elder_id,
 	if (r < 0)
 		return r;
 	kl = hist_key(key, w->signer->id, when, id);
-	return store_put(w->txn, DB_VISITOR_HIST, key, kl, "", 0, 0);
+	r = store_put(w->txn, DB_VISITOR_HIST, key, kl, "", 0, 0);
+	if (r == 0 && rec->visit)
+		r = record_index_visit(w->txn, rec->visit, w->signer->id, w->now);
+	return r;
 }
 
 static int apply_visit(struct wctx *w)
 {
 	const tf_visit *v = w->job->req->visit;
 	tf_elder *e;
-	int r = authorise_record(w, v->elder_id, &e);
+	int r = authorise_record(w, v->elder_id, v->visited_at, &e);
 	if (r < 0)
 		return r;
 	uint8_t hash[32];
@@ -616,8 +684,11 @@ static int apply_visit(struct wctx *w)
 		rec.content_hash.len = 32;
 		r = store_record(w, v->id.data, e->id, v->visited_at, &rec);
 	}
+	int role = -1;
 	if (r == 0)
-		r = schedule_visit(w->txn, w->ig->pol, e, w->signer, v, w->now);
+		r = schedule_role_at(w->txn, w->signer->id, v->visited_at, &role);
+	if (r == 0)
+		r = schedule_visit(w->txn, w->ig->pol, e, w->signer->id, role, v, w->now);
 	if (r == 0 && v->follow_up)
 		r = alert_follow_up_owed(w->txn, v, w->signer->id,
 		                         v->visited_at + w->ig->cfg.follow_up_s);
@@ -625,32 +696,32 @@ static int apply_visit(struct wctx *w)
 	return r;
 }
 
-/* Care events that change the elder's state (BRIEF §3: deceased and moved
- * stop the schedule, never the history). */
-static int event_status(const tf_care_event *ev, int current)
+static bool changes_status(int type)
 {
-	switch (ev->type) {
+	switch (type) {
 	case TANFANG__V1__CARE_EVENT_TYPE__CARE_EVENT_TYPE_DECEASED:
-		return TANFANG__V1__ELDER_STATUS__ELDER_STATUS_DECEASED;
 	case TANFANG__V1__CARE_EVENT_TYPE__CARE_EVENT_TYPE_MOVED_AWAY:
-		return TANFANG__V1__ELDER_STATUS__ELDER_STATUS_MOVED_AWAY;
 	case TANFANG__V1__CARE_EVENT_TYPE__CARE_EVENT_TYPE_HOSPITALISED:
-		return current == TANFANG__V1__ELDER_STATUS__ELDER_STATUS_ACTIVE
-		           ? TANFANG__V1__ELDER_STATUS__ELDER_STATUS_HOSPITALISED
-		           : current;
-	case TANFANG__V1__CARE_EVENT_TYPE__CARE_EVENT_TYPE_DISCHARGED:
-		return current == TANFANG__V1__ELDER_STATUS__ELDER_STATUS_HOSPITALISED
-		           ? TANFANG__V1__ELDER_STATUS__ELDER_STATUS_ACTIVE
-		           : current;
-	default: return current;
+	case TANFANG__V1__CARE_EVENT_TYPE__CARE_EVENT_TYPE_DISCHARGED: return true;
+	default: return false;
 	}
+}
+
+/* An elder fact from the request being applied: its time, arrival, signer
+ * and tie (the first bytes of the envelope's ref, or of a record's id). */
+static int elder_fact(struct wctx *w, const char *elder, tf_elder_fact *f, const uint8_t *tie,
+                      tf_elder **current)
+{
+	f->received_at = w->now;
+	f->signer = w->signer->id;
+	return timeline_elder_fact(w->txn, elder, f, tie, current);
 }
 
 static int apply_event(struct wctx *w)
 {
 	const tf_care_event *ev = w->job->req->care_event;
 	tf_elder *e;
-	int r = authorise_record(w, ev->elder_id, &e);
+	int r = authorise_record(w, ev->elder_id, ev->occurred_at, &e);
 	if (r < 0)
 		return r;
 	uint8_t hash[32];
@@ -667,13 +738,21 @@ static int apply_event(struct wctx *w)
 	}
 	if (r == 0)
 		r = alert_on_event(w->txn, e, ev, w->signer->id, w->now);
-	int st = event_status(ev, e->status);
-	if (r == 0 && st != (int)e->status) {
-		e->status = st;
-		char err[256];
-		r = registry_put_elder(w->txn, e, w->now, err, sizeof err);
-		if (r == 0)
-			r = schedule_elder(w->txn, w->ig->pol, e, w->now);
+	/* A status change applies at the event's own time, in order with the
+	 * others whatever order they arrive in (BRIEF §3, §9). */
+	if (r == 0 && changes_status(ev->type)) {
+		tf_elder_fact f;
+		wire_init(WIRE_ELDER_FACT, &f);
+		f.kind = TANFANG__STORE__ELDER_FACT__KIND__KIND_STATUS;
+		f.effective_at = ev->occurred_at;
+		f.event = ev->type;
+		f.record_id = ev->id;
+		tf_elder *now;
+		r = elder_fact(w, e->id, &f, ev->id.data, &now);
+		if (r == 0) {
+			r = schedule_elder(w->txn, w->ig->pol, now, w->now);
+			wire_free(WIRE_ELDER, now);
+		}
 	}
 	wire_free(WIRE_ELDER, e);
 	return r;
@@ -707,16 +786,39 @@ static int invalid(struct wctx *w, int r, const char *err)
 	return r;
 }
 
-static int put_elder(struct wctx *w, tf_elder *e)
+/* When the registry change being applied takes effect: the request's
+ * effective_at, or when it was signed. */
+static struct registry_when change_when(const struct wctx *w)
+{
+	const tf_request *q = w->job->req;
+	struct registry_when when = {
+	    .at = q->effective_at ? q->effective_at : q->sent_at_ms / 1000,
+	    .received = w->now,
+	    .signer = w->signer->id,
+	};
+	if (when.at <= 0)
+		when.at = w->now;
+	uint64_t ms = q->sent_at_ms > 0 ? (uint64_t)q->sent_at_ms : 0;
+	for (int i = 5; i >= 0; i--, ms >>= 8)
+		when.tie[i] = (uint8_t)ms;
+	when.tie[6] = w->job->ref[0], when.tie[7] = w->job->ref[1];
+	return when;
+}
+
+static int put_elder(struct wctx *w, const tf_elder *e)
 {
 	char err[400];
 	int r = admin_scope(w, e->area);
 	if (r < 0)
 		return r;
-	r = invalid(w, registry_put_elder(w->txn, e, w->now, err, sizeof err), err);
+	struct registry_when when = change_when(w);
+	tf_elder *now;
+	r = invalid(w, registry_put_elder(w->txn, e, &when, &now, err, sizeof err), err);
 	if (r < 0)
 		return r;
-	return schedule_elder(w->txn, w->ig->pol, e, w->now);
+	r = schedule_elder(w->txn, w->ig->pol, now, w->now);
+	wire_free(WIRE_ELDER, now);
+	return r;
 }
 
 static int apply_import(struct wctx *w)
@@ -739,7 +841,7 @@ static int apply_import(struct wctx *w)
 	return 0;
 }
 
-/* SetNeighbours / SetVisitors: fetch, replace the list, store. */
+/* SetNeighbours / SetVisitors: a fact of their own, from its time on. */
 static int apply_set_list(struct wctx *w, const char *elder_id, char **ids, size_t n,
                           bool neighbours)
 {
@@ -751,20 +853,129 @@ static int apply_set_list(struct wctx *w, const char *elder_id, char **ids, size
 	}
 	if (r < 0)
 		return r;
-	/* The decoded elder owns its arrays; swap ours in for the put and back
-	 * before freeing so each array is freed by its owner. */
-	char **save = neighbours ? e->neighbours : e->visitors;
-	size_t save_n = neighbours ? e->n_neighbours : e->n_visitors;
-	if (neighbours)
-		e->neighbours = ids, e->n_neighbours = n;
-	else
-		e->visitors = ids, e->n_visitors = n;
-	r = put_elder(w, e);
-	if (neighbours)
-		e->neighbours = save, e->n_neighbours = save_n;
-	else
-		e->visitors = save, e->n_visitors = save_n;
+	r = admin_scope(w, e->area);
 	wire_free(WIRE_ELDER, e);
+	if (r < 0)
+		return r;
+	char err[400];
+	struct registry_when when = change_when(w);
+	tf_elder *now;
+	r = invalid(
+	    w,
+	    registry_set_list(w->txn, elder_id, ids, n, neighbours, &when, &now, err, sizeof err),
+	    err);
+	if (r < 0)
+		return r;
+	r = schedule_elder(w->txn, w->ig->pol, now, w->now);
+	wire_free(WIRE_ELDER, now);
+	return r;
+}
+
+/* A visitor's role decides which of their visits count for the elders they
+ * are assigned to: those elders' duties are recomputed. */
+static int reschedule_assigned(struct wctx *w, const char *visitor)
+{
+	size_t pl = strlen(visitor) + 1;
+	struct store_cursor *cur;
+	int r = store_cursor_open(w->txn, DB_ASSIGNED, &cur);
+	if (r < 0)
+		return r;
+	char **ids = NULL;
+	size_t n = 0, cap = 0;
+	const void *k, *v;
+	size_t kl, vl;
+	for (r = store_cursor_seek(cur, visitor, pl, &k, &kl, &v, &vl); r == 0;
+	     r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
+		if (kl <= pl || memcmp(k, visitor, pl) != 0 || kl - pl > REGISTRY_ID_MAX)
+			break;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			char **p = realloc(ids, cap * sizeof *p);
+			if (!p) {
+				r = -ENOMEM;
+				break;
+			}
+			ids = p;
+		}
+		ids[n] = strndup((const char *)k + pl, kl - pl);
+		if (!ids[n]) {
+			r = -ENOMEM;
+			break;
+		}
+		n++;
+	}
+	store_cursor_close(cur);
+	r = r == -ENOENT ? 0 : r;
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		tf_elder *e;
+		r = registry_get_elder(w->txn, ids[i], &e);
+		if (r == 0) {
+			r = schedule_elder(w->txn, w->ig->pol, e, w->now);
+			wire_free(WIRE_ELDER, e);
+		} else if (r == -ENOENT) {
+			r = 0;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		free(ids[i]);
+	free(ids);
+	return r;
+}
+
+/* CorrectEvent: a care event reported in error stops changing the elder's
+ * status; the event and the correction both stay in the history. */
+static int apply_correct(struct wctx *w)
+{
+	const Tanfang__V1__CorrectEvent *c = w->job->req->correct_event;
+	int role = w->signer->role;
+	if (role != TANFANG__V1__ROLE__ROLE_SUPERVISOR && role != TANFANG__V1__ROLE__ROLE_ADMIN) {
+		set_status(w->job, S(FORBIDDEN), "only a supervisor or admin may correct an event");
+		return TF_E_FORBIDDEN;
+	}
+	tf_record *rec;
+	int r = c->event_id.len == 16 ? record_get(w->txn, c->event_id.data, &rec) : -ENOENT;
+	if (r == -ENOENT || (r == 0 && !rec->care_event)) {
+		if (r == 0)
+			wire_free(WIRE_RECORD, rec);
+		set_status(w->job, S(NOT_FOUND), "no care event with this id");
+		return -ENOENT;
+	}
+	if (r < 0)
+		return r;
+	char elder_id[REGISTRY_ID_MAX + 1];
+	snprintf(elder_id, sizeof elder_id, "%s", rec->care_event->elder_id);
+	int64_t at = rec->care_event->occurred_at;
+	wire_free(WIRE_RECORD, rec);
+	tf_elder *e;
+	r = registry_get_elder(w->txn, elder_id, &e);
+	if (r < 0)
+		return r;
+	r = *w->signer->area ? registry_within(w->txn, e->area, w->signer->area) : 1;
+	wire_free(WIRE_ELDER, e);
+	if (r == 0) {
+		set_status(w->job, S(FORBIDDEN), "elder %s is outside your scope", elder_id);
+		return TF_E_FORBIDDEN;
+	}
+	if (r < 0)
+		return r;
+	tf_elder_fact f;
+	wire_init(WIRE_ELDER_FACT, &f);
+	f.kind = TANFANG__STORE__ELDER_FACT__KIND__KIND_CORRECT;
+	f.effective_at = at;
+	f.record_id = c->event_id;
+	f.note = c->note;
+	/* Keyed by the correction's own envelope: correcting twice is two facts. */
+	struct registry_when when = change_when(w);
+	tf_elder *now;
+	r = elder_fact(w, elder_id, &f, when.tie, &now);
+	if (r == -EEXIST) {
+		set_status(w->job, S(DUPLICATE), "already corrected");
+		return TF_E_DUPLICATE;
+	}
+	if (r == 0) {
+		r = schedule_elder(w->txn, w->ig->pol, now, w->now);
+		wire_free(WIRE_ELDER, now);
+	}
 	return r;
 }
 
@@ -772,6 +983,7 @@ static int apply_registry(struct wctx *w)
 {
 	const tf_request *q = w->job->req;
 	char err[400];
+	struct registry_when when = change_when(w);
 	int r;
 	switch (q->op_case) {
 	case OP(PUT_AREA): {
@@ -787,7 +999,7 @@ static int apply_registry(struct wctx *w)
 		bool moved = r == 0 && strcmp(old->parent, a->parent) != 0;
 		if (r == 0)
 			wire_free(WIRE_AREA, old);
-		r = invalid(w, registry_put_area(w->txn, a, err, sizeof err), err);
+		r = invalid(w, registry_put_area(w->txn, a, &when, err, sizeof err), err);
 		/* An area moved under another parent changes which supervisors'
 		 * lists its elders' duties belong to: re-index every duty (rare:
 		 * administrative boundaries change a few times a decade). */
@@ -800,7 +1012,12 @@ static int apply_registry(struct wctx *w)
 		r = admin_scope(w, v->area);
 		if (r < 0)
 			return r;
-		return invalid(w, registry_put_visitor(w->txn, v, err, sizeof err), err);
+		bool role_changed = false;
+		r = invalid(
+		    w, registry_put_visitor(w->txn, v, &when, &role_changed, err, sizeof err), err);
+		if (r == 0 && role_changed)
+			r = reschedule_assigned(w, v->id);
+		return r;
 	}
 	case OP(PUT_ELDER): return put_elder(w, q->put_elder->elder);
 	case OP(IMPORT_ELDERS): return apply_import(w);
@@ -810,6 +1027,13 @@ static int apply_registry(struct wctx *w)
 	case OP(SET_VISITORS):
 		return apply_set_list(w, q->set_visitors->elder_id, q->set_visitors->visitors,
 		                      q->set_visitors->n_visitors, false);
+	case OP(CORRECT_EVENT): return apply_correct(w);
+	case OP(FILE_REPORT): {
+		int64_t now = w->now;
+		r = query_file_report(w->txn, w->ig->pol, w->signer, q->file_report, now,
+		                      w->job->detail, sizeof w->job->detail, &w->job->status);
+		return r;
+	}
 	case OP(ENROL_KEY): {
 		tf_visitor *v;
 		r = registry_get_visitor(w->txn, q->enrol_key->visitor_id, &v);
@@ -1007,9 +1231,14 @@ int ingest_bootstrap(struct store *st, const uint8_t pk[32])
 	admin.name = "Administrator";
 	admin.role = TANFANG__V1__ROLE__ROLE_ADMIN;
 	admin.area = "";
-	r = registry_put_visitor(txn, &admin, err, sizeof err);
+	struct registry_when when = {.at = 0, .received = clock_now(), .signer = REGISTRY_ADMIN_ID};
+	r = registry_put_visitor(txn, &admin, &when, NULL, err, sizeof err);
 	if (r == 0)
 		r = registry_enrol_key(txn, pk, REGISTRY_ADMIN_ID, clock_now(), err, sizeof err);
+	/* A new store is born with the timeline: nothing to migrate later. */
+	bool migrated;
+	if (r == 0)
+		r = timeline_migrate(txn, &migrated);
 	if (r < 0) {
 		store_txn_abort(txn);
 		return r;

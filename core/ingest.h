@@ -29,6 +29,8 @@ struct ingest_config {
 	int64_t max_skew_s;       /* |sent_at - now| above this: STATUS_CLOCK_SKEW; 0 = 600 */
 	int64_t future_flag_s;    /* visit dated this far in the future is flagged; 0 = 3600 */
 	int64_t old_flag_s;       /* visit dated this long ago is flagged; 0 = 45 days */
+	int64_t record_max_age_s; /* visit or event dated longer ago is refused (STATUS_TOO_OLD),
+	                             the acceptance window for offline records; 0 = 180 days */
 	double far_flag_m;        /* door visit farther than this from home is flagged; 0 = 2000 */
 	unsigned burst_count;     /* more than this many visits by one visitor ... ; 0 = 12 */
 	int64_t burst_window_s;   /* ... within this window is flagged; 0 = 3600 */

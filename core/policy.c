@@ -80,6 +80,8 @@ int policy_default(struct policy **out)
 	        .duty = DUTY_NEIGHBOUR,
 	        .period = {PERIOD_DAYS, 7},
 	        .report = REPORT_NEIGHBOUR,
+	        /* A neighbour cannot check on an elder who is in hospital. */
+	        .pause_in_hospital = true,
 	    },
 	    /* High-risk tier: weekly. */
 	    {
@@ -210,9 +212,18 @@ static bool valid_rule_name(const char *s)
 }
 
 /* A rule's required keys, checked when its section ends. */
-enum rule_key { RK_ELDERS, RK_TIERS, RK_KINDS, RK_ROLES, RK_DUTY, RK_PERIOD, RK_REPORT };
-static const char *const rule_keys[] = {"elders", "tiers",  "kinds", "roles",
-                                        "duty",   "period", "report"};
+enum rule_key {
+	RK_ELDERS,
+	RK_TIERS,
+	RK_KINDS,
+	RK_ROLES,
+	RK_DUTY,
+	RK_PERIOD,
+	RK_REPORT,
+	RK_HOSPITAL
+};
+static const char *const rule_keys[] = {"elders", "tiers",  "kinds",  "roles",
+                                        "duty",   "period", "report", "while_hospitalised"};
 enum policy_key { PK_TIMEZONE, PK_HIGH_RISK };
 static const char *const policy_keys[] = {"timezone", "high_risk"};
 
@@ -542,6 +553,14 @@ static bool rule_key(struct parser *ps, int key, char *value)
 			return false;
 		r->report = (enum report_column)v;
 		return true;
+	case RK_HOSPITAL: {
+		static const char *const words[] = {"keep", "pause"};
+		static const int values[] = {0, 1};
+		if (!parse_word(ps, value, "while_hospitalised", words, 2, values, &v))
+			return false;
+		r->pause_in_hospital = v;
+		return true;
+	}
 	}
 	abort();
 }
@@ -769,6 +788,7 @@ void policy_fingerprint(const struct policy *pol, uint8_t out[POLICY_FINGERPRINT
 		fp_u32(&st, (uint32_t)r->period.kind);
 		fp_u32(&st, r->period.days);
 		fp_u32(&st, (uint32_t)r->report);
+		fp_u32(&st, r->pause_in_hospital);
 	}
 	crypto_generichash_final(&st, out, POLICY_FINGERPRINT_LEN);
 }

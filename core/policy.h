@@ -43,6 +43,9 @@ struct policy_rule {
 	enum duty_kind duty;
 	struct period period;
 	enum report_column report;
+	/* while_hospitalised = pause: no duty while the elder is in hospital
+	 * (keep, the default: the duty runs on). */
+	bool pause_in_hospital;
 };
 
 struct policy {

@@ -13,6 +13,7 @@
 #include "record.h"
 #include "registry.h"
 #include "schedule.h"
+#include "timeline.h"
 
 #define S(x)    TANFANG__V1__STATUS__STATUS_##x
 #define OP(x)   TANFANG__V1__REQUEST__OP_##x
@@ -108,7 +109,6 @@ struct q {
 	char detail[400];
 	const char *scope;
 	struct smap within; /* area -> 1/0 */
-	struct smap roles;  /* visitor id -> role */
 };
 
 static int refuse(struct q *q, int status, const char *fmt, ...) TF_PRINTF(3, 4);
@@ -161,24 +161,6 @@ static int set_scope(struct q *q, const char *area)
 static bool may_query(const tf_visitor *v)
 {
 	return v->role == ROLE(SUPERVISOR) || v->role == ROLE(ADMIN) || v->role == ROLE(DISPATCHER);
-}
-
-static int visitor_role(struct q *q, const char *id)
-{
-	struct smap_entry *e = smap_get(&q->roles, id);
-	if (e)
-		return (int)e->val;
-	tf_visitor *v;
-	int r = registry_get_visitor(q->txn, id, &v);
-	int role = -1;
-	if (r == 0) {
-		role = v->role;
-		wire_free(WIRE_VISITOR, v);
-	} else if (r != -ENOENT) {
-		return r;
-	}
-	r = smap_put(&q->roles, id, role);
-	return r < 0 ? r : role;
 }
 
 /* ---- a growable array of decoded messages that the reply points into ---- */
@@ -561,19 +543,45 @@ static int q_overdue(struct q *q, struct msgs keep[4], Tanfang__V1__OverdueList 
 	return 0;
 }
 
-/* ---- Monthly report ---- */
+/* ---- Monthly report ----
+ *
+ * Who is required in a month (docs/supervisor.md): an elder under a rule and
+ * on the register on the month's last day, or visited in the month while
+ * under the rule (so an elder who died on the 3rd without a visit is not
+ * required, and one visited on the 2nd is). The elder counts in the area it
+ * belonged to on the month's last day, or, if it left the register during
+ * the month, on its last day on it. Every figure reads the registry as it
+ * was then (timeline.h) and the month's visits by their own dates, so a
+ * later change never rewrites a past month. */
 
 struct row {
 	Tanfang__V1__ReportRow pb;
 	long parent; /* index into rows, -1 at the scope root */
 	char *code, *name;
-	char *parent_code; /* NULL at the scope root */
+	char *parent_code;      /* NULL at the scope root */
+	tf_filed_report *filed; /* this area's own filing of the month, or NULL */
 };
 
 struct report {
 	struct row *rows;
 	size_t n, cap;
 	struct smap index; /* area code -> row index */
+	int64_t start, end;
+	int yyyymm;
+	/* Role cache: the role of a visitor holds over an interval. */
+	struct smap role_idx; /* visitor -> index into roles */
+	struct role_span {
+		int role;
+		int64_t from, until;
+	} * roles;
+	size_t n_roles, cap_roles;
+	/* Late facts of a filed month. */
+	int64_t filed_at;
+	const char *filed_by;
+	Tanfang__V1__LateFact *late;
+	size_t n_late, cap_late;
+	uint32_t late_total;
+	struct msgs late_strs; /* plain allocations the late facts point into */
 };
 
 static int report_add_area(struct report *rp, const tf_area *a, bool root)
@@ -604,32 +612,73 @@ static void report_free(struct report *rp)
 		free(rp->rows[i].code);
 		free(rp->rows[i].name);
 		free(rp->rows[i].parent_code);
+		wire_free(WIRE_FILED_REPORT, rp->rows[i].filed);
 	}
 	free(rp->rows);
 	smap_free(&rp->index);
+	smap_free(&rp->role_idx);
+	free(rp->roles);
+	free(rp->late);
+	msgs_free(&rp->late_strs, false);
 }
 
-struct area_walk {
-	struct q *q;
-	struct report *rp;
+/* Every area as it was on the month's last day, kept if the scope was it
+ * or above it then. */
+struct area_set {
+	tf_area **a;
+	size_t n, cap;
+	struct smap index;
 };
 
-static int report_area(void *msg, void *ctx)
+static int collect_area(const tf_area *a, void *ctx)
 {
-	struct area_walk *w = ctx;
-	tf_area *a = msg;
-	int r = within(w->q, a->code);
-	if (r > 0)
-		r = report_add_area(w->rp, a, strcmp(a->code, w->q->scope) == 0);
-	wire_free(WIRE_AREA, a);
-	return r < 0 ? r : 0;
+	struct area_set *set = ctx;
+	if (set->n == set->cap) {
+		size_t cap = set->cap ? set->cap * 2 : 64;
+		tf_area **p = realloc(set->a, cap * sizeof *p);
+		if (!p)
+			return -ENOMEM;
+		set->a = p, set->cap = cap;
+	}
+	uint8_t *buf;
+	size_t len;
+	int r = wire_pack(WIRE_AREA, a, &buf, &len);
+	if (r < 0)
+		return r;
+	r = wire_unpack(WIRE_AREA, buf, len, (void **)&set->a[set->n]);
+	free(buf);
+	if (r < 0)
+		return r;
+	set->n++;
+	return smap_put(&set->index, a->code, (long)set->n - 1);
 }
 
-/* Collects the areas of the scope and links each row to its parent row. */
+static bool area_in(const struct area_set *set, size_t i, const char *scope)
+{
+	if (!*scope)
+		return true;
+	for (int depth = 0; depth < 16; depth++) {
+		if (strcmp(set->a[i]->code, scope) == 0)
+			return true;
+		struct smap_entry *p = smap_get(&set->index, set->a[i]->parent);
+		if (!p)
+			return false;
+		i = (size_t)p->val;
+	}
+	return false;
+}
+
 static int report_areas(struct q *q, struct report *rp)
 {
-	struct area_walk w = {q, rp};
-	int r = registry_foreach(q->txn, DB_AREAS, report_area, &w);
+	struct area_set set = {0};
+	int r = timeline_areas_at(q->txn, rp->end - 1, collect_area, &set);
+	for (size_t i = 0; r == 0 && i < set.n; i++)
+		if (area_in(&set, i, q->scope))
+			r = report_add_area(rp, set.a[i], strcmp(set.a[i]->code, q->scope) == 0);
+	for (size_t i = 0; i < set.n; i++)
+		wire_free(WIRE_AREA, set.a[i]);
+	free(set.a);
+	smap_free(&set.index);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < rp->n; i++) {
@@ -647,13 +696,35 @@ static int report_areas(struct q *q, struct report *rp)
 	return 0;
 }
 
-static bool active_in(const tf_elder *e, int64_t start, int64_t end)
+/* The role of visitor at t, through the cache. */
+static int report_role(struct q *q, struct report *rp, const char *visitor, int64_t t, int *role)
 {
-	if (e->registered_at >= end)
-		return false;
-	bool gone = e->status == TANFANG__V1__ELDER_STATUS__ELDER_STATUS_DECEASED ||
-	            e->status == TANFANG__V1__ELDER_STATUS__ELDER_STATUS_MOVED_AWAY;
-	return !(gone && e->status_since < start);
+	struct smap_entry *e = smap_get(&rp->role_idx, visitor);
+	if (e) {
+		struct role_span *s = &rp->roles[e->val];
+		if (t >= s->from && t < s->until) {
+			*role = s->role;
+			return 0;
+		}
+	}
+	struct role_span s;
+	int r = timeline_role_at(q->txn, visitor, t, &s.role, &s.from, &s.until);
+	if (r < 0)
+		return r;
+	*role = s.role;
+	if (e) {
+		rp->roles[e->val] = s;
+		return 0;
+	}
+	if (rp->n_roles == rp->cap_roles) {
+		size_t cap = rp->cap_roles ? rp->cap_roles * 2 : 256;
+		struct role_span *p = realloc(rp->roles, cap * sizeof *p);
+		if (!p)
+			return -ENOMEM;
+		rp->roles = p, rp->cap_roles = cap;
+	}
+	rp->roles[rp->n_roles] = s;
+	return smap_put(&rp->role_idx, visitor, (long)rp->n_roles++);
 }
 
 /* How many qualifying visits a household owes in a month under a rule:
@@ -670,61 +741,260 @@ static unsigned owed(const struct policy_rule *r, int64_t start, int64_t end)
 	}
 }
 
-struct tallies {
-	char rule[POLICY_NAME_MAX];
-	char visitor[REGISTRY_ID_MAX + 1];
-	uint32_t count;
+/* One elder's month: its spans (raw values, decoded on demand) and the
+ * month's visits. */
+#define MONTH_VISITS_MAX 512
+struct elder_month {
+	char id[REGISTRY_ID_MAX + 1];
+	size_t n_spans;
+	int64_t from[TIMELINE_FACTS_MAX];
+	const void *val[TIMELINE_FACTS_MAX];
+	size_t len[TIMELINE_FACTS_MAX];
+	tf_elder *state[TIMELINE_FACTS_MAX];
+	size_t n_visits;
+	struct month_visit visits[MONTH_VISITS_MAX];
+	int roles[MONTH_VISITS_MAX];
 };
 
-static uint32_t tally_of(const struct tallies *t, size_t n, const char *rule, const char *visitor)
+static int span_state(struct elder_month *m, long i, tf_elder **out)
 {
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(t[i].rule, rule) == 0 && strcmp(t[i].visitor, visitor) == 0)
-			return t[i].count;
+	if (!m->state[i]) {
+		int r = timeline_span_decode(m->val[i], m->len[i], &m->state[i]);
+		if (r < 0)
+			return r;
+	}
+	*out = m->state[i];
 	return 0;
 }
 
-static int report_elder(struct q *q, struct report *rp, const tf_elder *e, const struct tallies *t,
-                        size_t nt, int64_t start, int64_t end)
+static long span_index(const struct elder_month *m, int64_t t)
 {
-	struct smap_entry *ent = smap_get(&rp->index, e->area);
-	if (!ent)
+	long i = (long)m->n_spans - 1;
+	while (i >= 0 && m->from[i] > t)
+		i--;
+	return i;
+}
+
+/* Was the rule in force for the elder at t (present, under the rule)? */
+static int active_at(struct q *q, struct elder_month *m, const struct policy_rule *r, int64_t t)
+{
+	long i = span_index(m, t);
+	if (i < 0)
 		return 0;
-	uint32_t req = 0, vis = 0, preq = 0, pdone = 0, nreq = 0, nset = 0, ndone = 0;
-	bool visited = false, any_visit_rule = false, neighbour_rule = false, all_checked = true;
-	for (size_t i = 0; i < q->pol->n_rules; i++) {
-		const struct policy_rule *r = &q->pol->rules[i];
-		if (r->report == REPORT_NONE || !policy_rule_applies(q->pol, r, e))
+	tf_elder *st;
+	int rc = span_state(m, i, &st);
+	if (rc < 0)
+		return rc;
+	return schedule_rule_active(q->pol, r, st);
+}
+
+static int add_late(struct report *rp, const char *kind, const char *elder, const char *area,
+                    int64_t at, int64_t received, const char *signer, const char *detail)
+{
+	rp->late_total++;
+	if (rp->n_late >= 200)
+		return 0;
+	if (rp->n_late == rp->cap_late) {
+		size_t cap = rp->cap_late ? rp->cap_late * 2 : 16;
+		Tanfang__V1__LateFact *p = realloc(rp->late, cap * sizeof *p);
+		if (!p)
+			return -ENOMEM;
+		rp->late = p, rp->cap_late = cap;
+	}
+	size_t n =
+	    strlen(kind) + strlen(elder) + strlen(area) + strlen(signer) + strlen(detail) + 5;
+	char *buf = malloc(n);
+	if (!buf)
+		return -ENOMEM;
+	int r = msgs_push(&rp->late_strs, buf);
+	if (r < 0) {
+		free(buf);
+		return r;
+	}
+	Tanfang__V1__LateFact init = TANFANG__V1__LATE_FACT__INIT;
+	Tanfang__V1__LateFact *f = &rp->late[rp->n_late++];
+	*f = init;
+	f->kind = strcpy(buf, kind);
+	buf += strlen(buf) + 1;
+	f->elder_id = strcpy(buf, elder);
+	buf += strlen(buf) + 1;
+	f->area = strcpy(buf, area);
+	buf += strlen(buf) + 1;
+	f->signer = strcpy(buf, signer);
+	buf += strlen(buf) + 1;
+	f->detail = strcpy(buf, detail);
+	f->effective_at = at;
+	f->received_at = received;
+	return 0;
+}
+
+/* The registry facts and care events about the elder that took effect by the
+ * month's end but arrived after the filing. */
+static int late_facts(struct q *q, struct report *rp, const char *elder, const char *area)
+{
+	size_t pl = strlen(elder) + 1;
+	struct store_cursor *cur;
+	int r = store_cursor_open(q->txn, DB_ELDER_FACTS, &cur);
+	if (r < 0)
+		return r;
+	const void *k, *v;
+	size_t kl, vl;
+	for (r = store_cursor_seek(cur, elder, pl, &k, &kl, &v, &vl); r == 0;
+	     r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
+		if (kl < pl + 8 || memcmp(k, elder, pl) != 0)
+			break;
+		if ((int64_t)store_get_be64((const uint8_t *)k + pl) >= rp->end)
 			continue;
-		if (r->report == REPORT_VISIT) {
-			any_visit_rule = true;
-			if (tally_of(t, nt, r->name, "") >= 1)
+		tf_elder_fact *f;
+		if (wire_unpack(WIRE_ELDER_FACT, v, vl, (void **)&f) < 0) {
+			r = TF_E_CORRUPT;
+			break;
+		}
+		if (f->received_at > rp->filed_at) {
+			const char *kind = f->kind == TANFANG__STORE__ELDER_FACT__KIND__KIND_CORRECT
+			                       ? "correction"
+			                   : f->event ? "care_event"
+			                              : "registry";
+			const char *what =
+			    f->event ? wire_event_type_name(f->event)
+			    : f->kind == TANFANG__STORE__ELDER_FACT__KIND__KIND_STATUS
+			        ? wire_elder_status_name(f->status)
+			    : f->kind == TANFANG__STORE__ELDER_FACT__KIND__KIND_NEIGHBOURS
+			        ? "neighbours"
+			    : f->kind == TANFANG__STORE__ELDER_FACT__KIND__KIND_VISITORS
+			        ? "visitors"
+			    : f->kind == TANFANG__STORE__ELDER_FACT__KIND__KIND_CORRECT
+			        ? "event withdrawn"
+			        : "registry entry";
+			r = add_late(rp, kind, elder, area, f->effective_at, f->received_at,
+			             f->signer, what);
+		}
+		wire_free(WIRE_ELDER_FACT, f);
+		if (r < 0)
+			break;
+	}
+	store_cursor_close(cur);
+	return r == -ENOENT ? 0 : r;
+}
+
+static int report_elder(struct q *q, struct report *rp, struct elder_month *m)
+{
+	const int64_t S = rp->start, E = rp->end;
+	long iend = span_index(m, E - 1);
+	if (iend < 0)
+		return 0; /* not yet on the register */
+	tf_elder *st;
+	int r = span_state(m, iend, &st);
+	if (r < 0)
+		return r;
+	bool present_at_end = timeline_present(st);
+	int64_t tstar = E - 1;
+	if (!present_at_end) {
+		long j = iend;
+		while (j >= 0) {
+			r = span_state(m, j, &st);
+			if (r < 0)
+				return r;
+			if (timeline_present(st))
+				break;
+			j--;
+		}
+		if (j < 0 || m->from[j + 1] < S)
+			return 0; /* left the register before the month */
+		tstar = m->from[j + 1] - 1;
+	}
+	struct smap_entry *ent = smap_get(&rp->index, st->area);
+	if (!ent && !rp->filed_at)
+		return 0; /* counted outside this scope */
+	for (size_t i = 0; i < m->n_visits; i++) {
+		r = report_role(q, rp, m->visits[i].visitor, m->visits[i].at, &m->roles[i]);
+		if (r < 0)
+			return r;
+	}
+	if (rp->filed_at) {
+		/* Late facts of a filed month, for an elder counted in scope, or
+		 * one that a late fact may have taken out of it. */
+		int in = ent ? 1 : within(q, st->area);
+		if (in < 0)
+			return in;
+		for (size_t i = 0; in && i < m->n_visits; i++)
+			if (m->visits[i].received_at > rp->filed_at) {
+				char hex[33];
+				hex_encode(m->visits[i].id, 16, hex);
+				r = add_late(rp, "visit", m->id, st->area, m->visits[i].at,
+				             m->visits[i].received_at, m->visits[i].visitor, hex);
+				if (r < 0)
+					return r;
+			}
+		if (in && (r = late_facts(q, rp, m->id, st->area)) < 0)
+			return r;
+		if (!ent)
+			return 0;
+	}
+	uint32_t req = 0, vis = 0, preq = 0, pdone = 0, nreq = 0, nset = 0, ndone = 0;
+	for (size_t i = 0; i < q->pol->n_rules; i++) {
+		const struct policy_rule *rule = &q->pol->rules[i];
+		if (rule->report == REPORT_NONE)
+			continue;
+		bool at_end = present_at_end && schedule_rule_active(q->pol, rule, st);
+		if (rule->report == REPORT_VISIT) {
+			/* Required: under the rule at the end, or visited while under it. */
+			bool visited = false, visited_under = false;
+			for (size_t k = 0; k < m->n_visits; k++) {
+				const struct month_visit *mv = &m->visits[k];
+				if (!schedule_visit_counts(rule, "", mv->visitor, m->roles[k],
+				                           mv->kind))
+					continue;
 				visited = true;
-		} else if (r->report == REPORT_PARTY) {
-			for (size_t k = 0; k < e->n_visitors; k++) {
-				int role = visitor_role(q, e->visitors[k]);
-				if (role < 0 || (r->roles && !(r->roles & (1u << role))))
+				int a = active_at(q, m, rule, mv->at);
+				if (a < 0)
+					return a;
+				visited_under |= a;
+			}
+			if (at_end || visited_under) {
+				req = 1;
+				vis |= visited;
+			}
+		} else if (rule->report == REPORT_PARTY) {
+			if (!schedule_rule_active(q->pol, rule, st))
+				continue;
+			for (size_t k = 0; k < st->n_visitors; k++) {
+				int role;
+				r = report_role(q, rp, st->visitors[k], tstar, &role);
+				if (r < 0)
+					return r;
+				if (role < 0 || (rule->roles && !(rule->roles & (1u << role))))
+					continue;
+				unsigned done = 0;
+				for (size_t j = 0; j < m->n_visits; j++)
+					done += schedule_visit_counts(
+					    rule, st->visitors[k], m->visits[j].visitor,
+					    m->roles[j], m->visits[j].kind);
+				if (!present_at_end && !done)
 					continue;
 				preq++;
-				if (tally_of(t, nt, r->name, e->visitors[k]) >= owed(r, start, end))
-					pdone++;
+				pdone += done >= owed(rule, S, E);
 			}
-		} else if (r->report == REPORT_NEIGHBOUR) {
-			neighbour_rule = true;
-			for (size_t k = 0; k < e->n_neighbours; k++)
-				if (tally_of(t, nt, r->name, e->neighbours[k]) <
-				    owed(r, start, end))
-					all_checked = false;
+		} else if (rule->report == REPORT_NEIGHBOUR &&
+		           schedule_rule_active(q->pol, rule, st)) {
+			/* An elder who left during the month counts if a household
+			 * checked on it in the month. */
+			bool all = true, any = false;
+			for (size_t k = 0; k < st->n_neighbours; k++) {
+				unsigned done = 0;
+				for (size_t j = 0; j < m->n_visits; j++)
+					done += schedule_visit_counts(
+					    rule, st->neighbours[k], m->visits[j].visitor,
+					    m->roles[j], m->visits[j].kind);
+				all &= done >= owed(rule, S, E);
+				any |= done > 0;
+			}
+			if (!at_end && !any)
+				continue;
+			nreq = 1;
+			nset = st->n_neighbours >= 2;
+			ndone = nset && all;
 		}
-	}
-	if (any_visit_rule) {
-		req = 1;
-		vis = visited;
-	}
-	if (neighbour_rule) {
-		nreq = 1;
-		nset = e->n_neighbours >= 2;
-		ndone = nset && all_checked;
 	}
 	for (long i = ent->val; i >= 0; i = rp->rows[i].parent) {
 		Tanfang__V1__ReportRow *row = &rp->rows[i].pb;
@@ -736,98 +1006,149 @@ static int report_elder(struct q *q, struct report *rp, const tf_elder *e, const
 	return 0;
 }
 
-/* Reads the month's tallies of one elder from the monthly cursor, which
- * walks in elder-id order beside the elders cursor (a merge join: one pass
- * over each, no lookups per elder). */
-static int next_tallies(struct store_cursor *mc, int *mr, const void **mk, size_t *mkl,
-                        const void **mv, size_t *mvl, const uint8_t month[4], const char *elder,
-                        struct tallies *t, size_t *nt, size_t max)
+static void month_clear(struct elder_month *m)
 {
-	*nt = 0;
-	for (; *mr == 0; *mr = store_cursor_next(mc, mk, mkl, mv, mvl)) {
-		const uint8_t *k = *mk;
-		if (*mkl < 6 || memcmp(k, month, 4) != 0) {
-			*mr = -ENOENT;
-			break;
-		}
-		char buf[256];
-		size_t len = *mkl - 4 < sizeof buf - 1 ? *mkl - 4 : sizeof buf - 1;
-		memcpy(buf, k + 4, len);
-		buf[len] = '\0';
-		int c = strcmp(buf, elder);
-		if (c > 0)
-			break;
-		if (c < 0)
-			continue;
-		size_t a = strlen(buf);
-		const char *rule = buf + a + 1,
-		           *visitor = a + 1 < len ? rule + strlen(rule) + 1 : "";
-		if (a + 1 >= len || *nt == max || *mvl != 4)
-			continue;
-		if ((size_t)(visitor - buf) > len)
-			visitor = "";
-		size_t rl = strlen(rule), vl = strlen(visitor);
-		if (rl >= sizeof t->rule || vl >= sizeof t->visitor)
-			continue;
-		const uint8_t *v = *mv;
-		memcpy(t[*nt].rule, rule, rl + 1);
-		memcpy(t[*nt].visitor, visitor, vl + 1);
-		t[*nt].count =
-		    (uint32_t)v[0] << 24 | (uint32_t)v[1] << 16 | (uint32_t)v[2] << 8 | v[3];
-		(*nt)++;
-	}
-	return *mr == -ENOENT || *mr == 0 ? 0 : *mr;
+	for (size_t i = 0; i < m->n_spans; i++)
+		wire_free(WIRE_ELDER, m->state[i]);
+	m->n_spans = 0;
+	m->n_visits = 0;
 }
 
-static int q_report(struct q *q, struct report *rp, Tanfang__V1__Report *rep,
-                    Tanfang__V1__ReportRow ***ptrs_out)
+/* Walks every elder's spans beside the month's visits, both in elder-id
+ * order (a merge join: one pass over each, no lookups per elder). */
+static int report_walk(struct q *q, struct report *rp)
 {
-	const Tanfang__V1__ReportQuery *rq = q->req->report;
-	if (q->signer->role != ROLE(ADMIN) && q->signer->role != ROLE(SUPERVISOR))
-		return refuse(q, S(FORBIDDEN), "only supervisors and admins may read reports");
-	int r = set_scope(q, rq->area);
-	if (r)
-		return r;
-	int64_t start, end;
-	if (period_parse_month(rq->month, &start, &end) < 0)
-		return refuse(q, S(INVALID), "month must be YYYY-MM, got '%s'", rq->month);
-	r = report_areas(q, rp);
-	if (r < 0)
-		return r;
-	int ym = period_month_of(start);
-	uint8_t month[4] = {(uint8_t)(ym >> 24), (uint8_t)(ym >> 16), (uint8_t)(ym >> 8),
-	                    (uint8_t)ym};
-
-	struct store_cursor *ec = NULL, *mc = NULL;
-	r = store_cursor_open(q->txn, DB_ELDERS, &ec);
+	struct elder_month *m = calloc(1, sizeof *m);
+	if (!m)
+		return -ENOMEM;
+	uint8_t month[4];
+	record_month_prefix(rp->yyyymm, month);
+	struct store_cursor *sc = NULL, *vc = NULL;
+	int r = store_cursor_open(q->txn, DB_ELDER_SPANS, &sc);
 	if (r == 0)
-		r = store_cursor_open(q->txn, DB_MONTHLY, &mc);
-	const void *k, *v, *mk = NULL, *mv = NULL;
-	size_t kl, vl, mkl = 0, mvl = 0;
-	int mr = r == 0 ? store_cursor_seek(mc, month, 4, &mk, &mkl, &mv, &mvl) : r;
-	struct tallies t[32];
+		r = store_cursor_open(q->txn, DB_MONTH_VISITS, &vc);
+	const void *k, *v, *vk = NULL, *vv = NULL;
+	size_t kl, vl, vkl = 0, vvl = 0;
+	int vr = r == 0 ? store_cursor_seek(vc, month, 4, &vk, &vkl, &vv, &vvl) : r;
 	if (r == 0)
-		r = store_cursor_seek(ec, NULL, 0, &k, &kl, &v, &vl);
-	for (; r == 0; r = store_cursor_next(ec, &k, &kl, &v, &vl)) {
-		tf_elder *e;
-		r = wire_unpack(WIRE_ELDER, v, vl, (void **)&e);
-		if (r < 0) {
+		r = store_cursor_seek(sc, NULL, 0, &k, &kl, &v, &vl);
+	for (;;) {
+		size_t il = r == 0 ? strnlen(k, kl) : 0;
+		bool same =
+		    r == 0 && m->n_spans && il == strlen(m->id) && memcmp(k, m->id, il) == 0;
+		if (!same && m->n_spans) {
+			/* The elder is complete: its month's visits, then its figures. */
+			for (; vr == 0; vr = store_cursor_next(vc, &vk, &vkl, &vv, &vvl)) {
+				if (vkl < 4 || memcmp(vk, month, 4) != 0) {
+					vr = -ENOENT;
+					break;
+				}
+				struct month_visit mv;
+				int sr = record_month_split(vk, vkl, vv, vvl, &mv);
+				if (sr < 0) {
+					r = sr;
+					break;
+				}
+				int c = strcmp(mv.elder, m->id);
+				if (c > 0)
+					break;
+				if (c == 0 && m->n_visits < MONTH_VISITS_MAX) {
+					m->visits[m->n_visits] = mv;
+					/* The copy's elder must point into its own buffer. */
+					m->visits[m->n_visits].elder = m->visits[m->n_visits].buf;
+					m->n_visits++;
+				}
+			}
+			if (vr < 0 && vr != -ENOENT)
+				r = vr;
+			int er = r < 0 && r != -ENOENT ? r : report_elder(q, rp, m);
+			month_clear(m);
+			if (er < 0) {
+				r = er;
+				break;
+			}
+		}
+		if (r < 0)
+			break;
+		if (il >= kl || il > REGISTRY_ID_MAX || kl != il + 9) {
 			r = TF_E_CORRUPT;
 			break;
 		}
-		size_t nt = 0;
-		r = next_tallies(mc, &mr, &mk, &mkl, &mv, &mvl, month, e->id, t, &nt, 32);
-		if (r == 0 && active_in(e, start, end))
-			r = report_elder(q, rp, e, t, nt, start, end);
-		wire_free(WIRE_ELDER, e);
-		if (r < 0)
-			break;
+		if (!m->n_spans) {
+			memcpy(m->id, k, il);
+			m->id[il] = '\0';
+		}
+		if (m->n_spans < TIMELINE_FACTS_MAX) {
+			size_t i = m->n_spans++;
+			m->from[i] = (int64_t)store_get_be64((const uint8_t *)k + il + 1);
+			m->val[i] = v, m->len[i] = vl;
+			m->state[i] = NULL;
+		}
+		r = store_cursor_next(sc, &k, &kl, &v, &vl);
 	}
-	store_cursor_close(ec);
-	store_cursor_close(mc);
-	if (r < 0 && r != -ENOENT)
+	month_clear(m);
+	free(m);
+	store_cursor_close(sc);
+	store_cursor_close(vc);
+	return r == -ENOENT ? 0 : r;
+}
+
+static size_t filed_key(uint8_t *out, const char *area, int yyyymm)
+{
+	size_t n = strlen(area);
+	memcpy(out, area, n + 1);
+	record_month_prefix(yyyymm, out + n + 1);
+	return n + 5;
+}
+
+static int get_filed(struct store_txn *txn, const char *area, int yyyymm, tf_filed_report **out)
+{
+	*out = NULL;
+	uint8_t key[REGISTRY_ID_MAX + 8];
+	if (strlen(area) > REGISTRY_ID_MAX)
+		return -ENOENT;
+	size_t kl = filed_key(key, area, yyyymm);
+	const void *v;
+	size_t vl;
+	int r = store_get(txn, DB_FILED, key, kl, &v, &vl);
+	if (r < 0)
 		return r;
-	/* Rows in tree order: each area followed by its subtree, siblings by code. */
+	return wire_unpack(WIRE_FILED_REPORT, v, vl, (void **)out) < 0 ? TF_E_CORRUPT : 0;
+}
+
+/* Builds the month's rows for q->scope into rp; *ptrs_out (caller frees)
+ * gets them in tree order: each area followed by its subtree, siblings by
+ * code. with_filings: mark each row's own filing and list late facts. */
+static int report_build(struct q *q, const char *month, bool with_filings, struct report *rp,
+                        Tanfang__V1__ReportRow ***ptrs_out, size_t *n_out)
+{
+	int r = period_parse_month(month, &rp->start, &rp->end);
+	if (r < 0)
+		return refuse(q, S(INVALID), "month must be YYYY-MM, got '%s'", month);
+	rp->yyyymm = period_month_of(rp->start);
+	r = report_areas(q, rp);
+	if (r < 0)
+		return r;
+	if (with_filings) {
+		for (size_t i = 0; i < rp->n; i++) {
+			r = get_filed(q->txn, rp->rows[i].code, rp->yyyymm, &rp->rows[i].filed);
+			if (r < 0 && r != -ENOENT)
+				return r;
+			struct row *row = &rp->rows[i];
+			if (row->filed) {
+				row->pb.filed_at = row->filed->filed_at;
+				if (row->filed->n_rows)
+					row->pb.filed = row->filed->rows[0];
+				if (row->parent < 0 && strcmp(row->code, q->scope) == 0) {
+					rp->filed_at = row->filed->filed_at;
+					rp->filed_by = row->filed->filed_by;
+				}
+			}
+		}
+	}
+	r = report_walk(q, rp);
+	if (r < 0)
+		return r;
 	Tanfang__V1__ReportRow **ptrs = calloc(rp->n ? rp->n : 1, sizeof *ptrs);
 	if (!ptrs)
 		return -ENOMEM;
@@ -836,8 +1157,8 @@ static int q_report(struct q *q, struct report *rp, Tanfang__V1__Report *rep,
 	long *stack = calloc(rp->n + 1, sizeof *stack);
 	if (!stack)
 		return -ENOMEM;
-	/* Areas come from LMDB in code order, so pushing children in reverse
-	 * code order pops them in code order. */
+	/* Areas come in code order, so pushing children in reverse code order
+	 * pops them in code order. */
 	size_t sp = 0;
 	for (long i = (long)rp->n - 1; i >= 0; i--)
 		if (rp->rows[i].parent < 0)
@@ -853,12 +1174,127 @@ static int q_report(struct q *q, struct report *rp, Tanfang__V1__Report *rep,
 				stack[sp++] = c;
 	}
 	free(stack);
+	*n_out = n;
+	return 0;
+}
+
+static int q_report(struct q *q, struct report *rp, Tanfang__V1__Report *rep,
+                    Tanfang__V1__ReportRow ***ptrs_out, tf_filed_report **filed_out)
+{
+	const Tanfang__V1__ReportQuery *rq = q->req->report;
+	if (q->signer->role != ROLE(ADMIN) && q->signer->role != ROLE(SUPERVISOR))
+		return refuse(q, S(FORBIDDEN), "only supervisors and admins may read reports");
+	int r = set_scope(q, rq->area);
+	if (r)
+		return r;
 	rep->month = (char *)rq->month;
-	rep->rows = ptrs;
-	rep->n_rows = n;
 	q->rep.result_case = TANFANG__V1__REPLY__RESULT_REPORT;
 	q->rep.report = rep;
+	if (rq->as_filed) {
+		int64_t s, e;
+		if (period_parse_month(rq->month, &s, &e) < 0)
+			return refuse(q, S(INVALID), "month must be YYYY-MM, got '%s'", rq->month);
+		r = get_filed(q->txn, q->scope, period_month_of(s), filed_out);
+		if (r == -ENOENT) {
+			q->rep.result_case = TANFANG__V1__REPLY__RESULT__NOT_SET;
+			return refuse(q, S(NOT_FOUND), "area %s has not filed %s",
+			              *q->scope ? q->scope : "(all)", rq->month);
+		}
+		if (r < 0)
+			return r;
+		rep->rows = (*filed_out)->rows;
+		rep->n_rows = (*filed_out)->n_rows;
+		rep->filed_at = (*filed_out)->filed_at;
+		rep->filed_by = (*filed_out)->filed_by;
+		return 0;
+	}
+	size_t n = 0;
+	r = report_build(q, rq->month, true, rp, ptrs_out, &n);
+	if (r)
+		return r;
+	rep->rows = *ptrs_out;
+	rep->n_rows = n;
+	rep->filed_at = rp->filed_at;
+	if (rp->filed_by)
+		rep->filed_by = (char *)rp->filed_by;
+	rep->late = item_ptrs(&rp->late_strs, rp->late, sizeof *rp->late, rp->n_late);
+	if (!rep->late)
+		return -ENOMEM;
+	rep->n_late = rp->n_late;
+	rep->late_total = rp->late_total;
 	return 0;
+}
+
+int query_file_report(struct store_txn *txn, const struct policy *pol, const tf_visitor *signer,
+                      const Tanfang__V1__FileReport *fr, int64_t now, char *detail,
+                      size_t detail_len, int *status)
+{
+	tf_request req;
+	wire_init(WIRE_REQUEST, &req);
+	struct q q = {.txn = txn, .pol = pol, .signer = signer, .req = &req, .now = now};
+	q.rep.status = S(OK);
+	q.scope = signer->area;
+	struct report rp = {0};
+	Tanfang__V1__ReportRow **ptrs = NULL;
+	size_t n = 0;
+	int r = 0;
+	int64_t start, end;
+	if (signer->role != ROLE(ADMIN) && signer->role != ROLE(SUPERVISOR))
+		r = refuse(&q, S(FORBIDDEN), "only supervisors and admins may file reports");
+	else if (!*fr->area && !*signer->area)
+		r = refuse(&q, S(INVALID), "say which area's report to file");
+	else if (period_parse_month(fr->month, &start, &end) < 0)
+		r = refuse(&q, S(INVALID), "month must be YYYY-MM, got '%s'", fr->month);
+	else if (start > now)
+		r = refuse(&q, S(INVALID), "%s has not begun", fr->month);
+	if (r == 0)
+		r = set_scope(&q, fr->area);
+	tf_filed_report *old = NULL;
+	if (r == 0) {
+		r = get_filed(txn, q.scope, period_month_of(start), &old);
+		if (r == 0) {
+			char when[20];
+			period_format(old->filed_at, when, sizeof when);
+			r = refuse(&q, S(DUPLICATE), "%s %s was filed at %s by %s", q.scope,
+			           fr->month, when, old->filed_by);
+			wire_free(WIRE_FILED_REPORT, old);
+		} else if (r == -ENOENT) {
+			r = 0;
+		}
+	}
+	if (r == 0)
+		r = report_build(&q, fr->month, false, &rp, &ptrs, &n);
+	if (r == 0) {
+		tf_filed_report f;
+		wire_init(WIRE_FILED_REPORT, &f);
+		f.area = (char *)q.scope;
+		f.month = fr->month;
+		f.filed_at = now;
+		f.filed_by = signer->id;
+		f.rows = ptrs;
+		f.n_rows = n;
+		uint8_t key[REGISTRY_ID_MAX + 8];
+		size_t kl = filed_key(key, q.scope, period_month_of(start));
+		uint8_t *buf;
+		size_t len;
+		r = wire_pack(WIRE_FILED_REPORT, &f, &buf, &len);
+		if (r == 0) {
+			r = store_put(txn, DB_FILED, key, kl, buf, len, 0);
+			free(buf);
+		}
+		if (r == 0)
+			snprintf(q.detail, sizeof q.detail,
+			         "filed %s for %s: %u required, %u visited", fr->month, q.scope,
+			         n ? ptrs[0]->required : 0, n ? ptrs[0]->visited : 0);
+	}
+	free(ptrs);
+	report_free(&rp);
+	smap_free(&q.within);
+	snprintf(detail, detail_len, "%s", q.detail);
+	*status = q.rep.status;
+	if (r > 0)
+		return q.rep.status == S(DUPLICATE) ? TF_E_DUPLICATE : TF_E_INVALID;
+	return r;
 }
 
 /* ---- Elder history ---- */
@@ -1085,6 +1521,7 @@ int query_run(struct store_txn *txn, const struct policy *pol, const tf_visitor 
 	Tanfang__V1__ActivityRow *arows = NULL;
 	Tanfang__V1__ReportRow **rptrs = NULL;
 	struct report rp = {0};
+	tf_filed_report *filed = NULL;
 	int r;
 	if (!may_query(signer)) {
 		r = refuse(&q, S(FORBIDDEN), "role %s may not run queries",
@@ -1093,7 +1530,7 @@ int query_run(struct store_txn *txn, const struct policy *pol, const tf_visitor 
 		switch (req->op_case) {
 		case OP(GET_REGISTRY): r = q_registry(&q, &keep[0], &rl); break;
 		case OP(OVERDUE): r = q_overdue(&q, keep, &ol, &oitems); break;
-		case OP(REPORT): r = q_report(&q, &rp, &rep, &rptrs); break;
+		case OP(REPORT): r = q_report(&q, &rp, &rep, &rptrs, &filed); break;
 		case OP(ELDER_HISTORY): r = q_history(&q, keep, &eh, &hitems); break;
 		case OP(ACTIVITY): r = q_activity(&q, keep, &act, &arows); break;
 		default: r = refuse(&q, S(INVALID), "not a query"); break;
@@ -1114,11 +1551,11 @@ int query_run(struct store_txn *txn, const struct policy *pol, const tf_visitor 
 	free(arows);
 	free(rptrs);
 	report_free(&rp);
+	wire_free(WIRE_FILED_REPORT, filed);
 	msgs_free(&keep[0], keep[0].type != WIRE_TYPE_COUNT);
 	msgs_free(&keep[1], true);
 	msgs_free(&keep[2], false);
 	msgs_free(&keep[3], true);
 	smap_free(&q.within);
-	smap_free(&q.roles);
 	return pr;
 }

@@ -1,5 +1,6 @@
 /* Stored visits and care events (DB_RECORDS), as the schedule, the alerts
- * and the queries read them back. */
+ * and the queries read them back, and the month index of visits that the
+ * monthly report reads (DB_MONTH_VISITS). */
 #ifndef TF_RECORD_H
 #define TF_RECORD_H
 
@@ -12,5 +13,28 @@
 /* Decodes the record stored under its 16-byte id into *out (wire_free with
  * WIRE_RECORD). Returns 0, -ENOENT, TF_E_CORRUPT, or a store code. */
 int record_get(struct store_txn *txn, const uint8_t id[16], tf_record **out) TF_MUST_CHECK;
+
+/* Indexes visit v (signed by visitor_id, received at received_at, unix s)
+ * under the month of its own time in the policy zone. Returns 0 or a store
+ * code. */
+int record_index_visit(struct store_txn *txn, const tf_visit *v, const char *visitor_id,
+                       int64_t received_at) TF_MUST_CHECK;
+
+/* One entry of the month index, split. */
+struct month_visit {
+	const char *elder; /* points into buf */
+	int64_t at;        /* visited_at */
+	const uint8_t *id; /* 16 bytes, into the key */
+	int kind;
+	int64_t received_at;
+	char visitor[65];
+	char buf[72];
+};
+
+/* The key prefix of month YYYYMM (4 bytes). */
+void record_month_prefix(int yyyymm, uint8_t out[4]);
+/* Splits an entry of DB_MONTH_VISITS. Returns 0 or TF_E_CORRUPT. */
+int record_month_split(const void *k, size_t kl, const void *v, size_t vl,
+                       struct month_visit *out) TF_MUST_CHECK;
 
 #endif

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "timeline.h"
+
 #define ERR(...) (snprintf(err, errlen, __VA_ARGS__), TF_E_INVALID)
 
 bool registry_id_valid(const char *id)
@@ -95,7 +97,8 @@ static bool text_ok(const char *s, size_t max)
 	return s && strlen(s) <= max;
 }
 
-int registry_put_area(struct store_txn *txn, const tf_area *a, char *err, size_t errlen)
+int registry_put_area(struct store_txn *txn, const tf_area *a, const struct registry_when *w,
+                      char *err, size_t errlen)
 {
 	if (!area_code_valid(a->code))
 		return ERR("area code '%s' must be 2 to 20 digits", a->code);
@@ -121,7 +124,7 @@ int registry_put_area(struct store_txn *txn, const tf_area *a, char *err, size_t
 			return ERR("area %s: parent %s is inside its own subtree", a->code,
 			           a->parent);
 	}
-	return put_msg(txn, DB_AREAS, WIRE_AREA, a->code, strlen(a->code), a);
+	return timeline_area_put(txn, a, w->at, w->tie, NULL);
 }
 
 int registry_get_visitor(struct store_txn *txn, const char *id, tf_visitor **out)
@@ -138,7 +141,8 @@ static int area_exists(struct store_txn *txn, const char *code)
 	return r;
 }
 
-int registry_put_visitor(struct store_txn *txn, const tf_visitor *v, char *err, size_t errlen)
+int registry_put_visitor(struct store_txn *txn, const tf_visitor *v, const struct registry_when *w,
+                         bool *role_changed, char *err, size_t errlen)
 {
 	if (!registry_id_valid(v->id))
 		return ERR("visitor id '%s' must be 1 to %d characters of A-Z a-z 0-9 _ . -", v->id,
@@ -159,7 +163,12 @@ int registry_put_visitor(struct store_txn *txn, const tf_visitor *v, char *err, 
 		if (r < 0)
 			return r;
 	}
-	return put_msg(txn, DB_VISITORS, WIRE_VISITOR, v->id, strlen(v->id), v);
+	tf_visitor *prev;
+	int r = timeline_visitor_put(txn, v, w->at, w->tie, &prev);
+	if (role_changed)
+		*role_changed = r == 0 && prev && prev->role != v->role;
+	wire_free(WIRE_VISITOR, prev);
+	return r;
 }
 
 int registry_get_elder(struct store_txn *txn, const char *id, tf_elder **out)
@@ -199,8 +208,41 @@ static int check_visitor_list(struct store_txn *txn, const char *elder, const ch
 	return 0;
 }
 
-int registry_put_elder(struct store_txn *txn, tf_elder *e, int64_t now, char *err, size_t errlen)
+static int check_lists(struct store_txn *txn, const char *id, char **neighbours, size_t n_nb,
+                       char **visitors, size_t n_vis, char *err, size_t errlen)
 {
+	if (n_nb > 2)
+		return ERR("elder %s: at most two neighbour households (\"1+2\"), got %zu", id,
+		           n_nb);
+	if (n_vis > 16)
+		return ERR("elder %s: at most 16 assigned visitors", id);
+	int r = check_visitor_list(txn, id, "neighbour", neighbours, n_nb, err, errlen);
+	if (r < 0)
+		return r;
+	return check_visitor_list(txn, id, "visitor", visitors, n_vis, err, errlen);
+}
+
+/* Records one fact; a second fact of one request about one elder at the
+ * same time is the same elder listed twice. */
+static int add_fact(struct store_txn *txn, const char *id, tf_elder_fact *f,
+                    const struct registry_when *w, tf_elder **current, char *err, size_t errlen)
+{
+	f->effective_at = w->at;
+	f->received_at = w->received;
+	f->signer = (char *)w->signer;
+	int r = timeline_elder_fact(txn, id, f, w->tie, current);
+	if (r == -EEXIST)
+		return ERR("elder %s: changed twice by one request", id);
+	if (r == TF_E_INVALID)
+		return ERR("elder %s: too many changes (at most %d)", id, TIMELINE_FACTS_MAX);
+	return r;
+}
+
+int registry_put_elder(struct store_txn *txn, const tf_elder *e, const struct registry_when *w,
+                       tf_elder **current, char *err, size_t errlen)
+{
+	if (current)
+		*current = NULL;
 	if (!registry_id_valid(e->id))
 		return ERR("elder id '%s' must be 1 to %d characters of A-Z a-z 0-9 _ . -", e->id,
 		           REGISTRY_ID_MAX);
@@ -214,52 +256,55 @@ int registry_put_elder(struct store_txn *txn, tf_elder *e, int64_t now, char *er
 	if (e->has_location &&
 	    (!isfinite(e->lat) || !isfinite(e->lon) || fabs(e->lat) > 90 || fabs(e->lon) > 180))
 		return ERR("elder %s: location out of range", e->id);
-	if (e->n_neighbours > 2)
-		return ERR("elder %s: at most two neighbour households (\"1+2\"), got %zu", e->id,
-		           e->n_neighbours);
-	if (e->n_visitors > 16)
-		return ERR("elder %s: at most 16 assigned visitors", e->id);
 	if (e->n_categories > 16)
 		return ERR("elder %s: too many categories", e->id);
+	/* registered_at: when the elder entered the register. An office that
+	 * moves its existing list into tanfang gives the real date, so past
+	 * months' reports count the elder. */
+	if (e->registered_at < 0 || e->registered_at > w->received)
+		return ERR("elder %s: registered_at is in the future", e->id);
 	int r = area_exists(txn, e->area);
 	if (r == -ENOENT)
 		return ERR("elder %s: area '%s' does not exist", e->id, e->area);
 	if (r < 0)
 		return r;
-	r = check_visitor_list(txn, e->id, "neighbour", e->neighbours, e->n_neighbours, err,
-	                       errlen);
+	r = check_lists(txn, e->id, e->neighbours, e->n_neighbours, e->visitors, e->n_visitors, err,
+	                errlen);
 	if (r < 0)
 		return r;
-	r = check_visitor_list(txn, e->id, "visitor", e->visitors, e->n_visitors, err, errlen);
+	tf_elder copy = *e;
+	/* The fact keeps what the office said; the daemon's own fields are
+	 * the fold's (timeline.c). */
+	copy.status_since = 0;
+	tf_elder_fact f;
+	wire_init(WIRE_ELDER_FACT, &f);
+	f.kind = TANFANG__STORE__ELDER_FACT__KIND__KIND_PUT;
+	f.elder = &copy;
+	return add_fact(txn, e->id, &f, w, current, err, errlen);
+}
+
+int registry_set_list(struct store_txn *txn, const char *elder_id, char **ids, size_t n,
+                      bool neighbours, const struct registry_when *w, tf_elder **current, char *err,
+                      size_t errlen)
+{
+	if (current)
+		*current = NULL;
+	tf_elder *e;
+	int r = registry_get_elder(txn, elder_id, &e);
 	if (r < 0)
 		return r;
-	tf_elder *old;
-	r = registry_get_elder(txn, e->id, &old);
-	/* Re-importing the office's spreadsheet must not bring a deceased
-	 * elder back into the schedule: no status given keeps the stored one. */
-	if (e->status == TANFANG__V1__ELDER_STATUS__ELDER_STATUS_UNSPECIFIED)
-		e->status = r == 0 ? old->status : TANFANG__V1__ELDER_STATUS__ELDER_STATUS_ACTIVE;
-	if (r < 0 && r != -ENOENT)
+	wire_free(WIRE_ELDER, e);
+	r = neighbours ? check_lists(txn, elder_id, ids, n, NULL, 0, err, errlen)
+	               : check_lists(txn, elder_id, NULL, 0, ids, n, err, errlen);
+	if (r < 0)
 		return r;
-	/* registered_at: when the elder entered the register. An office that
-	 * moves its existing list into tanfang gives the real date, so past
-	 * months' reports count the elder; otherwise it is now, or kept. */
-	if (e->registered_at < 0 || e->registered_at > now) {
-		if (r == 0)
-			wire_free(WIRE_ELDER, old);
-		return ERR("elder %s: registered_at is in the future", e->id);
-	}
-	if (r == 0) {
-		if (!e->registered_at)
-			e->registered_at = old->registered_at;
-		e->status_since = old->status == e->status ? old->status_since : now;
-		wire_free(WIRE_ELDER, old);
-	} else {
-		if (!e->registered_at)
-			e->registered_at = now;
-		e->status_since = now;
-	}
-	return put_msg(txn, DB_ELDERS, WIRE_ELDER, e->id, strlen(e->id), e);
+	tf_elder_fact f;
+	wire_init(WIRE_ELDER_FACT, &f);
+	f.kind = neighbours ? TANFANG__STORE__ELDER_FACT__KIND__KIND_NEIGHBOURS
+	                    : TANFANG__STORE__ELDER_FACT__KIND__KIND_VISITORS;
+	f.ids = ids;
+	f.n_ids = n;
+	return add_fact(txn, elder_id, &f, w, current, err, errlen);
 }
 
 static int get_key(struct store_txn *txn, const uint8_t pk[32], tf_device_key **out)

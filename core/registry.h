@@ -14,31 +14,52 @@
 #include "wire.h"
 
 #define REGISTRY_ADMIN_ID "admin"
+
+/* When a registry change takes effect, and where it came from: every put
+ * below records a fact in the timeline (timeline.h) rather than overwriting. */
+struct registry_when {
+	int64_t at;         /* time of effect, unix seconds */
+	int64_t received;   /* the daemon's clock when it arrived */
+	const char *signer; /* visitor id of the signer */
+	/* Orders changes that take effect in the same second: the signing time
+	 * in ms (48 bits, big-endian) and two bytes of the envelope's ref, so a
+	 * command sent after another in the same second applies after it,
+	 * whatever order they arrive in. */
+	uint8_t tie[8];
+};
 #define REGISTRY_ID_MAX   64
 #define REGISTRY_NAME_MAX 200
 
 /* Validates and stores an area. Code: 2 to 20 ASCII digits; its parent must
  * exist (or be "" for a root) and must not be the area itself or below it.
  * Returns 0, TF_E_INVALID (detail in err), or a store code. */
-int registry_put_area(struct store_txn *txn, const tf_area *a, char *err,
-                      size_t errlen) TF_MUST_CHECK;
+int registry_put_area(struct store_txn *txn, const tf_area *a, const struct registry_when *w,
+                      char *err, size_t errlen) TF_MUST_CHECK;
 int registry_get_area(struct store_txn *txn, const char *code, tf_area **out) TF_MUST_CHECK;
 
-/* Stores a visitor; its area must exist (admins may use ""). Same returns. */
-int registry_put_visitor(struct store_txn *txn, const tf_visitor *v, char *err,
-                         size_t errlen) TF_MUST_CHECK;
+/* Stores a visitor; its area must exist (admins may use ""). Same returns.
+ * *role_changed (may be NULL): the role differs from the one in effect
+ * before this version. */
+int registry_put_visitor(struct store_txn *txn, const tf_visitor *v, const struct registry_when *w,
+                         bool *role_changed, char *err, size_t errlen) TF_MUST_CHECK;
 int registry_get_visitor(struct store_txn *txn, const char *id, tf_visitor **out) TF_MUST_CHECK;
 
-/* Stores an elder (new or changed). Checks id, name, area, the referenced
- * visitors and neighbours (must exist; at most two distinct neighbours),
- * dates and location. registered_at: the given date if set (not in the
- * future), else kept for an existing elder, else now. Sets
- * status_since when the status changes; an unspecified status keeps the
- * stored one (ACTIVE for a new elder). *changed_status
- * (may be NULL) tells whether the status changed. Returns 0, TF_E_INVALID
+/* Records an elder's registration or change, taking effect at w->at.
+ * Checks id, name, area, the referenced visitors and neighbours (must exist;
+ * at most two distinct neighbours), dates and location. registered_at: for
+ * a new elder, the day it entered the register (not after w->received; the
+ * registration takes effect then), else w->at. An unspecified status keeps
+ * the one in effect (ACTIVE for a new elder). *current (may be NULL) gets
+ * the elder's current record (caller frees). Returns 0, TF_E_INVALID
  * (detail in err), or a store code. */
-int registry_put_elder(struct store_txn *txn, tf_elder *e, int64_t now, char *err,
-                       size_t errlen) TF_MUST_CHECK;
+int registry_put_elder(struct store_txn *txn, const tf_elder *e, const struct registry_when *w,
+                       tf_elder **current, char *err, size_t errlen) TF_MUST_CHECK;
+/* Replaces an elder's "1+2" neighbour households (neighbours true) or
+ * assigned visitors from w->at on. Same checks and returns; -ENOENT if
+ * there is no such elder. */
+int registry_set_list(struct store_txn *txn, const char *elder_id, char **ids, size_t n,
+                      bool neighbours, const struct registry_when *w, tf_elder **current, char *err,
+                      size_t errlen) TF_MUST_CHECK;
 int registry_get_elder(struct store_txn *txn, const char *id, tf_elder **out) TF_MUST_CHECK;
 
 /* Enrols a key for a visitor (must exist). Re-enrolling a revoked key is

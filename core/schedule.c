@@ -8,6 +8,7 @@
 #include "period.h"
 #include "record.h"
 #include "registry.h"
+#include "timeline.h"
 
 #define KEY_MAX    256
 #define MAX_DUTIES 64
@@ -23,19 +24,54 @@ size_t schedule_duty_key(char *buf, const char *elder, const char *rule, const c
 	return a + b + c + 2;
 }
 
+/* Never before the end of the period the duty started in, so a visit made
+ * before the duty began (in an earlier period) does not make it overdue
+ * from before it existed; a visit in the start's own period counts, as it
+ * does in the monthly report. */
 static int64_t due_time(const struct period *p, int64_t start, int64_t last)
 {
-	if (p->kind == PERIOD_DAYS)
-		return (last ? last : start) + (int64_t)p->days * 86400;
-	if (last)
-		return period_next(p, period_next(p, period_start(p, last)));
-	return period_next(p, period_start(p, start));
+	int64_t from_start = p->kind == PERIOD_DAYS ? start + (int64_t)p->days * 86400
+	                                            : period_next(p, period_start(p, start));
+	if (!last)
+		return from_start;
+	int64_t from_last = p->kind == PERIOD_DAYS
+	                        ? last + (int64_t)p->days * 86400
+	                        : period_next(p, period_next(p, period_start(p, last)));
+	return from_last > from_start ? from_last : from_start;
 }
 
-static bool elder_scheduled(const tf_elder *e)
+bool schedule_rule_active(const struct policy *pol, const struct policy_rule *r,
+                          const tf_elder *state)
 {
-	return e->status != TANFANG__V1__ELDER_STATUS__ELDER_STATUS_DECEASED &&
-	       e->status != TANFANG__V1__ELDER_STATUS__ELDER_STATUS_MOVED_AWAY;
+	if (!timeline_present(state))
+		return false;
+	if (r->pause_in_hospital &&
+	    state->status == TANFANG__V1__ELDER_STATUS__ELDER_STATUS_HOSPITALISED)
+		return false;
+	return policy_rule_applies(pol, r, state);
+}
+
+bool schedule_visit_counts(const struct policy_rule *r, const char *holder, const char *visitor,
+                           int role, int kind)
+{
+	if (!policy_visit_counts(r, role, kind))
+		return false;
+	return r->duty == DUTY_ELDER || strcmp(holder, visitor) == 0;
+}
+
+int schedule_role_at(struct store_txn *txn, const char *visitor, int64_t t, int *role)
+{
+	tf_visitor *v;
+	int r = timeline_visitor_at(txn, visitor, t, &v);
+	if (r == -ENOENT) {
+		*role = -1;
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	*role = v->role;
+	wire_free(WIRE_VISITOR, v);
+	return 0;
 }
 
 /* An elder's area and every area above it, own first: the scopes whose
@@ -164,6 +200,46 @@ struct plan {
 	int64_t last;
 };
 
+static bool in_list(char **ids, size_t n, const char *id);
+
+/* Does the duty (rule, holder) exist in this span of the elder's history?
+ * rule NULL: "1+2 not set up" under any neighbour rule. */
+static bool duty_in_span(const struct policy *pol, const struct policy_rule *rule,
+                         const char *holder, const tf_elder *st)
+{
+	if (!rule) {
+		if (st->n_neighbours >= 2)
+			return false;
+		for (size_t i = 0; i < pol->n_rules; i++)
+			if (pol->rules[i].duty == DUTY_NEIGHBOUR &&
+			    schedule_rule_active(pol, &pol->rules[i], st))
+				return true;
+		return false;
+	}
+	if (!schedule_rule_active(pol, rule, st))
+		return false;
+	if (rule->duty == DUTY_ASSIGNED)
+		return in_list(st->visitors, st->n_visitors, holder);
+	if (rule->duty == DUTY_NEIGHBOUR)
+		return in_list(st->neighbours, st->n_neighbours, holder);
+	return true;
+}
+
+/* When the duty began: the start of the unbroken run of spans, up to now,
+ * in which it existed (a category added, a visitor assigned, a return from
+ * hospital under a paused rule). Derived from the timeline alone, so it does
+ * not depend on when or in what order the facts arrived. */
+static int64_t duty_start(const struct policy *pol, const struct timeline_spans *sp,
+                          const struct plan *p, int64_t fallback)
+{
+	long i = (long)sp->n - 1;
+	if (i < 0 || !duty_in_span(pol, p->rule, p->visitor, sp->states[i]))
+		return fallback;
+	while (i > 0 && duty_in_span(pol, p->rule, p->visitor, sp->states[i - 1]))
+		i--;
+	return sp->from[i];
+}
+
 /* Removes every duty of the elder; remembers each one's start so a
  * recomputation keeps the date an assignment began. */
 static int drop_duties(struct store_txn *txn, const char *elder, size_t *n_old, tf_duty **keep,
@@ -242,7 +318,7 @@ static int plan_duties(struct store_txn *txn, const struct policy *pol, const tf
 	bool needs_pair = false;
 	for (size_t i = 0; i < pol->n_rules; i++) {
 		const struct policy_rule *rule = &pol->rules[i];
-		if (!policy_rule_applies(pol, rule, e))
+		if (!schedule_rule_active(pol, rule, e))
 			continue;
 		if (rule->duty == DUTY_ELDER && *n < MAX_DUTIES) {
 			plans[(*n)++] = (struct plan){rule, "", e->registered_at, 0};
@@ -266,17 +342,13 @@ static int plan_duties(struct store_txn *txn, const struct policy *pol, const tf
 	return 0;
 }
 
-/* Does a stored visit satisfy the planned duty? */
-static bool visit_satisfies(const struct plan *p, const char *visitor, int role, int kind)
-{
-	if (!p->rule || !policy_visit_counts(p->rule, role, kind))
-		return false;
-	return p->rule->duty == DUTY_ELDER || strcmp(p->visitor, visitor) == 0;
-}
-
 /* Fills each plan's last qualifying visit from the elder's history, newest
- * first, stopping once every plan has one. */
-static int fill_last(struct store_txn *txn, const tf_elder *e, struct plan *plans, size_t n)
+ * first, stopping once every plan has one. A visit counts as the report
+ * counts it (schedule_visit_counts, with the visitor's role at the visit's
+ * own time); one dated after now (a wrong device clock in a store from
+ * before such visits were refused) does not count yet. */
+static int fill_last(struct store_txn *txn, const tf_elder *e, struct plan *plans, size_t n,
+                     int64_t now)
 {
 	size_t open = 0;
 	for (size_t i = 0; i < n; i++)
@@ -303,13 +375,14 @@ static int fill_last(struct store_txn *txn, const tf_elder *e, struct plan *plan
 		r = record_get(txn, (const uint8_t *)k + pl + 8, &rec);
 		if (r < 0)
 			break;
-		if (rec->visit) {
+		if (rec->visit && rec->visit->visited_at <= now) {
 			int role;
-			r = visitor_role(txn, rec->visitor_id, &role);
+			r = schedule_role_at(txn, rec->visitor_id, rec->visit->visited_at, &role);
 			for (size_t i = 0; r == 0 && i < n; i++) {
 				if (plans[i].rule && !plans[i].last &&
-				    visit_satisfies(&plans[i], rec->visitor_id, role,
-				                    rec->visit->kind)) {
+				    schedule_visit_counts(plans[i].rule, plans[i].visitor,
+				                          rec->visitor_id, role,
+				                          rec->visit->kind)) {
 					plans[i].last = rec->visit->visited_at;
 					open--;
 				}
@@ -328,26 +401,26 @@ int schedule_elder(struct store_txn *txn, const struct policy *pol, const tf_eld
 	tf_duty *old[MAX_DUTIES];
 	size_t n_old = 0;
 	int r = drop_duties(txn, e->id, &n_old, old, MAX_DUTIES);
+	for (size_t k = 0; k < n_old; k++)
+		wire_free(WIRE_DUTY, old[k]);
 	struct plan plans[MAX_DUTIES];
 	size_t n = 0;
-	if (r == 0 && elder_scheduled(e))
+	if (r == 0)
 		r = plan_duties(txn, pol, e, plans, &n);
 	if (r == 0)
-		r = fill_last(txn, e, plans, n);
+		r = fill_last(txn, e, plans, n, now);
+	struct timeline_spans *sp = NULL;
+	if (r == 0 && n) {
+		sp = malloc(sizeof *sp);
+		r = sp ? timeline_elder_spans(txn, e->id, sp) : -ENOMEM;
+	}
 	struct ancestry anc;
 	if (r == 0 && n)
 		r = ancestry_load(txn, e->area, &anc);
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		struct plan *p = &plans[i];
 		const char *rule = p->rule ? p->rule->name : SCHEDULE_NOT_SET_UP;
-		/* Assignments keep the day they began across recomputations. */
-		if (!p->start) {
-			p->start = now;
-			for (size_t k = 0; k < n_old; k++)
-				if (strcmp(old[k]->rule, rule) == 0 &&
-				    strcmp(old[k]->visitor_id, p->visitor) == 0)
-					p->start = old[k]->start;
-		}
+		p->start = duty_start(pol, sp, p, e->registered_at);
 		tf_duty d;
 		wire_init(WIRE_DUTY, &d);
 		d.elder_id = e->id;
@@ -367,68 +440,39 @@ int schedule_elder(struct store_txn *txn, const struct policy *pol, const tf_eld
 		}
 		r = duty_put(txn, &d, &anc);
 	}
-	for (size_t k = 0; k < n_old; k++)
-		wire_free(WIRE_DUTY, old[k]);
+	if (sp) {
+		timeline_spans_clear(sp);
+		free(sp);
+	}
 	return r;
 }
 
-/* Monthly tallies for the report: be32(YYYYMM) || duty key -> be32 count. */
-static int tally(struct store_txn *txn, int64_t when, const char *key, size_t kl)
-{
-	uint8_t mk[KEY_MAX];
-	uint32_t m = (uint32_t)period_month_of(when);
-	mk[0] = (uint8_t)(m >> 24), mk[1] = (uint8_t)(m >> 16), mk[2] = (uint8_t)(m >> 8),
-	mk[3] = (uint8_t)m;
-	memcpy(mk + 4, key, kl);
-	const void *v;
-	size_t vl;
-	uint32_t count = 0;
-	int r = store_get(txn, DB_MONTHLY, mk, kl + 4, &v, &vl);
-	if (r == 0 && vl == 4) {
-		const uint8_t *b = v;
-		count = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
-	} else if (r < 0 && r != -ENOENT) {
-		return r;
-	}
-	count++;
-	uint8_t c[4] = {(uint8_t)(count >> 24), (uint8_t)(count >> 16), (uint8_t)(count >> 8),
-	                (uint8_t)count};
-	return store_put(txn, DB_MONTHLY, mk, kl + 4, c, 4, 0);
-}
-
 int schedule_visit(struct store_txn *txn, const struct policy *pol, const tf_elder *e,
-                   const tf_visitor *v, const tf_visit *visit, int64_t now)
+                   const char *visitor, int role, const tf_visit *visit, int64_t now)
 {
-	(void)now;
+	if (visit->visited_at > now)
+		return 0;
 	struct ancestry anc;
 	bool anc_loaded = false; /* loaded once, when a duty moves */
 	for (size_t i = 0; i < pol->n_rules; i++) {
 		const struct policy_rule *rule = &pol->rules[i];
-		if (!policy_rule_applies(pol, rule, e) ||
-		    !policy_visit_counts(rule, v->role, visit->kind))
+		if (!schedule_rule_active(pol, rule, e))
 			continue;
-		const char *subject = "";
-		if (rule->duty == DUTY_ASSIGNED) {
-			if (!in_list(e->visitors, e->n_visitors, v->id))
-				continue;
-			subject = v->id;
-		} else if (rule->duty == DUTY_NEIGHBOUR) {
-			if (!in_list(e->neighbours, e->n_neighbours, v->id))
-				continue;
-			subject = v->id;
-		}
+		const char *holder = rule->duty == DUTY_ELDER ? "" : visitor;
+		if (rule->duty == DUTY_ASSIGNED && !in_list(e->visitors, e->n_visitors, visitor))
+			continue;
+		if (rule->duty == DUTY_NEIGHBOUR &&
+		    !in_list(e->neighbours, e->n_neighbours, visitor))
+			continue;
+		if (!schedule_visit_counts(rule, holder, visitor, role, visit->kind))
+			continue;
 		char key[KEY_MAX];
-		size_t kl = schedule_duty_key(key, e->id, rule->name, subject);
+		size_t kl = schedule_duty_key(key, e->id, rule->name, holder);
 		if (!kl)
-			continue;
-		int r = tally(txn, visit->visited_at, key, kl);
-		if (r < 0)
-			return r;
-		if (!elder_scheduled(e))
 			continue;
 		const void *dv;
 		size_t dl;
-		r = store_get(txn, DB_DUTIES, key, kl, &dv, &dl);
+		int r = store_get(txn, DB_DUTIES, key, kl, &dv, &dl);
 		if (r == -ENOENT)
 			continue;
 		if (r < 0)

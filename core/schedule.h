@@ -11,8 +11,10 @@
  * Due time: for a calendar rule, the end of the period after the one holding
  * the last qualifying visit (or, never visited, the end of the period in
  * which the duty started); for an every-N-days rule, last visit + N days (or
- * start + N days). An elder under a neighbour rule with fewer than two
- * neighbour households has a "not_set_up" duty due at once.
+ * start + N days); never earlier than the never-visited due time. A duty
+ * starts when it began to hold without a break, read from the elder's
+ * timeline (timeline.h). An elder under a neighbour rule with fewer than two
+ * neighbour households has a "not_set_up" duty due from when that began.
  * Deceased and moved-away elders have no duties; their history stays. */
 #ifndef TF_SCHEDULE_H
 #define TF_SCHEDULE_H
@@ -32,10 +34,28 @@
 int schedule_elder(struct store_txn *txn, const struct policy *pol, const tf_elder *e,
                    int64_t now) TF_MUST_CHECK;
 
-/* Applies one newly stored visit by visitor v to e's duties and monthly
- * tallies. Returns 0 or a store code. */
+/* Applies one newly stored visit by `visitor` (whose role at the visit's
+ * own time is `role`) to the duties of e (the current record). A visit dated
+ * after now changes nothing. Returns 0 or a store code. */
 int schedule_visit(struct store_txn *txn, const struct policy *pol, const tf_elder *e,
-                   const tf_visitor *v, const tf_visit *visit, int64_t now) TF_MUST_CHECK;
+                   const char *visitor, int role, const tf_visit *visit, int64_t now) TF_MUST_CHECK;
+
+/* One truth for met duties (issue 7, item 7): the overdue schedule and the
+ * monthly report both ask these.
+ *
+ * Is rule r in force for an elder in this registry state? The elder must be
+ * present (not deceased or moved away), not in hospital under a rule that
+ * pauses then (while_hospitalised = pause), and match the rule's elders. */
+bool schedule_rule_active(const struct policy *pol, const struct policy_rule *r,
+                          const tf_elder *state);
+/* Does a visit of `kind` by `visitor`, whose role at the visit's time was
+ * `role`, count for the duty of rule r held by `holder` ("" for elder-wide
+ * duties)? */
+bool schedule_visit_counts(const struct policy_rule *r, const char *holder, const char *visitor,
+                           int role, int kind);
+/* The role of visitor at t (timeline), -1 if unknown. Returns 0 or a store code. */
+int schedule_role_at(struct store_txn *txn, const char *visitor, int64_t t,
+                     int *role) TF_MUST_CHECK;
 
 /* Recomputes the duties of every elder (after a policy change, or an area
  * moved to another parent). */

@@ -23,25 +23,32 @@ struct store_cursor;
 
 /* The named databases. Layout is documented in docs/operations.md. */
 enum store_db {
-	DB_META,         /* "schema", "log_head", ... */
-	DB_AREAS,        /* code -> Area */
-	DB_ELDERS,       /* id -> Elder */
-	DB_VISITORS,     /* id -> Visitor */
-	DB_KEYS,         /* pk[32] -> DeviceKey */
-	DB_RECORDS,      /* record id[16] -> Record (visits and care events) */
-	DB_ELDER_HIST,   /* elder_id \0 be64(time) id[16] -> "" */
-	DB_VISITOR_HIST, /* visitor_id \0 be64(time) id[16] -> "" */
-	DB_LOG,          /* be64(seq) -> hash[32] || envelope bytes */
-	DB_DUTIES,       /* elder_id \0 rule \0 visitor_id -> Duty */
-	DB_DUE,          /* be64(due) elder_id \0 rule \0 visitor_id -> the elder's area and
-	                    every area above it, own first, joined by \0 */
-	DB_DUE_AREA,     /* area \0 be64(due) elder_id \0 rule \0 visitor_id -> "", for each of
-	                    those areas: a supervisor's overdue list is a prefix scan */
-	DB_MONTHLY,      /* be32(YYYYMM) elder_id \0 rule \0 visitor_id -> be32 count */
-	DB_ALERTS,       /* alert id[16] -> Alert */
-	DB_ALERT_KEYS,   /* kind|elder|rule|visitor|due: one alert per cause -> alert id[16] */
-	DB_PENDING,      /* be64(created) id[16] -> be64(lease_until) (undelivered alerts) */
-	DB_FOLLOW_UP,    /* be64(due) elder_id \0 visit id[16] -> visitor_id (follow-ups owed) */
+	DB_META,          /* "schema", "log_head", ... */
+	DB_AREAS,         /* code -> Area */
+	DB_ELDERS,        /* id -> Elder */
+	DB_VISITORS,      /* id -> Visitor */
+	DB_KEYS,          /* pk[32] -> DeviceKey */
+	DB_RECORDS,       /* record id[16] -> Record (visits and care events) */
+	DB_ELDER_HIST,    /* elder_id \0 be64(time) id[16] -> "" */
+	DB_VISITOR_HIST,  /* visitor_id \0 be64(time) id[16] -> "" */
+	DB_LOG,           /* be64(seq) -> hash[32] || envelope bytes */
+	DB_DUTIES,        /* elder_id \0 rule \0 visitor_id -> Duty */
+	DB_DUE,           /* be64(due) elder_id \0 rule \0 visitor_id -> the elder's area and
+	                     every area above it, own first, joined by \0 */
+	DB_DUE_AREA,      /* area \0 be64(due) elder_id \0 rule \0 visitor_id -> "", for each of
+	                     those areas: a supervisor's overdue list is a prefix scan */
+	DB_MONTH_VISITS,  /* be32(YYYYMM) elder_id \0 be64(visited_at) id[16] -> kind(1)
+	                     be64(received_at) visitor_id: the month's visits, for reports */
+	DB_ALERTS,        /* alert id[16] -> Alert */
+	DB_ALERT_KEYS,    /* kind|elder|rule|visitor|due: one alert per cause -> alert id[16] */
+	DB_PENDING,       /* be64(created) id[16] -> be64(lease_until) (undelivered alerts) */
+	DB_FOLLOW_UP,     /* be64(due) elder_id \0 visit id[16] -> visitor_id (follow-ups owed) */
+	DB_ELDER_FACTS,   /* elder_id \0 be64(effective) tie[8] -> ElderFact (timeline.h) */
+	DB_ELDER_SPANS,   /* elder_id \0 be64(from) -> Elder state from then on */
+	DB_VISITOR_SPANS, /* visitor_id \0 be64(effective) tie[8] -> Visitor version */
+	DB_AREA_SPANS,    /* code \0 be64(effective) tie[8] -> Area version */
+	DB_ASSIGNED,      /* visitor_id \0 elder_id -> "": whose duties name the visitor now */
+	DB_FILED,         /* area \0 be32(YYYYMM) -> FiledReport */
 	/* A field device's outbox (a separate store in the device's folder). */
 	DB_OUTBOX,  /* be64(recorded) id[16] -> signed envelope bytes */
 	DB_REFUSED, /* id[16] -> status(4, be) || detail || \0 || envelope bytes */

@@ -18,6 +18,8 @@ static const ProtobufCMessageDescriptor *descriptors[WIRE_TYPE_COUNT] = {
     [WIRE_ALERT] = &tanfang__v1__alert__descriptor,
     [WIRE_RECORD] = &tanfang__store__record__descriptor,
     [WIRE_DUTY] = &tanfang__store__duty__descriptor,
+    [WIRE_ELDER_FACT] = &tanfang__store__elder_fact__descriptor,
+    [WIRE_FILED_REPORT] = &tanfang__store__filed_report__descriptor,
 };
 
 /* Strict UTF-8: no overlongs, no surrogates, nothing above U+10FFFF.

@@ -25,6 +25,8 @@ typedef Tanfang__V1__DeviceKey tf_device_key;
 typedef Tanfang__V1__Alert tf_alert;
 typedef Tanfang__Store__Record tf_record;
 typedef Tanfang__Store__Duty tf_duty;
+typedef Tanfang__Store__ElderFact tf_elder_fact;
+typedef Tanfang__Store__FiledReport tf_filed_report;
 
 /* Which message a buffer holds. */
 enum wire_type {
@@ -40,6 +42,8 @@ enum wire_type {
 	WIRE_ALERT,
 	WIRE_RECORD,
 	WIRE_DUTY,
+	WIRE_ELDER_FACT,
+	WIRE_FILED_REPORT,
 	WIRE_TYPE_COUNT,
 };
 

@@ -227,6 +227,7 @@ static int set_ingest(struct ingest_config *ic, const char *key, const char *val
 	    {"max_skew_s", 30 * DAY, offsetof(struct ingest_config, max_skew_s)},
 	    {"future_flag_s", 365 * DAY, offsetof(struct ingest_config, future_flag_s)},
 	    {"old_flag_s", 3650 * DAY, offsetof(struct ingest_config, old_flag_s)},
+	    {"record_max_age_s", 3650 * DAY, offsetof(struct ingest_config, record_max_age_s)},
 	    {"burst_window_s", 30 * DAY, offsetof(struct ingest_config, burst_window_s)},
 	};
 	long long v;

@@ -318,9 +318,12 @@ static void test_assignment_and_death(void)
 	CHECK_EQ_INT(r->history->elder->status, TANFANG__V1__ELDER_STATUS__ELDER_STATUS_DECEASED);
 	wire_free(WIRE_REPLY, r);
 
-	/* Died in November: still counted in November, gone from December. */
+	/* Died in November after a visit: still required (and visited) in
+	 * November; not in the "1+2" column, where no household checked on
+	 * her that month (docs/supervisor.md: who is required). Gone from
+	 * December. */
 	r = report(&s1, "", "2026-11");
-	EXPECT_ROW(r, "152223", 4, 3, 2, 1, 4, 1, 1);
+	EXPECT_ROW(r, "152223", 4, 3, 2, 1, 3, 1, 1);
 	wire_free(WIRE_REPLY, r);
 	r = report(&s1, "", "2026-12");
 	EXPECT_ROW(r, "152223", 3, 0, 2, 0, 3, 1, 0);
@@ -348,19 +351,21 @@ static void test_policy_reload(void)
 	expect_item(r, 0, "e2", "monthly_visit", "", T_NOV1);
 	wire_free(WIRE_REPLY, r);
 	/* Back to the defaults: per-household duties return with their history
-	 * (e1's n1 last checked on 23 November, due a week later). A duty with no
-	 * history starts when its rule comes (back) into force: e2's n1 duty is
-	 * due 7 days from now, not overdue for the time the rule was absent. */
+	 * (e1's n1 last checked on 23 November, due a week later). A duty's start
+	 * comes from the registry's timeline, not from when the policy was
+	 * loaded: n1 has been e2's household since T_REG and never checked, so
+	 * that duty is overdue from T_REG + 7 days, as the report says too. */
 	CHECK_OK(policy_default(&pol));
 	CHECK_OK(ingest_set_policy(p.ig, pol));
 	r = overdue(&s1, "", "neighbour_check", "n1", 0);
-	CHECK_EQ_INT(r->overdue->total, 0);
+	CHECK_EQ_INT(r->overdue->total, 1);
+	expect_item(r, 0, "e2", "neighbour_check", "n1", T_REG + 7 * DAY);
 	wire_free(WIRE_REPLY, r);
 	r = overdue(&s1, "", "neighbour_check", "n1", 10 * DAY);
 	CHECK_EQ_INT(r->overdue->total, 2);
-	expect_item(r, 0, "e1", "neighbour_check", "n1", T_NOV3 + 20 * DAY + 7 * DAY);
-	CHECK_EQ_INT(r->overdue->items[0]->last_visit_at, T_NOV3 + 20 * DAY);
-	expect_item(r, 1, "e2", "neighbour_check", "n1", T_NOV24 + 7 * DAY);
+	expect_item(r, 0, "e2", "neighbour_check", "n1", T_REG + 7 * DAY);
+	expect_item(r, 1, "e1", "neighbour_check", "n1", T_NOV3 + 20 * DAY + 7 * DAY);
+	CHECK_EQ_INT(r->overdue->items[1]->last_visit_at, T_NOV3 + 20 * DAY);
 	wire_free(WIRE_REPLY, r);
 }
 
