@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cliopt.h"
+#include "clock.h"
 #include "csvimport.h"
 #include "hex.h"
 #include "keys.h"
@@ -41,6 +42,8 @@ enum opt {
 	OPT_DATA,
 	OPT_TIMEOUT,
 	OPT_FORMAT,
+	OPT_EFFECTIVE,
+	OPT_NOW,
 	OPT_HELP,
 	/* per command: each has a bit in opts.given */
 	OPT_CMD_FIRST,
@@ -61,6 +64,7 @@ enum opt {
 	OPT_VISITORS,
 	OPT_DRY_RUN,
 	OPT_MAX_MESSAGE,
+	OPT_NOTE,
 	OPT_CMD_LAST,
 };
 
@@ -74,7 +78,10 @@ static const struct option long_opts[] = {
     {"data", required_argument, NULL, OPT_DATA},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"format", required_argument, NULL, OPT_FORMAT},
+    {"effective", required_argument, NULL, OPT_EFFECTIVE},
+    {"now", required_argument, NULL, OPT_NOW},
     {"help", no_argument, NULL, OPT_HELP},
+    {"note", required_argument, NULL, OPT_NOTE},
     {"parent", required_argument, NULL, OPT_PARENT},
     {"contact", required_argument, NULL, OPT_CONTACT},
     {"role", required_argument, NULL, OPT_ROLE},
@@ -103,6 +110,7 @@ struct opts {
 	const char *val[OPT_CMD_LAST - OPT_CMD_FIRST]; /* per-command option values */
 	unsigned given;
 	size_t max_message;
+	int64_t effective; /* --effective: when registry changes take effect; 0 = when sent */
 };
 
 static const char *val(const struct opts *o, enum opt which)
@@ -124,6 +132,11 @@ static const char usage_text[] =
     "  --data DIR             shortcut: --key DIR/admin.key, --server-key-file DIR/curve.pub\n"
     "  --timeout MS           how long to wait for each reply (default 15000)\n"
     "  --format F             output of list: table (default), csv, json\n"
+    "  --effective WHEN       the changes take effect at WHEN, 'YYYY-MM-DD' (local\n"
+    "                         midnight) or 'YYYY-MM-DD HH:MM', in Asia/Shanghai unless\n"
+    "                         TZ says otherwise (default: now). A correction may be\n"
+    "                         dated in the past; past months' reports follow it\n"
+    "  --now SECONDS          pin this client's clock (tests against 'tanfangd --now')\n"
     "  --help                 this text\n"
     "\n"
     "Commands:\n"
@@ -152,6 +165,9 @@ static const char usage_text[] =
     "  import elders FILE.csv [--dry-run] [--max-message BYTES]\n"
     "      all or nothing: any bad row is reported and nothing is sent\n"
     "  list areas|elders|visitors|keys [--area CODE]\n"
+    "  event correct EVENT_ID [--note TEXT]\n"
+    "      withdraw a care event reported in error (a wrong death or move, by\n"
+    "      its 32-hex-digit id from the elder's history); both stay in the history\n"
     "\n"
     "Exit status: 0 done, 1 refused by the daemon or unreachable, 2 usage error.\n"
     "See docs/admin.md.\n";
@@ -181,6 +197,7 @@ static void conn_close(struct conn *c)
 /* Sends a registry change; prints `done` on success. Returns an exit code. */
 static int call_change(struct conn *c, tf_request *req, const char *done)
 {
+	req->effective_at = c->o->effective;
 	tf_reply *rep;
 	int ex = cli_call(&c->s, req, &rep);
 	if (ex)
@@ -879,6 +896,58 @@ static int cmd_list(struct conn *c, const struct opts *o, char **args, size_t na
 	return ex;
 }
 
+/* ---- corrections ---- */
+
+static int cmd_event_correct(struct conn *c, const struct opts *o, char **args, size_t nargs)
+{
+	(void)nargs;
+	uint8_t id[16];
+	if (strlen(args[0]) != 32 || hex_decode(args[0], id, 16) < 0)
+		return cli_usage("EVENT_ID must be 32 hex digits (the id shown in the history)");
+	const char *note = val(o, OPT_NOTE) ? val(o, OPT_NOTE) : "";
+	if (strlen(note) > 4000)
+		return cli_usage("--note is longer than 4000 bytes");
+	int ex = conn_open(c, o);
+	if (ex)
+		return ex;
+	Tanfang__V1__CorrectEvent ce = TANFANG__V1__CORRECT_EVENT__INIT;
+	ce.event_id.data = id;
+	ce.event_id.len = 16;
+	ce.note = (char *)note;
+	tf_request req;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_CORRECT_EVENT;
+	req.correct_event = &ce;
+	char done[96];
+	snprintf(done, sizeof done, "event %s withdrawn", args[0]);
+	return call_change(c, &req, done);
+}
+
+/* Parses --effective: a local date (midnight) or date and time. */
+static int parse_when(const char *s, int64_t *out)
+{
+	int y, mo, d, h = 0, mi = 0;
+	char tail;
+	int n = sscanf(s, "%4d-%2d-%2d %2d:%2d%c", &y, &mo, &d, &h, &mi, &tail);
+	if (n != 3 && n != 5)
+		return -EINVAL;
+	if (n == 3 && strlen(s) != 10)
+		return -EINVAL;
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59)
+		return -EINVAL;
+	struct tm tm = {.tm_year = y - 1900,
+	                .tm_mon = mo - 1,
+	                .tm_mday = d,
+	                .tm_hour = h,
+	                .tm_min = mi,
+	                .tm_isdst = -1};
+	time_t t = mktime(&tm);
+	if (t == (time_t)-1 || tm.tm_mday != d || t <= 0)
+		return -EINVAL;
+	*out = (int64_t)t;
+	return 0;
+}
+
 /* ---- dispatch ---- */
 
 struct cmd {
@@ -913,6 +982,8 @@ static const struct cmd cmds[] = {
     {"import", "elders", 1, 1, BIT(OPT_DRY_RUN) | BIT(OPT_MAX_MESSAGE), cmd_import_elders,
      "import elders FILE.csv [--dry-run] [--max-message BYTES]"},
     {"list", NULL, 1, 1, BIT(OPT_AREA), cmd_list, "list areas|elders|visitors|keys [--area CODE]"},
+    {"event", "correct", 1, 1, BIT(OPT_NOTE), cmd_event_correct,
+     "event correct EVENT_ID [--note TEXT]"},
 };
 
 static const char *opt_name(int o)
@@ -935,6 +1006,7 @@ int main(int argc, char **argv)
 	                 .format = OUTPUT_TABLE,
 	                 .max_message = DEFAULT_MAX_MESSAGE};
 	int c;
+	const char *effective = NULL;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", long_opts, NULL)) != -1) {
 		char *end;
@@ -955,6 +1027,14 @@ int main(int argc, char **argv)
 			if (output_format_parse(optarg, &o.format) < 0)
 				return cli_usage("--format must be table, csv or json");
 			break;
+		case OPT_EFFECTIVE: effective = optarg; break;
+		case OPT_NOW: {
+			long long n = strtoll(optarg, &end, 10);
+			if (end == optarg || *end || n <= 0)
+				return cli_usage("--now needs unix seconds");
+			clock_set_fixed(n);
+			break;
+		}
 		case 'h':
 		case OPT_HELP: fputs(usage_text, stdout); return 0;
 		case ':': return cli_usage("option %s needs a value", argv[optind - 1]);
@@ -972,6 +1052,10 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
+	/* After the loop: the zone (TZ or Asia/Shanghai) is set by then. */
+	if (effective && parse_when(effective, &o.effective) < 0)
+		return cli_usage("--effective '%s' is not YYYY-MM-DD or 'YYYY-MM-DD HH:MM'",
+		                 effective);
 	char **words = argv + optind;
 	size_t nwords = (size_t)(argc - optind);
 	if (nwords == 0) {

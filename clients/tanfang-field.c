@@ -45,6 +45,8 @@ static const char usage_main[] =
     "options:\n"
     "  --dir DIR  device folder (default $TANFANG_FIELD_DIR, else\n"
     "             $XDG_DATA_HOME/tanfang-field, else ~/.local/share/tanfang-field)\n"
+    "  --now S    pin this device's clock to unix seconds S (tests against\n"
+    "             'tanfangd --now')\n"
     "  --help     this text; COMMAND --help for a command's options\n"
     "\n"
     "exit status: 0 ok, 1 operational failure, 2 usage error\n";
@@ -311,6 +313,11 @@ static int record_result(const char *what, int r, const uint8_t id[TANFANG_ID_LE
 	if (r == -EINVAL) {
 		errx_msg("%s not recorded: a field is out of range (elder id: 1-64 of A-Z a-z "
 		         "0-9 _ . -; duration up to 1440 min; notes up to 4000 bytes of UTF-8)",
+		         what);
+		return EXIT_USAGE;
+	}
+	if (r == TANFANG_E_FUTURE) {
+		errx_msg("%s not recorded: dated in the future; check --at and the device's date",
 		         what);
 		return EXIT_USAGE;
 	}
@@ -855,8 +862,10 @@ static char *default_dir(void)
 
 int main(int argc, char **argv)
 {
-	static const struct option lo[] = {
-	    {"dir", required_argument, NULL, 'd'}, {"help", no_argument, NULL, 'h'}, {0}};
+	static const struct option lo[] = {{"dir", required_argument, NULL, 'd'},
+	                                   {"now", required_argument, NULL, 'n'},
+	                                   {"help", no_argument, NULL, 'h'},
+	                                   {0}};
 	char *dir = NULL;
 	int c;
 	/* "+": stop at the command word; its options are parsed by the command. */
@@ -864,6 +873,17 @@ int main(int argc, char **argv)
 		if (c == 'd') {
 			free(dir);
 			dir = strdup(optarg);
+			continue;
+		}
+		if (c == 'n') {
+			char *end;
+			long long n = strtoll(optarg, &end, 10);
+			if (end == optarg || *end || n <= 0) {
+				free(dir);
+				errx_msg("--now needs unix seconds");
+				return EXIT_USAGE;
+			}
+			tanfang_pin_clock(n);
 			continue;
 		}
 		free(dir);

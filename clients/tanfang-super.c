@@ -60,6 +60,9 @@ enum opt {
 	OPT_LIMIT,
 	OPT_ROLE,
 	OPT_DEPTH,
+	OPT_AS_FILED,
+	OPT_LATE,
+	OPT_LAST = OPT_LATE,
 };
 
 static const struct option long_opts[] = {
@@ -85,6 +88,8 @@ static const struct option long_opts[] = {
     {"limit", required_argument, NULL, OPT_LIMIT},
     {"role", required_argument, NULL, OPT_ROLE},
     {"depth", required_argument, NULL, OPT_DEPTH},
+    {"as-filed", no_argument, NULL, OPT_AS_FILED},
+    {"late", no_argument, NULL, OPT_LATE},
     {NULL, 0, NULL, 0},
 };
 
@@ -97,7 +102,8 @@ struct opts {
 	const char *area, *rule, *visitor, *month, *period, *role;
 	long within_days; /* -1 = not given */
 	long page, per_page, limit;
-	long depth;     /* -1 = every level */
+	long depth; /* -1 = every level */
+	bool as_filed, late;
 	unsigned given; /* bit (opt - OPT_AREA) per command option seen */
 };
 
@@ -130,9 +136,14 @@ static const char usage_text[] =
     "      what falls due in the next DAYS days (negative days overdue)\n"
     "      rules: monthly_visit party_member neighbour_check high_risk_weekly\n"
     "             1+2_not_set_up (as named in the daemon's policy)\n"
-    "  report --month YYYY-MM [--area CODE] [--depth N]\n"
+    "  report --month YYYY-MM [--area CODE] [--depth N] [--as-filed | --late]\n"
     "      monthly visit rate, party-member visits and \"1+2\" neighbour checks,\n"
-    "      per area at every level (--depth 1: the area and the level below it)\n"
+    "      per area at every level (--depth 1: the area and the level below it),\n"
+    "      from the registry as it was that month. Areas that filed the month are\n"
+    "      marked, with the figures that changed since. --as-filed: the figures\n"
+    "      exactly as filed; --late: the facts that arrived after the filing\n"
+    "  file --month YYYY-MM [--area CODE]\n"
+    "      file the month's report for your area (once; kept as filed for good)\n"
     "  history ELDER_ID [--limit N]\n"
     "      one elder's visits and care events, newest first (default 100)\n"
     "  activity --period YYYY-MM|YYYY-Qn [--area CODE] [--visitor ID] [--role ROLE]\n"
@@ -589,6 +600,118 @@ static int cmd_overdue(struct conn *c, const struct opts *o, char **args, size_t
 
 /* ---- monthly report ---- */
 
+/* Appends to buf (bounded). */
+static void cat(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void cat(char *buf, size_t size, const char *fmt, ...)
+{
+	size_t n = strlen(buf);
+	if (n + 1 >= size)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf + n, size - n, fmt, ap);
+	va_end(ap);
+}
+
+/* The figures of row r that differ from the filed row f, by column name. */
+static void fmt_changed(const Tanfang__V1__ReportRow *r, const Tanfang__V1__ReportRow *f, char *buf,
+                        size_t size)
+{
+	const struct {
+		const char *name;
+		uint32_t now, then;
+	} v[] = {{"required", r->required, f->required},
+	         {"visited", r->visited, f->visited},
+	         {"party_required", r->party_required, f->party_required},
+	         {"party_done", r->party_done, f->party_done},
+	         {"neighbour_required", r->neighbour_required, f->neighbour_required},
+	         {"neighbour_set_up", r->neighbour_set_up, f->neighbour_set_up},
+	         {"neighbour_done", r->neighbour_done, f->neighbour_done}};
+	buf[0] = '\0';
+	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+		if (v[i].now != v[i].then)
+			cat(buf, size, "%s%s %u→%u", *buf ? ", " : "", v[i].name, v[i].then,
+			    v[i].now);
+}
+
+/* report --late: the facts that took effect by the month's end but arrived
+ * after the area filed it. */
+static int report_late(struct conn *c, const struct opts *o, tf_request *req)
+{
+	static const struct col cols[] = {
+	    {"类别", "类别 Kind", "kind", false, false},
+	    {"老人", "老人 Elder", "elder_id", false, false},
+	    {"地区", "地区 Area", "area", false, false},
+	    {"发生时间", "发生时间 Effective", "effective_at", false, false},
+	    {"到达时间", "到达时间 Received", "received_at", false, false},
+	    {"签名人", "签名人 Signer", "signer", false, false},
+	    {"内容", "内容 Detail", "detail", false, false},
+	};
+	enum { NCOLS = sizeof cols / sizeof cols[0] };
+	tf_reply *rep;
+	struct output *out;
+	int ex = query_sheet(c, req, TANFANG__V1__REPLY__RESULT_REPORT, cols, NCOLS, o->format,
+	                     &rep, &out);
+	if (ex)
+		return ex;
+	const Tanfang__V1__Report *rp = rep->report;
+	for (size_t i = 0; !ex && i < rp->n_late; i++) {
+		const Tanfang__V1__LateFact *f = rp->late[i];
+		char at[32], rec[32];
+		fmt_when(f->effective_at, at, sizeof at);
+		fmt_when(f->received_at, rec, sizeof rec);
+		const char *cells[NCOLS] = {f->kind, f->elder_id, f->area,  at,
+		                            rec,     f->signer,   f->detail};
+		ex = sheet_add(out, cols, NCOLS, o->format, cells);
+	}
+	if (!ex)
+		ex = write_output(out, o, NULL);
+	if (!ex && o->format == OUTPUT_TABLE) {
+		if (!rp->filed_at)
+			fprintf(stderr, "%s 未报送 not filed: no late facts to list\n", rp->month);
+		else
+			fprintf(stderr, "%s 报送后到达 %u 条 late facts%s\n", rp->month,
+			        rp->late_total,
+			        rp->late_total > rp->n_late ? " (first 200 shown)" : "");
+	}
+	output_free(out);
+	wire_free(WIRE_REPLY, rep);
+	return ex;
+}
+
+/* file --month M: files the month's report for the area. */
+static int cmd_file(struct conn *c, const struct opts *o, char **args, size_t nargs)
+{
+	(void)args, (void)nargs;
+	int ex = check_area(o);
+	if (ex)
+		return ex;
+	int64_t start, end;
+	if (!o->month)
+		return cli_usage("file needs --month YYYY-MM");
+	if (period_parse_month(o->month, &start, &end) < 0)
+		return cli_usage("--month must be YYYY-MM, not '%s'", o->month);
+	if ((ex = conn_open(c, o)))
+		return ex;
+	Tanfang__V1__FileReport f = TANFANG__V1__FILE_REPORT__INIT;
+	f.area = (char *)(o->area ? o->area : "");
+	f.month = (char *)o->month;
+	tf_request req;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_FILE_REPORT;
+	req.file_report = &f;
+	tf_reply *rep;
+	ex = cli_call(&c->s, &req, &rep);
+	if (ex)
+		return ex;
+	if (rep->status == TANFANG__V1__STATUS__STATUS_OK)
+		printf("%s\n", rep->detail);
+	else
+		ex = cli_refused(rep);
+	wire_free(WIRE_REPLY, rep);
+	return ex;
+}
+
 static int cmd_report(struct conn *c, const struct opts *o, char **args, size_t nargs)
 {
 	(void)args, (void)nargs;
@@ -605,10 +728,13 @@ static int cmd_report(struct conn *c, const struct opts *o, char **args, size_t 
 	Tanfang__V1__ReportQuery q = TANFANG__V1__REPORT_QUERY__INIT;
 	q.area = (char *)(o->area ? o->area : "");
 	q.month = (char *)o->month;
+	q.as_filed = o->as_filed;
 	tf_request req;
 	wire_init(WIRE_REQUEST, &req);
 	req.op_case = TANFANG__V1__REQUEST__OP_REPORT;
 	req.report = &q;
+	if (o->late)
+		return report_late(c, o, &req);
 	static const struct col cols[] = {
 	    {"代码", "代码 Code", "area", false, false},
 	    {"地区", "地区 Area", "name", false, false},
@@ -624,6 +750,8 @@ static int cmd_report(struct conn *c, const struct opts *o, char **args, size_t 
 	    {"设立率%", "设立率% Set-up rate", "set_up_rate", true, false},
 	    {"1+2达标", "1+2达标 1+2 done", "neighbour_done", true, false},
 	    {"达标率%", "达标率% 1+2 rate", "neighbour_rate", true, false},
+	    {"报送", "报送 Filed", "filed_at", false, false},
+	    {"报送后变化", "报送后变化 Changed since filed", "changed", false, false},
 	};
 	enum { NCOLS = sizeof cols / sizeof cols[0] };
 	tf_reply *rep;
@@ -657,15 +785,34 @@ static int cmd_report(struct conn *c, const struct opts *o, char **args, size_t 
 		         sizeof rate[2]);
 		fmt_rate(r->neighbour_done, r->neighbour_required, o->format, rate[3],
 		         sizeof rate[3]);
-		const char *cells[NCOLS] = {r->area, name,    depth,  num[0],  num[1],
-		                            rate[0], num[2],  num[3], rate[1], num[4],
-		                            num[5],  rate[2], num[6], rate[3]};
+		char filed[32] = "", changed[160] = "";
+		if (r->filed_at)
+			fmt_date(r->filed_at, filed, sizeof filed);
+		if (r->filed)
+			fmt_changed(r, r->filed, changed, sizeof changed);
+		const char *cells[NCOLS] = {r->area, name,    depth,   num[0], num[1], rate[0],
+		                            num[2],  num[3],  rate[1], num[4], num[5], rate[2],
+		                            num[6],  rate[3], filed,   changed};
 		ex = sheet_add(out, cols, NCOLS, o->format, cells);
 	}
 	if (!ex)
 		ex = write_output(out, o, NULL);
-	if (!ex && o->format == OUTPUT_TABLE)
-		fprintf(stderr, "%s 月报 monthly report, %zu 个地区 areas\n", rp->month, shown);
+	if (!ex && o->format == OUTPUT_TABLE) {
+		char when[32] = "";
+		if (rp->filed_at)
+			fmt_when(rp->filed_at, when, sizeof when);
+		if (o->as_filed)
+			fprintf(stderr, "%s 月报（报送版）as filed %s by %s, %zu 个地区 areas\n",
+			        rp->month, when, rp->filed_by, shown);
+		else
+			fprintf(stderr, "%s 月报 monthly report, %zu 个地区 areas\n", rp->month,
+			        shown);
+		if (!o->as_filed && rp->filed_at)
+			fprintf(stderr,
+			        "已于 %s 报送 filed at %s; %u 条报送后到达的事实 late facts"
+			        " (--late lists them)\n",
+			        when, when, rp->late_total);
+	}
 	output_free(out);
 	wire_free(WIRE_REPLY, rep);
 	return ex;
@@ -683,19 +830,6 @@ static const char *kind_label(int kind)
 	case TANFANG__V1__VISIT_KIND__VISIT_KIND_PARTY_MEMBER: return "党员 party_member";
 	default: return "?";
 	}
-}
-
-/* Appends to buf (bounded). */
-static void cat(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void cat(char *buf, size_t size, const char *fmt, ...)
-{
-	size_t n = strlen(buf);
-	if (n + 1 >= size)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf + n, size - n, fmt, ap);
-	va_end(ap);
 }
 
 /* The four findings of a visit in a few characters: "正常 ok" when every
@@ -944,7 +1078,9 @@ static const struct cmd {
     {"overdue", 0,
      B(OPT_AREA) | B(OPT_RULE) | B(OPT_VISITOR) | B(OPT_WITHIN) | B(OPT_PAGE) | B(OPT_PER_PAGE),
      cmd_overdue},
-    {"report", 0, B(OPT_AREA) | B(OPT_MONTH) | B(OPT_DEPTH), cmd_report},
+    {"report", 0, B(OPT_AREA) | B(OPT_MONTH) | B(OPT_DEPTH) | B(OPT_AS_FILED) | B(OPT_LATE),
+     cmd_report},
+    {"file", 0, B(OPT_AREA) | B(OPT_MONTH), cmd_file},
     {"history", 1, B(OPT_LIMIT), cmd_history},
     {"activity", 0, B(OPT_AREA) | B(OPT_PERIOD) | B(OPT_VISITOR) | B(OPT_ROLE), cmd_activity},
 };
@@ -1032,6 +1168,8 @@ int main(int argc, char **argv)
 			if (parse_long(optarg, 0, 32, &o.depth) < 0)
 				return cli_usage("--depth needs 0..32");
 			break;
+		case OPT_AS_FILED: o.as_filed = true; break;
+		case OPT_LATE: o.late = true; break;
 		case 'h':
 		case OPT_HELP: fputs(usage_text, stdout); return 0;
 		case ':': return cli_usage("option %s needs a value", argv[optind - 1]);
@@ -1054,7 +1192,9 @@ int main(int argc, char **argv)
 		return cli_usage("'%s' takes %s", cmd->name,
 		                 cmd->max_args ? "one argument" : "no arguments, only options");
 	unsigned extra = o.given & ~cmd->opts;
-	for (int b = OPT_AREA; extra && b <= OPT_ROLE; b++)
+	if (o.as_filed && o.late)
+		return cli_usage("--as-filed and --late do not go together");
+	for (int b = OPT_AREA; extra && b <= OPT_LAST; b++)
 		if (extra & B(b))
 			return cli_usage("--%s does not apply to '%s'", opt_name(b), cmd->name);
 	if (period_set_timezone(o.tz) < 0)

@@ -11,6 +11,7 @@
 #include "record.h"
 #include "registry.h"
 #include "schedule.h"
+#include "timeline.h"
 
 #define MAX_PEOPLE 24
 #define KEY_MAX    300
@@ -224,6 +225,87 @@ int alert_on_event(struct store_txn *txn, const tf_elder *e, const tf_care_event
 	return r;
 }
 
+/* Retires the undelivered duty alerts about elder. DB_PENDING holds only
+ * undelivered ones, so the walk is short; the keys are gathered first and
+ * deleted after, never under the cursor. */
+static int withdraw_duty_alerts(struct store_txn *txn, const char *elder)
+{
+	struct store_cursor *cur;
+	int r = store_cursor_open(txn, DB_PENDING, &cur);
+	if (r < 0)
+		return r;
+	uint8_t(*keys)[24] = NULL;
+	size_t n = 0, cap = 0;
+	const void *k, *v;
+	size_t kl, vl;
+	for (r = store_cursor_seek(cur, NULL, 0, &k, &kl, &v, &vl); r == 0;
+	     r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
+		if (kl != 24)
+			continue;
+		const void *av;
+		size_t al;
+		r = store_get(txn, DB_ALERTS, (const uint8_t *)k + 8, 16, &av, &al);
+		if (r == -ENOENT)
+			continue;
+		if (r < 0)
+			break;
+		tf_alert *a;
+		if (wire_unpack(WIRE_ALERT, av, al, (void **)&a) < 0) {
+			r = TF_E_CORRUPT;
+			break;
+		}
+		bool drop = strcmp(a->elder_id, elder) == 0 &&
+		            strcmp(a->kind, "urgent_event") != 0 &&
+		            strcmp(a->kind, "departure") != 0;
+		wire_free(WIRE_ALERT, a);
+		if (!drop)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			uint8_t(*p)[24] = realloc(keys, cap * sizeof *p);
+			if (!p) {
+				r = -ENOMEM;
+				break;
+			}
+			keys = p;
+		}
+		memcpy(keys[n++], k, 24);
+	}
+	store_cursor_close(cur);
+	r = r == -ENOENT ? 0 : r;
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = store_del(txn, DB_PENDING, keys[i], 24);
+	free(keys);
+	return r;
+}
+
+int alert_on_departure(struct store_txn *txn, const tf_elder *e, const tf_care_event *ev,
+                       const char *visitor_id, int64_t now)
+{
+	struct people p = {0};
+	int r = add_area_people(txn, &p, e->area);
+	char parent[32], where[256], when[20], msg[1200], cause[KEY_MAX], hex[33];
+	if (r == 0)
+		r = parent_of(txn, e->area, parent, sizeof parent);
+	if (r == 0)
+		r = add_area_people(txn, &p, parent);
+	if (r == 0) {
+		area_name(txn, e->area, where, sizeof where);
+		period_format(ev->occurred_at, when, sizeof when);
+		snprintf(msg, sizeof msg,
+		         "销册：%s（%s，%s）%s %s，上报人 %s。如有误，请更正（tanfang-admin event "
+		         "correct）。%s",
+		         e->name, e->id, where, when, event_label(ev->type), visitor_id, ev->note);
+		hex_encode(ev->id.data, 16, hex);
+		snprintf(cause, sizeof cause, "departure|%s", hex);
+		r = make_alert(txn, cause, "departure", e, "", msg, &p, now, NULL);
+	}
+	people_free(&p);
+	if (r == 0)
+		r = withdraw_duty_alerts(txn, e->id);
+	return r;
+}
+
 int alert_follow_up_owed(struct store_txn *txn, const tf_visit *v, const char *visitor_id,
                          int64_t due)
 {
@@ -304,6 +386,11 @@ static int sweep_follow_ups(struct store_txn *txn, const struct ingest_config *c
 		}
 		if (r < 0)
 			break;
+		/* No alert concerns an elder who has left the register. */
+		if (!timeline_present(e)) {
+			wire_free(WIRE_ELDER, e);
+			continue;
+		}
 		struct people p = {0};
 		r = add_visitor(txn, &p, visitor);
 		if (r == 0)

@@ -34,6 +34,14 @@
 int alert_on_event(struct store_txn *txn, const tf_elder *e, const tf_care_event *ev,
                    const char *visitor_id, int64_t now) TF_MUST_CHECK;
 
+/* A death or move reported from the field (issue 7, item 8): an alert to
+ * the area's supervisors (and the parent area's), who can correct a wrong
+ * one. Then every undelivered duty alert about the elder (overdue,
+ * escalation, follow-up, "1+2 not set up") is withdrawn: none may concern
+ * an elder no longer on the register. Returns 0 or a store code. */
+int alert_on_departure(struct store_txn *txn, const tf_elder *e, const tf_care_event *ev,
+                       const char *visitor_id, int64_t now) TF_MUST_CHECK;
+
 /* Records that a follow-up visit is owed after visit v by visitor_id. */
 int alert_follow_up_owed(struct store_txn *txn, const tf_visit *v, const char *visitor_id,
                          int64_t due) TF_MUST_CHECK;

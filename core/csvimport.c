@@ -139,10 +139,13 @@ int csvimport_date(const char *in, char out[11])
 	static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 	if (y < 1880 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1] + (m == 2 && leap(y)))
 		return -EINVAL;
-	/* A birth date after today is a typing error, not a future elder. */
+	/* A date after today is a typing error, not a future elder. Today is
+	 * today in the policy's zone (the process zone the client set, Asia/
+	 * Shanghai by default): at 07:30 on 1 December in Beijing it is still
+	 * 30 November in UTC (issue 7, input 6). */
 	time_t now = (time_t)clock_now();
 	struct tm tm;
-	if (!gmtime_r(&now, &tm))
+	if (!localtime_r(&now, &tm))
 		return -EINVAL;
 	int today = (tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday;
 	if (y * 10000 + m * 100 + d > today)

@@ -749,10 +749,14 @@ static int apply_event(struct wctx *w)
 		f.record_id = ev->id;
 		tf_elder *now;
 		r = elder_fact(w, e->id, &f, ev->id.data, &now);
-		if (r == 0) {
+		if (r == 0)
 			r = schedule_elder(w->txn, w->ig->pol, now, w->now);
-			wire_free(WIRE_ELDER, now);
-		}
+		bool departure =
+		    ev->type == TANFANG__V1__CARE_EVENT_TYPE__CARE_EVENT_TYPE_DECEASED ||
+		    ev->type == TANFANG__V1__CARE_EVENT_TYPE__CARE_EVENT_TYPE_MOVED_AWAY;
+		if (r == 0 && departure && !timeline_present(now))
+			r = alert_on_departure(w->txn, now, ev, w->signer->id, w->now);
+		wire_free(WIRE_ELDER, now);
 	}
 	wire_free(WIRE_ELDER, e);
 	return r;

@@ -1364,6 +1364,12 @@ static int q_history(struct q *q, struct msgs *keep, Tanfang__V1__ElderHistory *
 		items[n].flags = rec->flags;
 		items[n].n_flags = rec->n_flags;
 		items[n].received_at = rec->received_at;
+		if (rec->care_event) {
+			r = timeline_event_corrected(q->txn, e->id, rec->care_event->id.data);
+			if (r < 0)
+				break;
+			items[n].corrected = r;
+		}
 		n++;
 	}
 	store_cursor_close(cur);

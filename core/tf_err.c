@@ -16,6 +16,7 @@ const char *tf_strerror(int code)
 	case TF_E_MAPFULL: return "store full (LMDB map size reached)";
 	case TF_E_TIMEOUT: return "timed out";
 	case TF_E_CORRUPT: return "stored data is corrupt";
+	case TF_E_FUTURE: return "dated in the future (check the date and the device's clock)";
 	default: break;
 	}
 	if (code < 0 && code > -TF_E_BASE)

@@ -22,6 +22,7 @@ enum {
 	TF_E_MAPFULL = -(TF_E_BASE + 9),   /* LMDB map full */
 	TF_E_TIMEOUT = -(TF_E_BASE + 10),  /* no answer in time */
 	TF_E_CORRUPT = -(TF_E_BASE + 11),  /* stored data failed a check */
+	TF_E_FUTURE = -(TF_E_BASE + 12), /* dated after the clock: nothing can have happened then */
 };
 
 /* Human-readable text for any code above or any negated errno. Never NULL. */

@@ -648,6 +648,21 @@ int timeline_elder_at(struct store_txn *txn, const char *id, int64_t t, tf_elder
 	return r;
 }
 
+int timeline_event_corrected(struct store_txn *txn, const char *elder_id, const uint8_t id[16])
+{
+	struct fact_list *l = malloc(sizeof *l);
+	if (!l)
+		return -ENOMEM;
+	int r = load_facts(txn, elder_id, l);
+	if (r == 0) {
+		ProtobufCBinaryData b = {16, (uint8_t *)id};
+		r = corrected(l, &b);
+		facts_clear(l);
+	}
+	free(l);
+	return r;
+}
+
 /* ---- upgrade ---- */
 
 struct migrate {

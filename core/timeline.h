@@ -118,6 +118,11 @@ typedef int (*timeline_area_fn)(const tf_area *a, void *ctx);
 int timeline_areas_at(struct store_txn *txn, int64_t t, timeline_area_fn fn,
                       void *ctx) TF_MUST_CHECK;
 
+/* Has care event `id` (16 bytes) of elder elder_id been withdrawn by a
+ * CorrectEvent? Returns 1, 0 or a store code. */
+int timeline_event_corrected(struct store_txn *txn, const char *elder_id,
+                             const uint8_t id[16]) TF_MUST_CHECK;
+
 /* Upgrade (issue 7, item 9): gives the facts of a store made before the
  * timeline their time of effect from what is stored (an elder's registration
  * date, its care events' own times, its status date; areas and visitors from

@@ -161,8 +161,8 @@ admin key enrol "$(cat "$tmp/disp.pub")" --visitor disp1
 "$FIELD" --dir "$tmp/field" keygen >"$tmp/field.pub" 2>/dev/null || fail "field keygen"
 admin key enrol "$(head -n 1 "$tmp/field.pub")" --visitor gw1
 
-field() { # record one visit or event on the field device
-	"$FIELD" --dir "$tmp/field" "$@" >"$tmp/field.out" 2>&1 ||
+field() { # record one visit or event on the field device (its clock: FIELD_NOW if set)
+	"$FIELD" --dir "$tmp/field" ${FIELD_NOW:+--now "$FIELD_NOW"} "$@" >"$tmp/field.out" 2>&1 ||
 		{ cat "$tmp/field.out"; fail "tanfang-field $*"; }
 }
 sync_field() {
@@ -418,6 +418,7 @@ TB=$((T0 + 4 * 86400 + 3600))
 step "(d) daemon clock at T0+4d: D-dead dies before any sweep sees it overdue"
 stop_daemon
 start_daemon --now "$TB"
+FIELD_NOW=$TB # the device's clock agrees with the daemon's
 field event --elder D-dead --type deceased --severity info --at "$TB" --note 病故
 sync_field
 dispatch 0 --webhook "$URL"

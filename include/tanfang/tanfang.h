@@ -35,6 +35,7 @@ extern "C" {
 #define TANFANG_E_MAPFULL   (-10009) /* the outbox is full */
 #define TANFANG_E_TIMEOUT   (-10010) /* the daemon did not answer in time */
 #define TANFANG_E_CORRUPT   (-10011) /* stored data failed a check */
+#define TANFANG_E_FUTURE    (-10012) /* a record dated after the device's clock */
 
 #define TANFANG_ID_LEN     16
 #define TANFANG_PK_HEX_LEN 65 /* 64 hex digits + NUL */
@@ -184,6 +185,10 @@ int tanfang_open(const char *dir, struct tanfang **out) TANFANG_MUST_CHECK;
 /* Closes; NULL is fine. The key is wiped from memory. */
 void tanfang_close(struct tanfang *h);
 
+/* Pins the library's clock to unix seconds (0: the real clock again), for
+ * tests against a daemon started with --now. */
+void tanfang_pin_clock(int64_t unix_seconds);
+
 /* The device's public key, 64 lowercase hex digits + NUL. */
 void tanfang_pubkey_hex(const struct tanfang *h, char out[TANFANG_PK_HEX_LEN]);
 
@@ -192,7 +197,10 @@ void tanfang_pubkey_hex(const struct tanfang *h, char out[TANFANG_PK_HEX_LEN]);
  * delivered by tanfang_sync. Returns 0, -EINVAL for an elder id that is not
  * 1..64 of [A-Za-z0-9_.-], an unknown kind/finding/aid, non-finite or
  * out-of-range coordinates, a duration above 24 h, a note above 4000 bytes,
- * or text that is not valid UTF-8; -EEXIST if a caller-given id was refused;
+ * or text that is not valid UTF-8; TANFANG_E_FUTURE for a visit dated more
+ * than 10 minutes after the device's clock (the daemon would refuse it as
+ * STATUS_DATED_IN_FUTURE: nothing can have happened then); -EEXIST if a
+ * caller-given id was refused;
  * TANFANG_E_MAPFULL / -ENOSPC when the device is full; or a negative code. */
 int tanfang_record_visit(struct tanfang *h, const struct tanfang_visit *v,
                          uint8_t id_out[TANFANG_ID_LEN]) TANFANG_MUST_CHECK;
