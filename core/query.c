@@ -888,6 +888,7 @@ static int report_elder(struct q *q, struct report *rp, struct elder_month *m)
 	if (r < 0)
 		return r;
 	bool present_at_end = timeline_present(st);
+	bool left_before = false;
 	int64_t tstar = E - 1;
 	if (!present_at_end) {
 		long j = iend;
@@ -899,24 +900,31 @@ static int report_elder(struct q *q, struct report *rp, struct elder_month *m)
 				break;
 			j--;
 		}
-		if (j < 0 || m->from[j + 1] < S)
-			return 0; /* left the register before the month */
+		if (j < 0)
+			return 0; /* never present (registered as gone) */
+		left_before = m->from[j + 1] < S;
 		tstar = m->from[j + 1] - 1;
 	}
-	struct smap_entry *ent = smap_get(&rp->index, st->area);
+	struct smap_entry *ent = left_before ? NULL : smap_get(&rp->index, st->area);
 	if (!ent && !rp->filed_at)
-		return 0; /* counted outside this scope */
+		return 0; /* counted outside this scope, or gone before the month */
 	for (size_t i = 0; i < m->n_visits; i++) {
 		r = report_role(q, rp, m->visits[i].visitor, m->visits[i].at, &m->roles[i]);
 		if (r < 0)
 			return r;
 	}
 	if (rp->filed_at) {
-		/* Late facts of a filed month, for an elder counted in scope, or
-		 * one that a late fact may have taken out of it. */
-		int in = ent ? 1 : within(q, st->area);
-		if (in < 0)
-			return in;
+		/* Late facts of a filed month: for an elder that was in the scope
+		 * at any time up to the month's end, so a late death dated before
+		 * the month, or a late move out of the scope, is listed too. */
+		int in = ent != NULL;
+		for (long i = 0; !in && i <= iend; i++) {
+			tf_elder *si;
+			r = span_state(m, i, &si);
+			if (r < 0)
+				return r;
+			in = smap_get(&rp->index, si->area) != NULL;
+		}
 		for (size_t i = 0; in && i < m->n_visits; i++)
 			if (m->visits[i].received_at > rp->filed_at) {
 				char hex[33];

@@ -12,6 +12,11 @@
 
 #define KEY_MAX    256
 #define MAX_DUTIES 64
+/* Ingest accepts a visit dated up to the allowed clock skew ahead (default
+ * 10 minutes); it counts at once, as the report counts it. Anything dated
+ * further ahead can only be in a store from before such visits were
+ * refused (a wrong device date) and does not count until its day. */
+#define FUTURE_SLACK_S 86400
 
 size_t schedule_duty_key(char *buf, const char *elder, const char *rule, const char *visitor)
 {
@@ -345,8 +350,7 @@ static int plan_duties(struct store_txn *txn, const struct policy *pol, const tf
 /* Fills each plan's last qualifying visit from the elder's history, newest
  * first, stopping once every plan has one. A visit counts as the report
  * counts it (schedule_visit_counts, with the visitor's role at the visit's
- * own time); one dated after now (a wrong device clock in a store from
- * before such visits were refused) does not count yet. */
+ * own time); see FUTURE_SLACK_S for one dated ahead of now. */
 static int fill_last(struct store_txn *txn, const tf_elder *e, struct plan *plans, size_t n,
                      int64_t now)
 {
@@ -375,7 +379,7 @@ static int fill_last(struct store_txn *txn, const tf_elder *e, struct plan *plan
 		r = record_get(txn, (const uint8_t *)k + pl + 8, &rec);
 		if (r < 0)
 			break;
-		if (rec->visit && rec->visit->visited_at <= now) {
+		if (rec->visit && rec->visit->visited_at <= now + FUTURE_SLACK_S) {
 			int role;
 			r = schedule_role_at(txn, rec->visitor_id, rec->visit->visited_at, &role);
 			for (size_t i = 0; r == 0 && i < n; i++) {
@@ -450,7 +454,7 @@ int schedule_elder(struct store_txn *txn, const struct policy *pol, const tf_eld
 int schedule_visit(struct store_txn *txn, const struct policy *pol, const tf_elder *e,
                    const char *visitor, int role, const tf_visit *visit, int64_t now)
 {
-	if (visit->visited_at > now)
+	if (visit->visited_at > now + FUTURE_SLACK_S)
 		return 0;
 	struct ancestry anc;
 	bool anc_loaded = false; /* loaded once, when a duty moves */

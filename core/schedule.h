@@ -36,7 +36,7 @@ int schedule_elder(struct store_txn *txn, const struct policy *pol, const tf_eld
 
 /* Applies one newly stored visit by `visitor` (whose role at the visit's
  * own time is `role`) to the duties of e (the current record). A visit dated
- * after now changes nothing. Returns 0 or a store code. */
+ * a day or more after now changes nothing. Returns 0 or a store code. */
 int schedule_visit(struct store_txn *txn, const struct policy *pol, const tf_elder *e,
                    const char *visitor, int role, const tf_visit *visit, int64_t now) TF_MUST_CHECK;
 

@@ -329,13 +329,19 @@ static void test_late_death(void)
 	open_store();
 	const int fps[] = {CAT(FAMILY_PLANNING_SPECIAL), 0};
 	const int nest[] = {CAT(EMPTY_NEST), 0};
+	/* Both entered on 1 October; E1's registration gives the date it
+	 * entered the register, 1 September: September counts E1 only. */
+	clock_set_fixed(T_OCT1_10);
 	CHECK_EQ_INT(put_elder("E1", VA, fps, NULL, NULL, T_SEP1, 0), ST(OK));
 	CHECK_EQ_INT(put_elder("E2", VA, nest, NULL, NULL, 0, 0), ST(OK));
+	tf_reply *r = report(VA, "2026-09");
+	EXPECT_ROW(r, VA, 1, 0, 0, 0, 1, 0, 0);
+	wire_free(WIRE_REPLY, r);
 
 	clock_set_fixed(T_NOV3_12);
 	visit(&g1, "E2", KIND(DOOR), T_NOV2_10);
 	/* Before the death is known, E1 is required in November too. */
-	tf_reply *r = report(VA, "2026-11");
+	r = report(VA, "2026-11");
 	EXPECT_ROW(r, VA, 2, 1, 0, 0, 2, 0, 0);
 	wire_free(WIRE_REPLY, r);
 
@@ -837,6 +843,70 @@ static void test_too_old(void)
 	close_store();
 }
 
+/* Late facts that take an elder out of a filed month are listed too: a
+ * death dated before the month, and a move out of the filed area. */
+static void test_late_departures_listed(void)
+{
+	open_store();
+	const int alone[] = {CAT(LIVING_ALONE), 0};
+	/* Registered on 1 September (open_store's clock). */
+	CHECK_EQ_INT(put_elder("x", VA, alone, NULL, NULL, 0, 0), ST(OK));
+	CHECK_EQ_INT(put_elder("y", VA, alone, NULL, NULL, 0, 0), ST(OK));
+	clock_set_fixed(T_NOV2_10);
+	CHECK_EQ_INT(file_report(&s2, TOWNSHIP, "2026-10"), ST(OK));
+	clock_set_fixed(T_NOV3_12);
+	uint8_t id[16];
+	/* x died on 28 September (reported now); y moved out on 20 October. */
+	CHECK_EQ_INT(event(&g1, id, "x", EV(DECEASED), 1790560800 /* 2026-09-28 10:00 */), ST(OK));
+	CHECK_EQ_INT(put_elder("y", VC, alone, NULL, NULL, 0, T_OCT20_10), ST(OK));
+	tf_reply *r = report_q(&s2, TOWNSHIP, "2026-10", false);
+	CHECK(r->report != NULL);
+	if (r->report) {
+		/* As filed, x (then alive) and y (then in VA) were required. */
+		CHECK_EQ_INT(r->report->rows[0]->required, 0);
+		CHECK_EQ_INT(r->report->rows[0]->filed->required, 2);
+		CHECK_EQ_INT(r->report->late_total, 2);
+		bool death = false, move = false;
+		for (size_t i = 0; i < r->report->n_late; i++) {
+			const Tanfang__V1__LateFact *f = r->report->late[i];
+			death |=
+			    strcmp(f->elder_id, "x") == 0 && strcmp(f->kind, "care_event") == 0;
+			move |= strcmp(f->elder_id, "y") == 0 && strcmp(f->kind, "registry") == 0 &&
+			        f->effective_at == T_OCT20_10;
+		}
+		CHECK(death);
+		CHECK(move);
+	}
+	wire_free(WIRE_REPLY, r);
+	close_store();
+}
+
+/* A visit dated a few minutes ahead of the daemon's clock (inside the
+ * allowed skew) is accepted, and counts on the overdue list as it does in
+ * the report. */
+static void test_visit_inside_skew(void)
+{
+	open_store();
+	const int alone[] = {CAT(LIVING_ALONE), 0};
+	clock_set_fixed(T_OCT1_10);
+	CHECK_EQ_INT(put_elder("g", VA, alone, NULL, NULL, 0, 0), ST(OK));
+	clock_set_fixed(T_NOV20_12);
+	visit(&g1, "g", KIND(DOOR), T_NOV20_12 + 300);
+	clock_set_fixed(T_NOV20_12 + 2 * DAY);
+	tf_reply *r = overdue("", "monthly_visit", 60 * DAY);
+	const Tanfang__V1__OverdueItem *it = find_item(r, "g", "monthly_visit", "");
+	CHECK(it != NULL);
+	if (it) {
+		CHECK_EQ_INT(it->due_at, T_JAN1);
+		CHECK_EQ_INT(it->last_visit_at, T_NOV20_12 + 300);
+	}
+	wire_free(WIRE_REPLY, r);
+	r = report(VA, "2026-11");
+	CHECK(r->report && r->report->n_rows && r->report->rows[0]->visited == 1);
+	wire_free(WIRE_REPLY, r);
+	close_store();
+}
+
 int main(void)
 {
 	CHECK_OK(period_set_timezone("Asia/Shanghai"));
@@ -850,5 +920,7 @@ int main(void)
 	test_filing();
 	test_authorised_as_of_visit();
 	test_too_old();
+	test_late_departures_listed();
+	test_visit_inside_skew();
 	return tft_done();
 }
