@@ -542,7 +542,17 @@ static int record_scope(struct wctx *w, const tf_elder *st, int64_t t)
 	if (listed(st->neighbours, st->n_neighbours, w->signer->id) ||
 	    listed(st->visitors, st->n_visitors, w->signer->id))
 		return 1;
-	return timeline_within_at(w->txn, st->area, w->signer->area, t);
+	/* The signer's scope as it was then too: a worker transferred since
+	 * still answers for the visits made before. */
+	tf_visitor *then;
+	int r = timeline_visitor_at(w->txn, w->signer->id, t, &then);
+	if (r == -ENOENT)
+		return timeline_within_at(w->txn, st->area, w->signer->area, t);
+	if (r < 0)
+		return r;
+	r = timeline_within_at(w->txn, st->area, then->area, t);
+	wire_free(WIRE_VISITOR, then);
+	return r;
 }
 
 /* Authorises a record (visit or care event) about elder_id made at time t
@@ -736,8 +746,20 @@ static int apply_event(struct wctx *w)
 		rec.content_hash.len = 32;
 		r = store_record(w, ev->id.data, e->id, ev->occurred_at, &rec);
 	}
+	/* Alerts name the area and visitors the elder had when it happened,
+	 * not when the report arrived. */
+	tf_elder *then = NULL;
+	if (r == 0) {
+		r = timeline_elder_at(w->txn, e->id, ev->occurred_at, &then);
+		r = r == -ENOENT ? 0 : r;
+	}
+	tf_elder at = *e;
+	if (then) {
+		at.area = then->area;
+		at.visitors = then->visitors, at.n_visitors = then->n_visitors;
+	}
 	if (r == 0)
-		r = alert_on_event(w->txn, e, ev, w->signer->id, w->now);
+		r = alert_on_event(w->txn, &at, ev, w->signer->id, w->now);
 	/* A status change applies at the event's own time, in order with the
 	 * others whatever order they arrive in (BRIEF §3, §9). */
 	if (r == 0 && changes_status(ev->type)) {
@@ -755,9 +777,10 @@ static int apply_event(struct wctx *w)
 		    ev->type == TANFANG__V1__CARE_EVENT_TYPE__CARE_EVENT_TYPE_DECEASED ||
 		    ev->type == TANFANG__V1__CARE_EVENT_TYPE__CARE_EVENT_TYPE_MOVED_AWAY;
 		if (r == 0 && departure && !timeline_present(now))
-			r = alert_on_departure(w->txn, now, ev, w->signer->id, w->now);
+			r = alert_on_departure(w->txn, &at, ev, w->signer->id, w->now);
 		wire_free(WIRE_ELDER, now);
 	}
+	wire_free(WIRE_ELDER, then);
 	wire_free(WIRE_ELDER, e);
 	return r;
 }

@@ -350,7 +350,7 @@ static int event_status(int type, int current)
 struct state {
 	tf_elder e; /* points into facts */
 	bool registered;
-	int64_t registered_at, status_since;
+	int64_t registered_at, status_since, reg_from;
 	const tf_elder *put; /* the latest registration: descriptive fields */
 };
 
@@ -370,10 +370,10 @@ static void apply_fact(struct state *s, const tf_elder_fact *f, const struct fac
 		s->e.birth_date = p->birth_date;
 		if (!s->registered) {
 			s->registered = true;
-			s->registered_at = f->effective_at;
+			s->registered_at = s->reg_from;
 			if (s->e.status == ST(UNSPECIFIED)) {
 				s->e.status = ST(ACTIVE);
-				s->status_since = f->effective_at;
+				s->status_since = s->reg_from;
 			}
 		}
 		if (p->status != ST(UNSPECIFIED) && p->status != s->e.status) {
@@ -473,7 +473,19 @@ static int rebuild_elder(struct store_txn *txn, const char *id, tf_elder **curre
 	wire_free(WIRE_ELDER, old);
 	if (r == 0 || r == -ENOENT)
 		r = drop_prefix(txn, DB_ELDER_SPANS, id);
-	struct state s = {0};
+	/* The elder is on the register from the earliest date any registration
+	 * gives (Elder.registered_at, else its time of effect), whatever order
+	 * the registrations arrived in. */
+	int64_t reg_from = INT64_MAX;
+	for (size_t i = 0; i < l->n; i++)
+		if (l->f[i]->kind == FACT(PUT) && l->f[i]->elder) {
+			int64_t at = l->f[i]->elder->registered_at > 0 &&
+			                     l->f[i]->elder->registered_at < l->f[i]->effective_at
+			                 ? l->f[i]->elder->registered_at
+			                 : l->f[i]->effective_at;
+			reg_from = at < reg_from ? at : reg_from;
+		}
+	struct state s = {.reg_from = reg_from};
 	wire_init(WIRE_ELDER, &s.e);
 	uint8_t *last = NULL;
 	size_t last_len = 0;
@@ -499,7 +511,8 @@ static int rebuild_elder(struct store_txn *txn, const char *id, tf_elder **curre
 			continue; /* nothing that duties or reports read changed */
 		}
 		uint8_t key[KEY_MAX];
-		last_from = f->effective_at;
+		/* The first span starts when the register says the elder came. */
+		last_from = last ? f->effective_at : reg_from;
 		size_t kl = time_key(key, id, last_from, NULL);
 		r = store_put(txn, DB_ELDER_SPANS, key, kl, buf, len, 0);
 		free(last);
@@ -548,19 +561,6 @@ int timeline_elder_fact(struct store_txn *txn, const char *id, const tf_elder_fa
 	if (!registry_id_valid(id))
 		return TF_E_INVALID;
 	tf_elder_fact copy = *f;
-	/* The first registration holds from the day the office gives. A later
-	 * one takes effect when it says: moving it back would let the older
-	 * facts in between override it. */
-	if (f->kind == FACT(PUT) && f->elder && f->elder->registered_at > 0) {
-		tf_elder *old;
-		int r = registry_get_elder(txn, id, &old);
-		if (r == -ENOENT)
-			copy.effective_at = f->elder->registered_at;
-		else if (r == 0)
-			wire_free(WIRE_ELDER, old);
-		else
-			return r;
-	}
 	uint8_t key[KEY_MAX];
 	size_t kl = time_key(key, id, copy.effective_at, tie);
 	const void *v;
