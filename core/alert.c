@@ -123,11 +123,35 @@ static void area_name(struct store_txn *txn, const char *code, char *out, size_t
 	}
 }
 
+static int make_event_alert(struct store_txn *txn, const char *cause, const char *kind,
+                            const tf_elder *e, const char *rule, const char *message,
+                            struct people *p, int64_t now, size_t *made,
+                            const ProtobufCBinaryData *record);
+
 /* Stores a new alert unless one exists for this cause. *made (if not NULL)
  * is incremented when a new one is stored. */
 static int make_alert(struct store_txn *txn, const char *cause, const char *kind, const tf_elder *e,
                       const char *rule, const char *message, struct people *p, int64_t now,
                       size_t *made)
+{
+	return make_event_alert(txn, cause, kind, e, rule, message, p, now, made, NULL);
+}
+
+/* The index of event alerts by elder, so a later registry fact about the
+ * elder can re-derive the ones still undelivered: "evt|" elder "|" hex(id). */
+static size_t event_index_key(char *out, size_t size, const char *elder, const uint8_t *record)
+{
+	char hex[33] = "";
+	if (record)
+		hex_encode(record, 16, hex);
+	int n = snprintf(out, size, "evt|%s|%s", elder, hex);
+	return n < 0 || (size_t)n >= size ? 0 : (size_t)n;
+}
+
+static int make_event_alert(struct store_txn *txn, const char *cause, const char *kind,
+                            const tf_elder *e, const char *rule, const char *message,
+                            struct people *p, int64_t now, size_t *made,
+                            const ProtobufCBinaryData *record)
 {
 	const void *v;
 	size_t vl;
@@ -150,6 +174,8 @@ static int make_alert(struct store_txn *txn, const char *cause, const char *kind
 	a.recipients = p->ids, a.n_recipients = p->n;
 	a.contacts = p->contacts, a.n_contacts = p->nc;
 	a.created_at = now;
+	if (record)
+		a.record_id = *record;
 	uint8_t *buf;
 	size_t len;
 	r = wire_pack(WIRE_ALERT, &a, &buf, &len);
@@ -159,6 +185,10 @@ static int make_alert(struct store_txn *txn, const char *cause, const char *kind
 	free(buf);
 	if (r == 0)
 		r = store_put(txn, DB_ALERT_KEYS, cause, strlen(cause), id, 16, 0);
+	char ik[KEY_MAX];
+	size_t il = record ? event_index_key(ik, sizeof ik, e->id, record->data) : 0;
+	if (r == 0 && il)
+		r = store_put(txn, DB_ALERT_KEYS, ik, il, id, 16, 0);
 	uint8_t pk[24], lease[8] = {0};
 	store_be64(pk, (uint64_t)now);
 	memcpy(pk + 8, id, 16);
@@ -196,33 +226,72 @@ static const char *event_label(int type)
 	}
 }
 
+/* Who an event alert goes to and what it says, from the elder as it was
+ * when the event happened (its area and assigned visitors then; its name
+ * now): the same answer whenever the event, or a registry fact dated before
+ * it, arrives. *at gets the elder with that area (pointing into *then,
+ * which the caller frees). */
+static int event_content(struct store_txn *txn, const tf_elder *e, const tf_care_event *ev,
+                         const char *visitor_id, bool departure, tf_elder *at, tf_elder **then,
+                         struct people *p, char *msg, size_t msglen)
+{
+	*at = *e;
+	int r = timeline_elder_at(txn, e->id, ev->occurred_at, then);
+	if (r == -ENOENT)
+		r = 0, *then = NULL;
+	if (r < 0)
+		return r;
+	if (*then) {
+		at->area = (*then)->area;
+		at->visitors = (*then)->visitors, at->n_visitors = (*then)->n_visitors;
+	}
+	for (size_t i = 0; r == 0 && !departure && i < at->n_visitors; i++)
+		r = add_visitor(txn, p, at->visitors[i]);
+	if (r == 0)
+		r = add_area_people(txn, p, at->area);
+	char parent[32], where[256], when[20];
+	if (r == 0)
+		r = parent_of(txn, at->area, parent, sizeof parent);
+	if (r == 0)
+		r = add_area_people(txn, p, parent);
+	if (r < 0)
+		return r;
+	area_name(txn, at->area, where, sizeof where);
+	period_format(ev->occurred_at, when, sizeof when);
+	if (departure)
+		snprintf(msg, msglen,
+		         "销册：%s（%s，%s）%s %s，上报人 %s。如有误，请更正（tanfang-admin event "
+		         "correct）。%s",
+		         e->name, e->id, where, when, event_label(ev->type), visitor_id, ev->note);
+	else
+		snprintf(msg, msglen, "紧急：%s（%s，%s）%s %s，上报人 %s。%s", e->name, e->id,
+		         where, when, event_label(ev->type), visitor_id, ev->note);
+	return 0;
+}
+
+static int event_alert(struct store_txn *txn, const tf_elder *e, const tf_care_event *ev,
+                       const char *visitor_id, bool departure, int64_t now)
+{
+	struct people p = {0};
+	tf_elder at, *then = NULL;
+	char msg[1200], cause[KEY_MAX], hex[33];
+	int r = event_content(txn, e, ev, visitor_id, departure, &at, &then, &p, msg, sizeof msg);
+	if (r == 0) {
+		hex_encode(ev->id.data, 16, hex);
+		snprintf(cause, sizeof cause, "%s|%s", departure ? "departure" : "urgent_event",
+		         hex);
+		r = make_event_alert(txn, cause, departure ? "departure" : "urgent_event", &at, "",
+		                     msg, &p, now, NULL, &ev->id);
+	}
+	people_free(&p);
+	wire_free(WIRE_ELDER, then);
+	return r;
+}
+
 int alert_on_event(struct store_txn *txn, const tf_elder *e, const tf_care_event *ev,
                    const char *visitor_id, int64_t now)
 {
-	if (!event_urgent(ev))
-		return 0;
-	struct people p = {0};
-	int r = 0;
-	for (size_t i = 0; r == 0 && i < e->n_visitors; i++)
-		r = add_visitor(txn, &p, e->visitors[i]);
-	if (r == 0)
-		r = add_area_people(txn, &p, e->area);
-	char parent[32], where[256], when[20], msg[1200], cause[KEY_MAX], hex[33];
-	if (r == 0)
-		r = parent_of(txn, e->area, parent, sizeof parent);
-	if (r == 0)
-		r = add_area_people(txn, &p, parent);
-	if (r == 0) {
-		area_name(txn, e->area, where, sizeof where);
-		period_format(ev->occurred_at, when, sizeof when);
-		snprintf(msg, sizeof msg, "紧急：%s（%s，%s）%s %s，上报人 %s。%s", e->name, e->id,
-		         where, when, event_label(ev->type), visitor_id, ev->note);
-		hex_encode(ev->id.data, 16, hex);
-		snprintf(cause, sizeof cause, "urgent_event|%s", hex);
-		r = make_alert(txn, cause, "urgent_event", e, "", msg, &p, now, NULL);
-	}
-	people_free(&p);
-	return r;
+	return event_urgent(ev) ? event_alert(txn, e, ev, visitor_id, false, now) : 0;
 }
 
 /* Retires the undelivered duty alerts about elder. DB_PENDING holds only
@@ -282,27 +351,99 @@ static int withdraw_duty_alerts(struct store_txn *txn, const char *elder)
 int alert_on_departure(struct store_txn *txn, const tf_elder *e, const tf_care_event *ev,
                        const char *visitor_id, int64_t now)
 {
-	struct people p = {0};
-	int r = add_area_people(txn, &p, e->area);
-	char parent[32], where[256], when[20], msg[1200], cause[KEY_MAX], hex[33];
-	if (r == 0)
-		r = parent_of(txn, e->area, parent, sizeof parent);
-	if (r == 0)
-		r = add_area_people(txn, &p, parent);
-	if (r == 0) {
-		area_name(txn, e->area, where, sizeof where);
-		period_format(ev->occurred_at, when, sizeof when);
-		snprintf(msg, sizeof msg,
-		         "销册：%s（%s，%s）%s %s，上报人 %s。如有误，请更正（tanfang-admin event "
-		         "correct）。%s",
-		         e->name, e->id, where, when, event_label(ev->type), visitor_id, ev->note);
-		hex_encode(ev->id.data, 16, hex);
-		snprintf(cause, sizeof cause, "departure|%s", hex);
-		r = make_alert(txn, cause, "departure", e, "", msg, &p, now, NULL);
-	}
-	people_free(&p);
+	int r = event_alert(txn, e, ev, visitor_id, true, now);
 	if (r == 0)
 		r = withdraw_duty_alerts(txn, e->id);
+	return r;
+}
+
+/* Re-derives one undelivered event alert (id) about elder e. */
+static int refresh_one(struct store_txn *txn, const tf_elder *e, const uint8_t id[16])
+{
+	const void *v;
+	size_t vl;
+	int r = store_get(txn, DB_ALERTS, id, 16, &v, &vl);
+	if (r < 0)
+		return r == -ENOENT ? 0 : r;
+	tf_alert *a;
+	if (wire_unpack(WIRE_ALERT, v, vl, (void **)&a) < 0)
+		return TF_E_CORRUPT;
+	uint8_t pk[24];
+	store_be64(pk, (uint64_t)a->created_at);
+	memcpy(pk + 8, id, 16);
+	r = store_get(txn, DB_PENDING, pk, sizeof pk, &v, &vl);
+	tf_record *rec = NULL;
+	if (r == 0 && a->record_id.len == 16)
+		r = record_get(txn, a->record_id.data, &rec);
+	if (r < 0 || !rec || !rec->care_event) {
+		/* Delivered alerts stay as they were sent. */
+		wire_free(WIRE_RECORD, rec);
+		wire_free(WIRE_ALERT, a);
+		return r == -ENOENT ? 0 : r;
+	}
+	struct people p = {0};
+	tf_elder at, *then = NULL;
+	char msg[1200];
+	r = event_content(txn, e, rec->care_event, rec->visitor_id,
+	                  strcmp(a->kind, "departure") == 0, &at, &then, &p, msg, sizeof msg);
+	if (r == 0) {
+		tf_alert fresh = *a;
+		fresh.elder_name = e->name;
+		fresh.area = at.area;
+		fresh.message = msg;
+		fresh.recipients = p.ids, fresh.n_recipients = p.n;
+		fresh.contacts = p.contacts, fresh.n_contacts = p.nc;
+		uint8_t *buf;
+		size_t len;
+		r = wire_pack(WIRE_ALERT, &fresh, &buf, &len);
+		if (r == 0) {
+			r = store_put(txn, DB_ALERTS, id, 16, buf, len, 0);
+			free(buf);
+		}
+	}
+	people_free(&p);
+	wire_free(WIRE_ELDER, then);
+	wire_free(WIRE_RECORD, rec);
+	wire_free(WIRE_ALERT, a);
+	return r;
+}
+
+int alert_refresh_elder(struct store_txn *txn, const tf_elder *e)
+{
+	char prefix[KEY_MAX];
+	size_t pl = event_index_key(prefix, sizeof prefix, e->id, NULL);
+	if (!pl)
+		return 0;
+	struct store_cursor *cur;
+	int r = store_cursor_open(txn, DB_ALERT_KEYS, &cur);
+	if (r < 0)
+		return r;
+	uint8_t(*ids)[16] = NULL;
+	size_t n = 0, cap = 0;
+	const void *k, *v;
+	size_t kl, vl;
+	for (r = store_cursor_seek(cur, prefix, pl, &k, &kl, &v, &vl); r == 0;
+	     r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
+		if (kl < pl || memcmp(k, prefix, pl) != 0)
+			break;
+		if (vl != 16)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 8;
+			uint8_t(*q)[16] = realloc(ids, cap * sizeof *q);
+			if (!q) {
+				r = -ENOMEM;
+				break;
+			}
+			ids = q;
+		}
+		memcpy(ids[n++], v, 16);
+	}
+	store_cursor_close(cur);
+	r = r == -ENOENT ? 0 : r;
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = refresh_one(txn, e, ids[i]);
+	free(ids);
 	return r;
 }
 

@@ -42,6 +42,13 @@ int alert_on_event(struct store_txn *txn, const tf_elder *e, const tf_care_event
 int alert_on_departure(struct store_txn *txn, const tf_elder *e, const tf_care_event *ev,
                        const char *visitor_id, int64_t now) TF_MUST_CHECK;
 
+/* Re-derives the undelivered urgent and departure alerts about elder e (its
+ * current record) after a registry fact: who they go to and where they say
+ * it happened follow the elder as it was at each event's time, whatever
+ * order the facts arrived in. Delivered alerts stay as sent. Returns 0 or a
+ * store code. */
+int alert_refresh_elder(struct store_txn *txn, const tf_elder *e) TF_MUST_CHECK;
+
 /* Records that a follow-up visit is owed after visit v by visitor_id. */
 int alert_follow_up_owed(struct store_txn *txn, const tf_visit *v, const char *visitor_id,
                          int64_t due) TF_MUST_CHECK;

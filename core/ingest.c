@@ -746,20 +746,8 @@ static int apply_event(struct wctx *w)
 		rec.content_hash.len = 32;
 		r = store_record(w, ev->id.data, e->id, ev->occurred_at, &rec);
 	}
-	/* Alerts name the area and visitors the elder had when it happened,
-	 * not when the report arrived. */
-	tf_elder *then = NULL;
-	if (r == 0) {
-		r = timeline_elder_at(w->txn, e->id, ev->occurred_at, &then);
-		r = r == -ENOENT ? 0 : r;
-	}
-	tf_elder at = *e;
-	if (then) {
-		at.area = then->area;
-		at.visitors = then->visitors, at.n_visitors = then->n_visitors;
-	}
 	if (r == 0)
-		r = alert_on_event(w->txn, &at, ev, w->signer->id, w->now);
+		r = alert_on_event(w->txn, e, ev, w->signer->id, w->now);
 	/* A status change applies at the event's own time, in order with the
 	 * others whatever order they arrive in (BRIEF §3, §9). */
 	if (r == 0 && changes_status(ev->type)) {
@@ -777,10 +765,9 @@ static int apply_event(struct wctx *w)
 		    ev->type == TANFANG__V1__CARE_EVENT_TYPE__CARE_EVENT_TYPE_DECEASED ||
 		    ev->type == TANFANG__V1__CARE_EVENT_TYPE__CARE_EVENT_TYPE_MOVED_AWAY;
 		if (r == 0 && departure && !timeline_present(now))
-			r = alert_on_departure(w->txn, &at, ev, w->signer->id, w->now);
+			r = alert_on_departure(w->txn, now, ev, w->signer->id, w->now);
 		wire_free(WIRE_ELDER, now);
 	}
-	wire_free(WIRE_ELDER, then);
 	wire_free(WIRE_ELDER, e);
 	return r;
 }
@@ -832,6 +819,14 @@ static struct registry_when change_when(const struct wctx *w)
 	return when;
 }
 
+/* After a registry fact about an elder: its duties, and the undelivered
+ * alerts that name where it was and who looked after it. */
+static int elder_changed(struct wctx *w, const tf_elder *now)
+{
+	int r = schedule_elder(w->txn, w->ig->pol, now, w->now);
+	return r < 0 ? r : alert_refresh_elder(w->txn, now);
+}
+
 static int put_elder(struct wctx *w, const tf_elder *e)
 {
 	char err[400];
@@ -843,7 +838,7 @@ static int put_elder(struct wctx *w, const tf_elder *e)
 	r = invalid(w, registry_put_elder(w->txn, e, &when, &now, err, sizeof err), err);
 	if (r < 0)
 		return r;
-	r = schedule_elder(w->txn, w->ig->pol, now, w->now);
+	r = elder_changed(w, now);
 	wire_free(WIRE_ELDER, now);
 	return r;
 }
@@ -893,7 +888,7 @@ static int apply_set_list(struct wctx *w, const char *elder_id, char **ids, size
 	    err);
 	if (r < 0)
 		return r;
-	r = schedule_elder(w->txn, w->ig->pol, now, w->now);
+	r = elder_changed(w, now);
 	wire_free(WIRE_ELDER, now);
 	return r;
 }
@@ -1000,7 +995,7 @@ static int apply_correct(struct wctx *w)
 		return TF_E_DUPLICATE;
 	}
 	if (r == 0) {
-		r = schedule_elder(w->txn, w->ig->pol, now, w->now);
+		r = elder_changed(w, now);
 		wire_free(WIRE_ELDER, now);
 	}
 	return r;
