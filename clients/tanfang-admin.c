@@ -699,6 +699,7 @@ static int cmd_import_elders(struct conn *c, const struct opts *o, char **args, 
 	wire_init(WIRE_REQUEST, &req);
 	req.op_case = TANFANG__V1__REQUEST__OP_IMPORT_ELDERS;
 	req.import_elders = &im;
+	req.effective_at = o->effective;
 	uint8_t *frame;
 	size_t len;
 	if ((r = rpc_seal(&c->s.key, &req, &frame, &len)) < 0) {

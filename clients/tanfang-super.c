@@ -21,6 +21,7 @@
 #include "cliopt.h"
 #include "clock.h"
 #include "envelope.h"
+#include "hex.h"
 #include "keys.h"
 #include "output.h"
 #include "period.h"
@@ -894,6 +895,8 @@ static int cmd_history(struct conn *c, const struct opts *o, char **args, size_t
 	    {"需求", "需求 Needs", "needs", false, false},
 	    {"标记", "标记 Flags", "flags", false, false},
 	    {"备注", "备注 Note", "note", false, false},
+	    /* The record's id: what 'tanfang-admin event correct' takes. */
+	    {"编号", "编号 Record id", "record_id", false, false},
 	};
 	enum { NCOLS = sizeof cols / sizeof cols[0] };
 	tf_reply *rep;
@@ -933,8 +936,13 @@ static int cmd_history(struct conn *c, const struct opts *o, char **args, size_t
 	for (size_t i = 0; !ex && i < h->n_items; i++) {
 		const Tanfang__V1__HistoryItem *it = h->items[i];
 		char when[32] = "", type[96] = "", findings[600] = "", needs[128] = "",
-		     flags[256] = "";
+		     flags[256] = "", id[33] = "";
 		const char *note = "";
+		const ProtobufCBinaryData *rid = it->visit        ? &it->visit->id
+		                                 : it->care_event ? &it->care_event->id
+		                                                  : NULL;
+		if (rid && rid->len == 16)
+			hex_encode(rid->data, 16, id);
 		if (it->visit) {
 			const tf_visit *v = it->visit;
 			period_format(v->visited_at, when, sizeof when);
@@ -956,8 +964,10 @@ static int cmd_history(struct conn *c, const struct opts *o, char **args, size_t
 			continue;
 		}
 		fmt_list(it->flags, it->n_flags, flags, sizeof flags);
-		const char *cells[NCOLS] = {when,  type, it->visitor_id, findings, needs,
-		                            flags, note};
+		if (it->corrected)
+			cat(flags, sizeof flags, "%s已更正 corrected", *flags ? "," : "");
+		const char *cells[NCOLS] = {when,  type,  it->visitor_id, findings,
+		                            needs, flags, note,           id};
 		ex = sheet_add(out, cols, NCOLS, o->format, cells);
 	}
 	if (!ex)

@@ -604,7 +604,9 @@ static bool status_transient(int status)
 	case TANFANG__V1__STATUS__STATUS_NOT_FOUND:
 	case TANFANG__V1__STATUS__STATUS_INVALID:
 	case TANFANG__V1__STATUS__STATUS_TOO_LARGE:
-	case TANFANG__V1__STATUS__STATUS_CLOCK_SKEW: return false;
+	case TANFANG__V1__STATUS__STATUS_CLOCK_SKEW:
+	case TANFANG__V1__STATUS__STATUS_DATED_IN_FUTURE:
+	case TANFANG__V1__STATUS__STATUS_TOO_OLD: return false;
 	default: return true;
 	}
 }

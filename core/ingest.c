@@ -797,6 +797,8 @@ static int invalid(struct wctx *w, int r, const char *err)
 {
 	if (r == TF_E_INVALID)
 		set_status(w->job, S(INVALID), "%s", err);
+	else if (r == TF_E_DUPLICATE)
+		set_status(w->job, S(DUPLICATE), "this change is already stored");
 	return r;
 }
 

@@ -232,6 +232,8 @@ static int add_fact(struct store_txn *txn, const char *id, tf_elder_fact *f,
 	f->signer = (char *)w->signer;
 	int r = timeline_elder_fact(txn, id, f, w->tie, current);
 	if (r == -EEXIST)
+		return TF_E_DUPLICATE;
+	if (r == TF_E_CONFLICT)
 		return ERR("elder %s: changed twice by one request", id);
 	if (r == TF_E_INVALID)
 		return ERR("elder %s: too many changes (at most %d)", id, TIMELINE_FACTS_MAX);

@@ -50,7 +50,8 @@ int registry_get_visitor(struct store_txn *txn, const char *id, tf_visitor **out
  * a new elder, the day it entered the register (not after w->received; the
  * registration takes effect then), else w->at. An unspecified status keeps
  * the one in effect (ACTIVE for a new elder). *current (may be NULL) gets
- * the elder's current record (caller frees). Returns 0, TF_E_INVALID
+ * the elder's current record (caller frees). Returns 0, TF_E_DUPLICATE if
+ * this very change is already stored (a resent request), TF_E_INVALID
  * (detail in err), or a store code. */
 int registry_put_elder(struct store_txn *txn, const tf_elder *e, const struct registry_when *w,
                        tf_elder **current, char *err, size_t errlen) TF_MUST_CHECK;

@@ -451,7 +451,7 @@ static const char *kind_label(const char *kind)
 {
 	static const char *const labels[][2] = {
 	    {"overdue", "逾期"},     {"escalation", "升级"},        {"urgent_event", "紧急事件"},
-	    {"follow_up", "需跟进"}, {"not_set_up", "“1+2”未落实"},
+	    {"follow_up", "需跟进"}, {"not_set_up", "“1+2”未落实"}, {"departure", "销册"},
 	};
 	for (size_t i = 0; i < sizeof labels / sizeof labels[0]; i++)
 		if (strcmp(kind, labels[i][0]) == 0)

@@ -475,29 +475,48 @@ static int rebuild_elder(struct store_txn *txn, const char *id, tf_elder **curre
 		r = drop_prefix(txn, DB_ELDER_SPANS, id);
 	/* The elder is on the register from the earliest date any registration
 	 * gives (Elder.registered_at, else its time of effect), whatever order
-	 * the registrations arrived in. */
+	 * the registrations arrived in; that registration folds in at that
+	 * date, so a death or a stay in hospital reported later, dated between
+	 * the registered date and the day the office entered the elder, falls
+	 * after it. Every other fact folds in at its own time. */
 	int64_t reg_from = INT64_MAX;
+	size_t reg_i = 0;
 	for (size_t i = 0; i < l->n; i++)
 		if (l->f[i]->kind == FACT(PUT) && l->f[i]->elder) {
-			int64_t at = l->f[i]->elder->registered_at > 0 &&
-			                     l->f[i]->elder->registered_at < l->f[i]->effective_at
-			                 ? l->f[i]->elder->registered_at
-			                 : l->f[i]->effective_at;
-			reg_from = at < reg_from ? at : reg_from;
+			const tf_elder_fact *f = l->f[i];
+			int64_t at =
+			    f->elder->registered_at > 0 && f->elder->registered_at < f->effective_at
+			        ? f->elder->registered_at
+			        : f->effective_at;
+			if (at < reg_from)
+				reg_from = at, reg_i = i;
 		}
+	size_t *order = malloc((l->n ? l->n : 1) * sizeof *order);
+	int64_t *when = malloc((l->n ? l->n : 1) * sizeof *when);
+	if (r == 0 && (!order || !when))
+		r = -ENOMEM;
+	for (size_t i = 0; order && when && i < l->n; i++) {
+		when[i] = i == reg_i && reg_from != INT64_MAX ? reg_from : l->f[i]->effective_at;
+		/* Insertion: stable, and the list is short and nearly sorted. */
+		size_t j = i;
+		while (j > 0 && when[order[j - 1]] > when[i]) {
+			order[j] = order[j - 1];
+			j--;
+		}
+		order[j] = i;
+	}
 	struct state s = {.reg_from = reg_from};
 	wire_init(WIRE_ELDER, &s.e);
 	uint8_t *last = NULL;
 	size_t last_len = 0;
-	int64_t last_from = 0;
-	for (size_t i = 0; r == 0 && i < l->n; i++) {
-		const tf_elder_fact *f = l->f[i];
-		apply_fact(&s, f, l);
+	for (size_t k = 0; r == 0 && k < l->n; k++) {
+		size_t i = order[k];
+		apply_fact(&s, l->f[i], l);
 		if (!s.registered)
 			continue;
 		/* Facts of one second fold together: the span is written once the
 		 * next fact's time differs. */
-		if (i + 1 < l->n && l->f[i + 1]->effective_at == f->effective_at)
+		if (k + 1 < l->n && when[order[k + 1]] == when[i])
 			continue;
 		tf_elder span;
 		state_span(&s, &span);
@@ -511,13 +530,13 @@ static int rebuild_elder(struct store_txn *txn, const char *id, tf_elder **curre
 			continue; /* nothing that duties or reports read changed */
 		}
 		uint8_t key[KEY_MAX];
-		/* The first span starts when the register says the elder came. */
-		last_from = last ? f->effective_at : reg_from;
-		size_t kl = time_key(key, id, last_from, NULL);
+		size_t kl = time_key(key, id, when[i], NULL);
 		r = store_put(txn, DB_ELDER_SPANS, key, kl, buf, len, 0);
 		free(last);
 		last = buf, last_len = len;
 	}
+	free(order);
+	free(when);
 	free(last);
 	if (r == 0 && !s.registered)
 		r = -ENOENT;
@@ -566,8 +585,25 @@ int timeline_elder_fact(struct store_txn *txn, const char *id, const tf_elder_fa
 	const void *v;
 	size_t vl;
 	int r = store_get(txn, DB_ELDER_FACTS, key, kl, &v, &vl);
-	if (r == 0)
-		return -EEXIST;
+	if (r == 0) {
+		/* The same envelope again (a client's retry) is the same fact;
+		 * anything else under this key is a second change of the elder by
+		 * one request. */
+		tf_elder_fact *old;
+		if (wire_unpack(WIRE_ELDER_FACT, v, vl, (void **)&old) < 0)
+			return TF_E_CORRUPT;
+		old->received_at = copy.received_at;
+		uint8_t *a = NULL, *b = NULL;
+		size_t al = 0, bl = 0;
+		r = wire_pack(WIRE_ELDER_FACT, old, &a, &al);
+		if (r == 0)
+			r = wire_pack(WIRE_ELDER_FACT, &copy, &b, &bl);
+		bool same = r == 0 && al == bl && memcmp(a, b, al) == 0;
+		free(a);
+		free(b);
+		wire_free(WIRE_ELDER_FACT, old);
+		return r < 0 ? r : same ? -EEXIST : TF_E_CONFLICT;
+	}
 	if (r != -ENOENT)
 		return r;
 	r = put_packed(txn, DB_ELDER_FACTS, WIRE_ELDER_FACT, key, kl, &copy);

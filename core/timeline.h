@@ -41,9 +41,10 @@
 /* Adds fact f about elder `id` (f->effective_at in unix seconds; tie orders
  * facts of the same second) and recomputes the elder's spans and current
  * record. A KIND_PUT fact's elder must already be validated (registry.c).
- * The first registration takes effect at elder->registered_at when that is
- * set. Returns 0, -EEXIST if the same fact key is already stored (the caller
- * treats it as a duplicate), -ENOENT if the elder has no registration at all
+ * The elder is on the register from the earliest registered_at (or time of
+ * effect) of its registrations. Returns 0, -EEXIST if this very fact is
+ * already stored (a resent envelope), TF_E_CONFLICT if another fact has its
+ * key (one request changing the elder twice), -ENOENT if the elder has no registration at all
  * and f is not a registration, TF_E_INVALID if the elder has
  * TIMELINE_FACTS_MAX facts, or a store code. *current (may be NULL) gets the
  * elder's current record (caller frees with wire_free). */

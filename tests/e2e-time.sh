@@ -287,4 +287,31 @@ PY
 run report --month 2026-10 --area $TOWN2 --as-filed --format json
 expect_row "$tmp/out" $TOWN2 4 1
 ok
+
+# ---- a wrong death corrected by the office (item 8) ----
+# The supervisor finds the event's id in the history and withdraws it; the
+# elder is back on the register, and the history keeps both.
+run history E1 --format json
+eid=$(python3 - "$tmp/out" <<'PY'
+import json, sys
+items = json.load(open(sys.argv[1], encoding="utf-8"))
+print(next(i["record_id"] for i in items if "deceased" in i["type"]))
+PY
+) || fail "no deceased event in E1's history"
+rc=0
+admin event correct "$eid" --note 误报 >"$tmp/out" 2>"$tmp/err" || rc=$?
+[[ $rc == 0 ]] && grep -q "withdrawn" "$tmp/out" || fail "event correct: $(cat "$tmp/err")"
+[[ $(status_of E1 $C) == active ]] || fail "E1 is $(status_of E1 $C) after the correction"
+run history E1 --format json
+python3 - "$tmp/out" <<'PY' || fail "the corrected event is not marked in the history"
+import json, sys
+items = json.load(open(sys.argv[1], encoding="utf-8"))
+ev = [i for i in items if "deceased" in i["type"]]
+assert len(ev) == 1 and "corrected" in ev[0]["flags"], items
+PY
+# An unknown event id is refused (a grid worker cannot correct: test-timeline).
+rc=0
+admin event correct 00000000000000000000000000000000 >"$tmp/out" 2>"$tmp/err" || rc=$?
+[[ $rc == 1 ]] && grep -q "STATUS_NOT_FOUND" "$tmp/err" || fail "unknown event id: rc $rc $(cat "$tmp/err")"
+ok
 echo "e2e-time: ok ($pass checks)"

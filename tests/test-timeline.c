@@ -907,6 +907,76 @@ static void test_visit_inside_skew(void)
 	close_store();
 }
 
+/* An office enters an elder on 2 December with the date it entered its
+ * register, 1 September; a death dated 28 October arrives after. The elder
+ * counts in September (on the register, under the rule), not in October
+ * (died without a visit), and is deceased now. */
+static void test_death_between_register_and_entry(void)
+{
+	open_store();
+	const int alone[] = {CAT(LIVING_ALONE), 0};
+	clock_set_fixed(T_DEC2_12);
+	CHECK_EQ_INT(put_elder("r", VA, alone, NULL, NULL, T_SEP1, 0), ST(OK));
+	uint8_t id[16];
+	CHECK_EQ_INT(event(&g1, id, "r", EV(DECEASED), T_OCT28_10), ST(OK));
+	tf_reply *r = report(VA, "2026-09");
+	CHECK(r->report && r->report->n_rows && r->report->rows[0]->required == 1);
+	wire_free(WIRE_REPLY, r);
+	r = report(VA, "2026-10");
+	CHECK(r->report && r->report->n_rows && r->report->rows[0]->required == 0);
+	wire_free(WIRE_REPLY, r);
+	r = history("r");
+	CHECK(r->history && r->history->elder->status == ES(DECEASED));
+	CHECK(r->history && r->history->elder->registered_at == T_SEP1);
+	wire_free(WIRE_REPLY, r);
+	close_store();
+}
+
+/* A registry request sent twice (a client's retry) is a duplicate, not a
+ * second change; one request that changes an elder twice is refused. */
+static void test_registry_resend(void)
+{
+	open_store();
+	tf_elder e;
+	wire_init(WIRE_ELDER, &e);
+	e.id = "rs";
+	e.name = "重发";
+	e.area = VA;
+	Tanfang__V1__PutElder pe = TANFANG__V1__PUT_ELDER__INIT;
+	pe.elder = &e;
+	tf_request req;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_PUT_ELDER;
+	req.put_elder = &pe;
+	uint8_t *frame;
+	size_t len;
+	inproc_seal(&p.admin, &req, &frame, &len);
+	tf_reply *r = inproc_frame(&p, frame, len);
+	CHECK_STATUS(r->status, OK);
+	wire_free(WIRE_REPLY, r);
+	r = inproc_frame(&p, frame, len);
+	CHECK_STATUS(r->status, DUPLICATE);
+	wire_free(WIRE_REPLY, r);
+	free(frame);
+
+	tf_elder e2 = e;
+	e2.name = "重发二";
+	tf_elder *both[] = {&e, &e2};
+	Tanfang__V1__ImportElders im = TANFANG__V1__IMPORT_ELDERS__INIT;
+	im.elders = both;
+	im.n_elders = 2;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_IMPORT_ELDERS;
+	req.import_elders = &im;
+	inproc_seal(&p.admin, &req, &frame, &len);
+	r = inproc_frame(&p, frame, len);
+	CHECK_STATUS(r->status, INVALID);
+	CHECK(strstr(r->detail, "changed twice") != NULL);
+	wire_free(WIRE_REPLY, r);
+	free(frame);
+	close_store();
+}
+
 int main(void)
 {
 	CHECK_OK(period_set_timezone("Asia/Shanghai"));
@@ -922,5 +992,7 @@ int main(void)
 	test_too_old();
 	test_late_departures_listed();
 	test_visit_inside_skew();
+	test_death_between_register_and_entry();
+	test_registry_resend();
 	return tft_done();
 }
