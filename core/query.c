@@ -727,12 +727,15 @@ static int report_role(struct q *q, struct report *rp, const char *visitor, int6
 	return smap_put(&rp->role_idx, visitor, (long)rp->n_roles++);
 }
 
-/* How many qualifying visits a household owes in a month under a rule:
- * every-N-days rules owe floor(days/N) (at least 1), weekly rules
- * floor(days/7), monthly rules 1; quarterly rules are not counted monthly. */
-static unsigned owed(const struct policy_rule *r, int64_t start, int64_t end)
+/* How many qualifying visits a household owes for `seconds` of a month in
+ * which the rule was in force: every-N-days rules owe floor(days/N) (at
+ * least 1), weekly rules floor(days/7), monthly rules 1; quarterly rules are
+ * not counted monthly. */
+static unsigned owed(const struct policy_rule *r, int64_t seconds)
 {
-	unsigned days = (unsigned)((end - start + 43200) / 86400);
+	if (seconds <= 0)
+		return 0;
+	unsigned days = (unsigned)((seconds + 43200) / 86400);
 	switch (r->period.kind) {
 	case PERIOD_DAYS: return days / r->period.days ? days / r->period.days : 1;
 	case PERIOD_WEEK: return days / 7;
@@ -786,6 +789,29 @@ static int active_at(struct q *q, struct elder_month *m, const struct policy_rul
 	if (rc < 0)
 		return rc;
 	return schedule_rule_active(q->pol, r, st);
+}
+
+/* How long in [S, E) the rule was in force for the elder, in seconds: the
+ * days it was on the register, under the rule, and not in hospital under a
+ * rule that pauses then (so a stay in hospital owes nothing, as the
+ * overdue list owes nothing). */
+static int active_seconds(struct q *q, struct elder_month *m, const struct policy_rule *r,
+                          int64_t S, int64_t E, int64_t *out)
+{
+	*out = 0;
+	for (size_t i = 0; i < m->n_spans; i++) {
+		int64_t from = m->from[i] > S ? m->from[i] : S;
+		int64_t to = i + 1 < m->n_spans && m->from[i + 1] < E ? m->from[i + 1] : E;
+		if (to <= from)
+			continue;
+		tf_elder *st;
+		int rc = span_state(m, (long)i, &st);
+		if (rc < 0)
+			return rc;
+		if (schedule_rule_active(q->pol, r, st))
+			*out += to - from;
+	}
+	return 0;
 }
 
 static int add_late(struct report *rp, const char *kind, const char *elder, const char *area,
@@ -981,12 +1007,20 @@ static int report_elder(struct q *q, struct report *rp, struct elder_month *m)
 				if (!present_at_end && !done)
 					continue;
 				preq++;
-				pdone += done >= owed(rule, S, E);
+				int64_t secs;
+				r = active_seconds(q, m, rule, S, E, &secs);
+				if (r < 0)
+					return r;
+				pdone += done >= owed(rule, secs);
 			}
 		} else if (rule->report == REPORT_NEIGHBOUR &&
 		           schedule_rule_active(q->pol, rule, st)) {
 			/* An elder who left during the month counts if a household
 			 * checked on it in the month. */
+			int64_t secs;
+			r = active_seconds(q, m, rule, S, E, &secs);
+			if (r < 0)
+				return r;
 			bool all = true, any = false;
 			for (size_t k = 0; k < st->n_neighbours; k++) {
 				unsigned done = 0;
@@ -994,7 +1028,7 @@ static int report_elder(struct q *q, struct report *rp, struct elder_month *m)
 					done += schedule_visit_counts(
 					    rule, st->neighbours[k], m->visits[j].visitor,
 					    m->roles[j], m->visits[j].kind);
-				all &= done >= owed(rule, S, E);
+				all &= done >= owed(rule, secs);
 				any |= done > 0;
 			}
 			if (!at_end && !any)

@@ -977,6 +977,44 @@ static void test_registry_resend(void)
 	close_store();
 }
 
+/* Under while_hospitalised = pause (the neighbour check's default), a stay
+ * in hospital owes no checks in the report either: in hospital 1-8
+ * November, then checked weekly by both households, the elder's "1+2" is
+ * done for November, and the overdue list never showed it overdue. */
+static void test_pause_in_report(void)
+{
+	open_store();
+	const int nest[] = {CAT(EMPTY_NEST), 0};
+	const char *nb[] = {"n1", "n2", NULL};
+	clock_set_fixed(T_OCT1_10);
+	CHECK_EQ_INT(put_elder("k", VA, nest, NULL, nb, 0, 0), ST(OK));
+	clock_set_fixed(T_NOV1_10 - 3600);
+	visit(&n1, "k", KIND(NEIGHBOUR_CHECK), T_NOV1_10 - DAY);
+	visit(&n2, "k", KIND(NEIGHBOUR_CHECK), T_NOV1_10 - DAY);
+	uint8_t id[16];
+	clock_set_fixed(T_NOV1_12);
+	CHECK_EQ_INT(event(&g1, id, "k", EV(HOSPITALISED), T_NOV1_10), ST(OK));
+	clock_set_fixed(T_NOV8_12);
+	CHECK_EQ_INT(event(&g1, id, "k", EV(DISCHARGED), T_NOV8_10), ST(OK));
+	for (int w = 1; w <= 3; w++) {
+		clock_set_fixed(T_NOV8_10 + w * 7 * DAY - 3600 + 60);
+		visit(&n1, "k", KIND(NEIGHBOUR_CHECK), T_NOV8_10 + w * 7 * DAY - 3600);
+		visit(&n2, "k", KIND(NEIGHBOUR_CHECK), T_NOV8_10 + w * 7 * DAY - 3600);
+	}
+	clock_set_fixed(T_DEC1 + 3600);
+	tf_reply *r = overdue("", "neighbour_check", 0);
+	CHECK_EQ_INT(r->overdue->total, 0);
+	wire_free(WIRE_REPLY, r);
+	r = report(VA, "2026-11");
+	CHECK(r->report && r->report->n_rows);
+	if (r->report && r->report->n_rows) {
+		CHECK_EQ_INT(r->report->rows[0]->neighbour_required, 1);
+		CHECK_EQ_INT(r->report->rows[0]->neighbour_done, 1);
+	}
+	wire_free(WIRE_REPLY, r);
+	close_store();
+}
+
 int main(void)
 {
 	CHECK_OK(period_set_timezone("Asia/Shanghai"));
@@ -994,5 +1032,6 @@ int main(void)
 	test_visit_inside_skew();
 	test_death_between_register_and_entry();
 	test_registry_resend();
+	test_pause_in_report();
 	return tft_done();
 }
