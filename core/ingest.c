@@ -717,6 +717,15 @@ static bool changes_status(int type)
 	}
 }
 
+/* Does any rule start from care events of this type? */
+static bool starts_duty(const struct policy *pol, int type)
+{
+	for (size_t i = 0; i < pol->n_rules; i++)
+		if (type > 0 && type < 32 && (pol->rules[i].after_events & (1u << type)))
+			return true;
+	return false;
+}
+
 /* An elder fact from the request being applied: its time, arrival, signer
  * and tie (the first bytes of the envelope's ref, or of a record's id). */
 static int elder_fact(struct wctx *w, const char *elder, tf_elder_fact *f, const uint8_t *tie,
@@ -767,6 +776,10 @@ static int apply_event(struct wctx *w)
 		if (r == 0 && departure && !timeline_present(now))
 			r = alert_on_departure(w->txn, now, ev, w->signer->id, w->now);
 		wire_free(WIRE_ELDER, now);
+	} else if (r == 0 && starts_duty(w->ig->pol, ev->type)) {
+		/* A rule started by this kind of event (a visit within 24 hours
+		 * of a hazard found, ...) owes a visit from the event's time. */
+		r = schedule_elder(w->txn, w->ig->pol, e, w->now);
 	}
 	wire_free(WIRE_ELDER, e);
 	return r;

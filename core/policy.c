@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_TIMEZONE "Asia/Shanghai"
@@ -35,7 +36,13 @@ static void default_high_sets(struct policy *pol)
 	                    BIT(TANFANG__V1__CATEGORY__CATEGORY_INCAPACITATED);
 	pol->high_sets[1] = BIT(TANFANG__V1__CATEGORY__CATEGORY_LIVING_ALONE) |
 	                    BIT(TANFANG__V1__CATEGORY__CATEGORY_SEVERELY_DISABLED);
-	pol->n_high = 2;
+	/* And the notice's own list: aged 80 or more and living alone,
+	 * empty-nest or left behind, high risk from the 80th birthday. */
+	pol->high_sets[2] = BIT(TANFANG__V1__CATEGORY__CATEGORY_LIVING_ALONE);
+	pol->high_sets[3] = BIT(TANFANG__V1__CATEGORY__CATEGORY_EMPTY_NEST);
+	pol->high_sets[4] = BIT(TANFANG__V1__CATEGORY__CATEGORY_LEFT_BEHIND);
+	pol->high_min_age[2] = pol->high_min_age[3] = pol->high_min_age[4] = 80;
+	pol->n_high = 5;
 }
 
 static struct policy *policy_alloc(void)
@@ -92,6 +99,19 @@ int policy_default(struct policy **out)
 	        .duty = DUTY_ELDER,
 	        .period = {PERIOD_WEEK, 0},
 	        .report = REPORT_NONE,
+	    },
+	    /* The 2022 notice: a door visit within 24 hours of a major change
+	     * (admitted to or discharged from hospital, a hazard found), due
+	     * from the event's own time. */
+	    {
+	        .name = "after_major_change",
+	        .kinds = BIT(TANFANG__V1__VISIT_KIND__VISIT_KIND_DOOR),
+	        .duty = DUTY_ELDER,
+	        .report = REPORT_NONE,
+	        .after_events = BIT(TANFANG__V1__CARE_EVENT_TYPE__CARE_EVENT_TYPE_HOSPITALISED) |
+	                        BIT(TANFANG__V1__CARE_EVENT_TYPE__CARE_EVENT_TYPE_DISCHARGED) |
+	                        BIT(TANFANG__V1__CARE_EVENT_TYPE__CARE_EVENT_TYPE_HAZARD_FOUND),
+	        .within_s = 24 * 3600,
 	    },
 	};
 	size_t n = sizeof(defaults) / sizeof(defaults[0]);
@@ -220,10 +240,13 @@ enum rule_key {
 	RK_DUTY,
 	RK_PERIOD,
 	RK_REPORT,
-	RK_HOSPITAL
+	RK_HOSPITAL,
+	RK_AFTER_EVENTS,
+	RK_WITHIN
 };
-static const char *const rule_keys[] = {"elders", "tiers",  "kinds",  "roles",
-                                        "duty",   "period", "report", "while_hospitalised"};
+static const char *const rule_keys[] = {"elders",       "tiers",  "kinds",  "roles",
+                                        "duty",         "period", "report", "while_hospitalised",
+                                        "after_events", "within"};
 enum policy_key { PK_TIMEZONE, PK_HIGH_RISK };
 static const char *const policy_keys[] = {"timezone", "high_risk"};
 
@@ -234,6 +257,25 @@ static void end_section(struct parser *ps)
 	if (ps->sec != SEC_RULE)
 		return;
 	r = &ps->pol->rules[ps->pol->n_rules - 1];
+	if (ps->seen & (BIT(RK_AFTER_EVENTS) | BIT(RK_WITHIN))) {
+		/* A rule started by events: one elder-wide duty per event. */
+		if (!(ps->seen & BIT(RK_AFTER_EVENTS)))
+			fail(ps, ps->sec_line, "[rule.%s] has within but no after_events", r->name);
+		else if (!(ps->seen & BIT(RK_WITHIN)))
+			fail(ps, ps->sec_line,
+			     "[rule.%s] has after_events but no within (e.g. 24h)", r->name);
+		else if (ps->seen & BIT(RK_PERIOD))
+			fail(ps, ps->sec_line,
+			     "[rule.%s]: a rule with after_events has no period (it is due within)",
+			     r->name);
+		else if (r->duty != DUTY_ELDER)
+			fail(ps, ps->sec_line,
+			     "[rule.%s]: a rule with after_events has duty = elder", r->name);
+		else if (r->report != REPORT_NONE)
+			fail(ps, ps->sec_line,
+			     "[rule.%s]: a rule with after_events has report = none", r->name);
+		return;
+	}
 	if (!(ps->seen & BIT(RK_PERIOD)))
 		fail(ps, ps->sec_line, "[rule.%s] has no period (month, week, quarter or days:N)",
 		     r->name);
@@ -488,9 +530,39 @@ static bool parse_high_risk(struct parser *ps, char *value)
 			return false;
 		}
 		set = trim(set);
-		if (!parse_names(ps, set, '+', "category", wire_category_value, wire_category_name,
-		                 &m))
+		/* "age>=N" is a condition of the set, the rest its categories. */
+		unsigned age = 0;
+		char cats[256] = "";
+		for (char *item = set, *next; item; item = next) {
+			next = strchr(item, '+');
+			if (next)
+				*next++ = '\0';
+			item = trim(item);
+			if (strncmp(item, "age>=", 5) == 0) {
+				char *e;
+				long a = strtol(item + 5, &e, 10);
+				if (e == item + 5 || *e || a < 1 || a > 150 || age) {
+					fail(ps, ps->line,
+					     "high_risk: bad '%s' (one age>=N per set, N 1..150)",
+					     item);
+					return false;
+				}
+				age = (unsigned)a;
+			} else if (strlen(cats) + strlen(item) + 2 < sizeof cats) {
+				if (*cats)
+					strcat(cats, "+");
+				strcat(cats, item);
+			}
+		}
+		m = 0;
+		if (*cats && !parse_names(ps, cats, '+', "category", wire_category_value,
+		                          wire_category_name, &m))
 			return false;
+		if (!m && !age) {
+			fail(ps, ps->line, "high_risk: an empty set");
+			return false;
+		}
+		pol->high_min_age[pol->n_high] = age;
 		pol->high_sets[pol->n_high++] = m;
 		if (!end)
 			return true;
@@ -559,6 +631,22 @@ static bool rule_key(struct parser *ps, int key, char *value)
 		if (!parse_word(ps, value, "while_hospitalised", words, 2, values, &v))
 			return false;
 		r->pause_in_hospital = v;
+		return true;
+	}
+	case RK_AFTER_EVENTS:
+		return parse_names(ps, value, ',', "care event type", wire_event_type_value,
+		                   wire_event_type_name, &r->after_events);
+	case RK_WITHIN: {
+		/* N followed by h (hours) or d (days): 1h .. 366d. */
+		char *end;
+		long n = strtol(value, &end, 10);
+		long unit = strcmp(end, "h") == 0 ? 3600 : strcmp(end, "d") == 0 ? 86400 : 0;
+		if (end == value || !unit || n < 1 || n * unit > 366L * 86400) {
+			fail(ps, ps->line, "bad within '%s' (Nh or Nd, e.g. 24h, at most 366d)",
+			     value);
+			return false;
+		}
+		r->within_s = n * unit;
 		return true;
 	}
 	}
@@ -703,26 +791,65 @@ static uint32_t elder_categories(const tf_elder *e)
 	return m;
 }
 
-int policy_elder_tier(const struct policy *pol, const tf_elder *e)
+int policy_age_at(const tf_elder *e, int64_t t)
+{
+	int by, bm, bd;
+	if (!e->birth_date || sscanf(e->birth_date, "%4d-%2d-%2d", &by, &bm, &bd) != 3)
+		return -1;
+	time_t tt = (time_t)t;
+	struct tm tm;
+	if (!localtime_r(&tt, &tm))
+		return -1;
+	int age = tm.tm_year + 1900 - by;
+	if (tm.tm_mon + 1 < bm || (tm.tm_mon + 1 == bm && tm.tm_mday < bd))
+		age--;
+	return age;
+}
+
+int64_t policy_birthday(const tf_elder *e, unsigned age)
+{
+	int by, bm, bd;
+	if (!e->birth_date || sscanf(e->birth_date, "%4d-%2d-%2d", &by, &bm, &bd) != 3)
+		return -1;
+	/* mktime normalises 29 February of a common year to 1 March. */
+	struct tm tm = {
+	    .tm_year = by + (int)age - 1900, .tm_mon = bm - 1, .tm_mday = bd, .tm_isdst = -1};
+	time_t t = mktime(&tm);
+	return t == (time_t)-1 ? -1 : (int64_t)t;
+}
+
+int policy_elder_tier(const struct policy *pol, const tf_elder *e, int64_t at)
 {
 	uint32_t cats;
 
 	if (e->risk_tier != TANFANG__V1__RISK_TIER__RISK_TIER_UNSPECIFIED)
 		return (int)e->risk_tier;
 	cats = elder_categories(e);
-	for (size_t i = 0; i < pol->n_high; i++)
-		if (pol->high_sets[i] && (cats & pol->high_sets[i]) == pol->high_sets[i])
-			return TANFANG__V1__RISK_TIER__RISK_TIER_HIGH;
+	int age = -2; /* not yet computed */
+	for (size_t i = 0; i < pol->n_high; i++) {
+		if ((cats & pol->high_sets[i]) != pol->high_sets[i])
+			continue;
+		if (pol->high_min_age[i]) {
+			if (age == -2)
+				age = policy_age_at(e, at);
+			if (age < (int)pol->high_min_age[i])
+				continue;
+		} else if (!pol->high_sets[i]) {
+			continue;
+		}
+		return TANFANG__V1__RISK_TIER__RISK_TIER_HIGH;
+	}
 	return cats ? TANFANG__V1__RISK_TIER__RISK_TIER_KEY
 	            : TANFANG__V1__RISK_TIER__RISK_TIER_GENERAL;
 }
 
-bool policy_rule_applies(const struct policy *pol, const struct policy_rule *r, const tf_elder *e)
+bool policy_rule_applies(const struct policy *pol, const struct policy_rule *r, const tf_elder *e,
+                         int64_t at)
 {
 	uint32_t cats = elder_categories(e);
 
 	if (r->tiers) {
-		int t = policy_elder_tier(pol, e);
+		int t = policy_elder_tier(pol, e, at);
 
 		if (t < 0 || t >= 32 || !(r->tiers & BIT(t)))
 			return false;
@@ -773,8 +900,10 @@ void policy_fingerprint(const struct policy *pol, uint8_t out[POLICY_FINGERPRINT
 	fp_str(&st, "tanfang policy fingerprint v1");
 	fp_str(&st, pol->timezone);
 	fp_u32(&st, (uint32_t)pol->n_high);
-	for (size_t i = 0; i < pol->n_high; i++)
+	for (size_t i = 0; i < pol->n_high; i++) {
 		fp_u32(&st, pol->high_sets[i]);
+		fp_u32(&st, pol->high_min_age[i]);
+	}
 	fp_u32(&st, (uint32_t)pol->n_rules);
 	for (size_t i = 0; i < pol->n_rules; i++) {
 		const struct policy_rule *r = &pol->rules[i];
@@ -789,6 +918,8 @@ void policy_fingerprint(const struct policy *pol, uint8_t out[POLICY_FINGERPRINT
 		fp_u32(&st, r->period.days);
 		fp_u32(&st, (uint32_t)r->report);
 		fp_u32(&st, r->pause_in_hospital);
+		fp_u32(&st, r->after_events);
+		fp_u32(&st, (uint32_t)r->within_s);
 	}
 	crypto_generichash_final(&st, out, POLICY_FINGERPRINT_LEN);
 }

@@ -46,6 +46,12 @@ struct policy_rule {
 	/* while_hospitalised = pause: no duty while the elder is in hospital
 	 * (keep, the default: the duty runs on). */
 	bool pause_in_hospital;
+	/* A rule started by care events (the 2022 notice: a visit within 24
+	 * hours of a major change): after_events (bit = CareEventType value)
+	 * and within_s. The duty is due within_s after the latest such event
+	 * and met by a qualifying visit at or after it. 0: a periodic rule. */
+	uint32_t after_events;
+	int64_t within_s;
 };
 
 struct policy {
@@ -54,6 +60,9 @@ struct policy {
 	 * HIGH if its categories include every category of any one of
 	 * high_sets[0..n_high), else KEY if it has any category, else GENERAL. */
 	uint32_t high_sets[8];
+	/* A set may also ask an age: HIGH only from the elder's min_age-th
+	 * birthday (0: no age condition). "age>=80+living_alone". */
+	unsigned high_min_age[8];
 	size_t n_high;
 	struct policy_rule *rules;
 	size_t n_rules;
@@ -70,10 +79,17 @@ int policy_default(struct policy **out) TF_MUST_CHECK;
 int policy_load(const char *path, struct policy **out, char *err, size_t errlen) TF_MUST_CHECK;
 void policy_free(struct policy *pol);
 
-/* The elder's tier: its own if set, else derived as described above. */
-int policy_elder_tier(const struct policy *pol, const tf_elder *e);
-/* Does rule r apply to elder e (ignores status)? */
-bool policy_rule_applies(const struct policy *pol, const struct policy_rule *r, const tf_elder *e);
+/* The elder's tier at time at (unix s; the age in the policy's zone): its
+ * own if set, else derived as described above. */
+int policy_elder_tier(const struct policy *pol, const tf_elder *e, int64_t at);
+/* Does rule r apply to elder e at time at (ignores status)? */
+bool policy_rule_applies(const struct policy *pol, const struct policy_rule *r, const tf_elder *e,
+                         int64_t at);
+/* The elder's age in whole years at t (local date), -1 without a birth date. */
+int policy_age_at(const tf_elder *e, int64_t t);
+/* Local midnight of the elder's age-th birthday (29 February: 1 March in
+ * other years), or -1 without a birth date. */
+int64_t policy_birthday(const tf_elder *e, unsigned age);
 /* Does a visit of `kind` by a visitor of `role` count for r? */
 bool policy_visit_counts(const struct policy_rule *r, int role, int kind);
 /* A digest of everything in the policy that shapes schedules (zone, tier

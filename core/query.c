@@ -788,7 +788,7 @@ static int active_at(struct q *q, struct elder_month *m, const struct policy_rul
 	int rc = span_state(m, i, &st);
 	if (rc < 0)
 		return rc;
-	return schedule_rule_active(q->pol, r, st);
+	return schedule_rule_active(q->pol, r, st, t);
 }
 
 /* How long in [S, E) the rule was in force for the elder, in seconds: the
@@ -808,8 +808,27 @@ static int active_seconds(struct q *q, struct elder_month *m, const struct polic
 		int rc = span_state(m, (long)i, &st);
 		if (rc < 0)
 			return rc;
-		if (schedule_rule_active(q->pol, r, st))
-			*out += to - from;
+		/* Cut also at the birthdays the policy's high-risk ages name. */
+		int64_t cut[9];
+		size_t nc = 0;
+		for (size_t h = 0; h < q->pol->n_high && nc < 8; h++) {
+			int64_t b = q->pol->high_min_age[h]
+			                ? policy_birthday(st, q->pol->high_min_age[h])
+			                : -1;
+			if (b > from && b < to)
+				cut[nc++] = b;
+		}
+		cut[nc++] = to;
+		for (size_t c = 1; c < nc; c++)
+			for (size_t j = c; j > 0 && cut[j - 1] > cut[j]; j--) {
+				int64_t x = cut[j];
+				cut[j] = cut[j - 1], cut[j - 1] = x;
+			}
+		for (size_t c = 0; c < nc; c++) {
+			if (schedule_rule_active(q->pol, r, st, from))
+				*out += cut[c] - from;
+			from = cut[c];
+		}
 	}
 	return 0;
 }
@@ -970,7 +989,7 @@ static int report_elder(struct q *q, struct report *rp, struct elder_month *m)
 		const struct policy_rule *rule = &q->pol->rules[i];
 		if (rule->report == REPORT_NONE)
 			continue;
-		bool at_end = present_at_end && schedule_rule_active(q->pol, rule, st);
+		bool at_end = present_at_end && schedule_rule_active(q->pol, rule, st, tstar);
 		if (rule->report == REPORT_VISIT) {
 			/* Required: under the rule at the end, or visited while under it. */
 			bool visited = false, visited_under = false;
@@ -990,7 +1009,7 @@ static int report_elder(struct q *q, struct report *rp, struct elder_month *m)
 				vis |= visited;
 			}
 		} else if (rule->report == REPORT_PARTY) {
-			if (!schedule_rule_active(q->pol, rule, st))
+			if (!schedule_rule_active(q->pol, rule, st, tstar))
 				continue;
 			for (size_t k = 0; k < st->n_visitors; k++) {
 				int role;
@@ -1014,7 +1033,7 @@ static int report_elder(struct q *q, struct report *rp, struct elder_month *m)
 				pdone += done >= owed(rule, secs);
 			}
 		} else if (rule->report == REPORT_NEIGHBOUR &&
-		           schedule_rule_active(q->pol, rule, st)) {
+		           schedule_rule_active(q->pol, rule, st, tstar)) {
 			/* An elder who left during the month counts if a household
 			 * checked on it in the month. */
 			int64_t secs;

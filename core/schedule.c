@@ -46,14 +46,14 @@ static int64_t due_time(const struct period *p, int64_t start, int64_t last)
 }
 
 bool schedule_rule_active(const struct policy *pol, const struct policy_rule *r,
-                          const tf_elder *state)
+                          const tf_elder *state, int64_t at)
 {
 	if (!timeline_present(state))
 		return false;
 	if (r->pause_in_hospital &&
 	    state->status == TANFANG__V1__ELDER_STATUS__ELDER_STATUS_HOSPITALISED)
 		return false;
-	return policy_rule_applies(pol, r, state);
+	return policy_rule_applies(pol, r, state, at);
 }
 
 bool schedule_visit_counts(const struct policy_rule *r, const char *holder, const char *visitor,
@@ -201,27 +201,31 @@ static int duty_put(struct store_txn *txn, const tf_duty *d, const struct ancest
 struct plan {
 	const struct policy_rule *rule; /* NULL for "1+2 not set up" */
 	const char *visitor;
-	int64_t start;
+	int64_t start; /* set: a duty that begins on a coming birthday */
 	int64_t last;
+	/* Rules started by events: the latest such event (0: none), and
+	 * whether a qualifying visit came at or after it. */
+	int64_t trigger;
+	bool met, seen_visit;
 };
 
 static bool in_list(char **ids, size_t n, const char *id);
 
-/* Does the duty (rule, holder) exist in this span of the elder's history?
+/* Does the duty (rule, holder) exist at time at, in this registry state?
  * rule NULL: "1+2 not set up" under any neighbour rule. */
 static bool duty_in_span(const struct policy *pol, const struct policy_rule *rule,
-                         const char *holder, const tf_elder *st)
+                         const char *holder, const tf_elder *st, int64_t at)
 {
 	if (!rule) {
 		if (st->n_neighbours >= 2)
 			return false;
 		for (size_t i = 0; i < pol->n_rules; i++)
 			if (pol->rules[i].duty == DUTY_NEIGHBOUR &&
-			    schedule_rule_active(pol, &pol->rules[i], st))
+			    schedule_rule_active(pol, &pol->rules[i], st, at))
 				return true;
 		return false;
 	}
-	if (!schedule_rule_active(pol, rule, st))
+	if (!schedule_rule_active(pol, rule, st, at))
 		return false;
 	if (rule->duty == DUTY_ASSIGNED)
 		return in_list(st->visitors, st->n_visitors, holder);
@@ -230,19 +234,66 @@ static bool duty_in_span(const struct policy *pol, const struct policy_rule *rul
 	return true;
 }
 
-/* When the duty began: the start of the unbroken run of spans, up to now,
- * in which it existed (a category added, a visitor assigned, a return from
- * hospital under a paused rule). Derived from the timeline alone, so it does
- * not depend on when or in what order the facts arrived. */
-static int64_t duty_start(const struct policy *pol, const struct timeline_spans *sp,
-                          const struct plan *p, int64_t fallback)
+/* The birthdays on which a tier can change (the ages the policy's high-risk
+ * sets ask), after `after` and no later than `until`, into out (at most
+ * max). */
+static size_t age_steps(const struct policy *pol, const tf_elder *e, int64_t after, int64_t until,
+                        int64_t *out, size_t max)
 {
-	long i = (long)sp->n - 1;
-	if (i < 0 || !duty_in_span(pol, p->rule, p->visitor, sp->states[i]))
+	size_t n = 0;
+	for (size_t i = 0; i < pol->n_high && n < max; i++) {
+		if (!pol->high_min_age[i])
+			continue;
+		int64_t t = policy_birthday(e, pol->high_min_age[i]);
+		if (t > after && t <= until)
+			out[n++] = t;
+	}
+	return n;
+}
+
+/* When the duty began: the start of the unbroken run, up to now, in which
+ * it existed (a category added, a visitor assigned, a return from hospital
+ * under a paused rule, a birthday that made the elder high risk). The run
+ * is read from the elder's spans, cut also at the birthdays the policy's
+ * ages name, so it does not depend on when or in what order the facts
+ * arrived. */
+static int64_t duty_start(const struct policy *pol, const struct timeline_spans *sp,
+                          const struct plan *p, int64_t fallback, int64_t now)
+{
+	if (!sp->n)
 		return fallback;
-	while (i > 0 && duty_in_span(pol, p->rule, p->visitor, sp->states[i - 1]))
+	/* Segment starts: every span's, and every birthday step inside. */
+	int64_t at[TIMELINE_FACTS_MAX + 8];
+	size_t n = 0;
+	for (size_t i = 0; i < sp->n && n < TIMELINE_FACTS_MAX; i++) {
+		at[n++] = sp->from[i];
+		int64_t until = i + 1 < sp->n ? sp->from[i + 1] : now;
+		int64_t steps[8];
+		size_t k = age_steps(pol, sp->states[i], sp->from[i], until, steps, 8);
+		for (size_t j = 0; j < k && n < TIMELINE_FACTS_MAX + 8; j++)
+			at[n++] = steps[j];
+	}
+	/* Sort (few entries, nearly sorted). */
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0 && at[j - 1] > at[j]; j--) {
+			int64_t t = at[j];
+			at[j] = at[j - 1], at[j - 1] = t;
+		}
+	long i = (long)n - 1;
+	while (i >= 0 && at[i] > now)
 		i--;
-	return sp->from[i];
+	if (i < 0)
+		return fallback;
+	long s = timeline_span_at(sp, at[i]);
+	if (s < 0 || !duty_in_span(pol, p->rule, p->visitor, sp->states[s], at[i]))
+		return fallback;
+	while (i > 0) {
+		s = timeline_span_at(sp, at[i - 1]);
+		if (s < 0 || !duty_in_span(pol, p->rule, p->visitor, sp->states[s], at[i - 1]))
+			break;
+		i--;
+	}
+	return at[i];
 }
 
 /* Removes every duty of the elder; remembers each one's start so a
@@ -316,34 +367,58 @@ static bool in_list(char **ids, size_t n, const char *id)
 	return false;
 }
 
+static int plan_rule(struct store_txn *txn, const tf_elder *e, const struct policy_rule *rule,
+                     int64_t start, struct plan *plans, size_t *n, bool *needs_pair)
+{
+	if (rule->duty == DUTY_ELDER && *n < MAX_DUTIES) {
+		plans[(*n)++] = (struct plan){.rule = rule, .visitor = "", .start = start};
+	} else if (rule->duty == DUTY_ASSIGNED) {
+		for (size_t k = 0; k < e->n_visitors && *n < MAX_DUTIES; k++) {
+			int role;
+			int r = visitor_role(txn, e->visitors[k], &role);
+			if (r < 0)
+				return r;
+			if (role >= 0 && (!rule->roles || (rule->roles & (1u << role))))
+				plans[(*n)++] = (struct plan){
+				    .rule = rule, .visitor = e->visitors[k], .start = start};
+		}
+	} else if (rule->duty == DUTY_NEIGHBOUR) {
+		*needs_pair = !start;
+		for (size_t k = 0; k < e->n_neighbours && *n < MAX_DUTIES; k++)
+			plans[(*n)++] = (struct plan){
+			    .rule = rule, .visitor = e->neighbours[k], .start = start};
+	}
+	return 0;
+}
+
+/* The duties of e now; and those that begin on a coming birthday (the
+ * elder turns 80 and becomes high risk), planned now with that start so
+ * they fall due then with no other change needed. */
 static int plan_duties(struct store_txn *txn, const struct policy *pol, const tf_elder *e,
-                       struct plan *plans, size_t *n)
+                       int64_t now, struct plan *plans, size_t *n)
 {
 	*n = 0;
 	bool needs_pair = false;
+	int64_t steps[8];
+	size_t n_steps = age_steps(pol, e, now, INT64_MAX, steps, 8);
 	for (size_t i = 0; i < pol->n_rules; i++) {
 		const struct policy_rule *rule = &pol->rules[i];
-		if (!schedule_rule_active(pol, rule, e))
-			continue;
-		if (rule->duty == DUTY_ELDER && *n < MAX_DUTIES) {
-			plans[(*n)++] = (struct plan){rule, "", e->registered_at, 0};
-		} else if (rule->duty == DUTY_ASSIGNED) {
-			for (size_t k = 0; k < e->n_visitors && *n < MAX_DUTIES; k++) {
-				int role;
-				int r = visitor_role(txn, e->visitors[k], &role);
-				if (r < 0)
-					return r;
-				if (role >= 0 && (!rule->roles || (rule->roles & (1u << role))))
-					plans[(*n)++] = (struct plan){rule, e->visitors[k], 0, 0};
-			}
-		} else if (rule->duty == DUTY_NEIGHBOUR) {
-			needs_pair = true;
-			for (size_t k = 0; k < e->n_neighbours && *n < MAX_DUTIES; k++)
-				plans[(*n)++] = (struct plan){rule, e->neighbours[k], 0, 0};
+		int64_t start = 0;
+		if (!schedule_rule_active(pol, rule, e, now)) {
+			/* The earliest coming birthday from which it holds. */
+			for (size_t k = 0; k < n_steps; k++)
+				if (schedule_rule_active(pol, rule, e, steps[k]) &&
+				    (!start || steps[k] < start))
+					start = steps[k];
+			if (!start || rule->after_events)
+				continue;
 		}
+		int r = plan_rule(txn, e, rule, start, plans, n, &needs_pair);
+		if (r < 0)
+			return r;
 	}
 	if (needs_pair && e->n_neighbours < 2 && *n < MAX_DUTIES)
-		plans[(*n)++] = (struct plan){NULL, "", 0, 0};
+		plans[(*n)++] = (struct plan){.visitor = ""};
 	return 0;
 }
 
@@ -359,6 +434,10 @@ static int fill_last(struct store_txn *txn, const tf_elder *e, struct plan *plan
 		open += plans[i].rule != NULL;
 	if (!open)
 		return 0;
+	uint32_t triggers = 0;
+	for (size_t i = 0; i < n; i++)
+		if (plans[i].rule)
+			triggers |= plans[i].rule->after_events;
 	uint8_t end[KEY_MAX];
 	size_t pl = strlen(e->id) + 1;
 	memcpy(end, e->id, pl);
@@ -383,14 +462,34 @@ static int fill_last(struct store_txn *txn, const tf_elder *e, struct plan *plan
 			int role;
 			r = schedule_role_at(txn, rec->visitor_id, rec->visit->visited_at, &role);
 			for (size_t i = 0; r == 0 && i < n; i++) {
-				if (plans[i].rule && !plans[i].last &&
-				    schedule_visit_counts(plans[i].rule, plans[i].visitor,
-				                          rec->visitor_id, role,
-				                          rec->visit->kind)) {
-					plans[i].last = rec->visit->visited_at;
-					open--;
+				struct plan *p = &plans[i];
+				if (!p->rule || p->last || p->trigger ||
+				    !schedule_visit_counts(p->rule, p->visitor, rec->visitor_id,
+				                           role, rec->visit->kind))
+					continue;
+				if (p->rule->after_events) {
+					/* Newest first: a visit seen before the event
+					 * came after it, and meets it. */
+					p->seen_visit = true;
+					continue;
 				}
+				p->last = rec->visit->visited_at;
+				open--;
 			}
+		} else if (rec->care_event && (triggers & (1u << rec->care_event->type)) &&
+		           rec->care_event->occurred_at <= now + FUTURE_SLACK_S) {
+			/* A withdrawn event started nothing. */
+			r = timeline_event_corrected(txn, e->id, rec->care_event->id.data);
+			for (size_t i = 0; r == 0 && i < n; i++) {
+				struct plan *p = &plans[i];
+				if (!p->rule || p->trigger ||
+				    !(p->rule->after_events & (1u << rec->care_event->type)))
+					continue;
+				p->trigger = rec->care_event->occurred_at;
+				p->met = p->seen_visit;
+				open--;
+			}
+			r = r > 0 ? 0 : r;
 		}
 		wire_free(WIRE_RECORD, rec);
 		if (r < 0)
@@ -410,7 +509,7 @@ int schedule_elder(struct store_txn *txn, const struct policy *pol, const tf_eld
 	struct plan plans[MAX_DUTIES];
 	size_t n = 0;
 	if (r == 0)
-		r = plan_duties(txn, pol, e, plans, &n);
+		r = plan_duties(txn, pol, e, now, plans, &n);
 	if (r == 0)
 		r = fill_last(txn, e, plans, n, now);
 	struct timeline_spans *sp = NULL;
@@ -424,24 +523,34 @@ int schedule_elder(struct store_txn *txn, const struct policy *pol, const tf_eld
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		struct plan *p = &plans[i];
 		const char *rule = p->rule ? p->rule->name : SCHEDULE_NOT_SET_UP;
-		p->start = duty_start(pol, sp, p, e->registered_at);
 		tf_duty d;
 		wire_init(WIRE_DUTY, &d);
+		if (p->rule && p->rule->after_events) {
+			/* Owed only after an event, until a visit meets it. */
+			if (!p->trigger || p->met)
+				continue;
+			p->start = p->trigger;
+			d.due_at = p->trigger + p->rule->within_s;
+			d.kind = "visit";
+		} else {
+			if (!p->start)
+				p->start = duty_start(pol, sp, p, e->registered_at, now);
+			if (p->rule) {
+				d.due_at = due_time(&p->rule->period, p->start, p->last);
+				d.kind = p->rule->report == REPORT_PARTY   ? "party"
+				         : p->rule->duty == DUTY_NEIGHBOUR ? "neighbour"
+				                                           : "visit";
+			} else {
+				/* "1+2 not set up" is a finding at once (BRIEF §3). */
+				d.due_at = p->start;
+				d.kind = "not_set_up";
+			}
+		}
 		d.elder_id = e->id;
 		d.rule = (char *)rule;
 		d.visitor_id = (char *)p->visitor;
 		d.start = p->start;
 		d.last_at = p->last;
-		if (p->rule) {
-			d.due_at = due_time(&p->rule->period, p->start, p->last);
-			d.kind = p->rule->report == REPORT_PARTY   ? "party"
-			         : p->rule->duty == DUTY_NEIGHBOUR ? "neighbour"
-			                                           : "visit";
-		} else {
-			/* "1+2 not set up" is a finding at once (BRIEF §3). */
-			d.due_at = p->start;
-			d.kind = "not_set_up";
-		}
 		r = duty_put(txn, &d, &anc);
 	}
 	if (sp) {
@@ -460,7 +569,7 @@ int schedule_visit(struct store_txn *txn, const struct policy *pol, const tf_eld
 	bool anc_loaded = false; /* loaded once, when a duty moves */
 	for (size_t i = 0; i < pol->n_rules; i++) {
 		const struct policy_rule *rule = &pol->rules[i];
-		if (!schedule_rule_active(pol, rule, e))
+		if (!schedule_rule_active(pol, rule, e, now))
 			continue;
 		const char *holder = rule->duty == DUTY_ELDER ? "" : visitor;
 		if (rule->duty == DUTY_ASSIGNED && !in_list(e->visitors, e->n_visitors, visitor))
@@ -485,7 +594,15 @@ int schedule_visit(struct store_txn *txn, const struct policy *pol, const tf_eld
 		r = wire_unpack(WIRE_DUTY, dv, dl, (void **)&d);
 		if (r < 0)
 			return TF_E_CORRUPT;
-		if (visit->visited_at > d->last_at) {
+		if (rule->after_events) {
+			/* A visit at or after the event meets the duty: it is gone
+			 * until the next event. */
+			if (visit->visited_at >= d->start) {
+				r = index_del(txn, d->due_at, key, kl);
+				if (r == 0)
+					r = store_del(txn, DB_DUTIES, key, kl);
+			}
+		} else if (visit->visited_at > d->last_at) {
 			r = index_del(txn, d->due_at, key, kl);
 			d->last_at = visit->visited_at;
 			d->due_at = due_time(&rule->period, d->start, d->last_at);

@@ -43,11 +43,13 @@ int schedule_visit(struct store_txn *txn, const struct policy *pol, const tf_eld
 /* One truth for met duties (issue 7, item 7): the overdue schedule and the
  * monthly report both ask these.
  *
- * Is rule r in force for an elder in this registry state? The elder must be
- * present (not deceased or moved away), not in hospital under a rule that
- * pauses then (while_hospitalised = pause), and match the rule's elders. */
+ * Is rule r in force at time at (unix s) for an elder in this registry
+ * state? The elder must be present (not deceased or moved away), not in
+ * hospital under a rule that pauses then (while_hospitalised = pause), and
+ * match the rule's elders and tiers (an age in a high-risk set is the age
+ * at `at`). */
 bool schedule_rule_active(const struct policy *pol, const struct policy_rule *r,
-                          const tf_elder *state);
+                          const tf_elder *state, int64_t at);
 /* Does a visit of `kind` by `visitor`, whose role at the visit's time was
  * `role`, count for the duty of rule r held by `holder` ("" for elder-wide
  * duties)? */

@@ -756,7 +756,10 @@ static int migrate_events(struct store_txn *txn, const tf_elder *e)
 		if (r < 0)
 			break;
 		const tf_care_event *ev = rec->care_event;
-		if (ev && event_status(ev->type, ST(ACTIVE)) != ST(ACTIVE)) {
+		/* Every event that can change a status: a discharge changes
+		 * nothing for an active elder, but ends a stay in hospital. */
+		if (ev && (event_status(ev->type, ST(ACTIVE)) != ST(ACTIVE) ||
+		           event_status(ev->type, ST(HOSPITALISED)) != ST(HOSPITALISED))) {
 			tf_elder_fact f;
 			wire_init(WIRE_ELDER_FACT, &f);
 			f.kind = FACT(STATUS);
@@ -777,8 +780,104 @@ static int migrate_events(struct store_txn *txn, const tf_elder *e)
 	return r == -ENOENT ? 0 : r;
 }
 
+/* When each assigned visitor or neighbour household began, as the old
+ * store's duties kept it (Duty.start, the moment the assignment was first
+ * scheduled); 0 where no duty tells, or where the assignment came with the
+ * elder's entry (then it holds from the registration). The old store kept
+ * no entry time; status_since is the entry's moment unless the status
+ * changed later, in which case assignments made before that change count
+ * from the registration too. */
+static int old_assignment_starts(struct store_txn *txn, const tf_elder *e, char **ids, size_t n,
+                                 int64_t *starts)
+{
+	for (size_t i = 0; i < n; i++)
+		starts[i] = 0;
+	size_t pl = strlen(e->id) + 1;
+	struct store_cursor *cur;
+	int r = store_cursor_open(txn, DB_DUTIES, &cur);
+	if (r < 0)
+		return r;
+	const void *k, *v;
+	size_t kl, vl;
+	for (r = store_cursor_seek(cur, e->id, pl, &k, &kl, &v, &vl); r == 0;
+	     r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
+		if (kl < pl || memcmp(k, e->id, pl) != 0)
+			break;
+		tf_duty *d;
+		if (wire_unpack(WIRE_DUTY, v, vl, (void **)&d) < 0) {
+			r = TF_E_CORRUPT;
+			break;
+		}
+		for (size_t i = 0; i < n; i++)
+			if (*d->visitor_id && strcmp(d->visitor_id, ids[i]) == 0 &&
+			    d->start > e->registered_at && d->start > e->status_since &&
+			    (!starts[i] || d->start < starts[i]))
+				starts[i] = d->start;
+		wire_free(WIRE_DUTY, d);
+	}
+	store_cursor_close(cur);
+	return r == -ENOENT ? 0 : r;
+}
+
+/* The elder's list (neighbours or visitors) as a fact at each later
+ * assignment date, each holding the members assigned by then. */
+static int migrate_list(struct store_txn *txn, const tf_elder *e, char **ids, size_t n,
+                        const int64_t *starts, bool neighbours)
+{
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		if (!starts[i])
+			continue;
+		bool first = true; /* one fact per distinct date */
+		for (size_t j = 0; j < i; j++)
+			first &= starts[j] != starts[i];
+		if (!first)
+			continue;
+		char *members[32];
+		size_t nm = 0;
+		for (size_t j = 0; j < n && nm < 32; j++)
+			if (!starts[j] || starts[j] <= starts[i])
+				members[nm++] = ids[j];
+		tf_elder_fact f;
+		wire_init(WIRE_ELDER_FACT, &f);
+		f.kind = neighbours ? FACT(NEIGHBOURS) : FACT(VISITORS);
+		f.effective_at = starts[i];
+		f.received_at = starts[i];
+		f.signer = REGISTRY_ADMIN_ID;
+		f.ids = members;
+		f.n_ids = nm;
+		static const uint8_t tie[TIMELINE_TIE_LEN] = {1};
+		uint8_t key[KEY_MAX];
+		size_t kl = time_key(key, e->id, starts[i], tie);
+		r = put_packed(txn, DB_ELDER_FACTS, WIRE_ELDER_FACT, key, kl, &f);
+	}
+	return r;
+}
+
 static int migrate_elder(struct migrate *m, tf_elder *e)
 {
+	/* Visitors and households assigned after the registration join the
+	 * lists on the day the old store started their duties. */
+	int64_t vstart[16] = {0}, nstart[2] = {0};
+	size_t nv = e->n_visitors < 16 ? e->n_visitors : 16;
+	size_t nn = e->n_neighbours < 2 ? e->n_neighbours : 2;
+	int r = old_assignment_starts(m->txn, e, e->visitors, nv, vstart);
+	if (r == 0)
+		r = old_assignment_starts(m->txn, e, e->neighbours, nn, nstart);
+	if (r < 0)
+		return r;
+	char *v0[16], *n0[2];
+	size_t nv0 = 0, nn0 = 0;
+	for (size_t i = 0; i < nv; i++)
+		if (!vstart[i])
+			v0[nv0++] = e->visitors[i];
+	for (size_t i = 0; i < nn; i++)
+		if (!nstart[i])
+			n0[nn0++] = e->neighbours[i];
+	char **all_v = e->visitors, **all_n = e->neighbours;
+	size_t all_nv = e->n_visitors, all_nn = e->n_neighbours;
+	e->visitors = v0, e->n_visitors = nv0;
+	e->neighbours = n0, e->n_neighbours = nn0;
 	static const uint8_t tie[TIMELINE_TIE_LEN];
 	int stored = e->status;
 	int64_t since = e->status_since;
@@ -792,7 +891,13 @@ static int migrate_elder(struct migrate *m, tf_elder *e)
 	f.elder = e;
 	uint8_t key[KEY_MAX];
 	size_t kl = time_key(key, e->id, e->registered_at, tie);
-	int r = put_packed(m->txn, DB_ELDER_FACTS, WIRE_ELDER_FACT, key, kl, &f);
+	r = put_packed(m->txn, DB_ELDER_FACTS, WIRE_ELDER_FACT, key, kl, &f);
+	e->visitors = all_v, e->n_visitors = all_nv;
+	e->neighbours = all_n, e->n_neighbours = all_nn;
+	if (r == 0)
+		r = migrate_list(m->txn, e, e->visitors, nv, vstart, false);
+	if (r == 0)
+		r = migrate_list(m->txn, e, e->neighbours, nn, nstart, true);
 	if (r == 0)
 		r = migrate_events(m->txn, e);
 	tf_elder *now = NULL;

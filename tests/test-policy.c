@@ -7,9 +7,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "period.h"
 #include "policy.h"
 #include "tf_test.h"
 
+/* Tiers are read at one time; these elders have no birth date, so the
+ * age sets of the default high_risk never match them. */
+#define T_TIER 1793462400 /* 2026-11-01 00:00 Asia/Shanghai */
 #define BIT(v) (UINT32_C(1) << (v))
 
 static const char *tmpdir;
@@ -55,8 +59,10 @@ static void check_same_policy(const struct policy *a, const struct policy *b)
 {
 	CHECK_STREQ(a->timezone, b->timezone);
 	CHECK_EQ_INT(a->n_high, b->n_high);
-	for (size_t i = 0; i < a->n_high && i < b->n_high; i++)
+	for (size_t i = 0; i < a->n_high && i < b->n_high; i++) {
 		CHECK_EQ_INT(a->high_sets[i], b->high_sets[i]);
+		CHECK_EQ_INT(a->high_min_age[i], b->high_min_age[i]);
+	}
 	CHECK_EQ_INT(a->n_rules, b->n_rules);
 	for (size_t i = 0; i < a->n_rules && i < b->n_rules; i++) {
 		const struct policy_rule *x = &a->rules[i], *y = &b->rules[i];
@@ -70,6 +76,9 @@ static void check_same_policy(const struct policy *a, const struct policy *b)
 		CHECK_EQ_INT(x->period.kind, y->period.kind);
 		CHECK_EQ_INT(x->period.days, y->period.days);
 		CHECK_EQ_INT(x->report, y->report);
+		CHECK_EQ_INT(x->pause_in_hospital, y->pause_in_hospital);
+		CHECK_EQ_INT(x->after_events, y->after_events);
+		CHECK_EQ_INT(x->within_s, y->within_s);
 	}
 }
 
@@ -81,12 +90,26 @@ static void test_default(void)
 
 	CHECK_EQ_INT(policy_default(&pol), 0);
 	CHECK_STREQ(pol->timezone, "Asia/Shanghai");
-	CHECK_EQ_INT(pol->n_high, 2);
+	CHECK_EQ_INT(pol->n_high, 5);
 	CHECK_EQ_INT(pol->high_sets[0], BIT(TANFANG__V1__CATEGORY__CATEGORY_LIVING_ALONE) |
 	                                    BIT(TANFANG__V1__CATEGORY__CATEGORY_INCAPACITATED));
 	CHECK_EQ_INT(pol->high_sets[1], BIT(TANFANG__V1__CATEGORY__CATEGORY_LIVING_ALONE) |
 	                                    BIT(TANFANG__V1__CATEGORY__CATEGORY_SEVERELY_DISABLED));
-	CHECK_EQ_INT(pol->n_rules, 4);
+	CHECK_EQ_INT(pol->high_min_age[0], 0);
+	/* The 2022 notice: 80 or older and living alone, empty-nest or left behind. */
+	CHECK_EQ_INT(pol->high_sets[2], BIT(TANFANG__V1__CATEGORY__CATEGORY_LIVING_ALONE));
+	CHECK_EQ_INT(pol->high_sets[3], BIT(TANFANG__V1__CATEGORY__CATEGORY_EMPTY_NEST));
+	CHECK_EQ_INT(pol->high_sets[4], BIT(TANFANG__V1__CATEGORY__CATEGORY_LEFT_BEHIND));
+	CHECK_EQ_INT(pol->high_min_age[2], 80);
+	CHECK_EQ_INT(pol->high_min_age[4], 80);
+	CHECK_EQ_INT(pol->n_rules, 5);
+	r = policy_find(pol, "after_major_change");
+	CHECK(r && r->within_s == 24 * 3600 && r->duty == DUTY_ELDER && r->report == REPORT_NONE &&
+	      r->kinds == BIT(TANFANG__V1__VISIT_KIND__VISIT_KIND_DOOR));
+	CHECK(r &&
+	      r->after_events == (BIT(TANFANG__V1__CARE_EVENT_TYPE__CARE_EVENT_TYPE_HOSPITALISED) |
+	                          BIT(TANFANG__V1__CARE_EVENT_TYPE__CARE_EVENT_TYPE_DISCHARGED) |
+	                          BIT(TANFANG__V1__CARE_EVENT_TYPE__CARE_EVENT_TYPE_HAZARD_FOUND)));
 
 	r = policy_find(pol, "monthly_visit");
 	CHECK(r && r->categories == 0 && r->tiers == 0 && r->roles == 0);
@@ -320,7 +343,7 @@ static void test_full_syntax(void)
 	CHECK_EQ_INT(load_text("[rule.r]\nduty = elder\nperiod = week\n", &pol, err, sizeof(err)),
 	             0);
 	CHECK_STREQ(pol->timezone, "Asia/Shanghai");
-	CHECK_EQ_INT(pol->n_high, 2);
+	CHECK_EQ_INT(pol->n_high, 5);
 	CHECK_EQ_INT(pol->n_rules, 1);
 	policy_free(pol);
 }
@@ -360,32 +383,32 @@ static void test_tiers_and_rules(void)
 
 	/* Derived tiers: all of one high set -> HIGH, any category -> KEY. */
 	elder_with(&e, alone_incap, 3, UNSET);
-	CHECK_EQ_INT(policy_elder_tier(pol, &e), HIGH);
-	CHECK(policy_rule_applies(pol, weekly, &e));
-	CHECK(policy_rule_applies(pol, monthly, &e));
+	CHECK_EQ_INT(policy_elder_tier(pol, &e, T_TIER), HIGH);
+	CHECK(policy_rule_applies(pol, weekly, &e, T_TIER));
+	CHECK(policy_rule_applies(pol, monthly, &e, T_TIER));
 	elder_with(&e, alone_disabled, 2, UNSET);
-	CHECK_EQ_INT(policy_elder_tier(pol, &e), HIGH);
+	CHECK_EQ_INT(policy_elder_tier(pol, &e, T_TIER), HIGH);
 	elder_with(&e, alone, 1, UNSET);
-	CHECK_EQ_INT(policy_elder_tier(pol, &e), KEY);
-	CHECK(!policy_rule_applies(pol, weekly, &e));
-	CHECK(policy_rule_applies(pol, monthly, &e));
+	CHECK_EQ_INT(policy_elder_tier(pol, &e, T_TIER), KEY);
+	CHECK(!policy_rule_applies(pol, weekly, &e, T_TIER));
+	CHECK(policy_rule_applies(pol, monthly, &e, T_TIER));
 	elder_with(&e, incap, 1, UNSET);
-	CHECK_EQ_INT(policy_elder_tier(pol, &e), KEY);
+	CHECK_EQ_INT(policy_elder_tier(pol, &e, T_TIER), KEY);
 	elder_with(&e, NULL, 0, UNSET);
-	CHECK_EQ_INT(policy_elder_tier(pol, &e), GENERAL);
-	CHECK(!policy_rule_applies(pol, monthly, &e)); /* not special-difficulty */
+	CHECK_EQ_INT(policy_elder_tier(pol, &e, T_TIER), GENERAL);
+	CHECK(!policy_rule_applies(pol, monthly, &e, T_TIER)); /* not special-difficulty */
 	elder_with(&e, unspec, 1, UNSET);
-	CHECK_EQ_INT(policy_elder_tier(pol, &e), GENERAL);
-	CHECK(!policy_rule_applies(pol, monthly, &e));
+	CHECK_EQ_INT(policy_elder_tier(pol, &e, T_TIER), GENERAL);
+	CHECK(!policy_rule_applies(pol, monthly, &e, T_TIER));
 
 	/* A tier set by hand wins over the derivation, both ways. */
 	elder_with(&e, alone_incap, 3, GENERAL);
-	CHECK_EQ_INT(policy_elder_tier(pol, &e), GENERAL);
-	CHECK(!policy_rule_applies(pol, weekly, &e));
-	CHECK(policy_rule_applies(pol, monthly, &e));
+	CHECK_EQ_INT(policy_elder_tier(pol, &e, T_TIER), GENERAL);
+	CHECK(!policy_rule_applies(pol, weekly, &e, T_TIER));
+	CHECK(policy_rule_applies(pol, monthly, &e, T_TIER));
 	elder_with(&e, alone, 1, HIGH);
-	CHECK_EQ_INT(policy_elder_tier(pol, &e), HIGH);
-	CHECK(policy_rule_applies(pol, weekly, &e));
+	CHECK_EQ_INT(policy_elder_tier(pol, &e, T_TIER), HIGH);
+	CHECK(policy_rule_applies(pol, weekly, &e, T_TIER));
 
 	/* Which visits count. */
 	const int DOOR = TANFANG__V1__VISIT_KIND__VISIT_KIND_DOOR;
@@ -416,14 +439,14 @@ static void test_tiers_and_rules(void)
 	r = policy_find(custom, "incapacitated");
 	CHECK(r != NULL);
 	elder_with(&e, alone_incap, 3, UNSET);
-	CHECK_EQ_INT(policy_elder_tier(custom, &e), KEY);
-	CHECK(policy_rule_applies(custom, r, &e));
+	CHECK_EQ_INT(policy_elder_tier(custom, &e, T_TIER), KEY);
+	CHECK(policy_rule_applies(custom, r, &e, T_TIER));
 	elder_with(&e, alone, 1, UNSET);
-	CHECK(!policy_rule_applies(custom, r, &e));
+	CHECK(!policy_rule_applies(custom, r, &e, T_TIER));
 	elder_with(&e, incap, 1, GENERAL); /* right category, wrong tier */
-	CHECK(!policy_rule_applies(custom, r, &e));
+	CHECK(!policy_rule_applies(custom, r, &e, T_TIER));
 	elder_with(&e, incap, 1, UNSET);
-	CHECK(policy_rule_applies(custom, r, &e));
+	CHECK(policy_rule_applies(custom, r, &e, T_TIER));
 	CHECK(policy_visit_counts(r, GRID, HEALTH));
 	CHECK(policy_visit_counts(r, 0, 0));
 	policy_free(custom);
@@ -444,10 +467,10 @@ static void test_all_elders(void)
 	const struct policy_rule *r = policy_find(pol, "general_quarterly");
 	CHECK(r && r->all_elders);
 	wire_init(WIRE_ELDER, &e);
-	CHECK(policy_rule_applies(pol, r, &e)); /* no category: general tier */
+	CHECK(policy_rule_applies(pol, r, &e, T_TIER)); /* no category: general tier */
 	Tanfang__V1__Category alone[] = {TANFANG__V1__CATEGORY__CATEGORY_LIVING_ALONE};
 	e.categories = alone, e.n_categories = 1;
-	CHECK(!policy_rule_applies(pol, r, &e)); /* key tier */
+	CHECK(!policy_rule_applies(pol, r, &e, T_TIER)); /* key tier */
 	policy_free(pol);
 }
 
@@ -472,6 +495,70 @@ static void test_fingerprint(void)
 	policy_free(b);
 }
 
+/* The 2022 notice's time rules: an age in a high-risk set (the tier changes
+ * on the birthday itself, at local midnight), and rules started by care
+ * events, due within a time of the event. */
+static void test_time_rules(void)
+{
+	struct policy *pol = NULL;
+	char err[512];
+	const int HIGH = TANFANG__V1__RISK_TIER__RISK_TIER_HIGH;
+	const int KEY = TANFANG__V1__RISK_TIER__RISK_TIER_KEY;
+	CHECK_OK(period_set_timezone("Asia/Shanghai"));
+	CHECK_EQ_INT(load_text("[policy]\nhigh_risk = age>=80+living_alone, age>=100\n\n"
+	                       "[rule.w]\ntiers = high\nduty = elder\nperiod = week\n\n"
+	                       "[rule.d]\nafter_events = hospitalised, hazard_found\nwithin = 24h\n"
+	                       "duty = elder\nkinds = door\n\n"
+	                       "[rule.d2]\nafter_events = fall\nwithin = 2d\nduty = elder\n",
+	                       &pol, err, sizeof(err)),
+	             0);
+	CHECK_EQ_INT(pol->n_high, 2);
+	CHECK_EQ_INT(pol->high_min_age[0], 80);
+	CHECK_EQ_INT(pol->high_sets[0], BIT(TANFANG__V1__CATEGORY__CATEGORY_LIVING_ALONE));
+	CHECK_EQ_INT(pol->high_min_age[1], 100);
+	CHECK_EQ_INT(pol->high_sets[1], 0);
+	const struct policy_rule *d = policy_find(pol, "d"), *d2 = policy_find(pol, "d2");
+	CHECK(d && d->within_s == 86400 && d2 && d2->within_s == 2 * 86400);
+	CHECK(d &&
+	      d->after_events == (BIT(TANFANG__V1__CARE_EVENT_TYPE__CARE_EVENT_TYPE_HOSPITALISED) |
+	                          BIT(TANFANG__V1__CARE_EVENT_TYPE__CARE_EVENT_TYPE_HAZARD_FOUND)));
+
+	/* Born 5 December 1946: 80 at 2026-12-05 00:00 in Asia/Shanghai
+	 * (1796400000), one second before still 79 and key tier. */
+	tf_elder e;
+	Tanfang__V1__Category alone[] = {TANFANG__V1__CATEGORY__CATEGORY_LIVING_ALONE};
+	elder_with(&e, alone, 1, 0);
+	e.birth_date = "1946-12-05";
+	CHECK_EQ_INT(policy_age_at(&e, 1796400000 - 1), 79);
+	CHECK_EQ_INT(policy_age_at(&e, 1796400000), 80);
+	CHECK_EQ_INT(policy_birthday(&e, 80), 1796400000);
+	CHECK_EQ_INT(policy_elder_tier(pol, &e, 1796400000 - 1), KEY);
+	CHECK_EQ_INT(policy_elder_tier(pol, &e, 1796400000), HIGH);
+	CHECK(!policy_rule_applies(pol, policy_find(pol, "w"), &e, 1796400000 - 1));
+	CHECK(policy_rule_applies(pol, policy_find(pol, "w"), &e, 1796400000));
+	/* Without a birth date an age never holds. */
+	e.birth_date = "";
+	CHECK_EQ_INT(policy_age_at(&e, 1796400000), -1);
+	CHECK_EQ_INT(policy_elder_tier(pol, &e, 1796400000), KEY);
+	/* Born on 29 February: the birthday of a common year is 1 March. */
+	e.birth_date = "1944-02-29";
+	CHECK_EQ_INT(policy_birthday(&e, 82), 1772294400); /* 2026-03-01 00:00 */
+	policy_free(pol);
+
+	EXPECT_ERROR("[policy]\nhigh_risk = age>=0+living_alone\n", 2, "age>=");
+	EXPECT_ERROR("[policy]\nhigh_risk = age>=80+age>=90\n", 2, "one age>=N per set");
+	EXPECT_ERROR("[rule.d]\nafter_events = fall\nduty = elder\n", 1, "no within");
+	EXPECT_ERROR("[rule.d]\nwithin = 24h\nduty = elder\n", 1, "within but no after_events");
+	EXPECT_ERROR("[rule.d]\nafter_events = fall\nwithin = 24h\nduty = elder\nperiod = week\n",
+	             1, "has no period");
+	EXPECT_ERROR("[rule.d]\nafter_events = fall\nwithin = 24h\nduty = assigned\n", 1,
+	             "duty = elder");
+	EXPECT_ERROR("[rule.d]\nafter_events = fall\nwithin = 24h\nduty = elder\nreport = visit\n",
+	             1, "report = none");
+	EXPECT_ERROR("[rule.d]\nafter_events = fall\nwithin = 24\nduty = elder\n", 3, "bad within");
+	EXPECT_ERROR("[rule.d]\nafter_events = falling\nwithin = 1d\nduty = elder\n", 2, "falling");
+}
+
 int main(void)
 {
 	tmpdir = tft_tmpdir();
@@ -484,5 +571,6 @@ int main(void)
 	test_tiers_and_rules();
 	test_all_elders();
 	test_fingerprint();
+	test_time_rules();
 	return tft_done();
 }

@@ -102,12 +102,16 @@ static void close_store(void)
 /* Registers or changes an elder as the admin. cats: 0-terminated (or NULL);
  * visitors, neighbours: NULL-terminated (or NULL). registered_at and
  * effective_at: 0 for the defaults. */
+/* The birth date put_elder gives ("" by default). */
+static const char *birth = "";
+
 static int put_elder(const char *id, const char *area, const int *cats, const char *const *visitors,
                      const char *const *neighbours, int64_t registered_at, int64_t effective_at)
 {
 	tf_elder e;
 	wire_init(WIRE_ELDER, &e);
 	e.id = (char *)id, e.name = "老人", e.area = (char *)area;
+	e.birth_date = (char *)birth;
 	Tanfang__V1__Category c[8];
 	size_t n = 0;
 	while (cats && cats[n] && n < 8) {
@@ -1015,6 +1019,87 @@ static void test_pause_in_report(void)
 	close_store();
 }
 
+/* The 2022 notice's rules (item 10). A door visit is owed within 24 hours
+ * of a major change, due from the event's own time: a phone call or a
+ * visit before the event does not meet it, a door visit after it does; a
+ * discharge starts it again. */
+static void test_after_major_change(void)
+{
+	open_store();
+	const int nest[] = {CAT(EMPTY_NEST), 0};
+	clock_set_fixed(T_OCT1_10);
+	CHECK_EQ_INT(put_elder("m", VA, nest, NULL, NULL, 0, 0), ST(OK));
+	clock_set_fixed(T_NOV5_10 - 3600);
+	visit(&g1, "m", KIND(DOOR), T_NOV5_10 - 7200);
+	uint8_t id[16];
+	/* Admitted at 10:00 on 5 November, reported at 14:00. */
+	clock_set_fixed(T_NOV5_14);
+	CHECK_EQ_INT(event(&g1, id, "m", EV(HOSPITALISED), T_NOV5_10), ST(OK));
+	tf_reply *r = overdue("", "after_major_change", DAY);
+	const Tanfang__V1__OverdueItem *it = find_item(r, "m", "after_major_change", "");
+	CHECK(it && it->due_at == T_NOV5_10 + DAY);
+	wire_free(WIRE_REPLY, r);
+	visit(&g1, "m", KIND(PHONE), T_NOV5_14 - 60);
+	r = overdue("", "after_major_change", DAY);
+	CHECK(find_item(r, "m", "after_major_change", "") != NULL);
+	wire_free(WIRE_REPLY, r);
+	visit(&g1, "m", KIND(DOOR), T_NOV5_14 - 30);
+	r = overdue("", "after_major_change", 30 * DAY);
+	CHECK(find_item(r, "m", "after_major_change", "") == NULL);
+	wire_free(WIRE_REPLY, r);
+	/* Discharged on 8 November: owed again, and overdue a day later. */
+	clock_set_fixed(T_NOV10_10);
+	CHECK_EQ_INT(event(&g1, id, "m", EV(DISCHARGED), T_NOV8_10), ST(OK));
+	r = overdue("", "after_major_change", 0);
+	it = find_item(r, "m", "after_major_change", "");
+	CHECK(it && it->due_at == T_NOV8_10 + DAY && it->overdue_s == T_NOV10_10 - T_NOV8_10 - DAY);
+	wire_free(WIRE_REPLY, r);
+	/* The same in any order: rebuilt from the history after a reload. */
+	struct policy *pol;
+	CHECK_OK(policy_default(&pol));
+	/* A change (health visits count too), so every duty is rebuilt. */
+	pol->rules[0].kinds |= 1u << KIND(HEALTH);
+	CHECK_OK(ingest_set_policy(p.ig, pol));
+	r = overdue("", "after_major_change", 0);
+	it = find_item(r, "m", "after_major_change", "");
+	CHECK(it && it->due_at == T_NOV8_10 + DAY);
+	wire_free(WIRE_REPLY, r);
+	close_store();
+}
+
+/* An age in a high-risk set: living alone and 80 on 5 December 2026, the
+ * elder is high risk from that midnight. Before it, the weekly duty is
+ * already planned from the birthday (due Monday 7 December), with no
+ * other change needed; after it, it is overdue from then. */
+static void test_birthday_tier(void)
+{
+	open_store();
+	const int alone[] = {CAT(LIVING_ALONE), 0};
+	clock_set_fixed(T_OCT1_10);
+	birth = "1946-12-05";
+	CHECK_EQ_INT(put_elder("b", VA, alone, NULL, NULL, 0, 0), ST(OK));
+	birth = "";
+	clock_set_fixed(T_NOV20_12);
+	tf_reply *r = overdue("", "high_risk_weekly", 30 * DAY);
+	const Tanfang__V1__OverdueItem *it = find_item(r, "b", "high_risk_weekly", "");
+	CHECK(it && it->due_at == 1796572800 /* 2026-12-07 00:00 */);
+	wire_free(WIRE_REPLY, r);
+	r = overdue("", "high_risk_weekly", 0);
+	CHECK(find_item(r, "b", "high_risk_weekly", "") == NULL);
+	wire_free(WIRE_REPLY, r);
+	clock_set_fixed(1796572800 + DAY);
+	r = overdue("", "high_risk_weekly", 0);
+	it = find_item(r, "b", "high_risk_weekly", "");
+	CHECK(it && it->due_at == 1796572800);
+	wire_free(WIRE_REPLY, r);
+	/* A visit on the birthday meets the week. */
+	visit(&g1, "b", KIND(PHONE), 1796400000 + 3600);
+	r = overdue("", "high_risk_weekly", 0);
+	CHECK(find_item(r, "b", "high_risk_weekly", "") == NULL);
+	wire_free(WIRE_REPLY, r);
+	close_store();
+}
+
 int main(void)
 {
 	CHECK_OK(period_set_timezone("Asia/Shanghai"));
@@ -1033,5 +1118,7 @@ int main(void)
 	test_death_between_register_and_entry();
 	test_registry_resend();
 	test_pause_in_report();
+	test_after_major_change();
+	test_birthday_tier();
 	return tft_done();
 }
