@@ -110,8 +110,8 @@ void ingest_free(struct ingest *ig)
 /* Key in DB_META: the fingerprint of the policy the stored duties follow.
  * The schedule's own version is part of the key, so an upgrade that
  * changes how duties are computed or indexed rebuilds them once (v2: the
- * per-area due index). */
-#define POLICY_FP_KEY "policy_fingerprint/schedule-v3"
+ * per-area due index; v3: the timeline; v4: the per-visitor due index). */
+#define POLICY_FP_KEY "policy_fingerprint/schedule-v4"
 
 int ingest_set_policy(struct ingest *ig, struct policy *pol)
 {

@@ -791,17 +791,46 @@ static uint32_t elder_categories(const tf_elder *e)
 	return m;
 }
 
+/* "YYYY-MM-DD" (the registry checks the form) into its parts. A report
+ * asks this of a million elders: no sscanf. */
+static bool birth_parts(const tf_elder *e, int *y, int *m, int *d)
+{
+	const char *s = e->birth_date;
+	if (!s || strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+		return false;
+	for (int i = 0; i < 10; i++)
+		if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
+			return false;
+	*y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+	*m = (s[5] - '0') * 10 + (s[6] - '0');
+	*d = (s[8] - '0') * 10 + (s[9] - '0');
+	return true;
+}
+
+/* The local date of t; the last answer is kept per thread, as a report or
+ * a schedule asks about the same instant for every elder. */
+static bool local_date(int64_t t, int *y, int *m, int *d)
+{
+	static __thread int64_t last_t = INT64_MIN;
+	static __thread int ly, lm, ld;
+	if (t != last_t) {
+		time_t tt = (time_t)t;
+		struct tm tm;
+		if (!localtime_r(&tt, &tm))
+			return false;
+		last_t = t, ly = tm.tm_year + 1900, lm = tm.tm_mon + 1, ld = tm.tm_mday;
+	}
+	*y = ly, *m = lm, *d = ld;
+	return true;
+}
+
 int policy_age_at(const tf_elder *e, int64_t t)
 {
-	int by, bm, bd;
-	if (!e->birth_date || sscanf(e->birth_date, "%4d-%2d-%2d", &by, &bm, &bd) != 3)
+	int by, bm, bd, y, m, d;
+	if (!birth_parts(e, &by, &bm, &bd) || !local_date(t, &y, &m, &d))
 		return -1;
-	time_t tt = (time_t)t;
-	struct tm tm;
-	if (!localtime_r(&tt, &tm))
-		return -1;
-	int age = tm.tm_year + 1900 - by;
-	if (tm.tm_mon + 1 < bm || (tm.tm_mon + 1 == bm && tm.tm_mday < bd))
+	int age = y - by;
+	if (m < bm || (m == bm && d < bd))
 		age--;
 	return age;
 }
@@ -809,7 +838,7 @@ int policy_age_at(const tf_elder *e, int64_t t)
 int64_t policy_birthday(const tf_elder *e, unsigned age)
 {
 	int by, bm, bd;
-	if (!e->birth_date || sscanf(e->birth_date, "%4d-%2d-%2d", &by, &bm, &bd) != 3)
+	if (!birth_parts(e, &by, &bm, &bd))
 		return -1;
 	/* mktime normalises 29 February of a common year to 1 March. */
 	struct tm tm = {

@@ -479,19 +479,29 @@ static int q_overdue(struct q *q, struct msgs keep[4], Tanfang__V1__OverdueList 
 	int64_t until = q->now + o->horizon_s;
 	/* The whole registry walks the due index; a scope walks its own
 	 * entries in the per-area index (scope \0 due duty), so a township's
-	 * first page does not pass over the rest of the banner. */
-	char prefix[64] = "";
-	size_t pl = *q->scope ? strlen(q->scope) + 1 : 0;
+	 * first page does not pass over the rest of the banner; one visitor's
+	 * duties are their own prefix of the per-visitor index, filtered by
+	 * the scope. */
+	bool by_visitor = *o->visitor_id;
+	const char *pfx = by_visitor ? o->visitor_id : q->scope;
+	char prefix[REGISTRY_ID_MAX + 2] = "";
+	size_t pl = *pfx ? strlen(pfx) + 1 : 0;
 	if (pl > sizeof prefix)
-		return refuse(q, S(INVALID), "area code too long");
-	memcpy(prefix, q->scope, pl);
+		return refuse(q, S(INVALID), "%s too long",
+		              by_visitor ? "visitor id" : "area code");
+	memcpy(prefix, pfx, pl);
 	struct store_cursor *cur;
-	r = store_cursor_open(q->txn, pl ? DB_DUE_AREA : DB_DUE, &cur);
+	r = store_cursor_open(q->txn,
+	                      by_visitor ? DB_DUE_VISITOR
+	                      : pl       ? DB_DUE_AREA
+	                                 : DB_DUE,
+	                      &cur);
 	if (r < 0)
 		return r;
 	const void *k, *v;
 	size_t kl, vl;
 	bool capped = false;
+	uint64_t examined = 0;
 	for (r = store_cursor_seek(cur, prefix, pl, &k, &kl, &v, &vl); r == 0;
 	     r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
 		if (kl < pl || memcmp(k, prefix, pl) != 0)
@@ -505,12 +515,32 @@ static int q_overdue(struct q *q, struct msgs keep[4], Tanfang__V1__OverdueList 
 			break;
 		if (due > until)
 			break;
+		/* The first page must come back in milliseconds even from a
+		 * store where most of a million elders are overdue: the walk
+		 * beyond the page is bounded, and the count says so. */
+		if (++examined > (uint64_t)o->offset + limit + OVERDUE_COUNT_CAP) {
+			capped = true;
+			break;
+		}
 		if (*o->rule && strcmp(o->rule, rule) != 0)
 			continue;
 		if (*o->visitor_id && strcmp(o->visitor_id, visitor) != 0)
 			continue;
-		if (total >= o->offset && n < limit) {
+		bool have_area = false;
+		if (by_visitor && *q->scope) {
 			r = duty_area(q, (const uint8_t *)k + pl, kl - pl, area, sizeof area);
+			if (r == 0)
+				r = within(q, area);
+			if (r < 0)
+				break;
+			if (!r)
+				continue;
+			have_area = true;
+		}
+		if (total >= o->offset && n < limit) {
+			r = have_area
+			        ? 0
+			        : duty_area(q, (const uint8_t *)k + pl, kl - pl, area, sizeof area);
 			if (r == 0)
 				r = overdue_item(q, due, elder, rule, visitor, area, keep,
 				                 &items[n]);
@@ -518,13 +548,7 @@ static int q_overdue(struct q *q, struct msgs keep[4], Tanfang__V1__OverdueList 
 				break;
 			n++;
 		}
-		/* The first page must come back in milliseconds even from a
-		 * store where most of a million elders are overdue: the count
-		 * beyond the page is bounded, and says so. */
-		if (++total >= (uint64_t)o->offset + limit + OVERDUE_COUNT_CAP) {
-			capped = true;
-			break;
-		}
+		total++;
 	}
 	store_cursor_close(cur);
 	if (r < 0 && r != -ENOENT)
@@ -575,7 +599,9 @@ struct report {
 		int64_t from, until;
 	} * roles;
 	size_t n_roles, cap_roles;
-	/* Late facts of a filed month. */
+	/* Late facts of a filed month, and the elders with late registry
+	 * facts or events (from the arrival index). */
+	struct smap late_elders;
 	int64_t filed_at;
 	const char *filed_by;
 	Tanfang__V1__LateFact *late;
@@ -617,6 +643,7 @@ static void report_free(struct report *rp)
 	free(rp->rows);
 	smap_free(&rp->index);
 	smap_free(&rp->role_idx);
+	smap_free(&rp->late_elders);
 	free(rp->roles);
 	free(rp->late);
 	msgs_free(&rp->late_strs, false);
@@ -755,16 +782,18 @@ struct elder_month {
 	size_t len[TIMELINE_FACTS_MAX];
 	tf_elder *state[TIMELINE_FACTS_MAX];
 	size_t n_visits;
-	struct month_visit visits[MONTH_VISITS_MAX];
+	struct month_visit visits[MONTH_VISITS_MAX + 1]; /* + a slot to split into */
 	int roles[MONTH_VISITS_MAX];
+	struct wire_arena *arena; /* the decoded states, dropped per elder */
 };
 
 static int span_state(struct elder_month *m, long i, tf_elder **out)
 {
 	if (!m->state[i]) {
-		int r = timeline_span_decode(m->val[i], m->len[i], &m->state[i]);
+		int r = wire_unpack_arena(WIRE_ELDER, m->val[i], m->len[i], m->arena,
+		                          (void **)&m->state[i]);
 		if (r < 0)
-			return r;
+			return r == -ENOMEM ? r : TF_E_CORRUPT;
 	}
 	*out = m->state[i];
 	return 0;
@@ -808,10 +837,12 @@ static int active_seconds(struct q *q, struct elder_month *m, const struct polic
 		int rc = span_state(m, (long)i, &st);
 		if (rc < 0)
 			return rc;
-		/* Cut also at the birthdays the policy's high-risk ages name. */
+		/* Cut also at the birthdays the policy's high-risk ages name
+		 * (only when the age changes inside: mktime is not cheap). */
 		int64_t cut[9];
 		size_t nc = 0;
-		for (size_t h = 0; h < q->pol->n_high && nc < 8; h++) {
+		int a0 = policy_age_at(st, from), a1 = policy_age_at(st, to - 1);
+		for (size_t h = 0; a0 != a1 && h < q->pol->n_high && nc < 8; h++) {
 			int64_t b = q->pol->high_min_age[h]
 			                ? policy_birthday(st, q->pol->high_min_age[h])
 			                : -1;
@@ -979,7 +1010,8 @@ static int report_elder(struct q *q, struct report *rp, struct elder_month *m)
 				if (r < 0)
 					return r;
 			}
-		if (in && (r = late_facts(q, rp, m->id, st->area)) < 0)
+		if (in && smap_get(&rp->late_elders, m->id) &&
+		    (r = late_facts(q, rp, m->id, st->area)) < 0)
 			return r;
 		if (!ent)
 			return 0;
@@ -1069,8 +1101,7 @@ static int report_elder(struct q *q, struct report *rp, struct elder_month *m)
 
 static void month_clear(struct elder_month *m)
 {
-	for (size_t i = 0; i < m->n_spans; i++)
-		wire_free(WIRE_ELDER, m->state[i]);
+	wire_arena_reset(m->arena);
 	m->n_spans = 0;
 	m->n_visits = 0;
 }
@@ -1080,8 +1111,10 @@ static void month_clear(struct elder_month *m)
 static int report_walk(struct q *q, struct report *rp)
 {
 	struct elder_month *m = calloc(1, sizeof *m);
-	if (!m)
+	if (!m || wire_arena_new(&m->arena) < 0) {
+		free(m);
 		return -ENOMEM;
+	}
 	uint8_t month[4];
 	record_month_prefix(rp->yyyymm, month);
 	struct store_cursor *sc = NULL, *vc = NULL;
@@ -1104,21 +1137,18 @@ static int report_walk(struct q *q, struct report *rp)
 					vr = -ENOENT;
 					break;
 				}
-				struct month_visit mv;
-				int sr = record_month_split(vk, vkl, vv, vvl, &mv);
+				/* Split into the next slot: kept if it is this elder's. */
+				struct month_visit *mv = &m->visits[m->n_visits];
+				int sr = record_month_split(vk, vkl, vv, vvl, mv);
 				if (sr < 0) {
 					r = sr;
 					break;
 				}
-				int c = strcmp(mv.elder, m->id);
+				int c = strcmp(mv->elder, m->id);
 				if (c > 0)
 					break;
-				if (c == 0 && m->n_visits < MONTH_VISITS_MAX) {
-					m->visits[m->n_visits] = mv;
-					/* The copy's elder must point into its own buffer. */
-					m->visits[m->n_visits].elder = m->visits[m->n_visits].buf;
+				if (c == 0 && m->n_visits < MONTH_VISITS_MAX)
 					m->n_visits++;
-				}
 			}
 			if (vr < 0 && vr != -ENOENT)
 				r = vr;
@@ -1148,10 +1178,17 @@ static int report_walk(struct q *q, struct report *rp)
 		r = store_cursor_next(sc, &k, &kl, &v, &vl);
 	}
 	month_clear(m);
+	wire_arena_free(m->arena);
 	free(m);
 	store_cursor_close(sc);
 	store_cursor_close(vc);
 	return r == -ENOENT ? 0 : r;
+}
+
+static int late_elder(const char *elder, void *ctx)
+{
+	struct report *rp = ctx;
+	return smap_get(&rp->late_elders, elder) ? 0 : smap_put(&rp->late_elders, elder, 1);
 }
 
 static size_t filed_key(uint8_t *out, const char *area, int yyyymm)
@@ -1206,6 +1243,11 @@ static int report_build(struct q *q, const char *month, bool with_filings, struc
 				}
 			}
 		}
+	}
+	if (rp->filed_at) {
+		r = timeline_late_elders(q->txn, rp->filed_at, rp->end, late_elder, rp);
+		if (r < 0)
+			return r;
 	}
 	r = report_walk(q, rp);
 	if (r < 0)

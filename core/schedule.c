@@ -147,7 +147,25 @@ static int index_put(struct store_txn *txn, const tf_duty *d, const struct ances
 		size_t n = area_key(ik, anc->code[i], d->due_at, key, kl);
 		r = store_put(txn, DB_DUE_AREA, ik, n, "", 0, 0);
 	}
+	if (r == 0 && *d->visitor_id) {
+		size_t n = area_key(ik, d->visitor_id, d->due_at, key, kl);
+		r = store_put(txn, DB_DUE_VISITOR, ik, n, "", 0, 0);
+	}
 	return r;
+}
+
+/* The holder named in a duty key (elder \0 rule \0 visitor): "" for none. */
+static const char *key_holder(const char *key, size_t kl, char *buf, size_t size)
+{
+	size_t a = strnlen(key, kl);
+	size_t b = a < kl ? strnlen(key + a + 1, kl - a - 1) : 0;
+	size_t off = a + 1 + b + 1;
+	size_t n = off < kl ? kl - off : 0;
+	if (n >= size)
+		n = 0;
+	memcpy(buf, key + (n ? off : 0), n);
+	buf[n] = '\0';
+	return buf;
 }
 
 static int index_del(struct store_txn *txn, int64_t due, const void *key, size_t kl)
@@ -173,6 +191,13 @@ static int index_del(struct store_txn *txn, int64_t due, const void *key, size_t
 			return TF_E_CORRUPT;
 		size_t n = area_key(ik, a, due, key, kl);
 		r = store_del(txn, DB_DUE_AREA, ik, n);
+		if (r == -ENOENT)
+			r = 0;
+	}
+	char holder[REGISTRY_ID_MAX + 1];
+	if (r == 0 && *key_holder(key, kl, holder, sizeof holder)) {
+		size_t n = area_key(ik, holder, due, key, kl);
+		r = store_del(txn, DB_DUE_VISITOR, ik, n);
 		if (r == -ENOENT)
 			r = 0;
 	}

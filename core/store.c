@@ -1,5 +1,6 @@
 #include "store.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <lmdb.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@ static const char *const db_names[DB_COUNT] = {
     [DB_DUTIES] = "duties",
     [DB_DUE] = "due",
     [DB_DUE_AREA] = "due_area",
+    [DB_DUE_VISITOR] = "due_visitor",
     [DB_MONTH_VISITS] = "month_visits",
     [DB_ALERTS] = "alerts",
     [DB_ALERT_KEYS] = "alert_keys",
@@ -32,6 +34,7 @@ static const char *const db_names[DB_COUNT] = {
     [DB_AREA_SPANS] = "area_spans",
     [DB_ASSIGNED] = "assigned",
     [DB_FILED] = "filed",
+    [DB_FACT_ARRIVALS] = "fact_arrivals",
     [DB_OUTBOX] = "outbox",
     [DB_REFUSED] = "refused",
 };
@@ -312,8 +315,7 @@ void store_be64(uint8_t out[8], uint64_t v)
 
 uint64_t store_get_be64(const uint8_t in[8])
 {
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | in[i];
-	return v;
+	uint64_t v;
+	memcpy(&v, in, 8);
+	return be64toh(v);
 }

@@ -37,6 +37,8 @@ enum store_db {
 	                     every area above it, own first, joined by \0 */
 	DB_DUE_AREA,      /* area \0 be64(due) elder_id \0 rule \0 visitor_id -> "", for each of
 	                     those areas: a supervisor's overdue list is a prefix scan */
+	DB_DUE_VISITOR,   /* visitor \0 be64(due) elder_id \0 rule \0 visitor_id -> "": the duties a
+	                     visitor holds, for "overdue --visitor" */
 	DB_MONTH_VISITS,  /* be32(YYYYMM) elder_id \0 be64(visited_at) id[16] -> kind(1)
 	                     be64(received_at) visitor_id: the month's visits, for reports */
 	DB_ALERTS,        /* alert id[16] -> Alert */
@@ -49,6 +51,8 @@ enum store_db {
 	DB_AREA_SPANS,    /* code \0 be64(effective) tie[8] -> Area version */
 	DB_ASSIGNED,      /* visitor_id \0 elder_id -> "": whose duties name the visitor now */
 	DB_FILED,         /* area \0 be32(YYYYMM) -> FiledReport */
+	DB_FACT_ARRIVALS, /* be64(received_at) elder_id \0 be64(effective) tie[8] -> "": facts by
+	                     arrival, so a filed month's late facts are found without a scan */
 	/* A field device's outbox (a separate store in the device's folder). */
 	DB_OUTBOX,  /* be64(recorded) id[16] -> signed envelope bytes */
 	DB_REFUSED, /* id[16] -> status(4, be) || detail || \0 || envelope bytes */

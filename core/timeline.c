@@ -37,6 +37,16 @@ static int put_packed(struct store_txn *txn, enum store_db db, enum wire_type ty
 	return r;
 }
 
+/* An elder fact under its key, and in the arrival index. */
+static int put_fact(struct store_txn *txn, const uint8_t *key, size_t kl, const tf_elder_fact *f)
+{
+	int r = put_packed(txn, DB_ELDER_FACTS, WIRE_ELDER_FACT, key, kl, f);
+	uint8_t ak[8 + KEY_MAX];
+	store_be64(ak, (uint64_t)(f->received_at > 0 ? f->received_at : 0));
+	memcpy(ak + 8, key, kl);
+	return r < 0 ? r : store_put(txn, DB_FACT_ARRIVALS, ak, 8 + kl, "", 0, 0);
+}
+
 bool timeline_present(const tf_elder *s)
 {
 	return s->status == ST(ACTIVE) || s->status == ST(HOSPITALISED);
@@ -606,7 +616,7 @@ int timeline_elder_fact(struct store_txn *txn, const char *id, const tf_elder_fa
 	}
 	if (r != -ENOENT)
 		return r;
-	r = put_packed(txn, DB_ELDER_FACTS, WIRE_ELDER_FACT, key, kl, &copy);
+	r = put_fact(txn, key, kl, &copy);
 	if (r == 0)
 		r = rebuild_elder(txn, id, current);
 	return r;
@@ -614,7 +624,8 @@ int timeline_elder_fact(struct store_txn *txn, const char *id, const tf_elder_fa
 
 int timeline_span_decode(const void *v, size_t vl, tf_elder **out)
 {
-	return wire_unpack(WIRE_ELDER, v, vl, (void **)out) < 0 ? TF_E_CORRUPT : 0;
+	/* Spans are packed here from checked facts (rebuild_elder). */
+	return wire_unpack_stored(WIRE_ELDER, v, vl, (void **)out) < 0 ? TF_E_CORRUPT : 0;
 }
 
 void timeline_spans_clear(struct timeline_spans *s)
@@ -699,6 +710,37 @@ int timeline_event_corrected(struct store_txn *txn, const char *elder_id, const 
 	return r;
 }
 
+int timeline_late_elders(struct store_txn *txn, int64_t after, int64_t before, timeline_late_fn fn,
+                         void *ctx)
+{
+	uint8_t from[8];
+	store_be64(from, (uint64_t)(after + 1));
+	struct store_cursor *cur;
+	int r = store_cursor_open(txn, DB_FACT_ARRIVALS, &cur);
+	if (r < 0)
+		return r;
+	const void *k, *v;
+	size_t kl, vl;
+	for (r = store_cursor_seek(cur, from, 8, &k, &kl, &v, &vl); r == 0;
+	     r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
+		size_t il = kl > 8 ? strnlen((const char *)k + 8, kl - 8) : 0;
+		if (kl != 8 + il + 1 + 8 + TIMELINE_TIE_LEN || il > REGISTRY_ID_MAX) {
+			r = TF_E_CORRUPT;
+			break;
+		}
+		if ((int64_t)store_get_be64((const uint8_t *)k + 8 + il + 1) >= before)
+			continue;
+		char id[REGISTRY_ID_MAX + 1];
+		memcpy(id, (const char *)k + 8, il);
+		id[il] = '\0';
+		r = fn(id, ctx);
+		if (r < 0)
+			break;
+	}
+	store_cursor_close(cur);
+	return r == -ENOENT ? 0 : r;
+}
+
 /* ---- upgrade ---- */
 
 struct migrate {
@@ -770,7 +812,7 @@ static int migrate_events(struct store_txn *txn, const tf_elder *e)
 			f.record_id = ev->id;
 			uint8_t key[KEY_MAX];
 			size_t fkl = time_key(key, e->id, ev->occurred_at, ev->id.data);
-			r = put_packed(txn, DB_ELDER_FACTS, WIRE_ELDER_FACT, key, fkl, &f);
+			r = put_fact(txn, key, fkl, &f);
 		}
 		wire_free(WIRE_RECORD, rec);
 		if (r < 0)
@@ -849,7 +891,7 @@ static int migrate_list(struct store_txn *txn, const tf_elder *e, char **ids, si
 		static const uint8_t tie[TIMELINE_TIE_LEN] = {1};
 		uint8_t key[KEY_MAX];
 		size_t kl = time_key(key, e->id, starts[i], tie);
-		r = put_packed(txn, DB_ELDER_FACTS, WIRE_ELDER_FACT, key, kl, &f);
+		r = put_fact(txn, key, kl, &f);
 	}
 	return r;
 }
@@ -891,7 +933,7 @@ static int migrate_elder(struct migrate *m, tf_elder *e)
 	f.elder = e;
 	uint8_t key[KEY_MAX];
 	size_t kl = time_key(key, e->id, e->registered_at, tie);
-	r = put_packed(m->txn, DB_ELDER_FACTS, WIRE_ELDER_FACT, key, kl, &f);
+	r = put_fact(m->txn, key, kl, &f);
 	e->visitors = all_v, e->n_visitors = all_nv;
 	e->neighbours = all_n, e->n_neighbours = all_nn;
 	if (r == 0)

@@ -124,6 +124,14 @@ int timeline_areas_at(struct store_txn *txn, int64_t t, timeline_area_fn fn,
 int timeline_event_corrected(struct store_txn *txn, const char *elder_id,
                              const uint8_t id[16]) TF_MUST_CHECK;
 
+/* Calls fn(elder_id, ctx) for every elder fact received after `after` that
+ * took effect before `before` (unix s), from the arrival index (an elder
+ * may come more than once). fn returns 0 or a negative code, which stops
+ * the walk. Returns 0, fn's code, or a store code. */
+typedef int (*timeline_late_fn)(const char *elder_id, void *ctx);
+int timeline_late_elders(struct store_txn *txn, int64_t after, int64_t before, timeline_late_fn fn,
+                         void *ctx) TF_MUST_CHECK;
+
 /* Upgrade (issue 7, item 9): gives the facts of a store made before the
  * timeline their time of effect from what is stored (an elder's registration
  * date, its care events' own times, its status date; areas and visitors from

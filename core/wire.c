@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -135,6 +136,109 @@ int wire_unpack(enum wire_type type, const uint8_t *buf, size_t len, void **out)
 		protobuf_c_message_free_unpacked(m, NULL);
 		return TF_E_MALFORMED;
 	}
+	*out = m;
+	return 0;
+}
+
+int wire_unpack_stored(enum wire_type type, const uint8_t *buf, size_t len, void **out)
+{
+	*out = NULL;
+	if ((unsigned)type >= WIRE_TYPE_COUNT || (!buf && len))
+		return TF_E_MALFORMED;
+	ProtobufCMessage *m = protobuf_c_message_unpack(descriptors[type], NULL, len, buf);
+	if (!m)
+		return TF_E_MALFORMED;
+	*out = m;
+	return 0;
+}
+
+/* Chunks of 64 KiB, bump-allocated; a larger request gets its own chunk. */
+#define ARENA_CHUNK (64 * 1024)
+
+struct arena_chunk {
+	struct arena_chunk *next;
+	size_t size, used;
+	max_align_t data[];
+};
+
+struct wire_arena {
+	struct arena_chunk *head; /* the chunk in use; older ones follow */
+	ProtobufCAllocator pa;
+	bool failed;
+};
+
+static void *arena_alloc(void *data, size_t size)
+{
+	struct wire_arena *a = data;
+	size = (size + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+	struct arena_chunk *c = a->head;
+	if (!c || c->size - c->used < size) {
+		/* A reset keeps only the first chunk; look for room in a new one. */
+		size_t want = size > ARENA_CHUNK ? size : ARENA_CHUNK;
+		c = malloc(sizeof *c + want);
+		if (!c) {
+			a->failed = true;
+			return NULL;
+		}
+		c->size = want, c->used = 0, c->next = a->head;
+		a->head = c;
+	}
+	void *p = (char *)c->data + c->used;
+	c->used += size;
+	return p;
+}
+
+static void arena_free(void *data, void *p)
+{
+	(void)data, (void)p; /* all at once, in wire_arena_reset */
+}
+
+int wire_arena_new(struct wire_arena **out)
+{
+	struct wire_arena *a = calloc(1, sizeof *a);
+	if (!a)
+		return -ENOMEM;
+	a->pa = (ProtobufCAllocator){arena_alloc, arena_free, a};
+	*out = a;
+	return 0;
+}
+
+void wire_arena_reset(struct wire_arena *a)
+{
+	if (!a || !a->head)
+		return;
+	/* Keep the oldest chunk, the usual working size; free the rest. */
+	struct arena_chunk *c = a->head;
+	while (c->next) {
+		struct arena_chunk *n = c->next;
+		free(c);
+		c = n;
+	}
+	c->used = 0;
+	a->head = c;
+	a->failed = false;
+}
+
+void wire_arena_free(struct wire_arena *a)
+{
+	if (!a)
+		return;
+	for (struct arena_chunk *c = a->head, *n; c; c = n) {
+		n = c->next;
+		free(c);
+	}
+	free(a);
+}
+
+int wire_unpack_arena(enum wire_type type, const uint8_t *buf, size_t len, struct wire_arena *a,
+                      void **out)
+{
+	*out = NULL;
+	if ((unsigned)type >= WIRE_TYPE_COUNT || (!buf && len))
+		return TF_E_MALFORMED;
+	ProtobufCMessage *m = protobuf_c_message_unpack(descriptors[type], &a->pa, len, buf);
+	if (!m)
+		return a->failed ? -ENOMEM : TF_E_MALFORMED;
 	*out = m;
 	return 0;
 }

@@ -53,6 +53,24 @@ enum wire_type {
  * Returns 0, TF_E_MALFORMED, or -ENOMEM. */
 int wire_unpack(enum wire_type type, const uint8_t *buf, size_t len, void **out) TF_MUST_CHECK;
 
+/* The same for bytes this daemon packed itself from checked messages (the
+ * registry's spans, read a million times by a report): protobuf-c's own
+ * checks, not the UTF-8 and enum walk again. Returns 0, TF_E_MALFORMED or
+ * -ENOMEM. */
+int wire_unpack_stored(enum wire_type type, const uint8_t *buf, size_t len,
+                       void **out) TF_MUST_CHECK;
+
+/* An arena for many short-lived decodes (a report decodes every elder's
+ * registry state): messages unpacked into it are never freed one by one;
+ * wire_arena_reset drops them all and keeps the memory for the next. */
+struct wire_arena;
+int wire_arena_new(struct wire_arena **out) TF_MUST_CHECK;
+void wire_arena_reset(struct wire_arena *a);
+void wire_arena_free(struct wire_arena *a);
+/* wire_unpack_stored into the arena; *out lives until the next reset. */
+int wire_unpack_arena(enum wire_type type, const uint8_t *buf, size_t len, struct wire_arena *a,
+                      void **out) TF_MUST_CHECK;
+
 /* Encodes msg into a new malloc'd buffer (*out, *out_len; caller frees).
  * Returns 0 or -ENOMEM. */
 int wire_pack(enum wire_type type, const void *msg, uint8_t **out, size_t *out_len) TF_MUST_CHECK;

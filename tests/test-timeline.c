@@ -1100,6 +1100,53 @@ static void test_birthday_tier(void)
 	close_store();
 }
 
+/* One visitor's duties come from the per-visitor index, still within the
+ * asker's area: p1 holds party duties in villages A and B. */
+static void test_overdue_by_visitor(void)
+{
+	open_store();
+	const int alone[] = {CAT(LIVING_ALONE), 0};
+	const char *vis[] = {"p1", NULL};
+	clock_set_fixed(T_OCT1_10);
+	CHECK_EQ_INT(put_elder("v", VA, alone, vis, NULL, 0, 0), ST(OK));
+	CHECK_EQ_INT(put_elder("w", VB, alone, vis, NULL, 0, 0), ST(OK));
+	CHECK_EQ_INT(put_elder("x", VB, alone, NULL, NULL, 0, 0), ST(OK));
+	clock_set_fixed(T_NOV20_12);
+	const char *areas[] = {"", TOWNSHIP, VA, VB, VC};
+	const unsigned want[] = {2, 2, 1, 1, 0};
+	for (size_t i = 0; i < 5; i++) {
+		Tanfang__V1__OverdueQuery o = TANFANG__V1__OVERDUE_QUERY__INIT;
+		o.area = (char *)areas[i], o.visitor_id = "p1", o.limit = 50;
+		tf_request req;
+		wire_init(WIRE_REQUEST, &req);
+		req.op_case = TANFANG__V1__REQUEST__OP_OVERDUE;
+		req.overdue = &o;
+		tf_reply *r = inproc_call(&p, &s1, &req);
+		CHECK(r->overdue != NULL);
+		if (r->overdue) {
+			CHECK_EQ_INT(r->overdue->total, want[i]);
+			for (size_t k = 0; k < r->overdue->n_items; k++) {
+				CHECK_STR(r->overdue->items[k]->duty_visitor, "p1");
+				CHECK_STR(r->overdue->items[k]->rule, "party_member");
+			}
+		}
+		wire_free(WIRE_REPLY, r);
+	}
+	/* Reassigned: the old holder's entries leave the index. */
+	CHECK_EQ_INT(set_visitors("w", NULL, 0), ST(OK));
+	Tanfang__V1__OverdueQuery o = TANFANG__V1__OVERDUE_QUERY__INIT;
+	o.visitor_id = "p1", o.limit = 50;
+	tf_request req;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_OVERDUE;
+	req.overdue = &o;
+	tf_reply *r = inproc_call(&p, &s1, &req);
+	CHECK(r->overdue && r->overdue->total == 1 &&
+	      strcmp(r->overdue->items[0]->elder_id, "v") == 0);
+	wire_free(WIRE_REPLY, r);
+	close_store();
+}
+
 int main(void)
 {
 	CHECK_OK(period_set_timezone("Asia/Shanghai"));
@@ -1120,5 +1167,6 @@ int main(void)
 	test_pause_in_report();
 	test_after_major_change();
 	test_birthday_tier();
+	test_overdue_by_visitor();
 	return tft_done();
 }
