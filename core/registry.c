@@ -49,8 +49,8 @@ static int get_msg(struct store_txn *txn, enum store_db db, enum wire_type type,
 	return r == TF_E_MALFORMED ? TF_E_CORRUPT : r;
 }
 
-static int put_msg(struct store_txn *txn, enum store_db db, enum wire_type type, const void *key,
-                   size_t klen, const void *msg)
+int registry_put_msg(struct store_txn *txn, enum store_db db, enum wire_type type, const void *key,
+                     size_t klen, const void *msg)
 {
 	uint8_t *buf;
 	size_t len;
@@ -344,7 +344,7 @@ int registry_enrol_key(struct store_txn *txn, const uint8_t pk[32], const char *
 	nk.public_key.len = 32;
 	nk.visitor_id = (char *)visitor_id;
 	nk.enrolled_at = now;
-	return put_msg(txn, DB_KEYS, WIRE_DEVICE_KEY, pk, 32, &nk);
+	return registry_put_msg(txn, DB_KEYS, WIRE_DEVICE_KEY, pk, 32, &nk);
 }
 
 int registry_revoke_key(struct store_txn *txn, const uint8_t pk[32], int64_t now)
@@ -356,7 +356,7 @@ int registry_revoke_key(struct store_txn *txn, const uint8_t pk[32], int64_t now
 	if (!k->revoked) {
 		k->revoked = 1;
 		k->revoked_at = now;
-		r = put_msg(txn, DB_KEYS, WIRE_DEVICE_KEY, pk, 32, k);
+		r = registry_put_msg(txn, DB_KEYS, WIRE_DEVICE_KEY, pk, 32, k);
 	}
 	wire_free(WIRE_DEVICE_KEY, k);
 	return r;

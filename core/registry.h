@@ -88,6 +88,11 @@ typedef int (*registry_each_fn)(void *msg, void *ctx);
 int registry_foreach(struct store_txn *txn, enum store_db db, registry_each_fn fn,
                      void *ctx) TF_MUST_CHECK;
 
+/* Packs msg (of wire type `type`) and stores it under key in db. Returns 0,
+ * -ENOMEM, or a store code. */
+int registry_put_msg(struct store_txn *txn, enum store_db db, enum wire_type type, const void *key,
+                     size_t klen, const void *msg) TF_MUST_CHECK;
+
 /* Is the text a valid registry id: 1..64 chars of [A-Za-z0-9_.-]? */
 bool registry_id_valid(const char *id);
 

@@ -321,10 +321,9 @@ static int64_t duty_start(const struct policy *pol, const struct timeline_spans 
 	return at[i];
 }
 
-/* Removes every duty of the elder; remembers each one's start so a
- * recomputation keeps the date an assignment began. */
-static int drop_duties(struct store_txn *txn, const char *elder, size_t *n_old, tf_duty **keep,
-                       size_t keep_max)
+/* Removes every duty of the elder and its index entries (a duty's start
+ * comes from the timeline, so nothing of the old duties is kept). */
+static int drop_duties(struct store_txn *txn, const char *elder)
 {
 	char prefix[KEY_MAX];
 	size_t pl = strlen(elder) + 1;
@@ -335,7 +334,6 @@ static int drop_duties(struct store_txn *txn, const char *elder, size_t *n_old, 
 		return r;
 	const void *k, *v;
 	size_t kl, vl;
-	*n_old = 0;
 	for (r = store_cursor_seek(cur, prefix, pl, &k, &kl, &v, &vl); r == 0;
 	     r = store_cursor_seek(cur, prefix, pl, &k, &kl, &v, &vl)) {
 		if (kl < pl || memcmp(k, prefix, pl) != 0)
@@ -358,10 +356,7 @@ static int drop_duties(struct store_txn *txn, const char *elder, size_t *n_old, 
 		r = index_del(txn, d->due_at, key, kl);
 		if (r == 0)
 			r = store_cursor_del(cur);
-		if (r == 0 && *n_old < keep_max)
-			keep[(*n_old)++] = d;
-		else
-			wire_free(WIRE_DUTY, d);
+		wire_free(WIRE_DUTY, d);
 		if (r < 0)
 			break;
 	}
@@ -526,11 +521,7 @@ static int fill_last(struct store_txn *txn, const tf_elder *e, struct plan *plan
 
 int schedule_elder(struct store_txn *txn, const struct policy *pol, const tf_elder *e, int64_t now)
 {
-	tf_duty *old[MAX_DUTIES];
-	size_t n_old = 0;
-	int r = drop_duties(txn, e->id, &n_old, old, MAX_DUTIES);
-	for (size_t k = 0; k < n_old; k++)
-		wire_free(WIRE_DUTY, old[k]);
+	int r = drop_duties(txn, e->id);
 	struct plan plans[MAX_DUTIES];
 	size_t n = 0;
 	if (r == 0)

@@ -24,23 +24,10 @@ static size_t time_key(uint8_t *buf, const char *id, int64_t t, const uint8_t *t
 	return n + 9 + (tie ? TIMELINE_TIE_LEN : 0);
 }
 
-static int put_packed(struct store_txn *txn, enum store_db db, enum wire_type type, const void *key,
-                      size_t kl, const void *msg)
-{
-	uint8_t *buf;
-	size_t len;
-	int r = wire_pack(type, msg, &buf, &len);
-	if (r < 0)
-		return r;
-	r = store_put(txn, db, key, kl, buf, len, 0);
-	free(buf);
-	return r;
-}
-
 /* An elder fact under its key, and in the arrival index. */
 static int put_fact(struct store_txn *txn, const uint8_t *key, size_t kl, const tf_elder_fact *f)
 {
-	int r = put_packed(txn, DB_ELDER_FACTS, WIRE_ELDER_FACT, key, kl, f);
+	int r = registry_put_msg(txn, DB_ELDER_FACTS, WIRE_ELDER_FACT, key, kl, f);
 	uint8_t ak[8 + KEY_MAX];
 	store_be64(ak, (uint64_t)(f->received_at > 0 ? f->received_at : 0));
 	memcpy(ak + 8, key, kl);
@@ -125,14 +112,14 @@ static int version_put(struct store_txn *txn, enum store_db spans, enum store_db
 	}
 	uint8_t key[KEY_MAX];
 	size_t kl = time_key(key, id, at, tie);
-	int r = put_packed(txn, spans, type, key, kl, msg);
+	int r = registry_put_msg(txn, spans, type, key, kl, msg);
 	int later = r == 0 ? has_later(txn, spans, id, key, kl) : r;
 	if (later < 0)
 		return later;
 	/* A version that arrives late but took effect earlier leaves the
 	 * current record to the later one. */
 	if (!later)
-		r = put_packed(txn, current, type, id, strlen(id), msg);
+		r = registry_put_msg(txn, current, type, id, strlen(id), msg);
 	return r;
 }
 
@@ -564,7 +551,7 @@ static int rebuild_elder(struct store_txn *txn, const char *id, tf_elder **curre
 		cur.status = s.e.status;
 		cur.status_since = s.status_since;
 		cur.registered_at = s.registered_at;
-		r = put_packed(txn, DB_ELDERS, WIRE_ELDER, id, strlen(id), &cur);
+		r = registry_put_msg(txn, DB_ELDERS, WIRE_ELDER, id, strlen(id), &cur);
 		if (r == 0)
 			r = assigned_index(txn, &cur, true);
 		if (r == 0 && current) {
@@ -754,7 +741,7 @@ static int migrate_version(struct store_txn *txn, enum store_db db, enum wire_ty
 	static const uint8_t tie[TIMELINE_TIE_LEN];
 	uint8_t key[KEY_MAX];
 	size_t kl = time_key(key, id, 0, tie);
-	return put_packed(txn, db, type, key, kl, msg);
+	return registry_put_msg(txn, db, type, key, kl, msg);
 }
 
 static int migrate_area(void *msg, void *ctx)
