@@ -136,7 +136,7 @@ static const char usage_text[] =
     "      elders overdue for a visit, longest overdue first; --within also lists\n"
     "      what falls due in the next DAYS days (negative days overdue)\n"
     "      rules: monthly_visit party_member neighbour_check high_risk_weekly\n"
-    "             1+2_not_set_up (as named in the daemon's policy)\n"
+    "             after_major_change 1+2_not_set_up (as named in the daemon's policy)\n"
     "  report --month YYYY-MM [--area CODE] [--depth N] [--as-filed | --late]\n"
     "      monthly visit rate, party-member visits and \"1+2\" neighbour checks,\n"
     "      per area at every level (--depth 1: the area and the level below it),\n"

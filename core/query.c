@@ -602,6 +602,8 @@ struct report {
 	/* Late facts of a filed month, and the elders with late registry
 	 * facts or events (from the arrival index). */
 	struct smap late_elders;
+	char last_area[REGISTRY_ID_MAX + 1];
+	struct smap_entry *last_row;
 	int64_t filed_at;
 	const char *filed_by;
 	Tanfang__V1__LateFact *late;
@@ -782,7 +784,7 @@ struct elder_month {
 	size_t len[TIMELINE_FACTS_MAX];
 	tf_elder *state[TIMELINE_FACTS_MAX];
 	size_t n_visits;
-	struct month_visit visits[MONTH_VISITS_MAX + 1]; /* + a slot to split into */
+	struct month_visit visits[MONTH_VISITS_MAX];
 	int roles[MONTH_VISITS_MAX];
 	struct wire_arena *arena; /* the decoded states, dropped per elder */
 };
@@ -805,6 +807,20 @@ static long span_index(const struct elder_month *m, int64_t t)
 	while (i >= 0 && m->from[i] > t)
 		i--;
 	return i;
+}
+
+/* The row of an area, through a one-entry cache: elders of one village
+ * often come one after another. */
+static struct smap_entry *report_row_of(struct report *rp, const char *area)
+{
+	if (rp->last_row && strcmp(rp->last_area, area) == 0)
+		return rp->last_row;
+	struct smap_entry *e = smap_get(&rp->index, area);
+	if (e && strlen(area) < sizeof rp->last_area) {
+		strcpy(rp->last_area, area);
+		rp->last_row = e;
+	}
+	return e;
 }
 
 /* Was the rule in force for the elder at t (present, under the rule)? */
@@ -981,7 +997,7 @@ static int report_elder(struct q *q, struct report *rp, struct elder_month *m)
 		left_before = m->from[j + 1] < S;
 		tstar = m->from[j + 1] - 1;
 	}
-	struct smap_entry *ent = left_before ? NULL : smap_get(&rp->index, st->area);
+	struct smap_entry *ent = left_before ? NULL : report_row_of(rp, st->area);
 	if (!ent && !rp->filed_at)
 		return 0; /* counted outside this scope, or gone before the month */
 	for (size_t i = 0; i < m->n_visits; i++) {
@@ -1137,18 +1153,24 @@ static int report_walk(struct q *q, struct report *rp)
 					vr = -ENOENT;
 					break;
 				}
-				/* Split into the next slot: kept if it is this elder's. */
-				struct month_visit *mv = &m->visits[m->n_visits];
-				int sr = record_month_split(vk, vkl, vv, vvl, mv);
+				/* Compare the key's elder id in place (a million
+				 * visits a month); split only this elder's. The order
+				 * is the keys' own: id bytes, then the shorter first. */
+				size_t el = vkl > 29 ? vkl - 29 : 0, idl = strlen(m->id);
+				int c = memcmp((const uint8_t *)vk + 4, m->id, el < idl ? el : idl);
+				if (c == 0)
+					c = (el > idl) - (el < idl);
+				if (c > 0)
+					break;
+				if (c < 0 || m->n_visits == MONTH_VISITS_MAX)
+					continue;
+				int sr =
+				    record_month_split(vk, vkl, vv, vvl, &m->visits[m->n_visits]);
 				if (sr < 0) {
 					r = sr;
 					break;
 				}
-				int c = strcmp(mv->elder, m->id);
-				if (c > 0)
-					break;
-				if (c == 0 && m->n_visits < MONTH_VISITS_MAX)
-					m->n_visits++;
+				m->n_visits++;
 			}
 			if (vr < 0 && vr != -ENOENT)
 				r = vr;
