@@ -700,9 +700,15 @@ static int apply_visit(struct wctx *w)
 		rec.content_hash.len = 32;
 		r = store_record(w, v->id.data, e->id, v->visited_at, &rec);
 	}
-	int role = -1;
-	if (r == 0)
-		r = schedule_role_at(w->txn, w->signer->id, v->visited_at, &role);
+	/* The signer's role at the visit's time: the one just read, unless
+	 * the visitor has had more than one (then the timeline says which). */
+	int role = w->signer->role;
+	if (r == 0) {
+		int n = timeline_visitor_versions(w->txn, w->signer->id);
+		r = n < 0   ? n
+		    : n > 1 ? schedule_role_at(w->txn, w->signer->id, v->visited_at, &role)
+		            : 0;
+	}
 	if (r == 0)
 		r = schedule_visit(w->txn, w->ig->pol, e, w->signer->id, role, v, w->now);
 	if (r == 0 && v->follow_up)

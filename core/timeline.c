@@ -159,6 +159,28 @@ int timeline_area_at(struct store_txn *txn, const char *code, int64_t t, tf_area
 	return decoded_at(txn, DB_AREA_SPANS, WIRE_AREA, code, t, (void **)out);
 }
 
+int timeline_visitor_versions(struct store_txn *txn, const char *id)
+{
+	size_t pl = strlen(id) + 1;
+	if (pl > REGISTRY_ID_MAX + 1)
+		return 0;
+	struct store_cursor *cur;
+	int r = store_cursor_open(txn, DB_VISITOR_SPANS, &cur);
+	if (r < 0)
+		return r;
+	const void *k, *v;
+	size_t kl, vl;
+	int n = 0;
+	for (r = store_cursor_seek(cur, id, pl, &k, &kl, &v, &vl); r == 0 && n < 2;
+	     r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
+		if (kl < pl || memcmp(k, id, pl) != 0)
+			break;
+		n++;
+	}
+	store_cursor_close(cur);
+	return r < 0 && r != -ENOENT ? r : n;
+}
+
 int timeline_role_at(struct store_txn *txn, const char *id, int64_t t, int *role, int64_t *from,
                      int64_t *until)
 {

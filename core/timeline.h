@@ -101,6 +101,10 @@ int timeline_visitor_at(struct store_txn *txn, const char *id, int64_t t,
 int timeline_area_at(struct store_txn *txn, const char *code, int64_t t,
                      tf_area **out) TF_MUST_CHECK;
 
+/* How many versions visitor id has: 0, 1, or 2 for two or more. Returns
+ * that, or a store code. */
+int timeline_visitor_versions(struct store_txn *txn, const char *id) TF_MUST_CHECK;
+
 /* The role of visitor id at t, and the interval [*from, *until) in which
  * that version holds (so a caller can reuse it for other times). -1 if the
  * visitor is unknown (then the interval is everything). Returns 0 or a

@@ -1147,6 +1147,42 @@ static void test_overdue_by_visitor(void)
 	close_store();
 }
 
+/* A visit counts under the visitor's role at the visit's own time: p2
+ * visits as a party member in October, becomes a grid worker on 1
+ * November (kp NULL: the role changes, the key stays). */
+static void test_role_at_visit(void)
+{
+	open_store();
+	const int alone[] = {CAT(LIVING_ALONE), 0};
+	const char *vis[] = {"p2", NULL};
+	clock_set_fixed(T_OCT1_10);
+	CHECK_EQ_INT(put_elder("z", VA, alone, vis, NULL, 0, 0), ST(OK));
+	clock_set_fixed(T_OCT15_10);
+	visit(&p2, "z", KIND(DOOR), T_OCT15_10 - 60);
+	clock_set_fixed(T_NOV1_10);
+	CHECK_EQ_INT(inproc_visitor(&p, "p2", "党员二", ROLE(GRID_WORKER), TOWNSHIP, NULL), ST(OK));
+	clock_set_fixed(T_NOV10_10);
+	visit(&p2, "z", KIND(DOOR), T_NOV10_10 - 60);
+	tf_reply *r = report(VA, "2026-10");
+	CHECK(r->report && r->report->n_rows && r->report->rows[0]->party_required == 1 &&
+	      r->report->rows[0]->party_done == 1);
+	wire_free(WIRE_REPLY, r);
+	/* November: p2 is no party member at the month's end: no party duty. */
+	r = report(VA, "2026-11");
+	CHECK(r->report && r->report->n_rows && r->report->rows[0]->party_required == 0);
+	CHECK(r->report && r->report->n_rows && r->report->rows[0]->visited == 1);
+	wire_free(WIRE_REPLY, r);
+	/* A late visit dated in October, signed now as a grid worker, still
+	 * counts as the party member's visit it was. */
+	clock_set_fixed(T_NOV12_12);
+	CHECK_EQ_INT(put_elder("z2", VA, alone, vis, NULL, T_SEP1, 0), ST(OK));
+	visit(&p2, "z2", KIND(DOOR), T_OCT20_10);
+	r = report(VA, "2026-10");
+	CHECK(r->report && r->report->n_rows && r->report->rows[0]->party_done == 2);
+	wire_free(WIRE_REPLY, r);
+	close_store();
+}
+
 int main(void)
 {
 	CHECK_OK(period_set_timezone("Asia/Shanghai"));
@@ -1168,5 +1204,6 @@ int main(void)
 	test_after_major_change();
 	test_birthday_tier();
 	test_overdue_by_visitor();
+	test_role_at_visit();
 	return tft_done();
 }
