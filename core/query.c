@@ -1,6 +1,7 @@
 #include "query.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -1124,7 +1125,13 @@ static void month_clear(struct elder_month *m)
 
 /* Walks every elder's spans beside the month's visits, both in elder-id
  * order (a merge join: one pass over each, no lookups per elder). */
-static int report_walk(struct q *q, struct report *rp)
+static uint32_t part_of(const char *id, unsigned nparts)
+{
+	return nparts < 2 ? 0 : (uint32_t)(hash_str(id) % nparts);
+}
+
+/* Walks the elders of part `part` of `nparts` (by a hash of the id). */
+static int report_walk(struct q *q, struct report *rp, unsigned part, unsigned nparts)
 {
 	struct elder_month *m = calloc(1, sizeof *m);
 	if (!m || wire_arena_new(&m->arena) < 0) {
@@ -1174,7 +1181,9 @@ static int report_walk(struct q *q, struct report *rp)
 			}
 			if (vr < 0 && vr != -ENOENT)
 				r = vr;
-			int er = r < 0 && r != -ENOENT ? r : report_elder(q, rp, m);
+			int er = r < 0 && r != -ENOENT            ? r
+			         : part_of(m->id, nparts) != part ? 0
+			                                          : report_elder(q, rp, m);
 			month_clear(m);
 			if (er < 0) {
 				r = er;
@@ -1205,6 +1214,126 @@ static int report_walk(struct q *q, struct report *rp)
 	store_cursor_close(sc);
 	store_cursor_close(vc);
 	return r == -ENOENT ? 0 : r;
+}
+
+/* A second walker's share: its own counters (a copy of the rows), role
+ * cache, area cache and late facts; the rows' names, the index and the
+ * late elders are rp's, read only. */
+struct part {
+	struct q q;
+	struct report rp;
+	int r;
+};
+
+static void *part_main(void *arg)
+{
+	struct part *p = arg;
+	p->r = report_walk(&p->q, &p->rp, 1, 2);
+	return NULL;
+}
+
+static int part_init(struct part *p, const struct q *q, const struct report *rp)
+{
+	memset(p, 0, sizeof *p);
+	p->q = *q;
+	p->q.txn = NULL; /* its own, below: never the caller's */
+	memset(&p->q.within, 0, sizeof p->q.within);
+	p->rp = *rp;
+	p->rp.rows = malloc((rp->n ? rp->n : 1) * sizeof *rp->rows);
+	memset(&p->rp.role_idx, 0, sizeof p->rp.role_idx);
+	p->rp.roles = NULL, p->rp.late = NULL;
+	memset(&p->rp.late_strs, 0, sizeof p->rp.late_strs);
+	if (!p->rp.rows)
+		return -ENOMEM;
+	memcpy(p->rp.rows, rp->rows, rp->n * sizeof *rp->rows);
+	for (size_t i = 0; i < rp->n; i++) {
+		Tanfang__V1__ReportRow *c = &p->rp.rows[i].pb;
+		c->required = c->visited = c->party_required = c->party_done = 0;
+		c->neighbour_required = c->neighbour_set_up = c->neighbour_done = 0;
+	}
+	memset(&p->rp.role_idx, 0, sizeof p->rp.role_idx);
+	p->rp.roles = NULL, p->rp.n_roles = p->rp.cap_roles = 0;
+	p->rp.late = NULL, p->rp.n_late = p->rp.cap_late = 0, p->rp.late_total = 0;
+	memset(&p->rp.late_strs, 0, sizeof p->rp.late_strs);
+	p->rp.last_row = NULL;
+	return store_txn_twin(q->txn, &p->q.txn);
+}
+
+static void part_free(struct part *p)
+{
+	store_txn_abort(p->q.txn);
+	smap_free(&p->q.within);
+	free(p->rp.rows);
+	smap_free(&p->rp.role_idx);
+	free(p->rp.roles);
+	free(p->rp.late);
+	msgs_free(&p->rp.late_strs, false);
+}
+
+/* Adds the second walker's counters and late facts to rp: the late facts
+ * of both are in elder order, and the merge keeps it (and the first 200). */
+static int part_merge(struct report *rp, struct part *p)
+{
+	for (size_t i = 0; i < rp->n; i++) {
+		Tanfang__V1__ReportRow *a = &rp->rows[i].pb;
+		const Tanfang__V1__ReportRow *b = &p->rp.rows[i].pb;
+		a->required += b->required, a->visited += b->visited;
+		a->party_required += b->party_required, a->party_done += b->party_done;
+		a->neighbour_required += b->neighbour_required;
+		a->neighbour_set_up += b->neighbour_set_up;
+		a->neighbour_done += b->neighbour_done;
+	}
+	size_t n = rp->n_late + p->rp.n_late;
+	Tanfang__V1__LateFact *all = malloc((n ? n : 1) * sizeof *all);
+	if (!all)
+		return -ENOMEM;
+	size_t i = 0, j = 0, k = 0;
+	while (i < rp->n_late || j < p->rp.n_late) {
+		bool left =
+		    j == p->rp.n_late ||
+		    (i < rp->n_late && strcmp(rp->late[i].elder_id, p->rp.late[j].elder_id) <= 0);
+		all[k++] = left ? rp->late[i++] : p->rp.late[j++];
+	}
+	free(rp->late);
+	rp->late = all;
+	rp->n_late = k < 200 ? k : 200;
+	rp->cap_late = n;
+	rp->late_total += p->rp.late_total;
+	/* The strings move with the facts. */
+	for (size_t s = 0; s < p->rp.late_strs.n; s++) {
+		int r = msgs_push(&rp->late_strs, p->rp.late_strs.p[s]);
+		if (r < 0)
+			return r;
+		p->rp.late_strs.p[s] = NULL;
+	}
+	return 0;
+}
+
+/* The walk over both cores when a second read transaction can see the
+ * very same snapshot (a query's read transaction), else on this thread
+ * (the writer's filing, or a write committed meanwhile). */
+static int report_walk_all(struct q *q, struct report *rp)
+{
+	struct part *p = malloc(sizeof *p);
+	if (!p)
+		return -ENOMEM;
+	int r = part_init(p, q, rp);
+	pthread_t th;
+	bool started = r == 0 && pthread_create(&th, NULL, part_main, p) == 0;
+	if (!started) {
+		part_free(p);
+		free(p);
+		return r < 0 && r != -EAGAIN ? r : report_walk(q, rp, 0, 1);
+	}
+	r = report_walk(q, rp, 0, 2);
+	pthread_join(th, NULL);
+	if (r == 0)
+		r = p->r;
+	if (r == 0)
+		r = part_merge(rp, p);
+	part_free(p);
+	free(p);
+	return r;
 }
 
 static int late_elder(const char *elder, void *ctx)
@@ -1271,7 +1400,7 @@ static int report_build(struct q *q, const char *month, bool with_filings, struc
 		if (r < 0)
 			return r;
 	}
-	r = report_walk(q, rp);
+	r = report_walk_all(q, rp);
 	if (r < 0)
 		return r;
 	Tanfang__V1__ReportRow **ptrs = calloc(rp->n ? rp->n : 1, sizeof *ptrs);

@@ -170,6 +170,19 @@ int store_txn_begin(struct store *st, bool write, struct store_txn *parent, stru
 	return 0;
 }
 
+int store_txn_twin(struct store_txn *txn, struct store_txn **out)
+{
+	int r = store_txn_begin(txn->st, false, NULL, out);
+	if (r < 0)
+		return r;
+	if (mdb_txn_id((*out)->txn) != mdb_txn_id(txn->txn)) {
+		store_txn_abort(*out);
+		*out = NULL;
+		return -EAGAIN;
+	}
+	return 0;
+}
+
 int store_txn_commit(struct store_txn *txn)
 {
 	int rc = mdb_txn_commit(txn->txn);

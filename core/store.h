@@ -77,6 +77,12 @@ void store_close(struct store *st);
  * others). Returns 0 or a negative code. */
 int store_txn_begin(struct store *st, bool write, struct store_txn *parent,
                     struct store_txn **out) TF_MUST_CHECK;
+/* A second read transaction on the very snapshot txn sees, for another
+ * thread (a transaction is one thread's at a time). Returns 0, -EAGAIN if
+ * the snapshot moved on meanwhile or txn is a write transaction (then
+ * work on txn alone), or a store code. */
+int store_txn_twin(struct store_txn *txn, struct store_txn **out) TF_MUST_CHECK;
+
 /* Commits and frees txn. Durable on return for a top-level write
  * transaction (fsync'd). Returns 0, TF_E_MAPFULL, -ENOSPC or -EIO; the
  * transaction is freed either way. */
