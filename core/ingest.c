@@ -705,9 +705,10 @@ static int apply_visit(struct wctx *w)
 	int role = w->signer->role;
 	if (r == 0) {
 		int n = timeline_visitor_versions(w->txn, w->signer->id);
-		r = n < 0   ? n
-		    : n > 1 ? schedule_role_at(w->txn, w->signer->id, v->visited_at, &role)
-		            : 0;
+		r = n < 0 ? n
+		    : n > 1
+		        ? timeline_role_at(w->txn, w->signer->id, v->visited_at, &role, NULL, NULL)
+		        : 0;
 	}
 	if (r == 0)
 		r = schedule_visit(w->txn, w->ig->pol, e, w->signer->id, role, v, w->now);
@@ -716,17 +717,6 @@ static int apply_visit(struct wctx *w)
 		                         v->visited_at + w->ig->cfg.follow_up_s);
 	wire_free(WIRE_ELDER, e);
 	return r;
-}
-
-static bool changes_status(int type)
-{
-	switch (type) {
-	case TANFANG__V1__CARE_EVENT_TYPE__CARE_EVENT_TYPE_DECEASED:
-	case TANFANG__V1__CARE_EVENT_TYPE__CARE_EVENT_TYPE_MOVED_AWAY:
-	case TANFANG__V1__CARE_EVENT_TYPE__CARE_EVENT_TYPE_HOSPITALISED:
-	case TANFANG__V1__CARE_EVENT_TYPE__CARE_EVENT_TYPE_DISCHARGED: return true;
-	default: return false;
-	}
 }
 
 /* Does any rule start from care events of this type? */
@@ -771,7 +761,7 @@ static int apply_event(struct wctx *w)
 		r = alert_on_event(w->txn, e, ev, w->signer->id, w->now);
 	/* A status change applies at the event's own time, in order with the
 	 * others whatever order they arrive in (BRIEF §3, §9). */
-	if (r == 0 && changes_status(ev->type)) {
+	if (r == 0 && timeline_status_event(ev->type)) {
 		tf_elder_fact f;
 		wire_init(WIRE_ELDER_FACT, &f);
 		f.kind = TANFANG__STORE__ELDER_FACT__KIND__KIND_STATUS;

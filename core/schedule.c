@@ -64,21 +64,6 @@ bool schedule_visit_counts(const struct policy_rule *r, const char *holder, cons
 	return r->duty == DUTY_ELDER || strcmp(holder, visitor) == 0;
 }
 
-int schedule_role_at(struct store_txn *txn, const char *visitor, int64_t t, int *role)
-{
-	tf_visitor *v;
-	int r = timeline_visitor_at(txn, visitor, t, &v);
-	if (r == -ENOENT) {
-		*role = -1;
-		return 0;
-	}
-	if (r < 0)
-		return r;
-	*role = v->role;
-	wire_free(WIRE_VISITOR, v);
-	return 0;
-}
-
 /* An elder's area and every area above it, own first: the scopes whose
  * overdue lists show the elder's duties. */
 #define ANCESTRY_MAX  16
@@ -480,7 +465,8 @@ static int fill_last(struct store_txn *txn, const tf_elder *e, struct plan *plan
 			break;
 		if (rec->visit && rec->visit->visited_at <= now + FUTURE_SLACK_S) {
 			int role;
-			r = schedule_role_at(txn, rec->visitor_id, rec->visit->visited_at, &role);
+			r = timeline_role_at(txn, rec->visitor_id, rec->visit->visited_at, &role,
+			                     NULL, NULL);
 			for (size_t i = 0; r == 0 && i < n; i++) {
 				struct plan *p = &plans[i];
 				if (!p->rule || p->last || p->trigger ||

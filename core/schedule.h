@@ -55,9 +55,6 @@ bool schedule_rule_active(const struct policy *pol, const struct policy_rule *r,
  * duties)? */
 bool schedule_visit_counts(const struct policy_rule *r, const char *holder, const char *visitor,
                            int role, int kind);
-/* The role of visitor at t (timeline), -1 if unknown. Returns 0 or a store code. */
-int schedule_role_at(struct store_txn *txn, const char *visitor, int64_t t,
-                     int *role) TF_MUST_CHECK;
 
 /* Recomputes the duties of every elder (after a policy change, or an area
  * moved to another parent). */

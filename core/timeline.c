@@ -184,6 +184,11 @@ int timeline_visitor_versions(struct store_txn *txn, const char *id)
 int timeline_role_at(struct store_txn *txn, const char *id, int64_t t, int *role, int64_t *from,
                      int64_t *until)
 {
+	int64_t from_, until_;
+	if (!from)
+		from = &from_;
+	if (!until)
+		until = &until_;
 	*role = -1, *from = INT64_MIN, *until = INT64_MAX;
 	size_t pl = strlen(id) + 1;
 	if (pl > REGISTRY_ID_MAX + 1)
@@ -362,6 +367,14 @@ static int event_status(int type, int current)
 	case EV(DISCHARGED): return current == ST(HOSPITALISED) ? ST(ACTIVE) : current;
 	default: return current;
 	}
+}
+
+bool timeline_status_event(int type)
+{
+	/* A discharge changes nothing for an active elder, but ends a stay
+	 * in hospital: ask both. */
+	return event_status(type, ST(ACTIVE)) != ST(ACTIVE) ||
+	       event_status(type, ST(HOSPITALISED)) != ST(HOSPITALISED);
 }
 
 /* The fold's running state. Its strings and arrays point into the facts,
@@ -807,10 +820,7 @@ static int migrate_events(struct store_txn *txn, const tf_elder *e)
 		if (r < 0)
 			break;
 		const tf_care_event *ev = rec->care_event;
-		/* Every event that can change a status: a discharge changes
-		 * nothing for an active elder, but ends a stay in hospital. */
-		if (ev && (event_status(ev->type, ST(ACTIVE)) != ST(ACTIVE) ||
-		           event_status(ev->type, ST(HOSPITALISED)) != ST(HOSPITALISED))) {
+		if (ev && timeline_status_event(ev->type)) {
 			tf_elder_fact f;
 			wire_init(WIRE_ELDER_FACT, &f);
 			f.kind = FACT(STATUS);

@@ -75,6 +75,10 @@ long timeline_span_at(const struct timeline_spans *s, int64_t t);
  * walks the database itself (the report). Returns 0 or TF_E_CORRUPT. */
 int timeline_span_decode(const void *v, size_t vl, tf_elder **out) TF_MUST_CHECK;
 
+/* Does a care event of this type change an elder's status (hospitalised,
+ * discharged, deceased, moved away)? The rule of BRIEF §3, kept here. */
+bool timeline_status_event(int type);
+
 /* Is the elder on the register and present (active or hospitalised) in this
  * state? Deceased and moved-away elders are not. */
 bool timeline_present(const tf_elder *state);
@@ -106,9 +110,9 @@ int timeline_area_at(struct store_txn *txn, const char *code, int64_t t,
 int timeline_visitor_versions(struct store_txn *txn, const char *id) TF_MUST_CHECK;
 
 /* The role of visitor id at t, and the interval [*from, *until) in which
- * that version holds (so a caller can reuse it for other times). -1 if the
- * visitor is unknown (then the interval is everything). Returns 0 or a
- * store code. */
+ * that version holds (so a caller can reuse it for other times; either may
+ * be NULL). -1 if the visitor is unknown (then the interval is
+ * everything). Returns 0 or a store code. */
 int timeline_role_at(struct store_txn *txn, const char *id, int64_t t, int *role, int64_t *from,
                      int64_t *until) TF_MUST_CHECK;
 
