@@ -19,6 +19,7 @@
 #include "query.h"
 #include "record.h"
 #include "registry.h"
+#include "replay.h"
 #include "schedule.h"
 #include "timeline.h"
 #include "wire.h"
@@ -35,7 +36,12 @@ struct ingest {
 	 * it on SIGHUP; the lock keeps a query's policy alive until it ends. */
 	pthread_rwlock_t pol_lock;
 	struct policy *pol;
+	struct replay_memo *answered; /* queries answered inside the skew window */
 };
+
+/* 2^18 slots (6 MiB of address space, touched only as used): about 200
+ * queries a second, sustained over a 20-minute skew window. */
+#define ANSWERED_BITS 18
 
 struct job {
 	enum job_route route;
@@ -89,7 +95,10 @@ int ingest_new(struct store *st, const struct ingest_config *cfg, struct ingest 
 		return -ENOMEM;
 	}
 	int r = policy_default(&ig->pol);
+	if (r == 0)
+		r = replay_memo_new(ANSWERED_BITS, &ig->answered);
 	if (r < 0) {
+		policy_free(ig->pol);
 		pthread_rwlock_destroy(&ig->pol_lock);
 		free(ig);
 		return r;
@@ -103,6 +112,7 @@ void ingest_free(struct ingest *ig)
 	if (!ig)
 		return;
 	policy_free(ig->pol);
+	replay_memo_free(ig->answered);
 	pthread_rwlock_destroy(&ig->pol_lock);
 	free(ig);
 }
@@ -251,6 +261,8 @@ static const char *check_event(const tf_care_event *e)
 
 static const char *check_request(const tf_request *r)
 {
+	if (r->nonce.len > 32)
+		return "nonce longer than 32 bytes";
 	switch (r->op_case) {
 	case OP(VISIT): return check_visit(r->visit);
 	case OP(CARE_EVENT): return check_event(r->care_event);
@@ -422,8 +434,24 @@ void job_free(struct job *job)
 
 int ingest_query(struct ingest *ig, struct job *job)
 {
+	/* A query is answered once: a replayed envelope would hand the answer
+	 * to whoever resent it (issue 8, item 2). Past sent_at + skew the
+	 * skew check refuses it anyway, so the entry may expire then. */
+	int64_t now_ms = clock_now_ms();
+	int r = replay_memo_claim(ig->answered, job->ref,
+	                          job->req->sent_at_ms + ig->cfg.max_skew_s * 1000 + 1000, now_ms);
+	if (r == -EEXIST) {
+		set_status(job, S(REPLAYED),
+		           "this signed query was already answered; sign a new one");
+		return 0;
+	}
+	if (r == -EBUSY) {
+		set_status(job, S(INTERNAL),
+		           "too many queries inside the clock-skew window; retry in a minute");
+		return 0;
+	}
 	struct store_txn *txn;
-	int r = store_txn_begin(ig->st, false, NULL, &txn);
+	r = store_txn_begin(ig->st, false, NULL, &txn);
 	if (r < 0) {
 		set_status(job, code_status(r), "store: %s", tf_strerror(r));
 		return 0;
@@ -788,8 +816,11 @@ static int apply_event(struct wctx *w)
 }
 
 /* Registry changes: admins only, and only inside their own scope (a banner
- * administrator cannot edit another banner). */
-static int admin_scope(struct wctx *w, const char *area)
+ * administrator cannot edit another banner), on both sides (issue 8, item
+ * 1): the object as it is now (`before`: its current area, NULL for a new
+ * object) and as it will be (`after`). Checking only the new state let an
+ * area admin pull another banner's area, elder or visitor into its own. */
+static int admin_scope(struct wctx *w, const char *before, const char *after)
 {
 	if (w->signer->role != TANFANG__V1__ROLE__ROLE_ADMIN) {
 		set_status(w->job, S(FORBIDDEN), "only an admin key may change the registry");
@@ -797,15 +828,51 @@ static int admin_scope(struct wctx *w, const char *area)
 	}
 	if (!*w->signer->area)
 		return 0;
-	int r = registry_within(w->txn, area, w->signer->area);
-	if (r < 0)
-		return r;
-	if (!r) {
-		set_status(w->job, S(FORBIDDEN), "area %s is outside admin %s's scope %s", area,
-		           w->signer->id, w->signer->area);
-		return TF_E_FORBIDDEN;
+	const char *side[2] = {before, after};
+	for (int i = 0; i < 2; i++) {
+		if (!side[i])
+			continue;
+		int r = registry_within(w->txn, side[i], w->signer->area);
+		if (r < 0)
+			return r;
+		if (!r) {
+			set_status(w->job, S(FORBIDDEN), "%s%s is outside admin %s's scope %s",
+			           i == 0 ? "it is now in " : "area ",
+			           *side[i] ? side[i] : "the whole registry (\"\")", w->signer->id,
+			           w->signer->area);
+			return TF_E_FORBIDDEN;
+		}
 	}
 	return 0;
+}
+
+/* Nobody changes an admin at or above their own scope (issue 8, item 1):
+ * an area admin cannot demote, move or enrol a key for a peer or for the
+ * root admin, so the root admin cannot be locked out online. A root admin
+ * (scope "") is changed only by `tanfangd recover-admin` on the server.
+ * Returns 0 if v may be changed, TF_E_FORBIDDEN (status set), or a store
+ * error. */
+static int guard_admin(struct wctx *w, const tf_visitor *v, const char *what)
+{
+	if (v->role != TANFANG__V1__ROLE__ROLE_ADMIN)
+		return 0;
+	/* v is at or above the signer when the signer's scope lies inside
+	 * v's ("" contains everything). */
+	int r = registry_within(w->txn, w->signer->area, v->area);
+	if (r < 0)
+		return r;
+	if (!r)
+		return 0;
+	if (*v->area)
+		set_status(w->job, S(FORBIDDEN),
+		           "%s admin %s, whose scope %s contains yours: only an admin above %s may",
+		           what, v->id, v->area, v->area);
+	else
+		set_status(w->job, S(FORBIDDEN),
+		           "%s root admin %s: only 'tanfangd recover-admin' on the server may "
+		           "(docs/operations.md)",
+		           what, v->id);
+	return TF_E_FORBIDDEN;
 }
 
 static int invalid(struct wctx *w, int r, const char *err)
@@ -847,7 +914,12 @@ static int elder_changed(struct wctx *w, const tf_elder *now)
 static int put_elder(struct wctx *w, const tf_elder *e)
 {
 	char err[400];
-	int r = admin_scope(w, e->area);
+	tf_elder *old = NULL;
+	int r = registry_get_elder(w->txn, e->id, &old);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	r = admin_scope(w, r == 0 ? old->area : NULL, e->area);
+	wire_free(WIRE_ELDER, old);
 	if (r < 0)
 		return r;
 	struct registry_when when = change_when(w);
@@ -892,7 +964,7 @@ static int apply_set_list(struct wctx *w, const char *elder_id, char **ids, size
 	}
 	if (r < 0)
 		return r;
-	r = admin_scope(w, e->area);
+	r = admin_scope(w, e->area, e->area);
 	wire_free(WIRE_ELDER, e);
 	if (r < 0)
 		return r;
@@ -1018,6 +1090,33 @@ static int apply_correct(struct wctx *w)
 	return r;
 }
 
+/* Who may revoke a key: an admin whose scope holds the key's visitor, if
+ * that visitor is not an admin at or above them; anyone their own other
+ * keys. Never the key that signs the request: a lone root key revoked by
+ * mistake would lock the root admin out. A key that signs for nobody
+ * (unknown, revoked, or its visitor gone) needs the root admin. */
+static int revoke_scope(struct wctx *w, const uint8_t pk[32])
+{
+	if (memcmp(pk, w->job->env->signer.data, 32) == 0) {
+		set_status(w->job, S(FORBIDDEN),
+		           "a key cannot revoke itself: sign with another key of yours");
+		return TF_E_FORBIDDEN;
+	}
+	tf_visitor *v;
+	int r = registry_signer(w->txn, pk, &v);
+	if (r == TF_E_SIGNER)
+		return admin_scope(w, NULL, "");
+	if (r < 0)
+		return r;
+	if (strcmp(v->id, w->signer->id) != 0) {
+		r = admin_scope(w, v->area, v->area);
+		if (r == 0)
+			r = guard_admin(w, v, "revoking a key of");
+	}
+	wire_free(WIRE_VISITOR, v);
+	return r;
+}
+
 static int apply_registry(struct wctx *w)
 {
 	const tf_request *q = w->job->req;
@@ -1027,17 +1126,19 @@ static int apply_registry(struct wctx *w)
 	switch (q->op_case) {
 	case OP(PUT_AREA): {
 		const tf_area *a = q->put_area->area;
-		/* An area is in scope if it, or (for a new child) its parent, is. */
-		r = admin_scope(w, *a->parent ? a->parent : a->code);
-		if (r < 0)
-			return r;
+		/* A new area must hang from a parent in scope; an existing one
+		 * must itself be in scope now, and its parent after. */
 		tf_area *old;
 		r = registry_get_area(w->txn, a->code, &old);
 		if (r < 0 && r != -ENOENT)
 			return r;
-		bool moved = r == 0 && strcmp(old->parent, a->parent) != 0;
-		if (r == 0)
+		bool exists = r == 0;
+		bool moved = exists && strcmp(old->parent, a->parent) != 0;
+		if (exists)
 			wire_free(WIRE_AREA, old);
+		r = admin_scope(w, exists ? a->code : NULL, *a->parent ? a->parent : a->code);
+		if (r < 0)
+			return r;
 		r = invalid(w, registry_put_area(w->txn, a, &when, err, sizeof err), err);
 		/* An area moved under another parent changes which supervisors'
 		 * lists its elders' duties belong to: re-index every duty (rare:
@@ -1048,7 +1149,20 @@ static int apply_registry(struct wctx *w)
 	}
 	case OP(PUT_VISITOR): {
 		const tf_visitor *v = q->put_visitor->visitor;
-		r = admin_scope(w, v->area);
+		tf_visitor *old;
+		r = registry_get_visitor(w->txn, v->id, &old);
+		if (r < 0 && r != -ENOENT)
+			return r;
+		bool exists = r == 0;
+		r = admin_scope(w, exists ? old->area : NULL, v->area);
+		if (r == 0 && exists)
+			r = guard_admin(w, old, "changing");
+		if (exists)
+			wire_free(WIRE_VISITOR, old);
+		/* Making an admin at or above oneself would make someone no one
+		 * below the root can undo; the root admin may add root admins. */
+		if (r == 0 && *w->signer->area)
+			r = guard_admin(w, v, "making");
 		if (r < 0)
 			return r;
 		bool role_changed = false;
@@ -1083,7 +1197,11 @@ static int apply_registry(struct wctx *w)
 		}
 		if (r < 0)
 			return r;
-		r = admin_scope(w, v->area);
+		r = admin_scope(w, NULL, v->area);
+		/* Another key for oneself (a new phone) is always allowed; the
+		 * root admin may give a key to any admin (it could make one). */
+		if (r == 0 && *w->signer->area && strcmp(v->id, w->signer->id) != 0)
+			r = guard_admin(w, v, "enrolling a key for");
 		wire_free(WIRE_VISITOR, v);
 		if (r < 0)
 			return r;
@@ -1097,7 +1215,7 @@ static int apply_registry(struct wctx *w)
 		return invalid(w, r, err);
 	}
 	case OP(REVOKE_KEY): {
-		r = admin_scope(w, "");
+		r = revoke_scope(w, q->revoke_key->public_key.data);
 		if (r < 0)
 			return r;
 		r = registry_revoke_key(w->txn, q->revoke_key->public_key.data, w->now);
@@ -1161,6 +1279,42 @@ static int apply(struct wctx *w)
 	return r;
 }
 
+/* Visits and care events are kept by record id, which makes a resend
+ * harmless; every other write is kept by its envelope (replay.h). */
+static bool by_envelope(const struct job *j)
+{
+	return j->req->op_case != OP(VISIT) && j->req->op_case != OP(CARE_EVENT);
+}
+
+/* A write seen before (issue 8, item 2): answered without effect. Returns
+ * 1 if so (status set), 0 if not, or a store error. */
+static int replayed(struct store_txn *txn, struct job *j)
+{
+	if (!by_envelope(j))
+		return 0;
+	int r = replay_write_seen(txn, j->req->sent_at_ms, j->ref);
+	if (r == -EEXIST) {
+		set_status(j, S(REPLAYED),
+		           "this signed request was already received; it had its effect once");
+		return 1;
+	}
+	return r;
+}
+
+/* Remembers a write that had its effect. A refused one had none: sent
+ * again (its prerequisite arrived meanwhile, as when a device's envelopes
+ * arrive out of order) it may still take effect, once. */
+static int remember(struct store_txn *txn, const struct job *j)
+{
+	if (!by_envelope(j) || j->status != S(OK))
+		return 0;
+	return replay_write_mark(txn, j->req->sent_at_ms, j->ref);
+}
+
+/* Writes seen are forgotten a few at a time, once the skew check refuses
+ * them anyway (twice the skew: their sent_at may be ahead of the clock). */
+#define SEEN_PRUNE_PER_BATCH 64
+
 int ingest_write_batch(struct ingest *ig, struct job **jobs, size_t n)
 {
 	struct store_txn *txn;
@@ -1172,6 +1326,12 @@ int ingest_write_batch(struct ingest *ig, struct job **jobs, size_t n)
 		j->status = S(OK);
 		j->detail[0] = '\0';
 		j->n_flags = 0;
+		int seen = replayed(txn, j);
+		if (seen) {
+			if (seen < 0)
+				r = seen;
+			continue;
+		}
 		int cr = store_txn_begin(ig->st, true, txn, &w.txn);
 		if (cr == 0) {
 			cr = apply(&w);
@@ -1190,7 +1350,11 @@ int ingest_write_batch(struct ingest *ig, struct job **jobs, size_t n)
 			set_status(j, code_status(cr), "not stored: %s", tf_strerror(cr));
 		if (cr < 0 && code_status(cr) == S(INTERNAL))
 			log_warnx("request failed: %s", tf_strerror(cr));
+		r = remember(txn, j);
 	}
+	if (r == 0)
+		r = replay_write_prune(txn, clock_now_ms() - 2 * ig->cfg.max_skew_s * 1000,
+		                       SEEN_PRUNE_PER_BATCH);
 	if (r == 0)
 		r = store_txn_commit(txn);
 	else
@@ -1278,6 +1442,47 @@ int ingest_bootstrap(struct store *st, const uint8_t pk[32])
 	bool migrated;
 	if (r == 0)
 		r = timeline_migrate(txn, &migrated);
+	if (r < 0) {
+		store_txn_abort(txn);
+		return r;
+	}
+	return store_txn_commit(txn);
+}
+
+int ingest_recover_admin(struct store *st, const uint8_t pk[32], char *err, size_t errlen)
+{
+	struct store_txn *txn;
+	int r = store_txn_begin(st, true, NULL, &txn);
+	if (r < 0)
+		return r;
+	tf_visitor *old = NULL;
+	r = registry_get_visitor(txn, REGISTRY_ADMIN_ID, &old);
+	if (r < 0 && r != -ENOENT)
+		goto out;
+	tf_visitor admin;
+	wire_init(WIRE_VISITOR, &admin);
+	admin.id = REGISTRY_ADMIN_ID;
+	admin.name = old && *old->name ? old->name : "Administrator";
+	admin.contact = old ? old->contact : "";
+	admin.role = TANFANG__V1__ROLE__ROLE_ADMIN;
+	admin.area = "";
+	/* Effective now: the history keeps what the admin was before. */
+	int64_t now = clock_now();
+	struct registry_when when = {.at = now, .received = now, .signer = "recover-admin"};
+	uint64_t ms = (uint64_t)clock_now_ms();
+	for (int i = 5; i >= 0; i--, ms >>= 8)
+		when.tie[i] = (uint8_t)ms;
+	bool same = old && old->role == admin.role && !*old->area;
+	r = same ? 0 : registry_put_visitor(txn, &admin, &when, NULL, err, errlen);
+	if (r == TF_E_DUPLICATE)
+		r = 0;
+	if (r == 0) {
+		r = registry_enrol_key(txn, pk, REGISTRY_ADMIN_ID, now, err, errlen);
+		if (r == -EEXIST)
+			r = 0;
+	}
+out:
+	wire_free(WIRE_VISITOR, old);
 	if (r < 0) {
 		store_txn_abort(txn);
 		return r;

@@ -83,6 +83,15 @@ void job_free(struct job *job);
 int ingest_error_reply(int status, const char *detail, uint8_t **out,
                        size_t *out_len) TF_MUST_CHECK;
 
+/* Offline recovery of the root admin (issue 8, item 1; docs/operations.md):
+ * makes visitor "admin" a root admin again (role admin, scope "", effective
+ * now; its history keeps what it was) and enrols pk for it. For the server's
+ * operator, with the data folder; no signed request can do this. Returns 0;
+ * TF_E_INVALID with err set when pk is revoked or enrolled for another
+ * visitor; or a store code. */
+int ingest_recover_admin(struct store *st, const uint8_t pk[32], char *err,
+                         size_t errlen) TF_MUST_CHECK;
+
 /* Initialises a new data folder's store: the admin visitor ("admin", role
  * admin, scope everything) and its key pk. Returns 0, -EEXIST if an admin
  * key is already enrolled, or a negative code. */

@@ -43,9 +43,17 @@ void rpc_close(struct rpc *r)
 int rpc_seal(const struct keypair *key, tf_request *req, uint8_t **out, size_t *out_len)
 {
 	req->sent_at_ms = clock_now_ms();
+	/* Each signing is a new request, even of the same query in the same
+	 * millisecond: the daemon answers an envelope only once. */
+	uint8_t nonce[16];
+	randombytes_buf(nonce, sizeof nonce);
+	ProtobufCBinaryData given = req->nonce;
+	if (!given.len)
+		req->nonce = (ProtobufCBinaryData){.len = sizeof nonce, .data = nonce};
 	uint8_t *body;
 	size_t blen;
 	int r = wire_pack(WIRE_REQUEST, req, &body, &blen);
+	req->nonce = given;
 	if (r < 0)
 		return r;
 	r = envelope_seal(key->sk, body, blen, out, out_len);

@@ -53,6 +53,8 @@ enum store_db {
 	DB_FILED,         /* area \0 be32(YYYYMM) -> FiledReport */
 	DB_FACT_ARRIVALS, /* be64(received_at) elder_id \0 be64(effective) tie[8] -> "": facts by
 	                     arrival, so a filed month's late facts are found without a scan */
+	DB_SEEN,          /* be64(sent_at_ms ^ 2^63) ref[32] -> "": signed writes applied inside
+	                     the skew window (replay.h) */
 	/* A field device's outbox (a separate store in the device's folder). */
 	DB_OUTBOX,  /* be64(recorded) id[16] -> signed envelope bytes */
 	DB_REFUSED, /* id[16] -> status(4, be) || detail || \0 || envelope bytes */

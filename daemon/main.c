@@ -37,6 +37,7 @@ static const char usage_text[] =
     "       tanfangd check-config [--config FILE] [--policy FILE]   (also --check-config)\n"
     "       tanfangd verify-log [--config FILE] [--data DIR]\n"
     "       tanfangd backup [--config FILE] [--data DIR] --to DIR\n"
+    "       tanfangd recover-admin [--config FILE] [--data DIR] [--key FILE]\n"
     "\n"
     "  run           serve in the foreground, logging to stderr; SIGTERM/SIGINT stop\n"
     "                cleanly, SIGHUP reloads the policy file\n"
@@ -46,6 +47,9 @@ static const char usage_text[] =
     "  verify-log    re-verify every signature and the hash chain of the audit log\n"
     "  backup        copy the store, consistent and compacted, to DIR/data.mdb while the\n"
     "                daemon keeps running (the keys are copied by you: see operations.md)\n"
+    "  recover-admin make visitor 'admin' a root admin again and enrol the key in FILE\n"
+    "                (default DATA/admin.key; made if absent): the way back when the root\n"
+    "                admin's key is lost or revoked. Needs the data folder, not a signature\n"
     "\n"
     "  --config FILE     INI configuration (see docs/operations.md); without it, defaults\n"
     "  --data DIR        data folder (default /var/lib/tanfang, or [daemon] data_dir)\n"
@@ -82,7 +86,8 @@ struct args {
 	const char *workers;
 	const char *policy;
 	const char *now;
-	const char *to; /* backup: the destination folder */
+	const char *to;  /* backup: the destination folder */
+	const char *key; /* recover-admin: the key file */
 	bool no_curve;
 	bool verbose;
 };
@@ -96,6 +101,7 @@ enum {
 	OPT_NOW,
 	OPT_NO_CURVE,
 	OPT_TO,
+	OPT_KEY,
 };
 
 /* Parses the options allowed for a command (allowed: a string of the OPT_
@@ -111,6 +117,7 @@ static int parse_args(int argc, char **argv, const char *allowed, struct args *a
 	    {"now", required_argument, NULL, OPT_NOW},
 	    {"no-curve", no_argument, NULL, OPT_NO_CURVE},
 	    {"to", required_argument, NULL, OPT_TO},
+	    {"key", required_argument, NULL, OPT_KEY},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -120,9 +127,9 @@ static int parse_args(int argc, char **argv, const char *allowed, struct args *a
 	static const struct {
 		int opt;
 		char letter;
-	} letters[] = {{OPT_CONFIG, 'c'},   {OPT_DATA, 'd'},   {OPT_LISTEN, 'l'},
-	               {OPT_WORKERS, 'w'},  {OPT_POLICY, 'p'}, {OPT_NOW, 'n'},
-	               {OPT_NO_CURVE, 'N'}, {OPT_TO, 't'},     {'v', 'v'}};
+	} letters[] = {{OPT_CONFIG, 'c'}, {OPT_DATA, 'd'}, {OPT_LISTEN, 'l'},   {OPT_WORKERS, 'w'},
+	               {OPT_POLICY, 'p'}, {OPT_NOW, 'n'},  {OPT_NO_CURVE, 'N'}, {OPT_TO, 't'},
+	               {OPT_KEY, 'k'},    {'v', 'v'}};
 	optind = 1;
 	opterr = 0;
 	int c;
@@ -153,6 +160,7 @@ static int parse_args(int argc, char **argv, const char *allowed, struct args *a
 		case OPT_NOW: a->now = optarg; break;
 		case OPT_NO_CURVE: a->no_curve = true; break;
 		case OPT_TO: a->to = optarg; break;
+		case OPT_KEY: a->key = optarg; break;
 		case 'v': a->verbose = true; break;
 		default: break;
 		}
@@ -418,6 +426,65 @@ static int cmd_verify_log(int argc, char **argv)
 	return 0;
 }
 
+/* ---- recover-admin ---- */
+
+/* The way back for a root admin locked out (issue 8, item 1): online, no
+ * request can change a root admin, so this needs the server and its data
+ * folder. */
+static int cmd_recover_admin(int argc, char **argv)
+{
+	struct args a = {0};
+	struct dconfig cfg;
+	int r = command_start(argc, argv, "cdkv", &a, &cfg);
+	if (r)
+		return r < 0 ? 0 : r;
+	if (envelope_init() < 0)
+		fatal("libsodium failed to initialise");
+	const char *dir = cfg.data_dir;
+	if (!file_exists(dir, "data.mdb")) {
+		log_warnx("%s is not initialised (run: tanfangd init --data %s)", dir, dir);
+		return 1;
+	}
+	char path[PATH_MAX + 32];
+	if (a.key)
+		snprintf(path, sizeof path, "%s", a.key);
+	else
+		snprintf(path, sizeof path, "%s/admin.key", dir);
+	struct keypair kp;
+	bool made = false;
+	r = keys_load(path, &kp);
+	if (r == -ENOENT) {
+		if ((r = keys_generate(&kp)) == 0 && (r = keys_save(path, &kp)) == 0)
+			made = true;
+	}
+	if (r < 0) {
+		log_warnx("key file %s: %s", path, tf_strerror(r));
+		return 1;
+	}
+	struct store *st;
+	struct store_options so = {.map_size = cfg.map_size_mb << 20};
+	if ((r = store_open(dir, &so, &st)) < 0) {
+		log_warnx("cannot open the store in %s: %s", dir, tf_strerror(r));
+		return 1;
+	}
+	char err[400] = "";
+	r = ingest_recover_admin(st, kp.pk, err, sizeof err);
+	store_close(st);
+	char hex[65];
+	keys_pk_hex(&kp, hex);
+	explicit_bzero(&kp, sizeof kp);
+	if (r < 0) {
+		log_warnx("recovery refused: %s%s", *err ? err : tf_strerror(r),
+		          r == TF_E_INVALID ? " (give a new key file with --key)" : "");
+		return 1;
+	}
+	log_info("root admin recovered: visitor admin, key %s", hex);
+	printf("visitor 'admin' is a root admin again\n");
+	printf("admin public key: %s\n", hex);
+	printf("admin key file:   %s%s\n", path, made ? " (new)" : "");
+	return 0;
+}
+
 /* ---- run ---- */
 
 static void reload_policy(const struct dconfig *cfg, struct server *srv)
@@ -584,5 +651,7 @@ int main(int argc, char **argv)
 		return cmd_verify_log(argc - 1, argv + 1);
 	if (strcmp(cmd, "backup") == 0)
 		return cmd_backup(argc - 1, argv + 1);
+	if (strcmp(cmd, "recover-admin") == 0)
+		return cmd_recover_admin(argc - 1, argv + 1);
 	return usage_error("unknown command '%s'", cmd);
 }

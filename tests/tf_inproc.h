@@ -65,9 +65,19 @@ static inline void inproc_seal(const struct keypair *key, tf_request *req, uint8
 {
 	if (!req->sent_at_ms)
 		req->sent_at_ms = clock_now_ms();
+	/* A counter, not random bytes: runs stay reproducible, and two calls
+	 * alike under the pinned clock are still two requests. */
+	static uint64_t counter;
+	uint8_t nonce[8];
+	uint64_t c = ++counter;
+	memcpy(nonce, &c, sizeof nonce);
+	ProtobufCBinaryData given = req->nonce;
+	if (!given.len)
+		req->nonce = (ProtobufCBinaryData){.len = sizeof nonce, .data = nonce};
 	uint8_t *body;
 	size_t bl;
 	int r = wire_pack(WIRE_REQUEST, req, &body, &bl);
+	req->nonce = given;
 	if (r < 0)
 		inproc_fail("wire_pack", r);
 	r = envelope_seal(key->sk, body, bl, frame, len);
