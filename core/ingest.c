@@ -123,6 +123,9 @@ void ingest_free(struct ingest *ig)
  * per-area due index; v3: the timeline; v4: the per-visitor due index). */
 #define POLICY_FP_KEY "policy_fingerprint/schedule-v4"
 
+/* Key in DB_META: present once every enrolled key's CURVE twin is indexed. */
+#define TRANSPORT_KEY "transport-index-v1"
+
 int ingest_set_policy(struct ingest *ig, struct policy *pol)
 {
 	uint8_t fp[POLICY_FINGERPRINT_LEN];
@@ -143,6 +146,14 @@ int ingest_set_policy(struct ingest *ig, struct policy *pol)
 		log_info("store migrated: registry facts now carry their time of effect");
 	const void *v;
 	size_t vl;
+	/* A store from before the handshake check gets its keys' CURVE twins
+	 * indexed once (issue 8, item 3). */
+	if (r == 0 && (r = store_get(txn, DB_META, TRANSPORT_KEY, strlen(TRANSPORT_KEY), &v,
+	                             &vl)) == -ENOENT) {
+		r = registry_transport_index(txn);
+		if (r == 0)
+			r = store_put(txn, DB_META, TRANSPORT_KEY, strlen(TRANSPORT_KEY), "", 0, 0);
+	}
 	if (r == 0)
 		r = store_get(txn, DB_META, POLICY_FP_KEY, strlen(POLICY_FP_KEY), &v, &vl);
 	bool same = r == 0 && vl == sizeof fp && memcmp(v, fp, sizeof fp) == 0;
@@ -475,6 +486,17 @@ int ingest_query(struct ingest *ig, struct job *job)
 	/* job_status() of a query is only used for logging; OK is enough. */
 	job->status = S(OK);
 	return 0;
+}
+
+int ingest_transport_check(struct ingest *ig, const uint8_t curve_pk[32], uint8_t ed_pk[32])
+{
+	struct store_txn *txn;
+	int r = store_txn_begin(ig->st, false, NULL, &txn);
+	if (r < 0)
+		return r;
+	r = registry_transport_signer(txn, curve_pk, ed_pk);
+	store_txn_abort(txn);
+	return r;
 }
 
 /* ---- writes (writer thread) ---- */

@@ -83,6 +83,13 @@ void job_free(struct job *job);
 int ingest_error_reply(int status, const char *detail, uint8_t **out,
                        size_t *out_len) TF_MUST_CHECK;
 
+/* The handshake check (issue 8, item 3): may the client whose CURVE public
+ * key is curve_pk connect? Yes (0, ed_pk set to its Ed25519 key) if that is
+ * the CURVE twin of an enrolled, unrevoked key. Returns 0, TF_E_SIGNER, or a
+ * store code. Thread-safe (its own read transaction). */
+int ingest_transport_check(struct ingest *ig, const uint8_t curve_pk[32],
+                           uint8_t ed_pk[32]) TF_MUST_CHECK;
+
 /* Offline recovery of the root admin (issue 8, item 1; docs/operations.md):
  * makes visitor "admin" a root admin again (role admin, scope "", effective
  * now; its history keeps what it was) and enrols pk for it. For the server's

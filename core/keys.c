@@ -61,3 +61,16 @@ void keys_pk_hex(const struct keypair *kp, char out[65])
 {
 	hex_encode(kp->pk, 32, out);
 }
+
+int keys_transport(const struct keypair *kp, uint8_t pub[32], uint8_t sec[32])
+{
+	if (crypto_sign_ed25519_pk_to_curve25519(pub, kp->pk) != 0 ||
+	    crypto_sign_ed25519_sk_to_curve25519(sec, kp->sk) != 0)
+		return TF_E_MALFORMED;
+	return 0;
+}
+
+int keys_transport_public(const uint8_t ed_pk[32], uint8_t pub[32])
+{
+	return crypto_sign_ed25519_pk_to_curve25519(pub, ed_pk) == 0 ? 0 : TF_E_MALFORMED;
+}

@@ -23,6 +23,13 @@ int keys_save(const char *path, const struct keypair *kp) TF_MUST_CHECK;
 /* Reads a key file. Returns 0, -ENOENT, or TF_E_MALFORMED if it does not hold
  * a seed. */
 int keys_load(const char *path, struct keypair *out) TF_MUST_CHECK;
+/* The transport (CURVE, X25519) key pair that belongs to an Ed25519 key:
+ * libsodium's birational map, so the daemon knows from the enrolled Ed25519
+ * key which CURVE key may connect (issue 8, item 3; docs/protocol.md,
+ * section 1). Returns 0, or TF_E_MALFORMED for a key that is not a valid
+ * point. keys_transport_public does the public half alone. */
+int keys_transport(const struct keypair *kp, uint8_t pub[32], uint8_t sec[32]) TF_MUST_CHECK;
+int keys_transport_public(const uint8_t ed_pk[32], uint8_t pub[32]) TF_MUST_CHECK;
 /* Public key as 64 lowercase hex digits + NUL. */
 void keys_pk_hex(const struct keypair *kp, char out[65]);
 

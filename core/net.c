@@ -7,6 +7,7 @@
 #include <zmq.h>
 
 #include "clock.h"
+#include "hex.h"
 
 /* A client never hangs on exit waiting to flush requests to a daemon that
  * is gone: unsent requests are the outbox's business, not the socket's. */
@@ -18,6 +19,8 @@
 struct net {
 	void *ctx;
 	void *sock;
+	void *monitor; /* handshake failures of sock, so a refused key is told apart */
+	bool refused;  /* the daemon refused our key at the handshake */
 };
 
 static bool z85_key_valid(const char *key)
@@ -26,7 +29,50 @@ static bool z85_key_valid(const char *key)
 	return strlen(key) == 40 && zmq_z85_decode(raw, key) != NULL;
 }
 
-int net_connect(const char *endpoint, const char *server_key_z85, struct net **out)
+/* Watches sock's handshakes: a daemon that refuses the client's key (not
+ * enrolled, revoked) shows only as silence otherwise. */
+static int watch_handshakes(struct net *n)
+{
+	char ep[64];
+	snprintf(ep, sizeof ep, "inproc://net-monitor-%p", (void *)n);
+	if (zmq_socket_monitor(n->sock, ep,
+	                       ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+	                           ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) < 0)
+		return -EIO;
+	n->monitor = zmq_socket(n->ctx, ZMQ_PAIR);
+	int linger = 0;
+	if (!n->monitor || zmq_setsockopt(n->monitor, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
+	    zmq_connect(n->monitor, ep) < 0)
+		return -EIO;
+	return 0;
+}
+
+/* Reads the monitor's events; sets n->refused on an authentication
+ * failure. */
+static void read_monitor(struct net *n)
+{
+	for (;;) {
+		zmq_msg_t ev, addr;
+		zmq_msg_init(&ev);
+		zmq_msg_init(&addr);
+		int got = zmq_msg_recv(&ev, n->monitor, ZMQ_DONTWAIT);
+		if (got >= 0 && zmq_msg_more(&ev))
+			zmq_msg_recv(&addr, n->monitor, 0);
+		if (got >= 6) {
+			uint16_t event;
+			memcpy(&event, zmq_msg_data(&ev), sizeof event);
+			if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+				n->refused = true;
+		}
+		zmq_msg_close(&ev);
+		zmq_msg_close(&addr);
+		if (got < 0)
+			return;
+	}
+}
+
+int net_connect(const char *endpoint, const char *server_key_z85, const struct keypair *kp,
+                struct net **out)
 {
 	*out = NULL;
 	if (!endpoint || !*endpoint)
@@ -52,16 +98,23 @@ int net_connect(const char *endpoint, const char *server_key_z85, struct net **o
 	    zmq_setsockopt(n->sock, ZMQ_SNDTIMEO, &sndtimeo, sizeof sndtimeo) < 0)
 		goto err;
 	if (curve) {
-		/* Ephemeral transport keys: the client's identity is its Ed25519
-		 * envelope signature, so nothing here needs to persist. */
+		/* The transport key is the X25519 twin of the client's Ed25519
+		 * key: the daemon lets in only enrolled keys (issue 8, item 3).
+		 * Without a key pair, ephemeral keys (a daemon with CURVE refuses
+		 * them; kept for tests of exactly that). */
+		uint8_t rpub[32], rsec[32];
 		char pub[41], sec[41];
-		if (zmq_curve_keypair(pub, sec) < 0)
+		bool made = kp ? keys_transport(kp, rpub, rsec) == 0 &&
+		                     zmq_z85_encode(pub, rpub, 32) && zmq_z85_encode(sec, rsec, 32)
+		               : zmq_curve_keypair(pub, sec) == 0;
+		explicit_bzero(rsec, sizeof rsec);
+		if (!made)
 			goto err;
 		int ok = zmq_setsockopt(n->sock, ZMQ_CURVE_SERVERKEY, server_key_z85, 40) == 0 &&
 		         zmq_setsockopt(n->sock, ZMQ_CURVE_PUBLICKEY, pub, 40) == 0 &&
 		         zmq_setsockopt(n->sock, ZMQ_CURVE_SECRETKEY, sec, 40) == 0;
-		memset(sec, 0, sizeof sec);
-		if (!ok)
+		explicit_bzero(sec, sizeof sec);
+		if (!ok || watch_handshakes(n) < 0)
 			goto err;
 	}
 	if (zmq_connect(n->sock, endpoint) < 0) {
@@ -81,6 +134,8 @@ void net_close(struct net *n)
 {
 	if (!n)
 		return;
+	if (n->monitor)
+		zmq_close(n->monitor);
 	if (n->sock)
 		zmq_close(n->sock);
 	if (n->ctx)
@@ -111,14 +166,23 @@ int net_recv(struct net *n, int timeout_ms, uint8_t **out, size_t *out_len)
 	int64_t deadline = clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	for (;;) {
 		int64_t left = deadline - clock_mono_ms();
-		zmq_pollitem_t item = {.socket = n->sock, .events = ZMQ_POLLIN};
-		int pr = zmq_poll(&item, 1, left > 0 ? (long)left : 0);
+		zmq_pollitem_t items[2] = {{.socket = n->sock, .events = ZMQ_POLLIN},
+		                           {.socket = n->monitor, .events = ZMQ_POLLIN}};
+		int pr = zmq_poll(items, n->monitor ? 2 : 1, left > 0 ? (long)left : 0);
 		if (pr < 0 && errno == EINTR)
 			continue;
 		if (pr < 0)
 			return -EIO;
+		if (n->monitor && (items[1].revents & ZMQ_POLLIN))
+			read_monitor(n);
+		/* ZeroMQ retries the handshake for ever; one refusal is the
+		 * answer (the key is not enrolled, or revoked). */
+		if (n->refused)
+			return TF_E_SIGNER;
 		if (pr == 0)
 			return TF_E_TIMEOUT;
+		if (!(items[0].revents & ZMQ_POLLIN))
+			continue;
 		zmq_msg_t msg;
 		zmq_msg_init(&msg);
 		if (zmq_msg_recv(&msg, n->sock, ZMQ_DONTWAIT) < 0) {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keys.h"
 #include "timeline.h"
 
 #define ERR(...) (snprintf(err, errlen, __VA_ARGS__), TF_E_INVALID)
@@ -314,6 +315,16 @@ static int get_key(struct store_txn *txn, const uint8_t pk[32], tf_device_key **
 	return get_msg(txn, DB_KEYS, WIRE_DEVICE_KEY, pk, 32, (void **)out);
 }
 
+/* The CURVE key of an Ed25519 key, indexed for the handshake check. A key
+ * that is no valid point could never connect: refused at enrolment. */
+static int transport_put(struct store_txn *txn, const uint8_t pk[32], char *err, size_t errlen)
+{
+	uint8_t x[32];
+	if (keys_transport_public(pk, x) < 0)
+		return ERR("this public key is not a valid Ed25519 point");
+	return store_put(txn, DB_TRANSPORT, x, 32, pk, 32, 0);
+}
+
 int registry_enrol_key(struct store_txn *txn, const uint8_t pk[32], const char *visitor_id,
                        int64_t now, char *err, size_t errlen)
 {
@@ -344,7 +355,8 @@ int registry_enrol_key(struct store_txn *txn, const uint8_t pk[32], const char *
 	nk.public_key.len = 32;
 	nk.visitor_id = (char *)visitor_id;
 	nk.enrolled_at = now;
-	return registry_put_msg(txn, DB_KEYS, WIRE_DEVICE_KEY, pk, 32, &nk);
+	r = registry_put_msg(txn, DB_KEYS, WIRE_DEVICE_KEY, pk, 32, &nk);
+	return r < 0 ? r : transport_put(txn, pk, err, errlen);
 }
 
 int registry_revoke_key(struct store_txn *txn, const uint8_t pk[32], int64_t now)
@@ -404,4 +416,63 @@ int registry_foreach(struct store_txn *txn, enum store_db db, registry_each_fn f
 	}
 	store_cursor_close(cur);
 	return r == -ENOENT || r > 0 ? 0 : r;
+}
+
+int registry_transport_signer(struct store_txn *txn, const uint8_t curve_pk[32], uint8_t ed_pk[32])
+{
+	const void *v;
+	size_t vl;
+	int r = store_get(txn, DB_TRANSPORT, curve_pk, 32, &v, &vl);
+	if (r == -ENOENT)
+		return TF_E_SIGNER;
+	if (r < 0)
+		return r;
+	if (vl != 32)
+		return TF_E_CORRUPT;
+	memcpy(ed_pk, v, 32);
+	tf_visitor *who;
+	r = registry_signer(txn, ed_pk, &who);
+	wire_free(WIRE_VISITOR, who);
+	return r;
+}
+
+int registry_transport_index(struct store_txn *txn)
+{
+	struct store_cursor *cur;
+	int r = store_cursor_open(txn, DB_KEYS, &cur);
+	if (r < 0)
+		return r;
+	const void *k, *v;
+	size_t kl, vl;
+	uint8_t pk[32];
+	/* Collected first: a put during the walk would move the cursor. */
+	size_t n = 0, cap = 0;
+	uint8_t(*all)[32] = NULL;
+	for (r = store_cursor_seek(cur, NULL, 0, &k, &kl, &v, &vl); r == 0;
+	     r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
+		if (kl != 32)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			void *p = realloc(all, cap * sizeof *all);
+			if (!p) {
+				r = -ENOMEM;
+				break;
+			}
+			all = p;
+		}
+		memcpy(all[n++], k, 32);
+	}
+	store_cursor_close(cur);
+	r = r == -ENOENT ? 0 : r;
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		memcpy(pk, all[i], 32);
+		uint8_t x[32];
+		/* A stored key that is no point cannot connect: skip it. */
+		if (keys_transport_public(pk, x) < 0)
+			continue;
+		r = store_put(txn, DB_TRANSPORT, x, 32, pk, 32, 0);
+	}
+	free(all);
+	return r;
 }

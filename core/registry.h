@@ -71,6 +71,16 @@ int registry_enrol_key(struct store_txn *txn, const uint8_t pk[32], const char *
 /* Marks a key revoked. Returns 0, -ENOENT if unknown, or a store code. */
 int registry_revoke_key(struct store_txn *txn, const uint8_t pk[32], int64_t now) TF_MUST_CHECK;
 
+/* The handshake check (issue 8, item 3): the Ed25519 key whose CURVE twin
+ * is curve_pk, into ed_pk, if it is enrolled, not revoked, and its visitor
+ * exists. Returns 0, TF_E_SIGNER otherwise, or a store code. */
+int registry_transport_signer(struct store_txn *txn, const uint8_t curve_pk[32],
+                              uint8_t ed_pk[32]) TF_MUST_CHECK;
+/* Indexes the CURVE twin of every stored key (a store made before the
+ * index; enrolment keeps it up to date after). Idempotent. Returns 0 or a
+ * store code. */
+int registry_transport_index(struct store_txn *txn) TF_MUST_CHECK;
+
 /* The visitor behind a signing key. Returns 0, TF_E_SIGNER (unknown or
  * revoked key, or its visitor vanished), or a store code. */
 int registry_signer(struct store_txn *txn, const uint8_t pk[32], tf_visitor **out) TF_MUST_CHECK;

@@ -21,7 +21,7 @@ int rpc_open(const char *endpoint, const char *server_key_z85, const struct keyp
 	struct rpc *r = calloc(1, sizeof *r);
 	if (!r)
 		return -ENOMEM;
-	int rc = net_connect(endpoint, server_key_z85, &r->net);
+	int rc = net_connect(endpoint, server_key_z85, key, &r->net);
 	if (rc < 0) {
 		free(r);
 		return rc;
@@ -79,6 +79,27 @@ int rpc_recv(struct rpc *r, int timeout_ms, tf_reply **out)
 	return rc;
 }
 
+/* The daemon refused our transport key at the handshake: the same answer a
+ * signature by that key gets, so every caller handles it as it already
+ * handles an unknown or revoked signer. */
+static int refused_reply(const uint8_t *ref, tf_reply **out)
+{
+	tf_reply rep;
+	wire_init(WIRE_REPLY, &rep);
+	rep.status = TANFANG__V1__STATUS__STATUS_UNKNOWN_SIGNER;
+	rep.detail = "the daemon refused this key at the connection: not enrolled, or revoked";
+	if (ref)
+		rep.ref = (ProtobufCBinaryData){.len = ENVELOPE_REF_LEN, .data = (uint8_t *)ref};
+	uint8_t *buf;
+	size_t len;
+	int rc = wire_pack(WIRE_REPLY, &rep, &buf, &len);
+	if (rc < 0)
+		return rc;
+	rc = wire_unpack(WIRE_REPLY, buf, len, (void **)out);
+	free(buf);
+	return rc;
+}
+
 int rpc_call_sealed(struct rpc *r, const uint8_t *frame, size_t len, int timeout_ms, tf_reply **out)
 {
 	*out = NULL;
@@ -107,6 +128,8 @@ int rpc_call_sealed(struct rpc *r, const uint8_t *frame, size_t len, int timeout
 		rc = rpc_recv(r, (int)left, &rep);
 		if (rc == TF_E_MALFORMED)
 			continue; /* not a Reply: cannot be ours */
+		if (rc == TF_E_SIGNER)
+			return refused_reply(has_ref ? ref : NULL, out);
 		if (rc < 0)
 			return rc;
 		bool match;

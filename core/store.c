@@ -36,6 +36,7 @@ static const char *const db_names[DB_COUNT] = {
     [DB_FILED] = "filed",
     [DB_FACT_ARRIVALS] = "fact_arrivals",
     [DB_SEEN] = "seen",
+    [DB_TRANSPORT] = "transport",
     [DB_OUTBOX] = "outbox",
     [DB_REFUSED] = "refused",
 };

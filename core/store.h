@@ -55,6 +55,8 @@ enum store_db {
 	                     arrival, so a filed month's late facts are found without a scan */
 	DB_SEEN,          /* be64(sent_at_ms ^ 2^63) ref[32] -> "": signed writes applied inside
 	                     the skew window (replay.h) */
+	DB_TRANSPORT,     /* X25519 pk[32] -> Ed25519 pk[32]: the CURVE key of each enrolled key,
+	                     for the handshake check (registry.h) */
 	/* A field device's outbox (a separate store in the device's folder). */
 	DB_OUTBOX,  /* be64(recorded) id[16] -> signed envelope bytes */
 	DB_REFUSED, /* id[16] -> status(4, be) || detail || \0 || envelope bytes */

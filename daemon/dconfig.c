@@ -21,6 +21,7 @@ void dconfig_defaults(struct dconfig *cfg)
 	cfg->workers = cpus > 0 ? (unsigned)(cpus > 256 ? 256 : cpus) : 1;
 	cfg->batch_max = 256;
 	cfg->max_message_size = 1048576;
+	cfg->max_connections = 1000;
 	cfg->map_size_mb = 4096;
 	cfg->curve = DCONFIG_CURVE_AUTO;
 	snprintf(cfg->timezone, sizeof cfg->timezone, "Asia/Shanghai");
@@ -167,6 +168,12 @@ static int set_daemon(struct dconfig *cfg, const char *key, const char *value, c
 		if (!parse_int(value, 1, 65536, &v))
 			return *why = "expected a number from 1 to 65536", -EINVAL;
 		cfg->batch_max = (unsigned)v;
+		return 0;
+	}
+	if (strcmp(key, "max_connections") == 0) {
+		if (!parse_int(value, 1, 1000000, &v))
+			return *why = "expected a number of connections from 1 to 1000000", -EINVAL;
+		cfg->max_connections = (unsigned)v;
 		return 0;
 	}
 	if (strcmp(key, "max_message_size") == 0) {

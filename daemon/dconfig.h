@@ -1,7 +1,7 @@
 /* The daemon's configuration: an INI file (inih), documented in
  * docs/operations.md, example in deploy/tanfangd.conf.
  *
- *   [daemon]  data_dir, listen, workers, batch_max, max_message_size,
+ *   [daemon]  data_dir, listen, workers, batch_max, max_message_size, max_connections,
  *             map_size_mb, curve, policy, timezone, log_level
  *   [ingest]  max_skew_s, future_flag_s, old_flag_s, far_flag_m,
  *             burst_count, burst_window_s
@@ -35,6 +35,7 @@ struct dconfig {
 	unsigned workers;                /* verify threads; default: online CPUs */
 	unsigned batch_max;              /* requests per write transaction; default 256 */
 	size_t max_message_size;         /* bytes; larger frames get STATUS_TOO_LARGE */
+	unsigned max_connections;        /* client connections at once; default 1000 */
 	size_t map_size_mb;              /* LMDB map size; default 4096 */
 	enum dconfig_curve curve;
 	char policy[PATH_MAX];       /* "" = built-in default policy */

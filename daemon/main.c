@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -503,6 +504,28 @@ static void reload_policy(const struct dconfig *cfg, struct server *srv)
 		log_warnx("SIGHUP: cannot hand the policy to the writer");
 }
 
+/* Each connection is a descriptor: the soft limit is raised to the hard
+ * one, and connections are held below it (room for the store and the
+ * logs), so a crowd of clients cannot make accept() fail and spin. */
+static unsigned connection_limit(unsigned wanted)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return wanted;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	rlim_t room = rl.rlim_cur > 128 ? rl.rlim_cur - 64 : rl.rlim_cur / 2;
+	if (rl.rlim_cur != RLIM_INFINITY && wanted > room) {
+		log_warnx("max_connections %u is above the descriptor limit %llu: %llu used",
+		          wanted, (unsigned long long)rl.rlim_cur, (unsigned long long)room);
+		return (unsigned)room;
+	}
+	return wanted;
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	struct args a = {0};
@@ -584,6 +607,7 @@ static int cmd_run(int argc, char **argv)
 	    .batch_max = cfg.batch_max,
 	    .max_message_size = cfg.max_message_size,
 	    .curve_secret = curve ? secret : NULL,
+	    .max_connections = connection_limit(cfg.max_connections),
 	};
 	char err[512];
 	r = server_start(&opt, ig, pol, &srv, err, sizeof err);

@@ -9,12 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zmq.h>
 
 #include "clock.h"
 #include "envelope.h"
+#include "hex.h"
 #include "log.h"
 #include "policy.h"
 #include "wire.h"
@@ -25,6 +27,8 @@
 #define EP_WRITES  "inproc://tanfang-writes"  /* workers -> writer: struct job * */
 #define EP_REPLIES "inproc://tanfang-replies" /* workers, writer -> io: [routing id][reply] */
 #define EP_CTL     "inproc://tanfang-ctl-%s"  /* control thread <-> each thread (PAIR) */
+#define EP_ZAP     "inproc://zeromq.zap.01"   /* ZeroMQ's authentication requests (RFC 27) */
+#define EP_MONITOR "inproc://tanfang-monitor" /* the ROUTER's connection events */
 
 /* Control messages: one command byte, then a payload. */
 enum {
@@ -37,8 +41,22 @@ enum {
 
 /* Replies may queue for a client that reads slowly; past this the ROUTER
  * drops them (ZMQ_ROUTER_MANDATORY off) rather than block the io thread. The
- * client's outbox resends, and the resend is answered DUPLICATE. */
-#define ROUTER_SNDHWM 10000
+ * client's outbox resends, and the resend is answered DUPLICATE. Four times
+ * a client's window of 256 (a whole write batch answers at once): a client
+ * that never reads holds at most that many replies (issue 8, item 3). */
+#define ROUTER_SNDHWM 1024
+/* Requests read ahead of the workers per connection: a connection that
+ * floods waits in its own queue, which ZeroMQ reads fairly, round robin. */
+#define ROUTER_RCVHWM 256
+/* Jobs queued for the verify workers (per side of the inproc pipe). Short,
+ * so a flood from one connection is never far ahead of another client's
+ * request: the ROUTER's fair queueing decides the order, not a deep FIFO. */
+#define JOBS_HWM 8
+/* A connection must finish its CURVE handshake (and the key check) in this
+ * time; a dead peer is found by heartbeats. */
+#define HANDSHAKE_MS         5000
+#define HEARTBEAT_IVL_MS     30000
+#define HEARTBEAT_TIMEOUT_MS 90000
 /* On shutdown, time given to flush the last replies to clients. */
 #define ROUTER_CLOSE_LINGER_MS 1000
 #define EXIT_WAIT_MS           5000
@@ -64,8 +82,14 @@ struct server {
 	/* Control sockets: used by the control thread only. */
 	void *io_ctl, *writer_ctl, **worker_ctl;
 
-	pthread_t io, writer, *workers;
-	bool io_running, writer_running;
+	/* The guard thread: the key check of each handshake (ZAP) and the
+	 * connection count (ROUTER monitor). */
+	void *zap, *monitor, *guard_ctl;
+	bool curve;
+	unsigned max_conn;
+
+	pthread_t io, writer, guard, *workers;
+	bool io_running, writer_running, guard_running;
 	unsigned workers_running;
 	struct policy *initial_policy;
 };
@@ -85,13 +109,17 @@ static void close_socket(void *sock, int linger)
 
 /* Inproc messages between our own threads must never be dropped on close:
  * the reader is still running and will take them. */
-static void *inproc_socket(struct server *srv, int type, const char *ep, bool bind)
+static void *inproc_socket_hwm(struct server *srv, int type, const char *ep, bool bind, int hwm)
 {
 	void *s = zmq_socket(srv->ctx, type);
 	if (!s)
 		return NULL;
 	int linger = -1;
 	zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+	if (hwm > 0) {
+		zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
+		zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
+	}
 	if ((bind ? zmq_bind(s, ep) : zmq_connect(s, ep)) < 0) {
 		int e = errno;
 		zmq_close(s);
@@ -99,6 +127,11 @@ static void *inproc_socket(struct server *srv, int type, const char *ep, bool bi
 		return NULL;
 	}
 	return s;
+}
+
+static void *inproc_socket(struct server *srv, int type, const char *ep, bool bind)
+{
+	return inproc_socket_hwm(srv, type, ep, bind, 0);
 }
 
 static void *ctl_socket(struct server *srv, const char *name, bool bind)
@@ -281,7 +314,7 @@ static void *worker_main(void *p)
 	snprintf(name, sizeof name, "worker-%u", arg->index);
 	free(arg);
 	void *ctl = ctl_socket(srv, name, false);
-	void *jobs = inproc_socket(srv, ZMQ_PULL, EP_JOBS, false);
+	void *jobs = inproc_socket_hwm(srv, ZMQ_PULL, EP_JOBS, false, 1);
 	void *replies = inproc_socket(srv, ZMQ_PUSH, EP_REPLIES, false);
 	void *writes = inproc_socket(srv, ZMQ_PUSH, EP_WRITES, false);
 	if (!ctl || !jobs || !replies || !writes)
@@ -422,6 +455,151 @@ static void *writer_main(void *p)
 	zmq_close(replies);
 	zmq_close(ctl);
 	return NULL;
+}
+
+/* ---- guard: who may connect, and how many ---- */
+
+/* Receives one ZAP request (RFC 27: version, request id, domain, address,
+ * routing id, mechanism, credentials...) and answers it. With CURVE the
+ * credential is the client's public key: only the CURVE twin of an
+ * enrolled, unrevoked key gets in, so without an enrolled key nobody can
+ * make the daemon hold a connection, buffer or reply (issue 8, item 3). */
+static void guard_zap(struct server *srv)
+{
+	enum { MAX_FRAMES = 8 };
+	zmq_msg_t f[MAX_FRAMES];
+	int n = 0;
+	bool more = true;
+	while (more) {
+		zmq_msg_t m;
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, srv->zap, 0) < 0) {
+			zmq_msg_close(&m);
+			break;
+		}
+		more = zmq_msg_more(&m);
+		if (n < MAX_FRAMES)
+			f[n++] = m;
+		else
+			zmq_msg_close(&m);
+	}
+	const char *status = "400", *text = "key not enrolled, or revoked";
+	char user[65] = "";
+	if (n >= 6) {
+		size_t ml = zmq_msg_size(&f[5]);
+		const char *mech = zmq_msg_data(&f[5]);
+		if (ml == 4 && memcmp(mech, "NULL", 4) == 0 && !srv->curve) {
+			status = "200", text = "OK"; /* --no-curve: loopback tests only */
+		} else if (ml == 5 && memcmp(mech, "CURVE", 5) == 0 && n >= 7 &&
+		           zmq_msg_size(&f[6]) == 32) {
+			uint8_t ed[32];
+			int r = ingest_transport_check(srv->ig, zmq_msg_data(&f[6]), ed);
+			if (r == 0) {
+				status = "200", text = "OK";
+				hex_encode(ed, 32, user);
+			} else if (r != TF_E_SIGNER) {
+				status = "500", text = "the daemon cannot read its store";
+				log_warnx("handshake check: %s", tf_strerror(r));
+			} else {
+				log_debug("handshake refused: key not enrolled, or revoked");
+			}
+		}
+	}
+	/* Reply: version, request id, status code, text, user id, metadata. */
+	if (n >= 2) {
+		zmq_send(srv->zap, "1.0", 3, ZMQ_SNDMORE);
+		zmq_send(srv->zap, zmq_msg_data(&f[1]), zmq_msg_size(&f[1]), ZMQ_SNDMORE);
+		zmq_send(srv->zap, status, 3, ZMQ_SNDMORE);
+		zmq_send(srv->zap, text, strlen(text), ZMQ_SNDMORE);
+		zmq_send(srv->zap, user, strlen(user), ZMQ_SNDMORE);
+		zmq_send(srv->zap, "", 0, 0);
+	}
+	for (int i = 0; i < n; i++)
+		zmq_msg_close(&f[i]);
+}
+
+/* One ROUTER monitor event. A connection beyond max_connections is shut
+ * down at once (its socket, not closed under ZeroMQ's feet: ZeroMQ sees
+ * the end and cleans up), so a crowd of connections cannot exhaust the
+ * daemon's descriptors and lock every other client out. */
+static void guard_monitor(struct server *srv, unsigned *n_conn, int64_t *last_warn)
+{
+	zmq_msg_t ev, addr;
+	zmq_msg_init(&ev);
+	zmq_msg_init(&addr);
+	int got = zmq_msg_recv(&ev, srv->monitor, 0);
+	if (got >= 0 && zmq_msg_more(&ev))
+		zmq_msg_recv(&addr, srv->monitor, 0);
+	if (got >= 6) {
+		uint16_t event;
+		uint32_t value;
+		memcpy(&event, zmq_msg_data(&ev), sizeof event);
+		memcpy(&value, (uint8_t *)zmq_msg_data(&ev) + 2, sizeof value);
+		if (event == ZMQ_EVENT_ACCEPTED) {
+			if (++*n_conn > srv->max_conn) {
+				shutdown((int)value, SHUT_RDWR);
+				int64_t now = clock_mono_ms();
+				if (now - *last_warn > 60000) {
+					log_warnx(
+					    "more than %u client connections (max_connections): "
+					    "new ones are closed",
+					    srv->max_conn);
+					*last_warn = now;
+				}
+			}
+		} else if (event == ZMQ_EVENT_DISCONNECTED && *n_conn) {
+			--*n_conn;
+		}
+	}
+	zmq_msg_close(&ev);
+	zmq_msg_close(&addr);
+}
+
+static void *guard_main(void *p)
+{
+	struct server *srv = p;
+	void *ctl = ctl_socket(srv, "guard", false);
+	if (!ctl)
+		fatal("guard: cannot open its control socket: %s", zmq_strerror(errno));
+	unsigned n_conn = 0;
+	int64_t last_warn = -60000;
+	for (;;) {
+		zmq_pollitem_t items[] = {{ctl, 0, ZMQ_POLLIN, 0},
+		                          {srv->zap, 0, ZMQ_POLLIN, 0},
+		                          {srv->monitor, 0, ZMQ_POLLIN, 0}};
+		if (zmq_poll(items, 3, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_warnx("guard: poll: %s", zmq_strerror(errno));
+			break;
+		}
+		if (items[0].revents & ZMQ_POLLIN) {
+			uint8_t cmd[17];
+			if (ctl_recv(ctl, cmd, sizeof cmd, 0) >= 1 && cmd[0] == CTL_STOP)
+				break;
+		}
+		if (items[1].revents & ZMQ_POLLIN)
+			guard_zap(srv);
+		if (items[2].revents & ZMQ_POLLIN)
+			guard_monitor(srv, &n_conn, &last_warn);
+	}
+	close_socket(ctl, 0);
+	return NULL;
+}
+
+/* Opens the guard's sockets. They must exist before the ROUTER binds: a
+ * handshake with no ZAP handler bound would be let in unchecked. */
+static int open_guard(struct server *srv)
+{
+	srv->zap = inproc_socket(srv, ZMQ_REP, EP_ZAP, true);
+	srv->guard_ctl = ctl_socket(srv, "guard", true);
+	if (!srv->zap || !srv->guard_ctl)
+		return -EIO;
+	if (zmq_socket_monitor(srv->router, EP_MONITOR,
+	                       ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) < 0)
+		return -EIO;
+	srv->monitor = inproc_socket(srv, ZMQ_PAIR, EP_MONITOR, false);
+	return srv->monitor ? 0 : -EIO;
 }
 
 /* ---- io thread ---- */
@@ -593,7 +771,11 @@ static void teardown(struct server *srv)
 		ctl_send(srv->io_ctl, CTL_EXIT, &wait_writer, 1);
 		pthread_join(srv->io, NULL);
 	}
-	srv->writer_running = srv->io_running = false;
+	if (srv->guard_running) {
+		ctl_send(srv->guard_ctl, CTL_STOP, NULL, 0);
+		pthread_join(srv->guard, NULL);
+	}
+	srv->writer_running = srv->io_running = srv->guard_running = false;
 	for (unsigned i = 0; srv->worker_ctl && i < srv->n_workers; i++)
 		close_socket(srv->worker_ctl[i], 0);
 	close_socket(srv->io_ctl, 0);
@@ -601,6 +783,9 @@ static void teardown(struct server *srv)
 	close_socket(srv->jobs_push, 0);
 	close_socket(srv->writes_pull, 0);
 	close_socket(srv->replies_pull, 0);
+	close_socket(srv->zap, 0);
+	close_socket(srv->monitor, 0);
+	close_socket(srv->guard_ctl, 0);
 	close_socket(srv->router, ROUTER_CLOSE_LINGER_MS);
 	if (srv->ctx)
 		zmq_ctx_term(srv->ctx);
@@ -618,21 +803,31 @@ static int open_router(struct server *srv, const struct server_options *opt, cha
 	srv->router = zmq_socket(srv->ctx, ZMQ_ROUTER);
 	if (!srv->router)
 		goto zerr;
-	int zero = 0, hwm = ROUTER_SNDHWM, one = 1;
+	int zero = 0, hwm = ROUTER_SNDHWM, rcvhwm = ROUTER_RCVHWM, one = 1;
+	int handshake = HANDSHAKE_MS, hb_ivl = HEARTBEAT_IVL_MS, hb_timeout = HEARTBEAT_TIMEOUT_MS;
 	/* The hard limit: ZeroMQ drops a connection that sends a bigger frame,
 	 * before the frame is ever buffered whole. Below it, frames above
 	 * max_message_size get a polite STATUS_TOO_LARGE. */
 	int64_t maxmsg = (int64_t)opt->max_message_size * 2 + 4096;
 	if (zmq_setsockopt(srv->router, ZMQ_ROUTER_MANDATORY, &zero, sizeof zero) < 0 ||
 	    zmq_setsockopt(srv->router, ZMQ_SNDHWM, &hwm, sizeof hwm) < 0 ||
+	    zmq_setsockopt(srv->router, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm) < 0 ||
+	    zmq_setsockopt(srv->router, ZMQ_HANDSHAKE_IVL, &handshake, sizeof handshake) < 0 ||
+	    zmq_setsockopt(srv->router, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof hb_ivl) < 0 ||
+	    zmq_setsockopt(srv->router, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof hb_timeout) <
+	        0 ||
 	    zmq_setsockopt(srv->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) < 0)
 		goto zerr;
 	if (opt->curve_secret &&
 	    (zmq_setsockopt(srv->router, ZMQ_CURVE_SERVER, &one, sizeof one) < 0 ||
-	     zmq_setsockopt(srv->router, ZMQ_CURVE_SECRETKEY, opt->curve_secret, 40) < 0)) {
+	     zmq_setsockopt(srv->router, ZMQ_CURVE_SECRETKEY, opt->curve_secret, 40) < 0 ||
+	     zmq_setsockopt(srv->router, ZMQ_ZAP_DOMAIN, "tanfang", 7) < 0)) {
 		snprintf(err, errlen, "CURVE secret key refused: %s", zmq_strerror(errno));
 		return -EINVAL;
 	}
+	srv->curve = opt->curve_secret != NULL;
+	if (open_guard(srv) < 0)
+		goto zerr;
 	srv->bound = calloc(opt->n_endpoints, sizeof *srv->bound);
 	if (!srv->bound)
 		return -ENOMEM;
@@ -671,6 +866,7 @@ int server_start(const struct server_options *opt, struct ingest *ig, struct pol
 	srv->n_workers = opt->workers;
 	srv->batch_max = opt->batch_max;
 	srv->max_msg = opt->max_message_size;
+	srv->max_conn = opt->max_connections ? opt->max_connections : 1000;
 	int r = -ENOMEM;
 	snprintf(err, errlen, "out of memory");
 	srv->workers = calloc(opt->workers, sizeof *srv->workers);
@@ -684,7 +880,7 @@ int server_start(const struct server_options *opt, struct ingest *ig, struct pol
 		goto fail;
 	r = -EIO;
 	snprintf(err, errlen, "cannot open the internal sockets: %s", "ZeroMQ");
-	srv->jobs_push = inproc_socket(srv, ZMQ_PUSH, EP_JOBS, true);
+	srv->jobs_push = inproc_socket_hwm(srv, ZMQ_PUSH, EP_JOBS, true, JOBS_HWM);
 	srv->writes_pull = inproc_socket(srv, ZMQ_PULL, EP_WRITES, true);
 	srv->replies_pull = inproc_socket(srv, ZMQ_PULL, EP_REPLIES, true);
 	srv->io_ctl = ctl_socket(srv, "io", true);
@@ -726,6 +922,9 @@ int server_start(const struct server_options *opt, struct ingest *ig, struct pol
 		}
 		srv->workers_running++;
 	}
+	if (pthread_create(&srv->guard, NULL, guard_main, srv) != 0)
+		goto fail;
+	srv->guard_running = true;
 	if (pthread_create(&srv->io, NULL, io_main, srv) != 0)
 		goto fail;
 	srv->io_running = true;

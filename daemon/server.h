@@ -31,6 +31,7 @@ struct server_options {
 	unsigned batch_max;       /* jobs per write transaction, >= 1 */
 	size_t max_message_size;  /* larger frames: STATUS_TOO_LARGE */
 	const char *curve_secret; /* Z85 CURVE secret key, or NULL for no CURVE */
+	unsigned max_connections; /* client connections at once; more are closed at once */
 };
 
 /* Binds the ROUTER to every endpoint, starts the threads, and has the writer

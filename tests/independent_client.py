@@ -66,7 +66,10 @@ def ensure_dependencies():
 ensure_dependencies()
 
 import zmq  # noqa: E402
+from nacl.bindings import (crypto_sign_ed25519_pk_to_curve25519,  # noqa: E402
+                           crypto_sign_ed25519_sk_to_curve25519)
 from nacl.signing import SigningKey  # noqa: E402
+from zmq.utils import z85  # noqa: E402
 
 DOMAIN = b"tanfang/v1"  # the signing prefix (docs/protocol.md, "Signing")
 RECV_TIMEOUT_MS = 10000
@@ -224,12 +227,19 @@ class Admin:
 class Conn:
     """A DEALER socket: one frame out (Envelope), one frame back (Reply)."""
 
-    def __init__(self, ctx, endpoint, server_key=None):
+    def __init__(self, ctx, endpoint, server_key=None, key=None):
         self.sock = ctx.socket(zmq.DEALER)
         self.sock.linger = 0
         if server_key:
-            # Any ephemeral CURVE key pair: identity is the Ed25519 signature.
-            pub, sec = zmq.curve_keypair()
+            # The CURVE key pair is the X25519 twin of the Ed25519 key
+            # (docs/protocol.md, section 1): the daemon lets in only the
+            # twins of enrolled keys. Without a key: ephemeral, refused.
+            if key is not None:
+                pub = z85.encode(crypto_sign_ed25519_pk_to_curve25519(bytes(key.verify_key)))
+                sec = z85.encode(crypto_sign_ed25519_sk_to_curve25519(
+                    bytes(key) + bytes(key.verify_key)))
+            else:
+                pub, sec = zmq.curve_keypair()
             self.sock.curve_serverkey = server_key
             self.sock.curve_publickey = pub
             self.sock.curve_secretkey = sec
@@ -343,7 +353,14 @@ def exercise(daemon, ctx, conns, admin, server_key):
           "own Ed25519 key made with PyNaCl, public key %s" % pk_hex)
     admin("key", "enrol", pk_hex, "--visitor", "gw-py")
 
-    conn = Conn(ctx, daemon.endpoint, server_key)
+    # ---- a key not enrolled cannot even connect ----
+    outsider = Conn(ctx, daemon.endpoint, server_key, SigningKey.generate())
+    conns.append(outsider)
+    outsider.send(b"hello")
+    check(outsider.recv(2000) is None,
+          "a connection with a key nobody enrolled is refused at the handshake")
+
+    conn = Conn(ctx, daemon.endpoint, server_key, key)
     conns.append(conn)
 
     # ---- a visit: OK, ref, no flags ----
@@ -485,7 +502,7 @@ def exercise(daemon, ctx, conns, admin, server_key):
     expect(rep, pb.STATUS_TOO_LARGE, "envelope over the 1 MiB default limit", big)
 
     # ---- far above the limit: the connection is dropped, the daemon stays up ----
-    huge = Conn(ctx, daemon.endpoint, server_key)
+    huge = Conn(ctx, daemon.endpoint, server_key, key)
     conns.append(huge)
     env = pb.Envelope(signer=bytes(key.verify_key), body=bytes(3 * MAX_MESSAGE_SIZE),
                       signature=bytes(64))

@@ -28,7 +28,7 @@ static int accepted; /* records the daemon acknowledged OK */
 static int raw_call(const uint8_t *frame, size_t len, size_t *ref_len)
 {
 	struct net *n;
-	CHECK_OK(net_connect(d.endpoint, tft_daemon_key(&d), &n));
+	CHECK_OK(net_connect(d.endpoint, tft_daemon_key(&d), &k1, &n));
 	CHECK_OK(net_send(n, frame, len));
 	uint8_t *buf;
 	size_t blen;
@@ -159,10 +159,23 @@ static void test_signers(void)
 	tf_visit v;
 	tft_make_visit(&v, id, "eA", KIND(PHONE), now - 50);
 
-	/* A key nobody enrolled. */
+	/* A key nobody enrolled: refused at the connection (issue 8, item 3),
+	 * which the client reports as the signature's refusal... */
 	struct keypair stranger;
 	CHECK_OK(keys_generate(&stranger));
 	CHECK_STATUS(send_visit(&stranger, &v), UNKNOWN_SIGNER);
+	/* ... and its envelope relayed over an enrolled connection is refused
+	 * by its signature. */
+	{
+		uint8_t *frame;
+		size_t len;
+		seal_visit(&stranger, &v, &frame, &len);
+		struct rpc *via;
+		tft_rpc(&d, &k1, &via);
+		CHECK_STATUS(call_frame(via, frame, len), UNKNOWN_SIGNER);
+		rpc_close(via);
+		free(frame);
+	}
 
 	/* A key that worked, then was revoked. */
 	uint8_t id2[16];
@@ -278,7 +291,7 @@ static void test_malformed(void)
 static void test_two_frames(void)
 {
 	struct net *n;
-	CHECK_OK(net_connect(d.endpoint, d.curve_pub, &n));
+	CHECK_OK(net_connect(d.endpoint, d.curve_pub, &k1, &n));
 	uint8_t id[16];
 	tft_random_id(id);
 	tf_visit v;
@@ -333,7 +346,7 @@ static void test_sizes(void)
 	uint8_t *huge = calloc(1, huge_len);
 	CHECK(huge != NULL);
 	struct net *n;
-	CHECK_OK(net_connect(d.endpoint, tft_daemon_key(&d), &n));
+	CHECK_OK(net_connect(d.endpoint, tft_daemon_key(&d), &k1, &n));
 	CHECK_OK(net_send(n, huge, huge_len));
 	uint8_t *buf;
 	size_t blen;
