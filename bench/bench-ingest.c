@@ -9,6 +9,11 @@
  * after its batch is committed (fsync'd). Prints visits/s and the ratio.
  *
  *   bench-ingest [--daemon PATH] [--clients N] [--visits N] [--window N] [--no-curve]
+ *                [--flood N]
+ *
+ * --flood N: instead, the latency of one good client's visits (one at a
+ * time) alone, then beside N client processes that send envelopes with bad
+ * signatures as fast as the daemon answers (issue 8, item 3).
  *
  * The daemon is $TANFANGD, or --daemon, or ../daemon/tanfangd beside this
  * program. Not a test: the figures depend on the machine and its load. */
@@ -220,6 +225,29 @@ struct slot {
 	uint8_t ref[32];
 };
 
+/* One signed visit by keys[c] (a fresh id); *frame is the caller's. */
+static void seal_visit(int c, long i, uint8_t **frame, size_t *len)
+{
+	uint8_t id[16];
+	randombytes_buf(id, sizeof id);
+	char elder[16];
+	snprintf(elder, sizeof elder, "e%ld", i % ELDERS);
+	tf_visit v;
+	wire_init(WIRE_VISIT, &v);
+	v.id.data = id;
+	v.id.len = 16;
+	v.elder_id = elder;
+	v.kind = TANFANG__V1__VISIT_KIND__VISIT_KIND_DOOR;
+	v.visited_at = clock_now() - 3600 - i % 86400;
+	tf_request req;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_VISIT;
+	req.visit = &v;
+	int rc = rpc_seal(&keys[c], &req, frame, len);
+	if (rc < 0)
+		die("seal", rc);
+}
+
 /* Sends n visits signed by keys[c] with up to window in flight; returns how
  * many were acknowledged OK. Signing happens inside the timed loop, as on a
  * real client. */
@@ -233,31 +261,14 @@ static long run_client(int c, long n, int window)
 	memset(slots, 0, sizeof slots);
 	long sent = 0, answered = 0, ok = 0;
 	int inflight = 0;
-	int64_t now = clock_now();
-	char elder[16];
 	while (answered < n) {
 		while (inflight < window && sent < n) {
 			int s = 0;
 			while (slots[s].used)
 				s++;
-			uint8_t id[16];
-			randombytes_buf(id, sizeof id);
-			snprintf(elder, sizeof elder, "e%ld", sent % ELDERS);
-			tf_visit v;
-			wire_init(WIRE_VISIT, &v);
-			v.id.data = id;
-			v.id.len = 16;
-			v.elder_id = elder;
-			v.kind = TANFANG__V1__VISIT_KIND__VISIT_KIND_DOOR;
-			v.visited_at = now - 3600 - sent % 86400;
-			tf_request req;
-			wire_init(WIRE_REQUEST, &req);
-			req.op_case = TANFANG__V1__REQUEST__OP_VISIT;
-			req.visit = &v;
 			uint8_t *frame;
 			size_t len;
-			if ((rc = rpc_seal(&keys[c], &req, &frame, &len)) < 0)
-				die("seal", rc);
+			seal_visit(c, sent, &frame, &len);
 			/* The ref is the hash of the body, which is the envelope's
 			 * field 2; decoding it back is the simplest way to get it. */
 			tf_envelope *env;
@@ -293,6 +304,101 @@ static long run_client(int c, long n, int window)
 	}
 	rpc_close(r);
 	return ok;
+}
+
+/* A flooder: bad signatures, a window of 256 in flight, until killed. */
+static void flood(int c)
+{
+	struct rpc *r;
+	int rc = rpc_open(endpoint, curve ? curve_pub : NULL, &keys[c], &r);
+	if (rc < 0)
+		die("rpc_open", rc);
+	uint8_t *frame;
+	size_t len;
+	seal_visit(c, 0, &frame, &len);
+	/* The signature is the envelope's last field: flip its last byte. */
+	frame[len - 1] ^= 0x01;
+	for (int i = 0; i < 256; i++)
+		if (rpc_send_sealed(r, frame, len) < 0)
+			die("send", 0);
+	for (;;) {
+		tf_reply *rep;
+		if (rpc_recv(r, 30000, &rep) < 0)
+			_exit(1);
+		wire_free(WIRE_REPLY, rep);
+		if (rpc_send_sealed(r, frame, len) < 0)
+			_exit(1);
+	}
+}
+
+static double mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* n visits by keys[0], one at a time; median and 99th percentile in ms. */
+static void good_latency(int n, double *median, double *p99)
+{
+	struct rpc *r;
+	int rc = rpc_open(endpoint, curve ? curve_pub : NULL, &keys[0], &r);
+	if (rc < 0)
+		die("rpc_open", rc);
+	double *t = calloc((size_t)n, sizeof *t);
+	if (!t)
+		die("calloc", -ENOMEM);
+	for (int i = 0; i < n; i++) {
+		uint8_t *frame;
+		size_t len;
+		seal_visit(0, i, &frame, &len);
+		double t0 = mono_ms();
+		tf_reply *rep;
+		if ((rc = rpc_call_sealed(r, frame, len, 30000, &rep)) < 0)
+			die("good client", rc);
+		t[i] = mono_ms() - t0;
+		if (rep->status != TANFANG__V1__STATUS__STATUS_OK)
+			die("good client refused", TF_E_INVALID);
+		wire_free(WIRE_REPLY, rep);
+		free(frame);
+	}
+	qsort(t, (size_t)n, sizeof *t, cmp_double);
+	*median = t[n / 2];
+	*p99 = t[n * 99 / 100];
+	free(t);
+	rpc_close(r);
+}
+
+static void run_flood(int flooders)
+{
+	double med0, p990, med1, p991;
+	good_latency(300, &med0, &p990);
+	printf("good client alone:              median %7.2f ms, p99 %7.2f ms\n", med0, p990);
+	pid_t kids[MAX_CLIENTS];
+	for (int c = 0; c < flooders; c++) {
+		kids[c] = fork();
+		if (kids[c] < 0)
+			die("fork", 0);
+		if (kids[c] == 0) {
+			flood(c + 1);
+			_exit(0);
+		}
+	}
+	sleep(1); /* the flood is in full swing */
+	good_latency(300, &med1, &p991);
+	for (int c = 0; c < flooders; c++) {
+		kill(kids[c], SIGKILL);
+		waitpid(kids[c], NULL, 0);
+	}
+	printf("beside %d bad-signature flooders: median %7.2f ms, p99 %7.2f ms  (ratio of "
+	       "medians %.1f)\n",
+	       flooders, med1, p991, med1 / med0);
 }
 
 /* Runs `clients` processes at once (keys 1..clients); returns visits/s. */
@@ -340,7 +446,7 @@ static double run_parallel(int clients, long n, int window, long *ok_total)
 
 int main(int argc, char **argv)
 {
-	int clients = 4, window = 256;
+	int clients = 4, window = 256, flooders = 0;
 	long visits = 20000;
 	static const struct option opts[] = {
 	    {"daemon", required_argument, NULL, 'd'},
@@ -348,6 +454,7 @@ int main(int argc, char **argv)
 	    {"visits", required_argument, NULL, 'n'},
 	    {"window", required_argument, NULL, 'w'},
 	    {"no-curve", no_argument, NULL, 'N'},
+	    {"flood", required_argument, NULL, 'f'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -359,15 +466,18 @@ int main(int argc, char **argv)
 		case 'n': visits = atol(optarg); break;
 		case 'w': window = atoi(optarg); break;
 		case 'N': curve = false; break;
+		case 'f': flooders = atoi(optarg); break;
 		case 'h':
 			printf("usage: bench-ingest [--daemon PATH] [--clients N] [--visits N] "
-			       "[--window N] [--no-curve]\n");
+			       "[--window N] [--no-curve] [--flood N]\n");
 			return 0;
 		default: fprintf(stderr, "Try 'bench-ingest --help'.\n"); return 2;
 		}
 	}
+	if (flooders > clients)
+		clients = flooders;
 	if (clients < 1 || clients > MAX_CLIENTS || visits < 1 || window < 1 ||
-	    window > MAX_WINDOW) {
+	    window > MAX_WINDOW || flooders < 0) {
 		fprintf(stderr, "bench-ingest: clients 1..%d, visits >= 1, window 1..%d\n",
 		        MAX_CLIENTS, MAX_WINDOW);
 		return 2;
@@ -388,6 +498,15 @@ int main(int argc, char **argv)
 		die("libsodium", TF_E_INVALID);
 	init_and_start();
 	setup_registry(clients);
+	if (flooders) {
+		printf("tanfangd %s, %s\n", endpoint, curve ? "CURVE" : "no CURVE");
+		run_flood(flooders);
+		kill(daemon_pid, SIGTERM);
+		waitpid(daemon_pid, NULL, 0);
+		if (!getenv("BENCH_KEEP"))
+			nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		return 0;
+	}
 	printf("tanfangd %s, %s, %ld visits per client, window %d\n", endpoint,
 	       curve ? "CURVE" : "no CURVE", visits, window);
 
