@@ -1154,7 +1154,9 @@ static int report_walk(struct q *q, struct report *rp, unsigned part, unsigned n
 		bool same =
 		    r == 0 && m->n_spans && il == strlen(m->id) && memcmp(k, m->id, il) == 0;
 		if (!same && m->n_spans) {
-			/* The elder is complete: its month's visits, then its figures. */
+			/* The elder is complete: its month's visits, then its figures.
+			 * Another walker's elder only has its visits stepped over. */
+			bool mine = part_of(m->id, nparts) == part;
 			for (; vr == 0; vr = store_cursor_next(vc, &vk, &vkl, &vv, &vvl)) {
 				if (vkl < 4 || memcmp(vk, month, 4) != 0) {
 					vr = -ENOENT;
@@ -1169,7 +1171,7 @@ static int report_walk(struct q *q, struct report *rp, unsigned part, unsigned n
 					c = (el > idl) - (el < idl);
 				if (c > 0)
 					break;
-				if (c < 0 || m->n_visits == MONTH_VISITS_MAX)
+				if (c < 0 || !mine || m->n_visits == MONTH_VISITS_MAX)
 					continue;
 				int sr =
 				    record_month_split(vk, vkl, vv, vvl, &m->visits[m->n_visits]);
@@ -1181,9 +1183,7 @@ static int report_walk(struct q *q, struct report *rp, unsigned part, unsigned n
 			}
 			if (vr < 0 && vr != -ENOENT)
 				r = vr;
-			int er = r < 0 && r != -ENOENT            ? r
-			         : part_of(m->id, nparts) != part ? 0
-			                                          : report_elder(q, rp, m);
+			int er = r < 0 && r != -ENOENT ? r : !mine ? 0 : report_elder(q, rp, m);
 			month_clear(m);
 			if (er < 0) {
 				r = er;
