@@ -297,33 +297,47 @@ static int walk_chain(struct audit *a)
 }
 
 /* Each checkpoint must be a prefix of the chain just verified: entry
- * m.entries exists and its (verified) chain hash is m.head. */
+ * m.entries exists and its (verified) chain hash is m.head. The first that
+ * is not is reported, with how far the log still agrees with the others, so
+ * the auditor knows where the damage starts. */
 static int check_marks(struct audit *a, const struct auditlog_mark *marks, size_t n)
 {
+	const struct auditlog_mark *bad = NULL;
+	bool shorter = false;
+	uint64_t agree = 0;
 	for (size_t i = 0; i < n; i++) {
 		const struct auditlog_mark *m = &marks[i];
-		const char *where = m->where ? m->where : "a checkpoint";
-		unsigned long long want = (unsigned long long)m->entries;
-		if (m->entries > a->rep->entries)
-			return fail(
-			    a,
-			    "%s: the log held %llu entries when it was signed, it holds %llu "
-			    "now: entries %llu to %llu were deleted and the head rewritten",
-			    where, want, (unsigned long long)a->rep->entries,
-			    (unsigned long long)a->rep->entries + 1, want);
 		uint8_t h[AUDITLOG_HASH_LEN];
-		int r = auditlog_hash_at(a->txn, m->entries, h);
-		if (r < 0)
-			return r == -ENOENT ? fail(a, "%s: entry %llu vanished", where, want) : r;
-		if (sodium_memcmp(h, m->head, AUDITLOG_HASH_LEN) != 0)
-			return fail(a,
-			            "%s: the chain after entry %llu is not the one signed then: "
-			            "entries up to %llu were changed, removed or inserted and the "
-			            "chain recomputed",
-			            where, want, want);
-		a->rep->marks_ok++;
+		int r = m->entries > a->rep->entries ? -ENOENT
+		                                     : auditlog_hash_at(a->txn, m->entries, h);
+		if (r < 0 && r != -ENOENT)
+			return r;
+		if (r == 0 && sodium_memcmp(h, m->head, AUDITLOG_HASH_LEN) == 0) {
+			a->rep->marks_ok++;
+			agree = m->entries > agree ? m->entries : agree;
+		} else if (!bad) {
+			bad = m;
+			shorter = r == -ENOENT;
+		}
 	}
-	return 0;
+	if (!bad)
+		return 0;
+	char tail[96] = "";
+	if (agree)
+		snprintf(tail, sizeof tail,
+		         " (the log agrees with the other checkpoints up to entry %llu)",
+		         (unsigned long long)agree);
+	const char *where = bad->where ? bad->where : "a checkpoint";
+	unsigned long long want = (unsigned long long)bad->entries;
+	if (shorter)
+		return fail(a,
+		            "%s: the log held %llu entries when it was signed, it holds %llu now: "
+		            "entries were deleted and the head rewritten%s",
+		            where, want, (unsigned long long)a->rep->entries, tail);
+	return fail(a,
+	            "%s: the chain up to entry %llu is not the one signed then: entries were "
+	            "changed, removed or inserted and the chain recomputed%s",
+	            where, want, tail);
 }
 
 /* Every stored record must name a log entry that is its own visit or care

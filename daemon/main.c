@@ -602,9 +602,11 @@ static int cmd_verify_log(int argc, char **argv)
 		char when[32], key[65];
 		format_utc(cps.latest.time, when);
 		hex_encode(cps.latest.key, 32, key);
-		printf("checkpoints OK: %zu signed checkpoints of %s are prefixes of the log; the "
-		       "latest (line %lu): %" PRIu64 " entries at %s, key %s\n",
-		       cps.n, cps.file, cps.latest_line, cps.latest.entries, when, key);
+		printf("checkpoints %s: %zu%s of %s, each a prefix of the log; the latest (line "
+		       "%lu): %" PRIu64 " entries at %s, key %s\n",
+		       cps.bad ? "FAILED" : "OK", cps.n,
+		       cps.bad ? " good ones (the others above)" : "", cps.file, cps.latest_line,
+		       cps.latest.entries, when, key);
 		if (rep.entries > cps.latest.entries)
 			printf("  the log has %" PRIu64 " entries after the latest checkpoint "
 			       "(not yet covered by a signature)\n",
