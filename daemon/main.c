@@ -611,7 +611,7 @@ static int cmd_verify_log(int argc, char **argv)
 			printf("  the log has %" PRIu64 " entries after the latest checkpoint "
 			       "(not yet covered by a signature)\n",
 			       rep.entries - cps.latest.entries);
-	} else if (no_file && have_pk && !a.key) {
+	} else if (no_file && file_exists(dir, CHECKPOINT_KEY_FILE)) {
 		/* The daemon writes its first checkpoint when it makes its key. */
 		printf("checkpoints FAILED: %s is missing, but the daemon signs checkpoints (%s "
 		       "exists): deleted? give a copy with --checkpoints FILE\n",

@@ -239,6 +239,8 @@ fresh nofile
 rm "$tmp/nofile/checkpoints.log"
 expect 3 verify-log --data "$tmp/nofile"
 out_has "checkpoints.log is missing, but the daemon signs checkpoints"
+expect 3 verify-log --data "$tmp/nofile" --key "$KEY"
+out_has "checkpoints.log is missing, but the daemon signs checkpoints"
 # ... or emptied.
 fresh emptied
 : >"$tmp/emptied/checkpoints.log"
