@@ -2,11 +2,17 @@
 
 #include <errno.h>
 #include <sodium.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "envelope.h"
+#include "hex.h"
+#include "log.h"
+#include "record.h"
+#include "wire.h"
 
 #define HEAD_KEY "log_head"
 
@@ -23,7 +29,7 @@ static void chain_hash(const uint8_t prev[AUDITLOG_HASH_LEN], uint64_t seq, cons
 	crypto_generichash_final(&st, out, AUDITLOG_HASH_LEN);
 }
 
-static int read_head(struct store_txn *txn, uint64_t *seq, uint8_t hash[AUDITLOG_HASH_LEN])
+int auditlog_head(struct store_txn *txn, uint64_t *seq, uint8_t hash[AUDITLOG_HASH_LEN])
 {
 	const void *v;
 	size_t vl;
@@ -46,7 +52,7 @@ int auditlog_append(struct store_txn *txn, const uint8_t *env, size_t len, uint6
 {
 	uint64_t n;
 	uint8_t hash[AUDITLOG_HASH_LEN];
-	int r = read_head(txn, &n, hash);
+	int r = auditlog_head(txn, &n, hash);
 	if (r < 0)
 		return r;
 	n++;
@@ -90,73 +96,346 @@ int auditlog_get(struct store_txn *txn, uint64_t seq, const uint8_t **env, size_
 	return 0;
 }
 
-#define FAIL(...) (snprintf(err, errlen, __VA_ARGS__), r = TF_E_CORRUPT)
-
-int auditlog_verify(struct store *st, uint64_t *count, char *err, size_t errlen)
+int auditlog_hash_at(struct store_txn *txn, uint64_t seq, uint8_t hash[AUDITLOG_HASH_LEN])
 {
-	*count = 0;
-	if (errlen)
-		err[0] = '\0';
-	struct store_txn *txn;
-	int r = store_txn_begin(st, false, NULL, &txn);
+	if (seq == 0) {
+		memset(hash, 0, AUDITLOG_HASH_LEN);
+		return 0;
+	}
+	uint8_t key[8];
+	store_be64(key, seq);
+	const void *v;
+	size_t vl;
+	int r = store_get(txn, DB_LOG, key, sizeof key, &v, &vl);
 	if (r < 0)
 		return r;
-	struct store_cursor *cur = NULL;
-	uint64_t head_seq;
-	uint8_t head_hash[AUDITLOG_HASH_LEN], prev[AUDITLOG_HASH_LEN] = {0};
-	r = read_head(txn, &head_seq, head_hash);
-	if (r < 0) {
-		snprintf(err, errlen, "log head unreadable");
-		goto out;
+	if (vl < AUDITLOG_HASH_LEN)
+		return TF_E_CORRUPT;
+	memcpy(hash, v, AUDITLOG_HASH_LEN);
+	return 0;
+}
+
+/* One audit: its transaction, its report and where its first problem goes. */
+struct audit {
+	struct store_txn *txn;
+	struct auditlog_report *rep;
+	char *err;
+	size_t errlen;
+};
+
+static int fail(struct audit *a, const char *fmt, ...) TF_PRINTF(2, 3);
+static int fail(struct audit *a, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	if (a->errlen)
+		vsnprintf(a->err, a->errlen, fmt, ap);
+	va_end(ap);
+	return TF_E_CORRUPT;
+}
+
+/* The record a request stores, if it is a visit or care event: its id,
+ * elder, message type and a word for messages. false for anything else. */
+struct signed_record {
+	const ProtobufCBinaryData *id;
+	const char *elder;
+	enum wire_type type;
+	const void *msg;
+	const char *what;
+};
+
+static bool request_record(const tf_request *q, struct signed_record *out)
+{
+	if (q->op_case == TANFANG__V1__REQUEST__OP_VISIT && q->visit) {
+		*out = (struct signed_record){&q->visit->id, q->visit->elder_id, WIRE_VISIT,
+		                              q->visit, "visit"};
+		return true;
 	}
-	r = store_cursor_open(txn, DB_LOG, &cur);
+	if (q->op_case == TANFANG__V1__REQUEST__OP_CARE_EVENT && q->care_event) {
+		*out = (struct signed_record){&q->care_event->id, q->care_event->elder_id,
+		                              WIRE_CARE_EVENT, q->care_event, "care event"};
+		return true;
+	}
+	return false;
+}
+
+/* Do two messages of one type pack to the same bytes? 1, 0 or -ENOMEM. */
+static int same_packed(enum wire_type type, const void *x, const void *y)
+{
+	uint8_t *bx = NULL, *by = NULL;
+	size_t lx, ly;
+	int r = wire_pack(type, x, &bx, &lx);
+	if (r == 0)
+		r = wire_pack(type, y, &by, &ly);
+	if (r == 0)
+		r = lx == ly && memcmp(bx, by, lx) == 0;
+	free(bx);
+	free(by);
+	return r;
+}
+
+/* Entry seq is the signed visit or care event sr of signer: its stored
+ * record must exist, name this entry, and hold exactly what was signed. */
+static int check_entry_record(struct audit *a, uint64_t seq, const ProtobufCBinaryData *signer,
+                              const struct signed_record *sr)
+{
+	unsigned long long n = (unsigned long long)seq;
+	if (sr->id->len != 16)
+		return fail(a, "entry %llu: %s id is not 16 bytes", n, sr->what);
+	char idhex[33];
+	hex_encode(sr->id->data, 16, idhex);
+	tf_record *rec;
+	int r = record_get(a->txn, sr->id->data, &rec);
+	if (r == -ENOENT)
+		return fail(a,
+		            "entry %llu: %s %s of elder %s has no stored record (the record was "
+		            "deleted)",
+		            n, sr->what, idhex, sr->elder);
+	if (r == TF_E_CORRUPT)
+		return fail(a, "entry %llu: the stored record of %s %s does not decode (edited)", n,
+		            sr->what, idhex);
 	if (r < 0)
-		goto out;
+		return r;
+	const void *stored =
+	    sr->type == WIRE_VISIT ? (const void *)rec->visit : (const void *)rec->care_event;
+	uint8_t hash[32];
+	if (rec->log_seq != seq)
+		r = fail(a, "entry %llu: the stored record of %s %s names log entry %llu instead",
+		         n, sr->what, idhex, (unsigned long long)rec->log_seq);
+	else if (!stored || (rec->visit && rec->care_event))
+		r = fail(a, "entry %llu: the stored record %s is not a %s (edited)", n, idhex,
+		         sr->what);
+	else if (rec->signer.len != 32 || signer->len != 32 ||
+	         memcmp(rec->signer.data, signer->data, 32) != 0)
+		r = fail(a, "entry %llu: the stored record of %s %s names another signer (edited)",
+		         n, sr->what, idhex);
+	else if ((r = same_packed(sr->type, stored, sr->msg)) == 0)
+		r = fail(a,
+		         "entry %llu: the stored record of %s %s differs from what was signed "
+		         "(edited)",
+		         n, sr->what, idhex);
+	else if (r == 1 && (r = record_content_hash(signer->data, sr->type, sr->msg, hash)) == 0 &&
+	         (rec->content_hash.len != 32 || sodium_memcmp(rec->content_hash.data, hash, 32)))
+		r = fail(a,
+		         "entry %llu: the stored record of %s %s has another content hash (edited)",
+		         n, sr->what, idhex);
+	wire_free(WIRE_RECORD, rec);
+	return r;
+}
+
+/* Walks the chain: sequence numbers, chain hashes, signatures, and the
+ * stored record of every visit and care event. */
+static int walk_chain(struct audit *a)
+{
+	struct store_cursor *cur;
+	int r = store_cursor_open(a->txn, DB_LOG, &cur);
+	if (r < 0)
+		return r;
+	uint8_t prev[AUDITLOG_HASH_LEN] = {0};
 	const void *k, *v;
 	size_t kl, vl;
 	uint64_t expect = 1;
 	for (r = store_cursor_seek(cur, NULL, 0, &k, &kl, &v, &vl); r == 0;
 	     r = store_cursor_next(cur, &k, &kl, &v, &vl), expect++) {
+		unsigned long long n = (unsigned long long)expect;
 		if (kl != 8 || vl < AUDITLOG_HASH_LEN) {
-			FAIL("entry %llu: bad key or value size", (unsigned long long)expect);
-			goto out;
+			r = fail(a, "entry %llu: bad key or value size", n);
+			break;
 		}
 		uint64_t seq = store_get_be64(k);
 		if (seq != expect) {
-			FAIL("entry %llu missing (next present is %llu)",
-			     (unsigned long long)expect, (unsigned long long)seq);
-			goto out;
+			r = fail(a, "entry %llu missing (next present is %llu)", n,
+			         (unsigned long long)seq);
+			break;
 		}
 		const uint8_t *env = (const uint8_t *)v + AUDITLOG_HASH_LEN;
 		size_t len = vl - AUDITLOG_HASH_LEN;
 		uint8_t h[AUDITLOG_HASH_LEN];
 		chain_hash(prev, seq, env, len, h);
 		if (sodium_memcmp(h, v, AUDITLOG_HASH_LEN) != 0) {
-			FAIL("entry %llu: chain hash mismatch (entry or its predecessor edited)",
-			     (unsigned long long)seq);
-			goto out;
+			r = fail(
+			    a, "entry %llu: chain hash mismatch (entry or its predecessor edited)",
+			    n);
+			break;
 		}
 		tf_envelope *e;
-		int vr = envelope_open(env, len, &e);
-		if (vr < 0) {
-			FAIL("entry %llu: envelope does not verify: %s", (unsigned long long)seq,
-			     tf_strerror(vr));
-			goto out;
+		r = envelope_open(env, len, &e);
+		if (r == -ENOMEM)
+			break;
+		if (r < 0) {
+			r = fail(a, "entry %llu: envelope does not verify: %s", n, tf_strerror(r));
+			break;
 		}
+		tf_request *q = NULL;
+		r = wire_unpack(WIRE_REQUEST, e->body.data, e->body.len, (void **)&q);
+		struct signed_record sr;
+		if (r == TF_E_MALFORMED)
+			r = fail(a, "entry %llu: body is not a request", n);
+		else if (r == 0 && request_record(q, &sr)) {
+			a->rep->record_entries++;
+			r = check_entry_record(a, seq, &e->signer, &sr);
+		}
+		wire_free(WIRE_REQUEST, q);
 		wire_free(WIRE_ENVELOPE, e);
+		if (r < 0)
+			break;
 		memcpy(prev, h, sizeof prev);
-		(*count)++;
+		a->rep->entries++;
 	}
-	if (r != -ENOENT)
-		goto out;
-	r = 0;
-	if (*count != head_seq)
-		FAIL("log holds %llu entries but the head says %llu (entries deleted at the end?)",
-		     (unsigned long long)*count, (unsigned long long)head_seq);
-	else if (sodium_memcmp(prev, head_hash, AUDITLOG_HASH_LEN) != 0)
-		FAIL("final chain hash does not match the head");
-out:
 	store_cursor_close(cur);
-	store_txn_abort(txn);
+	if (r != -ENOENT)
+		return r;
+	unsigned long long count = (unsigned long long)a->rep->entries;
+	if (a->rep->entries != a->rep->head_entries)
+		return fail(a,
+		            "log holds %llu entries but the head says %llu (entries deleted at the "
+		            "end?)",
+		            count, (unsigned long long)a->rep->head_entries);
+	if (sodium_memcmp(prev, a->rep->head, AUDITLOG_HASH_LEN) != 0)
+		return fail(a, "final chain hash does not match the head");
+	return 0;
+}
+
+/* Each checkpoint must be a prefix of the chain just verified: entry
+ * m.entries exists and its (verified) chain hash is m.head. The first that
+ * is not is reported, with how far the log still agrees with the others, so
+ * the auditor knows where the damage starts. */
+static int check_marks(struct audit *a, const struct auditlog_mark *marks, size_t n)
+{
+	const struct auditlog_mark *bad = NULL;
+	bool shorter = false;
+	uint64_t agree = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct auditlog_mark *m = &marks[i];
+		uint8_t h[AUDITLOG_HASH_LEN];
+		int r = m->entries > a->rep->entries ? -ENOENT
+		                                     : auditlog_hash_at(a->txn, m->entries, h);
+		if (r < 0 && r != -ENOENT)
+			return r;
+		if (r == 0 && sodium_memcmp(h, m->head, AUDITLOG_HASH_LEN) == 0) {
+			a->rep->marks_ok++;
+			agree = m->entries > agree ? m->entries : agree;
+		} else if (!bad) {
+			bad = m;
+			shorter = r == -ENOENT;
+		}
+	}
+	if (!bad)
+		return 0;
+	char tail[96] = "";
+	if (agree)
+		snprintf(tail, sizeof tail,
+		         " (the log agrees with the other checkpoints up to entry %llu)",
+		         (unsigned long long)agree);
+	const char *where = bad->where ? bad->where : "a checkpoint";
+	unsigned long long want = (unsigned long long)bad->entries;
+	if (shorter)
+		return fail(a,
+		            "%s: the log held %llu entries when it was signed, it holds %llu now: "
+		            "entries were deleted and the head rewritten%s",
+		            where, want, (unsigned long long)a->rep->entries, tail);
+	return fail(a,
+	            "%s: the chain up to entry %llu is not the one signed then: entries were "
+	            "changed, removed or inserted and the chain recomputed%s",
+	            where, want, tail);
+}
+
+/* Every stored record must name a log entry that is its own visit or care
+ * event (walk_chain checked the converse, and that record's content). */
+static int check_records(struct audit *a)
+{
+	struct store_cursor *cur;
+	int r = store_cursor_open(a->txn, DB_RECORDS, &cur);
+	if (r < 0)
+		return r;
+	const void *k, *v;
+	size_t kl, vl;
+	for (r = store_cursor_seek(cur, NULL, 0, &k, &kl, &v, &vl); r == 0;
+	     r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
+		char idhex[33] = "(bad key)";
+		if (kl == 16)
+			hex_encode(k, 16, idhex);
+		tf_record *rec;
+		r = wire_unpack(WIRE_RECORD, v, vl, (void **)&rec);
+		if (r == -ENOMEM)
+			break;
+		if (r < 0 || kl != 16) {
+			if (r == 0)
+				wire_free(WIRE_RECORD, rec);
+			r = fail(a, "stored record %s does not decode (edited)", idhex);
+			break;
+		}
+		uint64_t seq = rec->log_seq;
+		wire_free(WIRE_RECORD, rec);
+		const uint8_t *env;
+		size_t len;
+		r = seq ? auditlog_get(a->txn, seq, &env, &len) : -ENOENT;
+		if (r == -ENOENT) {
+			r = fail(a,
+			         "stored record %s has no log entry (it names entry %llu; the log "
+			         "holds %llu): added without being received",
+			         idhex, (unsigned long long)seq,
+			         (unsigned long long)a->rep->entries);
+			break;
+		}
+		if (r < 0)
+			break;
+		/* The entry's signature was verified by walk_chain: decode only. */
+		tf_envelope *e = NULL;
+		tf_request *q = NULL;
+		struct signed_record sr;
+		r = wire_unpack(WIRE_ENVELOPE, env, len, (void **)&e);
+		if (r == 0)
+			r = wire_unpack(WIRE_REQUEST, e->body.data, e->body.len, (void **)&q);
+		bool own = r == 0 && request_record(q, &sr) && sr.id->len == 16 &&
+		           memcmp(sr.id->data, k, 16) == 0;
+		wire_free(WIRE_REQUEST, q);
+		wire_free(WIRE_ENVELOPE, e);
+		if (r == -ENOMEM)
+			break;
+		if (!own) {
+			r = fail(a,
+			         "stored record %s has no log entry (entry %llu, which it names, "
+			         "holds another request): added without being received",
+			         idhex, (unsigned long long)seq);
+			break;
+		}
+		a->rep->records++;
+	}
+	store_cursor_close(cur);
+	return r == -ENOENT ? 0 : r;
+}
+
+int auditlog_audit(struct store *st, const struct auditlog_mark *marks, size_t n_marks,
+                   struct auditlog_report *out, char *err, size_t errlen)
+{
+	memset(out, 0, sizeof *out);
+	if (errlen)
+		err[0] = '\0';
+	struct audit a = {.rep = out, .err = err, .errlen = errlen};
+	int r = store_txn_begin(st, false, NULL, &a.txn);
+	if (r < 0)
+		return r;
+	r = auditlog_head(a.txn, &out->head_entries, out->head);
+	if (r == TF_E_CORRUPT)
+		r = fail(&a, "log head unreadable");
+	if (r == 0)
+		r = walk_chain(&a);
+	if (r == 0)
+		r = check_marks(&a, marks, n_marks);
+	if (r == 0)
+		r = check_records(&a);
+	if (r == 0 && out->records != out->record_entries)
+		r = fail(&a, "%llu stored records for %llu logged visits and care events",
+		         (unsigned long long)out->records, (unsigned long long)out->record_entries);
+	store_txn_abort(a.txn);
+	return r;
+}
+
+int auditlog_verify(struct store *st, uint64_t *count, char *err, size_t errlen)
+{
+	struct auditlog_report rep;
+	int r = auditlog_audit(st, NULL, 0, &rep, err, errlen);
+	*count = rep.entries;
 	return r;
 }

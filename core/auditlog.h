@@ -5,7 +5,15 @@
  * The head (n, hash_n) is kept in DB_META under "log_head". An audit
  * re-verifies every signature and recomputes the chain, so any edited,
  * reordered or deleted entry breaks it. Entries are written in the same
- * transaction as the record they justify. */
+ * transaction as the record they justify.
+ *
+ * The chain alone cannot show that its tail was cut off and the head
+ * rewritten, or that the whole chain was recomputed without an entry: a
+ * consistent shorter chain looks like an honest one. The daemon therefore
+ * signs checkpoints (count, hash) kept outside the store (checkpoint.h), and
+ * an audit holds the log against them: each checkpoint must be a prefix of
+ * the chain, as a Certificate Transparency log's signed tree heads must be
+ * consistent with the later tree (RFC 6962, sections 3.5 and 2.1.2). */
 #ifndef TF_AUDITLOG_H
 #define TF_AUDITLOG_H
 
@@ -22,9 +30,61 @@
 int auditlog_append(struct store_txn *txn, const uint8_t *env, size_t len,
                     uint64_t *seq) TF_MUST_CHECK;
 
-/* Walks the whole log: contiguous sequence numbers, chain hashes, head, and
- * every envelope's signature. Returns 0 with *count entries checked, or
- * TF_E_CORRUPT with the first problem described in err. */
+/* Reads the head: *entries (0 for an empty log) and the chain hash after
+ * the last entry (32 zero bytes for an empty log). Cheap: one lookup.
+ * Returns 0, TF_E_CORRUPT (head of the wrong size) or a store code. */
+int auditlog_head(struct store_txn *txn, uint64_t *entries,
+                  uint8_t hash[AUDITLOG_HASH_LEN]) TF_MUST_CHECK;
+
+/* The chain hash stored with entry seq (seq 0: 32 zero bytes), as written,
+ * not recomputed: one lookup, for the daemon's check that a new checkpoint
+ * extends the last one. Returns 0, -ENOENT (no such entry), TF_E_CORRUPT or
+ * a store code. */
+int auditlog_hash_at(struct store_txn *txn, uint64_t seq,
+                     uint8_t hash[AUDITLOG_HASH_LEN]) TF_MUST_CHECK;
+
+/* A checkpoint to hold the log against: the number of entries and the chain
+ * hash after the last of them (a signed tree head's size and root). `where`
+ * names it in messages (e.g. "checkpoints.log line 12"); borrowed. */
+struct auditlog_mark {
+	uint64_t entries;
+	uint8_t head[AUDITLOG_HASH_LEN];
+	int64_t time; /* when it was signed, unix s; for messages only */
+	const char *where;
+};
+
+/* What an audit saw (filled as far as it got when it stops on a problem). */
+struct auditlog_report {
+	uint64_t entries;        /* log entries walked: chain hash and signature good */
+	uint64_t records;        /* stored visits and care events, each with its entry */
+	uint64_t record_entries; /* log entries that are visits or care events */
+	size_t marks_ok;         /* checkpoints found on the chain */
+	uint64_t head_entries;   /* the head as stored */
+	uint8_t head[AUDITLOG_HASH_LEN];
+};
+
+/* The full audit, in one read transaction of st:
+ *  - the chain: contiguous sequence numbers, every chain hash, every
+ *    envelope's signature, and the head;
+ *  - every mark (checkpoint) is a prefix of the chain: entry m.entries
+ *    exists and its chain hash is m.head, so a cut tail or a recomputed
+ *    chain is found;
+ *  - records: every entry that is a visit or care event has its stored
+ *    record (DB_RECORDS) naming this entry, with the same signer, the same
+ *    signed content and the content hash of it; and every stored record
+ *    names an entry that is its visit or care event. So a deleted, added or
+ *    edited record is found. (The daemon's own annotations on a record, its
+ *    time of receipt and flags, are not signed by anyone and not checked.)
+ * Returns 0; TF_E_CORRUPT with the first problem in err (tampering or
+ * damage: what, and which entry, record or checkpoint); or another code
+ * when the store cannot be read (-ENOMEM, store codes; err may say where).
+ * The caller reads any checkpoint file before calling, so that checkpoints
+ * the running daemon writes meanwhile are never newer than the snapshot. */
+int auditlog_audit(struct store *st, const struct auditlog_mark *marks, size_t n_marks,
+                   struct auditlog_report *out, char *err, size_t errlen) TF_MUST_CHECK;
+
+/* auditlog_audit without checkpoints; *count gets the entries walked.
+ * Returns as auditlog_audit does. */
 int auditlog_verify(struct store *st, uint64_t *count, char *err, size_t errlen) TF_MUST_CHECK;
 
 /* Reads entry seq: *env points into the transaction's memory. Returns 0 or -ENOENT. */

@@ -677,23 +677,6 @@ static int dedupe(struct wctx *w, const uint8_t *id, const uint8_t hash[32])
 	return TF_E_CONFLICT;
 }
 
-static int content_hash(const uint8_t *signer, enum wire_type type, const void *msg,
-                        uint8_t out[32])
-{
-	uint8_t *buf;
-	size_t len;
-	int r = wire_pack(type, msg, &buf, &len);
-	if (r < 0)
-		return r;
-	crypto_generichash_state st;
-	crypto_generichash_init(&st, NULL, 0, 32);
-	crypto_generichash_update(&st, signer, 32);
-	crypto_generichash_update(&st, buf, len);
-	crypto_generichash_final(&st, out, 32);
-	free(buf);
-	return 0;
-}
-
 /* Stores the record, its history keys and the audit-log entry. */
 static int store_record(struct wctx *w, const uint8_t *id, const char *elder_id, int64_t when,
                         tf_record *rec)
@@ -737,7 +720,7 @@ static int apply_visit(struct wctx *w)
 	if (r < 0)
 		return r;
 	uint8_t hash[32];
-	r = content_hash(w->job->env->signer.data, WIRE_VISIT, v, hash);
+	r = record_content_hash(w->job->env->signer.data, WIRE_VISIT, v, hash);
 	if (r == 0)
 		r = dedupe(w, v->id.data, hash);
 	if (r == 0)
@@ -796,7 +779,7 @@ static int apply_event(struct wctx *w)
 	if (r < 0)
 		return r;
 	uint8_t hash[32];
-	r = content_hash(w->job->env->signer.data, WIRE_CARE_EVENT, ev, hash);
+	r = record_content_hash(w->job->env->signer.data, WIRE_CARE_EVENT, ev, hash);
 	if (r == 0)
 		r = dedupe(w, ev->id.data, hash);
 	if (r == 0) {

@@ -1,6 +1,8 @@
 #include "record.h"
 
 #include <errno.h>
+#include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "period.h"
@@ -14,6 +16,23 @@ int record_get(struct store_txn *txn, const uint8_t id[16], tf_record **out)
 	if (r < 0)
 		return r;
 	return wire_unpack(WIRE_RECORD, v, vl, (void **)out) < 0 ? TF_E_CORRUPT : 0;
+}
+
+int record_content_hash(const uint8_t signer[32], enum wire_type type, const void *msg,
+                        uint8_t out[32])
+{
+	uint8_t *buf;
+	size_t len;
+	int r = wire_pack(type, msg, &buf, &len);
+	if (r < 0)
+		return r;
+	crypto_generichash_state st;
+	crypto_generichash_init(&st, NULL, 0, 32);
+	crypto_generichash_update(&st, signer, 32);
+	crypto_generichash_update(&st, buf, len);
+	crypto_generichash_final(&st, out, 32);
+	free(buf);
+	return 0;
 }
 
 void record_month_prefix(int yyyymm, uint8_t out[4])

@@ -14,6 +14,14 @@
  * WIRE_RECORD). Returns 0, -ENOENT, TF_E_CORRUPT, or a store code. */
 int record_get(struct store_txn *txn, const uint8_t id[16], tf_record **out) TF_MUST_CHECK;
 
+/* The content hash a stored record keeps (Record.content_hash): BLAKE2b-256
+ * of the 32-byte signer key followed by the packed visit or care event (type
+ * WIRE_VISIT or WIRE_CARE_EVENT). Ingest compares it to tell a duplicate from
+ * a conflict; the audit recomputes it from the log entry. Returns 0 or
+ * -ENOMEM. */
+int record_content_hash(const uint8_t signer[32], enum wire_type type, const void *msg,
+                        uint8_t out[32]) TF_MUST_CHECK;
+
 /* Indexes visit v (signed by visitor_id, received at received_at, unix s)
  * under the month of its own time in the policy zone. Returns 0 or a store
  * code. */

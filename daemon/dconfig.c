@@ -26,6 +26,7 @@ void dconfig_defaults(struct dconfig *cfg)
 	cfg->curve = DCONFIG_CURVE_AUTO;
 	snprintf(cfg->timezone, sizeof cfg->timezone, "Asia/Shanghai");
 	cfg->log_level = LOG_LEVEL_INFO;
+	cfg->checkpoint_interval_s = DCONFIG_DEFAULT_CHECKPOINT_S;
 }
 
 /* Whole-string decimal integer in [min, max]. */
@@ -208,6 +209,13 @@ static int set_daemon(struct dconfig *cfg, const char *key, const char *value, c
 			       -EINVAL;
 		cfg->timezone_set = true;
 		return copy_str(cfg->timezone, sizeof cfg->timezone, value, false, why);
+	}
+	if (strcmp(key, "checkpoint_interval_s") == 0) {
+		if (!parse_int(value, 0, DAY, &v))
+			return *why = "expected seconds from 0 (only at start and stop) to 86400",
+			       -EINVAL;
+		cfg->checkpoint_interval_s = (unsigned)v;
+		return 0;
 	}
 	if (strcmp(key, "log_level") == 0) {
 		if (strcasecmp(value, "debug") == 0)

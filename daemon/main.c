@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -14,9 +15,12 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "auditlog.h"
+#include "checkpoint.h"
 #include "clock.h"
 #include "dconfig.h"
 #include "envelope.h"
@@ -30,22 +34,30 @@
 #include "store.h"
 
 #define EXIT_USAGE 2
+/* verify-log: the audit found tampering or damage (1 is "could not read"). */
+#define EXIT_TAMPERED 3
 
 static const char usage_text[] =
     "usage: tanfangd run [--config FILE] [--data DIR] [--listen EP[,EP...]] [--workers N]\n"
     "                    [--no-curve] [--policy FILE] [--now UNIX_SECONDS] [-v]\n"
     "       tanfangd init [--config FILE] [--data DIR]\n"
     "       tanfangd check-config [--config FILE] [--policy FILE]   (also --check-config)\n"
-    "       tanfangd verify-log [--config FILE] [--data DIR]\n"
+    "       tanfangd verify-log [--config FILE] [--data DIR] [--checkpoints FILE]\n"
+    "                           [--key HEX]\n"
+    "       tanfangd checkpoint-key [--config FILE] [--data DIR]\n"
     "       tanfangd backup [--config FILE] [--data DIR] --to DIR\n"
     "       tanfangd recover-admin [--config FILE] [--data DIR] [--key FILE]\n"
     "\n"
     "  run           serve in the foreground, logging to stderr; SIGTERM/SIGINT stop\n"
     "                cleanly, SIGHUP reloads the policy file\n"
     "  init          create a data folder: store, admin key (admin.key), CURVE keys\n"
-    "                (curve.key, curve.pub); prints the admin and CURVE public keys\n"
+    "                (curve.key, curve.pub), checkpoint signing key (checkpoint.key);\n"
+    "                prints the public keys\n"
     "  check-config  validate the configuration and the policy file; exit 0 if both are good\n"
-    "  verify-log    re-verify every signature and the hash chain of the audit log\n"
+    "  verify-log    re-verify every signature and the hash chain of the audit log, hold\n"
+    "                it against the signed checkpoints (checkpoints.log), and every\n"
+    "                stored visit and care event against its log entry\n"
+    "  checkpoint-key  print the public key that signs the audit log's checkpoints\n"
     "  backup        copy the store, consistent and compacted, to DIR/data.mdb while the\n"
     "                daemon keeps running (the keys are copied by you: see operations.md)\n"
     "  recover-admin make visitor 'admin' a root admin again and enrol the key in FILE\n"
@@ -60,8 +72,13 @@ static const char usage_text[] =
     "  --policy FILE     visit policy file (default: the built-in policy)\n"
     "  --now SECONDS     pin the daemon's clock (tests)\n"
     "  -v, --verbose     debug logging\n"
+    "  --checkpoints FILE  verify-log: checkpoints to hold the log against (default\n"
+    "                    DATA/checkpoints.log); a copy kept elsewhere, or the journal\n"
+    "  --key HEX         verify-log: the checkpoint key to trust (default: the public\n"
+    "                    half of DATA/checkpoint.key)\n"
     "\n"
-    "Exit status: 0 ok, 1 operational failure, 2 usage error.\n";
+    "Exit status: 0 ok, 1 operational failure (verify-log: cannot read), 2 usage\n"
+    "error, 3 verify-log found tampering or damage.\n";
 
 static void usage(FILE *f)
 {
@@ -87,8 +104,10 @@ struct args {
 	const char *workers;
 	const char *policy;
 	const char *now;
-	const char *to;  /* backup: the destination folder */
-	const char *key; /* recover-admin: the key file */
+	const char *to;          /* backup: the destination folder */
+	const char *checkpoints; /* verify-log: the checkpoint file */
+	const char
+	    *key; /* verify-log: the checkpoint key to trust, hex; recover-admin: a key file */
 	bool no_curve;
 	bool verbose;
 };
@@ -102,6 +121,7 @@ enum {
 	OPT_NOW,
 	OPT_NO_CURVE,
 	OPT_TO,
+	OPT_CHECKPOINTS,
 	OPT_KEY,
 };
 
@@ -118,19 +138,21 @@ static int parse_args(int argc, char **argv, const char *allowed, struct args *a
 	    {"now", required_argument, NULL, OPT_NOW},
 	    {"no-curve", no_argument, NULL, OPT_NO_CURVE},
 	    {"to", required_argument, NULL, OPT_TO},
+	    {"checkpoints", required_argument, NULL, OPT_CHECKPOINTS},
 	    {"key", required_argument, NULL, OPT_KEY},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	/* Letters for `allowed`: c config, d data, l listen, w workers,
-	 * p policy, n now, N no-curve, v verbose. */
+	 * p policy, n now, N no-curve, t to, k checkpoints, K key, v verbose. */
 	static const struct {
 		int opt;
 		char letter;
-	} letters[] = {{OPT_CONFIG, 'c'}, {OPT_DATA, 'd'}, {OPT_LISTEN, 'l'},   {OPT_WORKERS, 'w'},
-	               {OPT_POLICY, 'p'}, {OPT_NOW, 'n'},  {OPT_NO_CURVE, 'N'}, {OPT_TO, 't'},
-	               {OPT_KEY, 'k'},    {'v', 'v'}};
+	} letters[] = {{OPT_CONFIG, 'c'},   {OPT_DATA, 'd'},   {OPT_LISTEN, 'l'},
+	               {OPT_WORKERS, 'w'},  {OPT_POLICY, 'p'}, {OPT_NOW, 'n'},
+	               {OPT_NO_CURVE, 'N'}, {OPT_TO, 't'},     {OPT_CHECKPOINTS, 'k'},
+	               {OPT_KEY, 'K'},      {'v', 'v'}};
 	optind = 1;
 	opterr = 0;
 	int c;
@@ -161,6 +183,7 @@ static int parse_args(int argc, char **argv, const char *allowed, struct args *a
 		case OPT_NOW: a->now = optarg; break;
 		case OPT_NO_CURVE: a->no_curve = true; break;
 		case OPT_TO: a->to = optarg; break;
+		case OPT_CHECKPOINTS: a->checkpoints = optarg; break;
 		case OPT_KEY: a->key = optarg; break;
 		case 'v': a->verbose = true; break;
 		default: break;
@@ -292,7 +315,7 @@ static int cmd_init(int argc, char **argv)
 		return 1;
 	}
 	if (file_exists(dir, "data.mdb") || file_exists(dir, "admin.key") ||
-	    file_exists(dir, "curve.key")) {
+	    file_exists(dir, "curve.key") || file_exists(dir, CHECKPOINT_KEY_FILE)) {
 		log_warnx("%s is already initialised; refusing to touch it", dir);
 		return 1;
 	}
@@ -301,7 +324,8 @@ static int cmd_init(int argc, char **argv)
 		log_warn("cannot set mode 0700 on %s", dir);
 		return 1;
 	}
-	struct keypair admin;
+	struct keypair admin, cpk;
+	bool cpk_made;
 	char path[PATH_MAX + 32], curve_pub[41];
 	struct store *st = NULL;
 	struct store_options so = {.map_size = cfg.map_size_mb << 20};
@@ -318,12 +342,16 @@ static int cmd_init(int argc, char **argv)
 	st = NULL;
 	if ((r = server_curve_init(dir, curve_pub)) < 0)
 		goto fail;
-	char hex[65];
+	if ((r = checkpoint_key_open(dir, &cpk, &cpk_made)) < 0)
+		goto fail;
+	char hex[65], cphex[65];
 	keys_pk_hex(&admin, hex);
+	keys_pk_hex(&cpk, cphex);
 	printf("initialised %s\n", dir);
 	printf("admin public key: %s\n", hex);
 	printf("admin key file:   %s/admin.key\n", dir);
 	printf("curve public key: %s\n", curve_pub);
+	printf("checkpoint key:   %s (keep a copy apart: docs/operations.md)\n", cphex);
 	return 0;
 fail:
 	store_close(st);
@@ -401,7 +429,220 @@ static int cmd_backup(int argc, char **argv)
 
 /* ---- verify-log ---- */
 
+/* The checkpoints read for verify-log: those that verify become marks;
+ * the others are reported (at most REPORT_MAX of them, then a count). */
+#define REPORT_MAX 20
+struct cp_read {
+	const char *file;
+	const uint8_t *pk; /* the key to trust; NULL: none known */
+	struct auditlog_mark *marks;
+	size_t n, cap;
+	unsigned long bad, other;
+	unsigned long latest_line;
+	struct checkpoint latest;
+};
+
+static void report_bad(struct cp_read *c, unsigned long line, const char *fmt, ...) TF_PRINTF(3, 4);
+static void report_bad(struct cp_read *c, unsigned long line, const char *fmt, ...)
+{
+	if (++c->bad > REPORT_MAX)
+		return;
+	printf("checkpoint FAILED: %s line %lu: ", c->file, line);
+	va_list ap;
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+}
+
+static int on_checkpoint(void *ctx, unsigned long line, int status, const struct checkpoint *cp)
+{
+	struct cp_read *c = ctx;
+	if (status == -ENOENT) {
+		c->other++;
+		return 0;
+	}
+	if (status < 0) {
+		report_bad(c, line, "not a well-formed checkpoint (damaged or forged)");
+		return 0;
+	}
+	if (!c->pk)
+		return -ENOKEY;
+	char key[65], want[65];
+	hex_encode(cp->key, 32, key);
+	hex_encode(c->pk, 32, want);
+	int r = checkpoint_verify(cp, c->pk);
+	if (r == TF_E_SIGNER) {
+		report_bad(c, line, "signed with key %s, not the trusted key %s (forged)", key,
+		           want);
+		return 0;
+	}
+	if (r < 0) {
+		report_bad(c, line,
+		           "the signature does not verify (forged, or the line was altered)");
+		return 0;
+	}
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 64;
+		struct auditlog_mark *m = realloc(c->marks, cap * sizeof *m);
+		if (!m)
+			return -ENOMEM;
+		c->marks = m;
+		c->cap = cap;
+	}
+	struct auditlog_mark *m = &c->marks[c->n];
+	char *where;
+	if (asprintf(&where, "the checkpoint of %s line %lu", c->file, line) < 0)
+		return -ENOMEM;
+	*m = (struct auditlog_mark){.entries = cp->entries, .time = cp->time, .where = where};
+	memcpy(m->head, cp->head, sizeof m->head);
+	c->n++;
+	c->latest = *cp;
+	c->latest_line = line;
+	return 0;
+}
+
+static void cp_read_free(struct cp_read *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free((char *)c->marks[i].where);
+	free(c->marks);
+}
+
+static void format_utc(int64_t t, char out[32])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	if (!gmtime_r(&tt, &tm) || !strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(out, 32, "%lld", (long long)t);
+}
+
 static int cmd_verify_log(int argc, char **argv)
+{
+	struct args a = {0};
+	struct dconfig cfg;
+	int r = command_start(argc, argv, "cdkKv", &a, &cfg);
+	if (r)
+		return r < 0 ? 0 : r;
+	if (envelope_init() < 0)
+		fatal("libsodium failed to initialise");
+	const char *dir = cfg.data_dir;
+
+	/* The key checkpoints must carry: given, or the data folder's. */
+	uint8_t pk[32];
+	bool have_pk = false;
+	if (a.key) {
+		if (hex_decode(a.key, pk, sizeof pk) < 0)
+			return usage_error("--key: expected 64 hex digits");
+		have_pk = true;
+	} else {
+		struct keypair kp;
+		r = checkpoint_key_load(dir, &kp);
+		if (r == 0) {
+			memcpy(pk, kp.pk, sizeof pk);
+			have_pk = true;
+		} else if (r != -ENOENT) {
+			log_warnx("cannot read %s/%s: %s", dir, CHECKPOINT_KEY_FILE,
+			          tf_strerror(r));
+			return 1;
+		}
+		explicit_bzero(&kp, sizeof kp);
+	}
+
+	/* The checkpoints are read before the store's snapshot is taken, so a
+	 * checkpoint the running daemon writes meanwhile is never newer. */
+	char path[PATH_MAX + 32];
+	snprintf(path, sizeof path, "%s/%s", dir, CHECKPOINT_FILE);
+	struct cp_read cps = {.file = a.checkpoints ? a.checkpoints : path,
+	                      .pk = have_pk ? pk : NULL};
+	bool no_file = false;
+	r = checkpoint_scan(cps.file, on_checkpoint, &cps);
+	if (r == -ENOENT && !a.checkpoints) {
+		no_file = true;
+		r = 0;
+	}
+	int status = 1;
+	if (r == -ENOKEY) {
+		log_warnx("%s holds checkpoints but there is no key to check them with: no %s/%s; "
+		          "give --key HEX",
+		          cps.file, dir, CHECKPOINT_KEY_FILE);
+		goto out;
+	}
+	if (r < 0) {
+		log_warnx("cannot read the checkpoints in %s: %s", cps.file, tf_strerror(r));
+		goto out;
+	}
+	if (cps.bad > REPORT_MAX)
+		printf("checkpoint FAILED: ... and %lu more lines of %s\n", cps.bad - REPORT_MAX,
+		       cps.file);
+	if (cps.n == 0 && cps.bad == 0 && a.checkpoints) {
+		log_warnx("%s holds no checkpoint", cps.file);
+		goto out;
+	}
+
+	struct store *st;
+	if (open_store_ro(&cfg, &st) < 0)
+		goto out;
+	struct auditlog_report rep;
+	char err[1024] = "";
+	r = auditlog_audit(st, cps.marks, cps.n, &rep, err, sizeof err);
+	store_close(st);
+	if (r == TF_E_CORRUPT) {
+		printf("audit log FAILED: %s\n", err);
+		status = EXIT_TAMPERED;
+		goto out;
+	}
+	if (r < 0) {
+		log_warnx("cannot read the audit log in %s: %s%s%s", dir, tf_strerror(r),
+		          *err ? ": " : "", err);
+		goto out;
+	}
+	printf("audit log OK: %" PRIu64 " entries, every signature and the hash chain verified\n",
+	       rep.entries);
+	printf("records OK: %" PRIu64
+	       " visits and care events, each stored as signed and logged, none without its "
+	       "entry\n",
+	       rep.records);
+	status = cps.bad ? EXIT_TAMPERED : 0;
+	if (cps.n) {
+		char when[32], key[65];
+		format_utc(cps.latest.time, when);
+		hex_encode(cps.latest.key, 32, key);
+		printf("checkpoints %s: %zu%s of %s, each a prefix of the log; the latest (line "
+		       "%lu): %" PRIu64 " entries at %s, key %s\n",
+		       cps.bad ? "FAILED" : "OK", cps.n,
+		       cps.bad ? " good ones (the others above)" : "", cps.file, cps.latest_line,
+		       cps.latest.entries, when, key);
+		if (rep.entries > cps.latest.entries)
+			printf("  the log has %" PRIu64 " entries after the latest checkpoint "
+			       "(not yet covered by a signature)\n",
+			       rep.entries - cps.latest.entries);
+	} else if (no_file && file_exists(dir, CHECKPOINT_KEY_FILE)) {
+		/* The daemon writes its first checkpoint when it makes its key. */
+		printf("checkpoints FAILED: %s is missing, but the daemon signs checkpoints (%s "
+		       "exists): deleted? give a copy with --checkpoints FILE\n",
+		       path, CHECKPOINT_KEY_FILE);
+		status = EXIT_TAMPERED;
+	} else if (no_file) {
+		fprintf(stderr,
+		        "tanfangd: warning: no %s in %s (a backup copy, or a store the daemon has "
+		        "not run on since checkpoints began): the log is not held against a "
+		        "checkpoint; give one with --checkpoints FILE\n",
+		        CHECKPOINT_FILE, dir);
+	} else if (cps.bad == 0) {
+		printf("checkpoints FAILED: %s holds no checkpoint (emptied?)\n", cps.file);
+		status = EXIT_TAMPERED;
+	}
+	if (cps.other && a.checkpoints)
+		printf("  (%lu other lines of %s ignored)\n", cps.other, cps.file);
+out:
+	cp_read_free(&cps);
+	return status;
+}
+
+/* ---- checkpoint-key ---- */
+
+static int cmd_checkpoint_key(int argc, char **argv)
 {
 	struct args a = {0};
 	struct dconfig cfg;
@@ -410,20 +651,18 @@ static int cmd_verify_log(int argc, char **argv)
 		return r < 0 ? 0 : r;
 	if (envelope_init() < 0)
 		fatal("libsodium failed to initialise");
-	struct store *st;
-	if (open_store_ro(&cfg, &st) < 0)
-		return 1;
-	uint64_t count = 0;
-	char err[512] = "";
-	r = auditlog_verify(st, &count, err, sizeof err);
-	store_close(st);
+	struct keypair kp;
+	r = checkpoint_key_load(cfg.data_dir, &kp);
 	if (r < 0) {
-		printf("audit log FAILED verification after %" PRIu64 " entries: %s\n", count,
-		       *err ? err : tf_strerror(r));
+		log_warnx(
+		    "cannot read %s/%s: %s%s", cfg.data_dir, CHECKPOINT_KEY_FILE, tf_strerror(r),
+		    r == -ENOENT ? " (made by tanfangd init, or at the daemon's next start)" : "");
 		return 1;
 	}
-	printf("audit log OK: %" PRIu64 " entries, every signature and the hash chain verified\n",
-	       count);
+	char hex[65];
+	keys_pk_hex(&kp, hex);
+	explicit_bzero(&kp, sizeof kp);
+	printf("%s\n", hex);
 	return 0;
 }
 
@@ -436,7 +675,7 @@ static int cmd_recover_admin(int argc, char **argv)
 {
 	struct args a = {0};
 	struct dconfig cfg;
-	int r = command_start(argc, argv, "cdkv", &a, &cfg);
+	int r = command_start(argc, argv, "cdKv", &a, &cfg);
 	if (r)
 		return r < 0 ? 0 : r;
 	if (envelope_init() < 0)
@@ -487,6 +726,65 @@ static int cmd_recover_admin(int argc, char **argv)
 }
 
 /* ---- run ---- */
+
+/* Signs a checkpoint of the audit log if it grew, and puts the line in the
+ * service log too: a second copy outside the data folder. */
+static void checkpoint_now(struct checkpointer *c, struct store *st)
+{
+	char line[CHECKPOINT_LINE_MAX], err[256];
+	int r = checkpointer_tick(c, st, clock_now(), line, err, sizeof err);
+	if (r == 1)
+		log_info("audit %s", line);
+	else if (r == TF_E_CORRUPT)
+		log_warnx("audit log does not extend the last signed checkpoint: %s; no checkpoint "
+		          "is signed until this is resolved (tampering, or a store restored from a "
+		          "backup: run tanfangd verify-log, see docs/operations.md)",
+		          err);
+	else if (r < 0)
+		log_warnx("cannot write the audit checkpoint: %s", tf_strerror(r));
+}
+
+/* The checkpoint writer of data folder dir, and a first checkpoint.
+ * Returns 0, or -1 with the reason logged. */
+static int checkpoint_start(const char *dir, struct store *st, struct checkpointer **out)
+{
+	bool made;
+	unsigned long bad;
+	int r = checkpointer_open(dir, out, &made, &bad);
+	if (r < 0) {
+		log_warnx("audit checkpoints: cannot use %s/%s or %s: %s", dir, CHECKPOINT_KEY_FILE,
+		          CHECKPOINT_FILE, tf_strerror(r));
+		return -1;
+	}
+	char hex[65];
+	checkpointer_key_hex(*out, hex);
+	log_info("audit checkpoints signed with key %s (%s%s)", hex, CHECKPOINT_KEY_FILE,
+	         made ? ", new: keep a copy of this public key apart" : "");
+	if (bad)
+		log_warnx("%s/%s: %lu lines are not checkpoints signed with this key (run "
+		          "tanfangd verify-log)",
+		          dir, CHECKPOINT_FILE, bad);
+	checkpoint_now(*out, st);
+	return 0;
+}
+
+/* A periodic timer on the monotonic clock, or -1 when seconds is 0 (or
+ * the timer cannot be made: logged, checkpoints then only at stop). */
+static int checkpoint_timer(unsigned seconds)
+{
+	if (!seconds)
+		return -1;
+	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	struct itimerspec its = {.it_interval = {.tv_sec = seconds},
+	                         .it_value = {.tv_sec = seconds}};
+	if (fd < 0 || timerfd_settime(fd, 0, &its, NULL) < 0) {
+		log_warn("checkpoint timer");
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
 
 static void reload_policy(const struct dconfig *cfg, struct server *srv)
 {
@@ -572,7 +870,8 @@ static int cmd_run(int argc, char **argv)
 	struct store *st = NULL;
 	struct ingest *ig = NULL;
 	struct server *srv = NULL;
-	int sfd = -1, status = 1;
+	struct checkpointer *cpw = NULL;
+	int sfd = -1, tfd = -1, status = 1;
 	struct store_options so = {.map_size = cfg.map_size_mb << 20};
 	if ((r = store_open(dir, &so, &st)) < 0) {
 		log_warnx("cannot open the store in %s: %s", dir, tf_strerror(r));
@@ -582,6 +881,8 @@ static int cmd_run(int argc, char **argv)
 		log_warnx("ingest: %s", tf_strerror(r));
 		goto out;
 	}
+	if (checkpoint_start(dir, st, &cpw) < 0)
+		goto out;
 
 	/* Signals go to a signalfd read by this loop: handlers do no work,
 	 * and every thread started below inherits the blocked mask. */
@@ -622,7 +923,22 @@ static int cmd_run(int argc, char **argv)
 		         server_endpoint(srv, i), curve ? "CURVE" : "no encryption", cfg.workers,
 		         cfg.batch_max, tz);
 
+	tfd = checkpoint_timer(cfg.checkpoint_interval_s);
 	for (;;) {
+		struct pollfd pfd[2] = {{.fd = sfd, .events = POLLIN},
+		                        {.fd = tfd, .events = POLLIN}};
+		if (poll(pfd, tfd >= 0 ? 2 : 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_warn("poll");
+			break;
+		}
+		uint64_t expired;
+		if (tfd >= 0 && (pfd[1].revents & POLLIN) &&
+		    read(tfd, &expired, sizeof expired) == (ssize_t)sizeof expired)
+			checkpoint_now(cpw, st);
+		if (!(pfd[0].revents & POLLIN))
+			continue;
 		struct signalfd_siginfo si;
 		ssize_t got = read(sfd, &si, sizeof si);
 		if (got < 0 && errno == EINTR)
@@ -641,6 +957,10 @@ static int cmd_run(int argc, char **argv)
 	}
 out:
 	server_stop(srv);
+	/* The writer has stopped: this checkpoint covers everything stored. */
+	if (cpw)
+		checkpoint_now(cpw, st);
+	checkpointer_free(cpw);
 	if (srv)
 		log_info("stopped");
 	policy_free(pol);
@@ -648,6 +968,8 @@ out:
 	store_close(st);
 	if (sfd >= 0)
 		close(sfd);
+	if (tfd >= 0)
+		close(tfd);
 	return status;
 }
 
@@ -677,5 +999,7 @@ int main(int argc, char **argv)
 		return cmd_backup(argc - 1, argv + 1);
 	if (strcmp(cmd, "recover-admin") == 0)
 		return cmd_recover_admin(argc - 1, argv + 1);
+	if (strcmp(cmd, "checkpoint-key") == 0)
+		return cmd_checkpoint_key(argc - 1, argv + 1);
 	return usage_error("unknown command '%s'", cmd);
 }

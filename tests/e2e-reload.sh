@@ -69,8 +69,11 @@ grep -q 'stored 1' "$tmp/sync2.out" || fail "the new visit was not stored"
 
 # A hot backup of the running daemon's store is consistent and complete.
 "$TANFANGD" backup --data "$tmp/data" --to "$tmp/backup" >/dev/null || fail "backup"
-live=$("$TANFANGD" verify-log --data "$tmp/data") || fail "verify-log of the live store"
-copy=$("$TANFANGD" verify-log --data "$tmp/backup") || fail "verify-log of the backup"
+# The log and record lines; the live folder also reports its checkpoints,
+# which a backup (the store alone) does not have.
+live=$("$TANFANGD" verify-log --data "$tmp/data" | head -n2) || fail "verify-log of the live store"
+copy=$("$TANFANGD" verify-log --data "$tmp/backup" 2>/dev/null | head -n2) ||
+	fail "verify-log of the backup"
 [[ $live == "$copy" && $live == *"entries"* ]] || fail "backup differs: '$live' / '$copy'"
 rc=0; "$TANFANGD" backup --data "$tmp/data" --to "$tmp/backup" 2>/dev/null || rc=$?
 [[ $rc == 1 ]] || fail "a backup over an existing one must be refused (exit $rc)"

@@ -36,6 +36,7 @@ static void test_defaults(void)
 	CHECK_STREQ(c.policy, "");
 	CHECK_STREQ(c.timezone, "Asia/Shanghai");
 	CHECK_EQ_INT(c.log_level, LOG_LEVEL_INFO);
+	CHECK_EQ_INT(c.checkpoint_interval_s, 300);
 	CHECK_EQ_INT(c.ingest.max_skew_s, 0);
 	CHECK_EQ_INT(c.ingest.burst_count, 0);
 }
@@ -55,6 +56,7 @@ static void test_full_file(void)
 	                            "policy = /etc/tanfang/policy.conf\n"
 	                            "timezone = Asia/Urumqi\n"
 	                            "log_level = debug\n"
+	                            "checkpoint_interval_s = 0\n"
 	                            "\n"
 	                            "[ingest]\n"
 	                            "max_skew_s = 120\n"
@@ -81,6 +83,7 @@ static void test_full_file(void)
 	CHECK_STREQ(c.policy, "/etc/tanfang/policy.conf");
 	CHECK_STREQ(c.timezone, "Asia/Urumqi");
 	CHECK_EQ_INT(c.log_level, LOG_LEVEL_DEBUG);
+	CHECK_EQ_INT(c.checkpoint_interval_s, 0);
 	CHECK_EQ_INT(c.ingest.max_skew_s, 120);
 	CHECK_EQ_INT(c.ingest.future_flag_s, 600);
 	CHECK_EQ_INT(c.ingest.old_flag_s, 86400);
@@ -133,6 +136,8 @@ static void test_refusals(void)
 	expect_refused("[daemon]\nlisten = tcp://127.0.0.1:1,,tcp://127.0.0.1:2\n", 2, "listen");
 	expect_refused("[daemon]\nlisten = tcp://127.0.0.1\n", 2, "listen");
 	expect_refused("[daemon]\nlog_level = loud\n", 2, "log_level");
+	expect_refused("[daemon]\ncheckpoint_interval_s = 86401\n", 2, "checkpoint_interval_s");
+	expect_refused("[daemon]\ncheckpoint_interval_s = -1\n", 2, "checkpoint_interval_s");
 	expect_refused("[daemon]\ndata_dir =\n", 2, "data_dir");
 	expect_refused("[ingest]\nmax_skew_s = -5\n", 2, "max_skew_s");
 	expect_refused("[ingest]\nold_flag_s = 0\n", 2, "old_flag_s");
