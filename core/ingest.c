@@ -1269,6 +1269,15 @@ static int apply(struct wctx *w)
 	}
 	if (r < 0)
 		return r;
+	/* A gateway's key opens the transport for browsers' envelopes; it
+	 * must not be a way to sign anything itself. */
+	if (w->signer->role == TANFANG__V1__ROLE__ROLE_GATEWAY) {
+		set_status(w->job, S(FORBIDDEN),
+		           "a gateway key only carries requests that others signed");
+		wire_free(WIRE_VISITOR, w->signer);
+		w->signer = NULL;
+		return TF_E_FORBIDDEN;
+	}
 	switch (w->job->req->op_case) {
 	case OP(VISIT): r = apply_visit(w); break;
 	case OP(CARE_EVENT): r = apply_event(w); break;

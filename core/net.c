@@ -19,8 +19,9 @@
 struct net {
 	void *ctx;
 	void *sock;
-	void *monitor; /* handshake failures of sock, so a refused key is told apart */
+	void *monitor; /* sock's handshakes, so a refused key is told apart */
 	bool refused;  /* the daemon refused our key at the handshake */
+	bool up;       /* a handshake succeeded and the connection has not dropped since */
 };
 
 static bool z85_key_valid(const char *key)
@@ -37,7 +38,8 @@ static int watch_handshakes(struct net *n)
 	snprintf(ep, sizeof ep, "inproc://net-monitor-%p", (void *)n);
 	if (zmq_socket_monitor(n->sock, ep,
 	                       ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
-	                           ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) < 0)
+	                           ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+	                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) < 0)
 		return -EIO;
 	n->monitor = zmq_socket(n->ctx, ZMQ_PAIR);
 	int linger = 0;
@@ -63,6 +65,10 @@ static void read_monitor(struct net *n)
 			memcpy(&event, zmq_msg_data(&ev), sizeof event);
 			if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
 				n->refused = true;
+			else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+				n->up = true, n->refused = false;
+			else if (event == ZMQ_EVENT_DISCONNECTED)
+				n->up = false;
 		}
 		zmq_msg_close(&ev);
 		zmq_msg_close(&addr);
@@ -114,9 +120,11 @@ int net_connect(const char *endpoint, const char *server_key_z85, const struct k
 		         zmq_setsockopt(n->sock, ZMQ_CURVE_PUBLICKEY, pub, 40) == 0 &&
 		         zmq_setsockopt(n->sock, ZMQ_CURVE_SECRETKEY, sec, 40) == 0;
 		explicit_bzero(sec, sizeof sec);
-		if (!ok || watch_handshakes(n) < 0)
+		if (!ok)
 			goto err;
 	}
+	if (watch_handshakes(n) < 0)
+		goto err;
 	if (zmq_connect(n->sock, endpoint) < 0) {
 		r = (errno == EINVAL || errno == EPROTONOSUPPORT || errno == ENOCOMPATPROTO)
 		        ? -EINVAL
@@ -141,6 +149,12 @@ void net_close(struct net *n)
 	if (n->ctx)
 		zmq_ctx_term(n->ctx);
 	free(n);
+}
+
+bool net_up(struct net *n)
+{
+	read_monitor(n);
+	return n->up;
 }
 
 int net_send_parts(struct net *n, const uint8_t *const *parts, const size_t *lens, size_t count)

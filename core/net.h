@@ -8,6 +8,7 @@
 #ifndef TF_NET_H
 #define TF_NET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +26,11 @@ struct net;
 int net_connect(const char *endpoint, const char *server_key_z85, const struct keypair *kp,
                 struct net **out) TF_MUST_CHECK;
 void net_close(struct net *n);
+
+/* Is the connection up: has a handshake with the daemon succeeded, and not
+ * dropped since? (ZeroMQ connects in the background; a gateway tells a
+ * daemon that is down from one that is slow by this.) */
+bool net_up(struct net *n);
 
 /* Queues one frame for sending. Returns 0 or -EIO. */
 int net_send(struct net *n, const uint8_t *frame, size_t len) TF_MUST_CHECK;

@@ -61,6 +61,11 @@ int rpc_seal(const struct keypair *key, tf_request *req, uint8_t **out, size_t *
 	return r;
 }
 
+bool rpc_up(struct rpc *r)
+{
+	return net_up(r->net);
+}
+
 int rpc_send_sealed(struct rpc *r, const uint8_t *frame, size_t len)
 {
 	return net_send(r->net, frame, len);

@@ -19,6 +19,8 @@ struct rpc;
 int rpc_open(const char *endpoint, const char *server_key_z85, const struct keypair *key,
              struct rpc **out) TF_MUST_CHECK;
 void rpc_close(struct rpc *r);
+/* Is the connection to the daemon up (net_up)? */
+bool rpc_up(struct rpc *r);
 
 /* Sends req (sent_at_ms is filled in here) and waits up to timeout_ms for its
  * Reply (*out: wire_free with WIRE_REPLY). Returns 0 whenever a Reply arrived,

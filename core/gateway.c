@@ -1,0 +1,657 @@
+#include "gateway.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "inifile.h"
+#include "log.h"
+#include "rpc.h"
+#include "wire.h"
+
+/* ---- configuration ---- */
+
+void gw_config_defaults(struct gw_config *c)
+{
+	memset(c, 0, sizeof *c);
+	snprintf(c->listen, sizeof c->listen, "127.0.0.1:8080");
+	snprintf(c->root, sizeof c->root, "/usr/share/tanfang/web");
+	snprintf(c->endpoint, sizeof c->endpoint, "tcp://127.0.0.1:7480");
+	snprintf(c->server_key_file, sizeof c->server_key_file, "/etc/tanfang/curve.pub");
+	snprintf(c->key_file, sizeof c->key_file, "/etc/tanfang/tanfang-web.key");
+	c->max_body = 1048576;
+	c->max_inflight = 64;
+	c->max_connections = 256;
+	c->rate_per_minute = 600;
+	c->rate_burst = 60;
+	c->timeout_ms = 30000;
+	c->connect_ms = 3000;
+}
+
+static bool parse_uint(const char *s, unsigned long long lo, unsigned long long hi,
+                       unsigned long long *out)
+{
+	char *end;
+	errno = 0;
+	if (*s < '0' || *s > '9')
+		return false;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end || v < lo || v > hi)
+		return false;
+	*out = v;
+	return true;
+}
+
+static int set_path(char *dst, size_t size, const char *key, const char *value, char *err,
+                    size_t errlen)
+{
+	if (strlen(value) >= size) {
+		snprintf(err, errlen, "%s: path too long", key);
+		return TF_E_INVALID;
+	}
+	snprintf(dst, size, "%s", value);
+	return 0;
+}
+
+int gw_config_set(struct gw_config *c, const char *key, const char *value, char *err, size_t errlen)
+{
+	static const struct {
+		const char *key;
+		size_t off, size;
+	} paths[] = {
+	    {"listen", offsetof(struct gw_config, listen), sizeof c->listen},
+	    {"root", offsetof(struct gw_config, root), sizeof c->root},
+	    {"endpoint", offsetof(struct gw_config, endpoint), sizeof c->endpoint},
+	    {"server_key_file", offsetof(struct gw_config, server_key_file),
+	     sizeof c->server_key_file},
+	    {"key", offsetof(struct gw_config, key_file), sizeof c->key_file},
+	    {"tls_cert", offsetof(struct gw_config, tls_cert), sizeof c->tls_cert},
+	    {"tls_key", offsetof(struct gw_config, tls_key), sizeof c->tls_key},
+	};
+	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+		if (strcmp(key, paths[i].key) == 0)
+			return set_path((char *)c + paths[i].off, paths[i].size, key, value, err,
+			                errlen);
+	static const struct {
+		const char *key;
+		unsigned long long lo, hi;
+	} nums[] = {
+	    {"max_body", 1024, 268435456}, {"max_inflight", 1, 4096},
+	    {"max_connections", 1, 65536}, {"rate_per_minute", 1, 1000000},
+	    {"rate_burst", 1, 1000000},    {"timeout_ms", 100, 3600000},
+	    {"connect_ms", 100, 600000},
+	};
+	for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+		if (strcmp(key, nums[i].key) != 0)
+			continue;
+		unsigned long long v;
+		if (!parse_uint(value, nums[i].lo, nums[i].hi, &v)) {
+			snprintf(err, errlen, "%s: expected a number from %llu to %llu, got '%s'",
+			         key, nums[i].lo, nums[i].hi, value);
+			return TF_E_INVALID;
+		}
+		switch (i) {
+		case 0: c->max_body = (size_t)v; break;
+		case 1: c->max_inflight = (unsigned)v; break;
+		case 2: c->max_connections = (unsigned)v; break;
+		case 3: c->rate_per_minute = (unsigned)v; break;
+		case 4: c->rate_burst = (unsigned)v; break;
+		case 5: c->timeout_ms = (int)v; break;
+		default: c->connect_ms = (int)v; break;
+		}
+		return 0;
+	}
+	snprintf(err, errlen, "unknown key '%s'", key);
+	return TF_E_INVALID;
+}
+
+static int set_entry(void *ctx, const char *section, const char *key, const char *value, char *why,
+                     size_t whylen)
+{
+	if (strcmp(section, "web") != 0) {
+		snprintf(why, whylen, "unknown section [%s] (only [web])", section);
+		return TF_E_INVALID;
+	}
+	return gw_config_set(ctx, key, value, why, whylen);
+}
+
+int gw_config_load(const char *path, struct gw_config *c, char *err, size_t errlen)
+{
+	int r = inifile_parse(path, set_entry, c, err, errlen);
+	return r == 0 || r == -ENOENT || r == -ENOMEM ? r : TF_E_INVALID;
+}
+
+/* ---- the forwarding pool ---- */
+
+/* One connection to the daemon per request in flight: a connection that
+ * timed out may still receive a late reply, so it is closed and made anew. */
+struct slot {
+	struct rpc *rpc;
+	bool busy;
+};
+
+/* Per-address token buckets in a fixed table: addresses that share a
+ * bucket share a budget, and memory never grows with the number of
+ * clients. */
+#define RATE_BUCKETS 4096
+struct bucket {
+	double tokens;
+	int64_t at_ms;
+};
+
+struct gw {
+	struct gw_config cfg;
+	struct MHD_Daemon *mhd;
+	struct keypair key;
+	char server_key[41];
+	pthread_mutex_t lock; /* slots and buckets */
+	struct slot *slots;
+	struct bucket buckets[RATE_BUCKETS];
+	atomic_uint inflight;
+	char *cert, *tls_key;
+};
+
+static void give_slot(struct gw *g, struct slot *s, bool healthy)
+{
+	if (!healthy) {
+		rpc_close(s->rpc);
+		s->rpc = NULL;
+	}
+	pthread_mutex_lock(&g->lock);
+	s->busy = false;
+	pthread_mutex_unlock(&g->lock);
+}
+
+static int take_slot(struct gw *g, struct slot **out)
+{
+	pthread_mutex_lock(&g->lock);
+	struct slot *s = NULL;
+	for (unsigned i = 0; i < g->cfg.max_inflight && !s; i++)
+		if (!g->slots[i].busy)
+			s = &g->slots[i];
+	if (s)
+		s->busy = true;
+	pthread_mutex_unlock(&g->lock);
+	if (!s)
+		return -EBUSY;
+	if (!s->rpc) {
+		int r = rpc_open(g->cfg.endpoint, *g->server_key ? g->server_key : NULL, &g->key,
+		                 &s->rpc);
+		if (r < 0) {
+			give_slot(g, s, true);
+			return r;
+		}
+	}
+	*out = s;
+	return 0;
+}
+
+/* Does the client at addr have a token left? */
+static bool rate_ok(struct gw *g, const struct sockaddr *addr)
+{
+	uint64_t h = 1469598103934665603ull;
+	const uint8_t *p = NULL;
+	size_t n = 0;
+	if (addr && addr->sa_family == AF_INET)
+		p = (const uint8_t *)&((const struct sockaddr_in *)addr)->sin_addr, n = 4;
+	else if (addr && addr->sa_family == AF_INET6)
+		p = (const uint8_t *)&((const struct sockaddr_in6 *)addr)->sin6_addr, n = 16;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 1099511628211ull;
+	int64_t now = clock_mono_ms();
+	pthread_mutex_lock(&g->lock);
+	struct bucket *b = &g->buckets[h % RATE_BUCKETS];
+	double cap = g->cfg.rate_burst;
+	if (b->at_ms == 0)
+		b->tokens = cap;
+	else
+		b->tokens += (double)(now - b->at_ms) * g->cfg.rate_per_minute / 60000.0;
+	if (b->tokens > cap)
+		b->tokens = cap;
+	b->at_ms = now;
+	bool ok = b->tokens >= 1.0;
+	if (ok)
+		b->tokens -= 1.0;
+	pthread_mutex_unlock(&g->lock);
+	return ok;
+}
+
+/* ---- responses ---- */
+
+/* The app's policy: its own scripts and styles only (no inline script),
+ * no framing, nothing fetched from elsewhere. */
+static const char csp[] = "default-src 'self'; script-src 'self'; style-src 'self'; "
+                          "img-src 'self' data: blob:; connect-src 'self'; font-src 'self'; "
+                          "worker-src 'self'; manifest-src 'self'; object-src 'none'; "
+                          "base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+static enum MHD_Result send_response(struct gw *g, struct MHD_Connection *c, unsigned status,
+                                     struct MHD_Response *rsp, const char *type)
+{
+	if (!rsp)
+		return MHD_NO;
+	MHD_add_response_header(rsp, "Content-Security-Policy", csp);
+	MHD_add_response_header(rsp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(rsp, "X-Frame-Options", "DENY");
+	MHD_add_response_header(rsp, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(rsp, "Cross-Origin-Opener-Policy", "same-origin");
+	if (*g->cfg.tls_cert)
+		MHD_add_response_header(rsp, "Strict-Transport-Security", "max-age=31536000");
+	if (type)
+		MHD_add_response_header(rsp, "Content-Type", type);
+	enum MHD_Result r = MHD_queue_response(c, status, rsp);
+	MHD_destroy_response(rsp);
+	return r;
+}
+
+/* A short plain-text answer (every refusal says why). */
+static enum MHD_Result send_text(struct gw *g, struct MHD_Connection *c, unsigned status,
+                                 const char *text)
+{
+	struct MHD_Response *rsp =
+	    MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
+	if (rsp)
+		MHD_add_response_header(rsp, "Cache-Control", "no-store");
+	return send_response(g, c, status, rsp, "text/plain; charset=utf-8");
+}
+
+/* ---- static files ---- */
+
+static const char *content_type(const char *path)
+{
+	static const struct {
+		const char *ext, *type;
+	} types[] = {
+	    {".html", "text/html; charset=utf-8"},
+	    {".js", "text/javascript; charset=utf-8"},
+	    {".mjs", "text/javascript; charset=utf-8"},
+	    {".css", "text/css; charset=utf-8"},
+	    {".json", "application/json"},
+	    {".webmanifest", "application/manifest+json"},
+	    {".svg", "image/svg+xml"},
+	    {".png", "image/png"},
+	    {".ico", "image/x-icon"},
+	    {".txt", "text/plain; charset=utf-8"},
+	    {".proto", "text/plain; charset=utf-8"},
+	    {".wasm", "application/wasm"},
+	    {".map", "application/json"},
+	};
+	const char *dot = strrchr(path, '.');
+	const char *slash = strrchr(path, '/');
+	if (dot && (!slash || dot > slash))
+		for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+			if (strcmp(dot, types[i].ext) == 0)
+				return types[i].type;
+	return "application/octet-stream";
+}
+
+/* Only plain paths under the root: no "..", no hidden files, no
+ * backslashes or control bytes. */
+static bool path_safe(const char *url)
+{
+	if (url[0] != '/' || strlen(url) > 512)
+		return false;
+	for (const char *p = url; *p; p++) {
+		if ((unsigned char)*p < 0x20 || *p == '\\' || *p == 0x7f)
+			return false;
+		if (p[0] == '/' && p[1] == '.')
+			return false; /* "..", ".hidden", "/./" */
+		if (p[0] == '/' && p[1] == '/')
+			return false;
+	}
+	return true;
+}
+
+static enum MHD_Result serve_file(struct gw *g, struct MHD_Connection *c, const char *url)
+{
+	if (!path_safe(url))
+		return send_text(g, c, MHD_HTTP_NOT_FOUND, "not found\n");
+	/* The app routes its own pages: a path without an extension is the
+	 * app. */
+	const char *last = strrchr(url, '/');
+	bool page = strcmp(url, "/") == 0 || !strchr(last, '.');
+	char path[PATH_MAX + 600];
+	snprintf(path, sizeof path, "%s%s", g->cfg.root, page ? "/index.html" : url);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		if (fd >= 0)
+			close(fd);
+		return send_text(g, c, MHD_HTTP_NOT_FOUND, "not found\n");
+	}
+	struct MHD_Response *rsp = MHD_create_response_from_fd((uint64_t)st.st_size, fd);
+	if (!rsp) {
+		close(fd);
+		return MHD_NO;
+	}
+	/* The app's files change with a release: revalidate each time (the
+	 * service worker keeps the offline copy). */
+	MHD_add_response_header(rsp, "Cache-Control", "no-cache");
+	return send_response(g, c, MHD_HTTP_OK, rsp, content_type(path));
+}
+
+/* ---- the envelope endpoint ---- */
+
+struct upload {
+	uint8_t *buf;
+	size_t len;
+	bool too_big, counted;
+};
+
+static enum MHD_Result forward(struct gw *g, struct MHD_Connection *c, struct upload *u)
+{
+	struct slot *s;
+	int r = take_slot(g, &s);
+	if (r == -EBUSY)
+		return send_text(g, c, MHD_HTTP_TOO_MANY_REQUESTS,
+		                 "too many requests at once; retry in a moment\n");
+	if (r < 0)
+		return send_text(g, c, MHD_HTTP_BAD_GATEWAY, "cannot reach tanfangd\n");
+	/* A connection that has never come up within connect_ms means the
+	 * daemon is down: 502 at once, not after the whole timeout. */
+	int64_t deadline = clock_mono_ms() + g->cfg.connect_ms;
+	while (!rpc_up(s->rpc) && clock_mono_ms() < deadline)
+		usleep(5000);
+	if (!rpc_up(s->rpc)) {
+		give_slot(g, s, false);
+		return send_text(g, c, MHD_HTTP_BAD_GATEWAY,
+		                 "tanfangd is not answering (down, or it refused this gateway's "
+		                 "key)\n");
+	}
+	tf_reply *rep;
+	r = rpc_call_sealed(s->rpc, u->buf, u->len, g->cfg.timeout_ms, &rep);
+	if (r == TF_E_TIMEOUT) {
+		bool up = rpc_up(s->rpc);
+		give_slot(g, s, false);
+		return up ? send_text(g, c, MHD_HTTP_GATEWAY_TIMEOUT,
+		                      "tanfangd did not answer in time; retry later\n")
+		          : send_text(g, c, MHD_HTTP_BAD_GATEWAY, "tanfangd went away\n");
+	}
+	if (r < 0) {
+		give_slot(g, s, false);
+		return send_text(g, c, MHD_HTTP_BAD_GATEWAY, "the connection to tanfangd failed\n");
+	}
+	give_slot(g, s, true);
+	/* The gateway's key itself refused: the gateway, not the browser, is
+	 * misconfigured. */
+	uint8_t *out;
+	size_t len;
+	r = wire_pack(WIRE_REPLY, rep, &out, &len);
+	wire_free(WIRE_REPLY, rep);
+	if (r < 0)
+		return send_text(g, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+	struct MHD_Response *rsp = MHD_create_response_from_buffer(len, out, MHD_RESPMEM_MUST_FREE);
+	if (!rsp) {
+		free(out);
+		return MHD_NO;
+	}
+	MHD_add_response_header(rsp, "Cache-Control", "no-store");
+	return send_response(g, c, MHD_HTTP_OK, rsp, "application/x-protobuf");
+}
+
+static enum MHD_Result envelope_endpoint(struct gw *g, struct MHD_Connection *c, const char *data,
+                                         size_t *size, void **state)
+{
+	struct upload *u = *state;
+	if (!u) {
+		/* First call: headers only. Refuse early what can be refused. */
+		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+		if (cl && strtoull(cl, NULL, 10) > g->cfg.max_body)
+			return send_text(g, c, MHD_HTTP_CONTENT_TOO_LARGE,
+			                 "envelope larger than the daemon accepts\n");
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		if (!rate_ok(g, ci ? ci->client_addr : NULL))
+			return send_text(g, c, MHD_HTTP_TOO_MANY_REQUESTS,
+			                 "too many requests from this address; slow down\n");
+		u = calloc(1, sizeof *u);
+		if (!u)
+			return MHD_NO;
+		*state = u;
+		return MHD_YES;
+	}
+	if (*size) {
+		if (!u->too_big && u->len + *size <= g->cfg.max_body) {
+			uint8_t *b = realloc(u->buf, u->len + *size);
+			if (!b)
+				return MHD_NO;
+			memcpy(b + u->len, data, *size);
+			u->buf = b;
+			u->len += *size;
+		} else {
+			u->too_big = true;
+		}
+		*size = 0;
+		return MHD_YES;
+	}
+	if (u->too_big)
+		return send_text(g, c, MHD_HTTP_CONTENT_TOO_LARGE,
+		                 "envelope larger than the daemon accepts\n");
+	if (atomic_fetch_add(&g->inflight, 1) >= g->cfg.max_inflight) {
+		atomic_fetch_sub(&g->inflight, 1);
+		return send_text(g, c, MHD_HTTP_TOO_MANY_REQUESTS,
+		                 "too many requests at once; retry in a moment\n");
+	}
+	enum MHD_Result r = forward(g, c, u);
+	atomic_fetch_sub(&g->inflight, 1);
+	return r;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **state)
+{
+	(void)version;
+	struct gw *g = cls;
+	if (strcmp(url, "/v1/envelope") == 0) {
+		if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+			return send_text(g, c, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST\n");
+		return envelope_endpoint(g, c, upload_data, upload_data_size, state);
+	}
+	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+		return send_text(g, c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
+	if (strncmp(url, "/v1/", 4) == 0)
+		return send_text(g, c, MHD_HTTP_NOT_FOUND, "no such endpoint\n");
+	return serve_file(g, c, url);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **state,
+                         enum MHD_RequestTerminationCode why)
+{
+	(void)cls, (void)c, (void)why;
+	struct upload *u = *state;
+	if (u) {
+		free(u->buf);
+		free(u);
+		*state = NULL;
+	}
+}
+
+/* ---- start and stop ---- */
+
+static int parse_listen(const char *s, struct sockaddr_storage *out, socklen_t *len)
+{
+	char host[128];
+	const char *colon = strrchr(s, ':');
+	if (!colon || colon == s)
+		return -EINVAL;
+	size_t hl = (size_t)(colon - s);
+	if (hl >= sizeof host)
+		return -EINVAL;
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	unsigned long long port;
+	if (!parse_uint(colon + 1, 0, 65535, &port))
+		return -EINVAL;
+	memset(out, 0, sizeof *out);
+	if (host[0] == '[' && host[hl - 1] == ']') {
+		host[hl - 1] = '\0';
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)out;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, host + 1, &a->sin6_addr) != 1)
+			return -EINVAL;
+		*len = sizeof *a;
+		return 0;
+	}
+	struct sockaddr_in *a = (struct sockaddr_in *)out;
+	a->sin_family = AF_INET;
+	a->sin_port = htons((uint16_t)port);
+	if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
+		return -EINVAL;
+	*len = sizeof *a;
+	return 0;
+}
+
+static char *read_text(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	char *buf = NULL;
+	size_t cap = 0, n = 0;
+	for (;;) {
+		if (n + 4096 + 1 > cap) {
+			cap = cap ? cap * 2 : 8192;
+			char *p = realloc(buf, cap);
+			if (!p || cap > (1u << 20)) {
+				free(p ? p : buf);
+				fclose(f);
+				return NULL;
+			}
+			buf = p;
+		}
+		size_t got = fread(buf + n, 1, 4096, f);
+		n += got;
+		if (got < 4096)
+			break;
+	}
+	fclose(f);
+	buf[n] = '\0';
+	return buf;
+}
+
+static int read_server_key(const char *path, char out[41], char *err, size_t errlen)
+{
+	char *t = read_text(path);
+	if (!t) {
+		snprintf(err, errlen, "cannot read the daemon's CURVE key %s: %s", path,
+		         strerror(errno));
+		return -ENOENT;
+	}
+	size_t n = strcspn(t, " \r\n");
+	int r = n == 40 ? 0 : TF_E_INVALID;
+	if (r == 0)
+		memcpy(out, t, 41), out[40] = '\0';
+	else
+		snprintf(err, errlen, "%s does not hold a 40-character Z85 key", path);
+	free(t);
+	return r;
+}
+
+void gw_stop(struct gw *g)
+{
+	if (!g)
+		return;
+	if (g->mhd)
+		MHD_stop_daemon(g->mhd);
+	for (unsigned i = 0; g->slots && i < g->cfg.max_inflight; i++)
+		rpc_close(g->slots[i].rpc);
+	free(g->slots);
+	free(g->cert);
+	if (g->tls_key) {
+		explicit_bzero(g->tls_key, strlen(g->tls_key));
+		free(g->tls_key);
+	}
+	explicit_bzero(&g->key, sizeof g->key);
+	pthread_mutex_destroy(&g->lock);
+	free(g);
+}
+
+int gw_start(const struct gw_config *c, struct gw **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	struct gw *g = calloc(1, sizeof *g);
+	if (!g)
+		return -ENOMEM;
+	g->cfg = *c;
+	pthread_mutex_init(&g->lock, NULL);
+	int r = -ENOMEM;
+	g->slots = calloc(c->max_inflight, sizeof *g->slots);
+	if (!g->slots)
+		goto fail;
+	if ((r = keys_load(c->key_file, &g->key)) < 0) {
+		snprintf(err, errlen,
+		         "cannot read the gateway's key %s: %s (make one: tanfang-web "
+		         "keygen --key FILE, then enrol it)",
+		         c->key_file, tf_strerror(r));
+		goto fail;
+	}
+	if (*c->server_key_file &&
+	    (r = read_server_key(c->server_key_file, g->server_key, err, errlen)) < 0)
+		goto fail;
+	struct sockaddr_storage addr;
+	socklen_t alen;
+	if (parse_listen(c->listen, &addr, &alen) < 0) {
+		snprintf(err, errlen, "listen: expected HOST:PORT or [V6]:PORT, got '%s'",
+		         c->listen);
+		r = TF_E_INVALID;
+		goto fail;
+	}
+	unsigned flags =
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
+	if (addr.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	bool tls = *c->tls_cert || *c->tls_key;
+	if (tls) {
+		g->cert = read_text(c->tls_cert);
+		g->tls_key = read_text(c->tls_key);
+		if (!g->cert || !g->tls_key) {
+			snprintf(err, errlen,
+			         "HTTPS needs both tls_cert and tls_key readable (%s, %s)",
+			         c->tls_cert, c->tls_key);
+			r = TF_E_INVALID;
+			goto fail;
+		}
+		flags |= MHD_USE_TLS;
+	}
+	struct MHD_OptionItem tls_opts[] = {
+	    {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, g->cert},
+	    {MHD_OPTION_HTTPS_MEM_KEY, 0, g->tls_key},
+	    {MHD_OPTION_END, 0, NULL},
+	};
+	g->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, g, MHD_OPTION_SOCK_ADDR,
+	                          (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_LIMIT,
+	                          c->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+	                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, g, MHD_OPTION_ARRAY,
+	                          tls_opts, MHD_OPTION_END);
+	if (!g->mhd) {
+		snprintf(err, errlen, "cannot listen on %s (in use, or not an address here)",
+		         c->listen);
+		r = -EADDRINUSE;
+		goto fail;
+	}
+	*out = g;
+	return 0;
+fail:
+	gw_stop(g);
+	return r;
+}
+
+unsigned gw_port(const struct gw *g)
+{
+	const union MHD_DaemonInfo *i = MHD_get_daemon_info(g->mhd, MHD_DAEMON_INFO_BIND_PORT);
+	return i ? i->port : 0;
+}

@@ -1,0 +1,420 @@
+/* End to end (issue 9, item 1): tanfang-web forwards envelopes signed
+ * elsewhere to the real daemon and answers with the Reply's bytes, serves
+ * the app's files with the security headers, and keeps its limits, each
+ * with its HTTP status. Real daemon, real gateway process, libcurl. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "envelope.h"
+#include "hex.h"
+#include "tf_test.h"
+
+#define ROLE(x) TANFANG__V1__ROLE__ROLE_##x
+#define ST(x)   TANFANG__V1__STATUS__STATUS_##x
+#define OP(x)   TANFANG__V1__REQUEST__OP_##x
+
+static struct tft_daemon d;
+static pid_t web_pid;
+static unsigned web_port;
+static char web_log[PATH_MAX + 32], web_key[PATH_MAX + 32], web_root[PATH_MAX + 32];
+
+struct http {
+	long status;
+	char *body;
+	size_t len;
+	char headers[4096];
+};
+
+static size_t on_body(char *p, size_t size, size_t n, void *ctx)
+{
+	struct http *h = ctx;
+	char *b = realloc(h->body, h->len + size * n + 1);
+	CHECK(b != NULL);
+	memcpy(b + h->len, p, size * n);
+	h->body = b;
+	h->len += size * n;
+	h->body[h->len] = '\0';
+	return size * n;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ctx)
+{
+	struct http *h = ctx;
+	size_t used = strlen(h->headers);
+	if (used + size * n < sizeof h->headers)
+		memcpy(h->headers + used, p, size * n), h->headers[used + size * n] = '\0';
+	return size * n;
+}
+
+/* One HTTP request to the gateway; body NULL for GET. */
+static struct http request(const char *method, const char *path, const void *body, size_t len)
+{
+	struct http h = {0};
+	CURL *c = curl_easy_init();
+	CHECK(c != NULL);
+	char url[256];
+	snprintf(url, sizeof url, "http://127.0.0.1:%u%s", web_port, path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	if (body) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	}
+	struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/x-protobuf");
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &h);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+	CURLcode rc = curl_easy_perform(c);
+	if (rc != CURLE_OK)
+		tft_fail(__FILE__, __LINE__, "%s %s: %s", method, path, curl_easy_strerror(rc));
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &h.status);
+	curl_slist_free_all(hdr);
+	curl_easy_cleanup(c);
+	return h;
+}
+
+/* An envelope signed by kp, as a browser would make it. */
+static void seal(const struct keypair *kp, tf_request *req, uint8_t **frame, size_t *len)
+{
+	CHECK_OK(rpc_seal(kp, req, frame, len));
+}
+
+static void overdue_request(tf_request *req, Tanfang__V1__OverdueQuery *oq)
+{
+	*oq = (Tanfang__V1__OverdueQuery)TANFANG__V1__OVERDUE_QUERY__INIT;
+	wire_init(WIRE_REQUEST, req);
+	req->op_case = OP(OVERDUE), req->overdue = oq;
+}
+
+/* POSTs a freshly signed query; returns the HTTP status, and the Reply's
+ * status in *status (0 if no Reply). */
+static long post_query(const struct keypair *kp, int *status)
+{
+	tf_request req;
+	Tanfang__V1__OverdueQuery oq;
+	overdue_request(&req, &oq);
+	uint8_t *frame;
+	size_t len;
+	seal(kp, &req, &frame, &len);
+	struct http h = request("POST", "/v1/envelope", frame, len);
+	free(frame);
+	*status = 0;
+	tf_reply *rep;
+	if (h.status == 200 && wire_unpack(WIRE_REPLY, (const uint8_t *)h.body, h.len, (void **)&rep) == 0) {
+		*status = rep->status;
+		wire_free(WIRE_REPLY, rep);
+	}
+	free(h.body);
+	return h.status;
+}
+
+static void start_web(const char *const *extra)
+{
+	const char *bin = getenv("TANFANG_WEB");
+	CHECK(bin != NULL);
+	char keyfile[PATH_MAX + 32];
+	snprintf(keyfile, sizeof keyfile, "%s/curve.pub", d.data);
+	const char *argv[32] = {bin,      "run",    "--listen",          "127.0.0.1:0",
+	                        "--root", web_root, "--endpoint",        d.endpoint,
+	                        "--key",  web_key,  "--server-key-file", keyfile};
+	size_t n = 12;
+	for (size_t i = 0; extra && extra[i]; i++)
+		argv[n++] = extra[i];
+	argv[n] = NULL;
+	fflush(NULL);
+	web_pid = fork();
+	CHECK(web_pid >= 0);
+	if (web_pid == 0) {
+		int fd = open(web_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd < 0)
+			_exit(126);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	web_port = 0;
+	for (int i = 0; i < 100 && !web_port; i++) {
+		usleep(50000);
+		char *log = tft_read_file(web_log, NULL);
+		const char *p = log ? strstr(log, "(port ") : NULL;
+		if (p)
+			web_port = (unsigned)strtoul(p + 6, NULL, 10);
+		free(log);
+	}
+	if (!web_port) {
+		char *log = tft_read_file(web_log, NULL);
+		tft_fail(__FILE__, __LINE__, "tanfang-web did not start:\n%s", log ? log : "");
+	}
+}
+
+static void stop_web(void)
+{
+	kill(web_pid, SIGTERM);
+	int st;
+	CHECK(waitpid(web_pid, &st, 0) == web_pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	web_pid = 0;
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	CHECK(f != NULL);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void setup(void)
+{
+	struct rpc *admin;
+	tft_admin_rpc(&d, &admin);
+	tft_put_area(admin, "152223", "扎赉特旗", "");
+	tft_put_visitor(admin, "web", "网关", ROLE(GATEWAY), "152223");
+	tft_put_visitor(admin, "s1", "督导", ROLE(SUPERVISOR), "152223");
+	rpc_close(admin);
+	snprintf(web_key, sizeof web_key, "%s/web.key", d.dir);
+	snprintf(web_log, sizeof web_log, "%s/web.log", d.dir);
+	snprintf(web_root, sizeof web_root, "%s/app", d.dir);
+	CHECK(mkdir(web_root, 0700) == 0);
+	char p[PATH_MAX + 64];
+	snprintf(p, sizeof p, "%s/index.html", web_root);
+	write_file(p, "<!doctype html><title>探访</title>\n");
+	snprintf(p, sizeof p, "%s/app.js", web_root);
+	write_file(p, "console.log('tanfang');\n");
+	snprintf(p, sizeof p, "%s/secret.txt", d.dir);
+	write_file(p, "not for the web\n");
+}
+
+static struct keypair enrol_key(const char *visitor)
+{
+	struct keypair kp;
+	CHECK_OK(keys_generate(&kp));
+	struct rpc *admin;
+	tft_admin_rpc(&d, &admin);
+	tft_enrol(admin, kp.pk, visitor);
+	rpc_close(admin);
+	return kp;
+}
+
+static void write_config(const char *extra)
+{
+	char p[PATH_MAX + 64];
+	snprintf(p, sizeof p, "%s/web.conf", d.dir);
+	char text[1024];
+	snprintf(text, sizeof text,
+	         "[web]\nmax_body = 4096\ntimeout_ms = 1500\nconnect_ms = 1000\n%s", extra);
+	write_file(p, text);
+}
+
+static const char *const *with_config(void)
+{
+	static char p[PATH_MAX + 64];
+	snprintf(p, sizeof p, "%s/web.conf", d.dir);
+	static const char *args[3];
+	args[0] = "--config", args[1] = p, args[2] = NULL;
+	return args;
+}
+
+static bool has_header(const struct http *h, const char *line)
+{
+	return strcasestr(h->headers, line) != NULL;
+}
+
+/* The gateway's key, made by tanfang-web keygen; enrolled later. */
+static void make_gateway_key(uint8_t pk[32])
+{
+	const char *keygen[] = {getenv("TANFANG_WEB"), "keygen", "--key", web_key, NULL};
+	char out[256];
+	CHECK_EQ_INT(tft_run(keygen, out, sizeof out, 10), 0);
+	CHECK_EQ_INT((int)strlen(out), 65);
+	out[64] = '\0';
+	CHECK_OK(hex_decode(out, pk, 32));
+	/* Never overwritten. */
+	CHECK_EQ_INT(tft_run(keygen, out, sizeof out, 10), 1);
+}
+
+static void test_forwarding(struct keypair *super)
+{
+	int st;
+	/* A browser's envelope, forwarded; the Reply's bytes come back. */
+	CHECK_EQ_INT(post_query(super, &st), 200);
+	CHECK_EQ_INT(st, ST(OK));
+	/* The same envelope again: the daemon's once-only rule holds through
+	 * the gateway. */
+	tf_request req;
+	Tanfang__V1__OverdueQuery oq;
+	overdue_request(&req, &oq);
+	uint8_t *frame;
+	size_t len;
+	seal(super, &req, &frame, &len);
+	struct http h1 = request("POST", "/v1/envelope", frame, len);
+	struct http h2 = request("POST", "/v1/envelope", frame, len);
+	free(frame);
+	CHECK_EQ_INT(h1.status, 200);
+	CHECK_EQ_INT(h2.status, 200);
+	tf_reply *rep;
+	CHECK_OK(wire_unpack(WIRE_REPLY, (const uint8_t *)h2.body, h2.len, (void **)&rep));
+	CHECK_STATUS(rep->status, REPLAYED);
+	wire_free(WIRE_REPLY, rep);
+	CHECK(has_header(&h1, "Content-Type: application/x-protobuf"));
+	CHECK(has_header(&h1, "Cache-Control: no-store"));
+	free(h1.body);
+	free(h2.body);
+	/* A browser whose key is not enrolled: the daemon's answer. */
+	struct keypair stranger;
+	CHECK_OK(keys_generate(&stranger));
+	CHECK_EQ_INT(post_query(&stranger, &st), 200);
+	CHECK_EQ_INT(st, ST(UNKNOWN_SIGNER));
+	/* Bytes that are no envelope: the daemon's MALFORMED. */
+	struct http h = request("POST", "/v1/envelope", "junk", 4);
+	CHECK_EQ_INT(h.status, 200);
+	CHECK_OK(wire_unpack(WIRE_REPLY, (const uint8_t *)h.body, h.len, (void **)&rep));
+	CHECK_STATUS(rep->status, MALFORMED);
+	wire_free(WIRE_REPLY, rep);
+	free(h.body);
+	/* The gateway's own key signs nothing. */
+	struct keypair gk;
+	CHECK_OK(keys_load(web_key, &gk));
+	CHECK_EQ_INT(post_query(&gk, &st), 200);
+	CHECK_EQ_INT(st, ST(FORBIDDEN));
+	/* Larger than max_body (4096 here): 413, before anything reaches
+	 * the daemon. */
+	char *big = calloc(1, 5000);
+	CHECK(big != NULL);
+	h = request("POST", "/v1/envelope", big, 5000);
+	free(big);
+	CHECK_EQ_INT(h.status, 413);
+	free(h.body);
+	/* The wrong method and unknown endpoints. */
+	h = request("GET", "/v1/envelope", NULL, 0);
+	CHECK_EQ_INT(h.status, 405);
+	free(h.body);
+	h = request("GET", "/v1/nothing", NULL, 0);
+	CHECK_EQ_INT(h.status, 404);
+	free(h.body);
+}
+
+static void test_files(void)
+{
+	struct http h = request("GET", "/", NULL, 0);
+	CHECK_EQ_INT(h.status, 200);
+	CHECK(strstr(h.body, "探访") != NULL);
+	CHECK(has_header(&h, "Content-Type: text/html"));
+	CHECK(has_header(&h, "frame-ancestors 'none'"));
+	CHECK(has_header(&h, "script-src 'self';"));
+	CHECK(!has_header(&h, "unsafe-inline"));
+	CHECK(has_header(&h, "X-Content-Type-Options: nosniff"));
+	free(h.body);
+	h = request("GET", "/app.js", NULL, 0);
+	CHECK_EQ_INT(h.status, 200);
+	CHECK(has_header(&h, "Content-Type: text/javascript"));
+	free(h.body);
+	/* The app's own pages are the app. */
+	h = request("GET", "/overdue", NULL, 0);
+	CHECK_EQ_INT(h.status, 200);
+	CHECK(strstr(h.body, "探访") != NULL);
+	free(h.body);
+	/* Nothing outside the root, nothing hidden. */
+	static const char *const bad[] = {"/../secret.txt", "/%2e%2e/secret.txt", "/.hidden",
+	                                  "/a//b.js", "/nothing.js"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		h = request("GET", bad[i], NULL, 0);
+		if (h.status != 404)
+			tft_fail(__FILE__, __LINE__, "GET %s: %ld", bad[i], h.status);
+		CHECK(h.body == NULL || strstr(h.body, "not for the web") == NULL);
+		free(h.body);
+	}
+	h = request("DELETE", "/index.html", NULL, 0);
+	CHECK_EQ_INT(h.status, 405);
+	free(h.body);
+}
+
+static void test_daemon_trouble(struct keypair *super)
+{
+	int st;
+	/* Stopped (SIGSTOP): connected, no answer: 504 after timeout_ms. */
+	CHECK(kill(d.pid, SIGSTOP) == 0);
+	int64_t t0 = clock_mono_ms();
+	CHECK_EQ_INT(post_query(super, &st), 504);
+	int64_t waited = clock_mono_ms() - t0;
+	CHECK(waited >= 1400 && waited < 10000);
+	CHECK(kill(d.pid, SIGCONT) == 0);
+	CHECK_EQ_INT(post_query(super, &st), 200);
+	/* Down: 502 within connect_ms. */
+	tft_daemon_stop(&d);
+	t0 = clock_mono_ms();
+	CHECK_EQ_INT(post_query(super, &st), 502);
+	CHECK(clock_mono_ms() - t0 < 10000);
+	tft_daemon_start(&d, NULL);
+	/* Back: served again. */
+	long code = 0;
+	for (int i = 0; i < 20 && code != 200; i++)
+		code = post_query(super, &st);
+	CHECK_EQ_INT(code, 200);
+}
+
+static void test_rate(struct keypair *super)
+{
+	/* At most rate_burst at once from one address, then rate_per_minute. */
+	write_config("rate_burst = 5\nrate_per_minute = 6\n");
+	start_web(with_config());
+	int st, ok = 0, limited = 0;
+	for (int i = 0; i < 8; i++) {
+		long code = post_query(super, &st);
+		ok += code == 200, limited += code == 429;
+	}
+	CHECK_EQ_INT(ok, 5);
+	CHECK_EQ_INT(limited, 3);
+	/* Files are not counted. */
+	struct http h = request("GET", "/", NULL, 0);
+	CHECK_EQ_INT(h.status, 200);
+	free(h.body);
+	stop_web();
+}
+
+int main(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	tft_daemon_init(&d);
+	tft_daemon_start(&d, NULL);
+	setup();
+	uint8_t gpk[32];
+	make_gateway_key(gpk);
+	struct keypair super = enrol_key("s1");
+	write_config("");
+	/* Not enrolled yet: the daemon refuses the gateway's key, 502. */
+	start_web(with_config());
+	int st;
+	CHECK_EQ_INT(post_query(&super, &st), 502);
+	struct rpc *admin;
+	tft_admin_rpc(&d, &admin);
+	tft_enrol(admin, gpk, "web");
+	rpc_close(admin);
+	test_forwarding(&super);
+	test_files();
+	test_daemon_trouble(&super);
+	stop_web();
+	test_rate(&super);
+	/* A bad configuration is refused, naming file and line. */
+	write_config("max_body = lots\n");
+	char out[512];
+	const char *bad[] = {getenv("TANFANG_WEB"), "run", "--config", with_config()[1], NULL};
+	CHECK_EQ_INT(tft_run(bad, out, sizeof out, 10), 2);
+	CHECK(strstr(out, "web.conf:5: max_body") != NULL);
+	curl_global_cleanup();
+	tft_daemon_stop(&d);
+	return tft_done();
+}
