@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tf_inproc.h"
@@ -272,12 +273,94 @@ static void test_reserve_map(void)
 	store_close(st);
 }
 
+/* A policy that does not fit (SIGHUP on a full disk): the old policy stays
+ * in force and writes go on; the new one is tried again, no sooner than a
+ * second later, and goes in once there is room. In a child process whose
+ * RLIMIT_FSIZE is the data file's size. */
+static void test_policy_waits(void)
+{
+	const char *tmp = tft_tmpdir();
+	char pol_path[600];
+	snprintf(pol_path, sizeof pol_path, "%s/policy.conf", tmp);
+	FILE *f = fopen(pol_path, "we");
+	CHECK(f != NULL);
+	fputs("[policy]\ntimezone = Asia/Shanghai\n\n[rule.fortnightly]\nelders = special\n"
+	      "kinds = door, phone\nduty = elder\nperiod = days:14\nreport = visit\n",
+	      f);
+	CHECK(fclose(f) == 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		struct inproc p;
+		inproc_open(&p, tmp);
+		struct policy *pol;
+		CHECK_OK(policy_default(&pol));
+		CHECK_OK(ingest_set_policy(p.ig, pol));
+		struct keypair grid;
+		CHECK_EQ_INT(inproc_area(&p, "152223", "扎赉特旗", ""), ST(OK));
+		CHECK_EQ_INT(inproc_visitor(&p, "g1", "网格员", TANFANG__V1__ROLE__ROLE_GRID_WORKER,
+		                            "152223", &grid),
+		             ST(OK));
+		const int alone[] = {TANFANG__V1__CATEGORY__CATEGORY_LIVING_ALONE, 0};
+		for (int i = 0; i < 200; i++) {
+			char id[16];
+			snprintf(id, sizeof id, "e%03d", i);
+			CHECK_EQ_INT(inproc_elder(&p, id, "张秀英", "152223", alone, NULL, NULL),
+			             ST(OK));
+		}
+		char file[640], err[256];
+		snprintf(file, sizeof file, "%s/data.mdb", p.dir);
+		struct stat sb;
+		CHECK(stat(file, &sb) == 0);
+		signal(SIGXFSZ, SIG_IGN);
+		struct rlimit rl = {(rlim_t)sb.st_size, RLIM_INFINITY};
+		CHECK(setrlimit(RLIMIT_FSIZE, &rl) == 0);
+
+		CHECK_OK(policy_load(pol_path, &pol, err, sizeof err));
+		CHECK_EQ_INT(ingest_set_policy(p.ig, pol), -EFBIG);
+		CHECK(ingest_policy_pending(p.ig));
+		/* Not read-only: the old policy is the stored one. */
+		tf_visit v;
+		uint8_t id[16];
+		inproc_visit(&v, id, 1, "e001", TANFANG__V1__VISIT_KIND__VISIT_KIND_DOOR,
+		             clock_now() - 60);
+		tf_request req;
+		wire_init(WIRE_REQUEST, &req);
+		req.op_case = TANFANG__V1__REQUEST__OP_VISIT;
+		req.visit = &v;
+		tf_reply *rep = inproc_call(&p, &grid, &req);
+		CHECK(rep->status == ST(OK) || rep->status == ST(STORE_FULL));
+		CHECK(strstr(rep->detail, "read-only") == NULL);
+		wire_free(WIRE_REPLY, rep);
+
+		rl.rlim_cur = RLIM_INFINITY;
+		CHECK(setrlimit(RLIMIT_FSIZE, &rl) == 0);
+		/* Paced: not again within the first second. */
+		CHECK_EQ_INT(ingest_retry_policy(p.ig), 0);
+		CHECK(ingest_policy_pending(p.ig));
+		struct timespec ts = {1, 100 * 1000000};
+		nanosleep(&ts, NULL);
+		CHECK_EQ_INT(ingest_retry_policy(p.ig), 1);
+		CHECK(!ingest_policy_pending(p.ig));
+		inproc_visit(&v, id, 2, "e002", TANFANG__V1__VISIT_KIND__VISIT_KIND_DOOR,
+		             clock_now() - 60);
+		CHECK_EQ_INT(inproc_submit_visit(&p, &grid, &v), ST(OK));
+		inproc_close(&p);
+		exit(0);
+	}
+	int status;
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 int main(void)
 {
 	test_basics();
 	test_full_codes();
 	test_disk_full();
 	test_reserve_map();
+	test_policy_waits();
 	test_map_full();
 	return tft_done();
 }
