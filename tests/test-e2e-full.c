@@ -39,13 +39,14 @@
 #include "tf_test.h"
 
 #define AREA     "152223"
-#define N_ELDERS 300
+#define N_ELDERS 1000
 #define WINDOW   32
 
 #define OP(x) TANFANG__V1__REQUEST__OP_##x
 
-/* A policy other than the built-in one: one more duty for every elder, so
- * installing it rewrites every elder's duties and needs room. */
+/* A policy other than the built-in one: two more duties for every elder,
+ * so installing it writes thousands of index entries, far more than the
+ * free pages a filled store keeps. */
 static const char changed_policy[] = "[policy]\n"
                                      "timezone = Asia/Shanghai\n"
                                      "\n"
@@ -61,6 +62,13 @@ static const char changed_policy[] = "[policy]\n"
                                      "kinds = phone\n"
                                      "duty = elder\n"
                                      "period = days:14\n"
+                                     "report = none\n"
+                                     "\n"
+                                     "[rule.weekly_door]\n"
+                                     "elders = special\n"
+                                     "kinds = door\n"
+                                     "duty = elder\n"
+                                     "period = week\n"
                                      "report = none\n";
 
 static struct keypair grid; /* visitor g1's device key */
@@ -185,11 +193,34 @@ static void registry(struct tft_daemon *dd)
 	tft_put_area(admin, AREA, "Zalaite Banner", "");
 	tft_put_visitor(admin, "g1", "Bao Lin", TANFANG__V1__ROLE__ROLE_GRID_WORKER, AREA);
 	tft_enrol(admin, grid.pk, "g1");
-	for (unsigned i = 0; i < N_ELDERS; i++) {
-		char id[16];
-		snprintf(id, sizeof id, "e%03u", i);
-		tft_put_elder(admin, id, "Li Shufen", AREA,
-		              TANFANG__V1__CATEGORY__CATEGORY_LIVING_ALONE);
+	/* Imported 250 at a time: one request, one transaction each. */
+	static tf_elder e[250];
+	static tf_elder *ptrs[250];
+	static char ids[250][16];
+	Tanfang__V1__Category alone = TANFANG__V1__CATEGORY__CATEGORY_LIVING_ALONE;
+	for (unsigned from = 0; from < N_ELDERS; from += 250) {
+		for (unsigned i = 0; i < 250; i++) {
+			wire_init(WIRE_ELDER, &e[i]);
+			snprintf(ids[i], sizeof ids[i], "e%03u", from + i);
+			e[i].id = ids[i];
+			e[i].name = "Li Shufen";
+			e[i].area = AREA;
+			e[i].categories = &alone;
+			e[i].n_categories = 1;
+			ptrs[i] = &e[i];
+		}
+		Tanfang__V1__ImportElders im = TANFANG__V1__IMPORT_ELDERS__INIT;
+		im.elders = ptrs;
+		im.n_elders = 250;
+		tf_request req;
+		wire_init(WIRE_REQUEST, &req);
+		req.op_case = OP(IMPORT_ELDERS);
+		req.import_elders = &im;
+		char detail[256];
+		int st = tft_call(admin, &req, detail);
+		if (st != TANFANG__V1__STATUS__STATUS_OK)
+			fprintf(stderr, "import: %s\n", detail);
+		CHECK_STATUS(st, OK);
 	}
 	rpc_close(admin);
 }
