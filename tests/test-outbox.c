@@ -645,9 +645,9 @@ static void remove_all(struct outbox *ob)
 	CHECK(k.n > 0);
 	uint8_t(*batch)[OUTBOX_KEY_LEN] = malloc(64 * sizeof *batch);
 	CHECK(batch != NULL);
-	for (size_t odd = 1; odd <= 2; odd--) {
+	for (int pass = 0; pass < 2; pass++) {
 		size_t n = 0, removed;
-		for (size_t i = odd; i < k.n; i += 2) {
+		for (size_t i = pass == 0 ? 1 : 0; i < k.n; i += 2) {
 			memcpy(batch[n++], k.v[i], OUTBOX_KEY_LEN);
 			if (n == 64 || i + 2 >= k.n) {
 				CHECK_RC(outbox_remove(ob, (const uint8_t(*)[OUTBOX_KEY_LEN])batch,
