@@ -323,6 +323,12 @@ static int record_result(const char *what, int r, const uint8_t id[TANFANG_ID_LE
 	}
 	if (r == -EEXIST)
 		errx_msg("%s not recorded: this id was already refused (see status)", what);
+	else if (r == -ENOSPC || r == TANFANG_E_MAPFULL)
+		/* The outbox keeps room to remove what the daemon acknowledges,
+		 * so a sync still empties it (docs/field-client.md). */
+		errx_msg("%s not recorded: the device is full (%s); sync to deliver and remove "
+		         "what is pending, or free space",
+		         what, r == -ENOSPC ? "no space left on its disk" : "the outbox is full");
 	else
 		errx_msg("%s not recorded: %s", what, tanfang_strerror(r));
 	return EXIT_FAIL;

@@ -19,6 +19,7 @@
 #include "outbox.h"
 #include "registry.h"
 #include "rpc.h"
+#include "store.h"
 #include "wire.h"
 
 /* The public header repeats a few numbers so it needs no internal header;
@@ -659,6 +660,13 @@ static int settle(struct pass *p, struct item *x, const tf_reply *rep)
 	int r = outbox_refuse(p->h->ob, x->key, status, rep->detail);
 	if (r == -ENOENT)
 		r = 0; /* another process settled it meanwhile */
+	if (store_full(r)) {
+		/* No room on the device to note the refusal: the entry stays
+		 * pending, and the pass goes on removing what was acknowledged. */
+		p->res->retried++;
+		p->clean = false;
+		return 0;
+	}
 	if (r == 0)
 		p->res->refused++;
 	return r;
@@ -757,6 +765,8 @@ static int refuse_bad(struct pass *p)
 		int r =
 		    outbox_refuse(p->h->ob, x->key, TANFANG__V1__STATUS__STATUS_MALFORMED,
 		                  "stored envelope is damaged: it does not verify (local check)");
+		if (store_full(r))
+			continue; /* kept pending, and never sent, until there is room */
 		if (r < 0 && r != -ENOENT)
 			return r;
 		p->res->refused++;

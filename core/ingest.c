@@ -37,6 +37,16 @@ struct ingest {
 	pthread_rwlock_t pol_lock;
 	struct policy *pol;
 	struct replay_memo *answered; /* queries answered inside the skew window */
+	/* A full store (issue 8, item 5): a policy that did not fit is kept
+	 * and installed again later, from the writer thread only. */
+	bool pol_stored;     /* pol is the one the stored duties follow */
+	bool read_only;      /* pol is not stored and none is: writes refused */
+	struct policy *next; /* a newer policy waiting for room; pol stays in force */
+	int pending_err;     /* why the last install failed (a store_full code) */
+	int64_t retry_at_ms; /* monotonic: the next install attempt, no sooner */
+	int64_t retry_delay_ms;
+	int64_t full_logged_ms;   /* monotonic: the last "store full" warning */
+	unsigned long full_quiet; /* refusals since, not logged one by one */
 };
 
 /* 2^18 slots (6 MiB of address space, touched only as used): about 200
@@ -113,6 +123,7 @@ void ingest_free(struct ingest *ig)
 		return;
 	policy_free(ig->pol);
 	replay_memo_free(ig->answered);
+	policy_free(ig->next);
 	pthread_rwlock_destroy(&ig->pol_lock);
 	free(ig);
 }
@@ -126,14 +137,18 @@ void ingest_free(struct ingest *ig)
 /* Key in DB_META: present once every enrolled key's CURVE twin is indexed. */
 #define TRANSPORT_KEY "transport-index-v1"
 
-int ingest_set_policy(struct ingest *ig, struct policy *pol)
+/* The store's side of a policy: migrates an old store, and recomputes
+ * every duty unless pol is the policy they already follow. One write
+ * transaction; pol is only read. Returns 0 or a negative code (nothing
+ * written). */
+static int install(struct ingest *ig, const struct policy *pol)
 {
 	uint8_t fp[POLICY_FINGERPRINT_LEN];
 	policy_fingerprint(pol, fp);
 	struct store_txn *txn;
 	int r = store_txn_begin(ig->st, true, NULL, &txn);
 	if (r < 0)
-		goto fail;
+		return r;
 	/* Duties are kept up to date on every write; they only need a full
 	 * recomputation when the rules change. Skipping it when the policy is
 	 * the one already in force keeps a restart of a million-elder store
@@ -142,8 +157,6 @@ int ingest_set_policy(struct ingest *ig, struct policy *pol)
 	 * 9); the schedule's key version (v3) rebuilds its duties after it. */
 	bool migrated = false;
 	r = timeline_migrate(txn, &migrated);
-	if (r == 0 && migrated)
-		log_info("store migrated: registry facts now carry their time of effect");
 	const void *v;
 	size_t vl;
 	/* A store from before the handshake check gets its keys' CURVE twins
@@ -166,20 +179,129 @@ int ingest_set_policy(struct ingest *ig, struct policy *pol)
 	}
 	if (r < 0) {
 		store_txn_abort(txn);
-		goto fail;
+		return r;
 	}
 	r = store_txn_commit(txn);
-	if (r < 0)
-		goto fail;
+	if (r == 0 && migrated)
+		log_info("store migrated: registry facts now carry their time of effect");
+	return r;
+}
+
+/* Makes pol the policy in force (queries read it under the lock). */
+static void swap_policy(struct ingest *ig, struct policy *pol)
+{
 	pthread_rwlock_wrlock(&ig->pol_lock);
 	struct policy *old = ig->pol;
 	ig->pol = pol;
 	pthread_rwlock_unlock(&ig->pol_lock);
 	policy_free(old);
-	return 0;
-fail:
-	policy_free(pol);
+}
+
+/* Between install attempts on a full store: 1 s, doubling up to 30 s, so
+ * a store that stays full does not recompute every duty all the time. */
+#define RETRY_FIRST_MS 1000
+#define RETRY_MAX_MS   30000
+
+int ingest_set_policy(struct ingest *ig, struct policy *pol)
+{
+	int r = install(ig, pol);
+	if (r == 0) {
+		swap_policy(ig, pol);
+		policy_free(ig->next);
+		ig->next = NULL;
+		ig->pol_stored = true;
+		ig->read_only = false;
+		ig->pending_err = 0;
+		ig->retry_delay_ms = 0;
+		return 0;
+	}
+	if (!store_full(r)) {
+		policy_free(pol);
+		return r;
+	}
+	/* No room: keep it, and try again later (ingest_retry_policy). */
+	ig->pending_err = r;
+	ig->retry_delay_ms = ig->retry_delay_ms ? ig->retry_delay_ms * 2 : RETRY_FIRST_MS;
+	if (ig->retry_delay_ms > RETRY_MAX_MS)
+		ig->retry_delay_ms = RETRY_MAX_MS;
+	ig->retry_at_ms = clock_mono_ms() + ig->retry_delay_ms;
+	if (ig->pol_stored) {
+		/* The stored duties follow the policy in force: writes go on
+		 * with it until the new one fits. */
+		policy_free(ig->next);
+		ig->next = pol;
+	} else {
+		/* At start: which policy the stored duties follow is not known
+		 * here, so nothing may be written until pol is installed. Queries
+		 * follow pol meanwhile (reports apply its rules; overdue lists are
+		 * the stored duties, as of the last install). */
+		swap_policy(ig, pol);
+		ig->read_only = true;
+	}
 	return r;
+}
+
+bool ingest_policy_pending(const struct ingest *ig)
+{
+	return ig->read_only || ig->next;
+}
+
+int ingest_retry_policy(struct ingest *ig)
+{
+	if (!ingest_policy_pending(ig) || clock_mono_ms() < ig->retry_at_ms)
+		return 0;
+	bool was_read_only = ig->read_only;
+	int r;
+	if (ig->read_only) {
+		r = install(ig, ig->pol);
+		if (r == 0) {
+			ig->pol_stored = true;
+			ig->read_only = false;
+			ig->pending_err = 0;
+			ig->retry_delay_ms = 0;
+		} else if (store_full(r)) {
+			ig->pending_err = r;
+			ig->retry_delay_ms = ig->retry_delay_ms * 2 > RETRY_MAX_MS
+			                         ? RETRY_MAX_MS
+			                         : ig->retry_delay_ms * 2;
+			ig->retry_at_ms = clock_mono_ms() + ig->retry_delay_ms;
+		} else {
+			/* Not a matter of room: retrying cannot help, and writing
+			 * under a policy the store does not follow is wrong. */
+			ig->retry_at_ms = clock_mono_ms() + RETRY_MAX_MS;
+		}
+	} else {
+		struct policy *pol = ig->next;
+		ig->next = NULL;
+		r = ingest_set_policy(ig, pol);
+		if (r < 0 && !store_full(r))
+			log_warnx(
+			    "the waiting policy was refused by the store, the old one stays in "
+			    "force: %s",
+			    tf_strerror(r));
+	}
+	if (r == 0) {
+		log_info("policy installed: the store has room again%s",
+		         was_read_only ? "; writes resume" : "");
+		return 1;
+	}
+	log_debug("policy still not installed: %s", tf_strerror(r));
+	return r;
+}
+
+const char *ingest_full_text(int code)
+{
+	switch (code) {
+	case TF_E_MAPFULL:
+		return "the store's map is full: raise map_size_mb in tanfangd.conf and restart "
+		       "tanfangd";
+	case -ENOSPC: return "the store's disk is full: free space on it";
+	case -EDQUOT: return "the store's disk is full (disk quota exceeded): raise the quota";
+	case -EFBIG:
+		return "the store's disk is full (the file size limit, RLIMIT_FSIZE, is reached): "
+		       "raise the limit";
+	default: return tf_strerror(code);
+	}
 }
 
 static void set_status(struct job *j, int status, const char *fmt, ...) TF_PRINTF(3, 4);
@@ -205,9 +327,7 @@ static int code_status(int code)
 	case TF_E_NOELDER: return S(UNKNOWN_ELDER);
 	case TF_E_INVALID: return S(INVALID);
 	case -ENOENT: return S(NOT_FOUND);
-	case TF_E_MAPFULL:
-	case -ENOSPC: return S(STORE_FULL);
-	default: return S(INTERNAL);
+	default: return store_full(code) ? S(STORE_FULL) : S(INTERNAL);
 	}
 }
 
@@ -1329,8 +1449,52 @@ static int remember(struct store_txn *txn, const struct job *j)
  * them anyway (twice the skew: their sent_at may be ahead of the clock). */
 #define SEEN_PRUNE_PER_BATCH 64
 
+/* A full store is refused again and again while devices resend: one
+ * warning a minute, with the count of refusals since the last one. */
+#define FULL_LOG_MS 60000
+
+static void note_full(struct ingest *ig, int code, size_t n)
+{
+	int64_t now = clock_mono_ms();
+	ig->full_quiet += n;
+	if (ig->full_logged_ms && now - ig->full_logged_ms < FULL_LOG_MS)
+		return;
+	log_warnx("%lu write request(s) refused with STATUS_STORE_FULL%s: %s", ig->full_quiet,
+	          ig->read_only ? " (read-only: the policy is not installed)" : "",
+	          ingest_full_text(code));
+	ig->full_logged_ms = now;
+	ig->full_quiet = 0;
+}
+
+/* Why a job was not stored, in its reply. */
+static void not_stored(struct job *j, int code)
+{
+	if (store_full(code))
+		set_status(j, S(STORE_FULL), "not stored: %s", ingest_full_text(code));
+	else
+		set_status(j, code_status(code), "not stored: %s", tf_strerror(code));
+}
+
 int ingest_write_batch(struct ingest *ig, struct job **jobs, size_t n)
 {
+	if (ingest_policy_pending(ig))
+		(void)ingest_retry_policy(ig);
+	if (ig->read_only) {
+		/* Which policy the stored duties follow is not settled: writing
+		 * now would compute duties under the wrong one. */
+		for (size_t i = 0; i < n; i++) {
+			set_status(
+			    jobs[i], S(STORE_FULL),
+			    "not stored: tanfangd is read-only until its policy is installed, "
+			    "and it does not fit: %s",
+			    ingest_full_text(ig->pending_err));
+			jobs[i]->n_flags = 0;
+			free(jobs[i]->reply);
+			jobs[i]->reply = NULL;
+		}
+		note_full(ig, ig->pending_err, n);
+		return ig->pending_err;
+	}
 	struct store_txn *txn;
 	int r = store_txn_begin(ig->st, true, NULL, &txn);
 	int64_t now = clock_now();
@@ -1361,8 +1525,10 @@ int ingest_write_batch(struct ingest *ig, struct job **jobs, size_t n)
 		/* A refusal already set its status; a store failure has not. */
 		if (cr < 0 && (j->status == S(OK) || j->status == S(DUPLICATE)) &&
 		    cr != TF_E_DUPLICATE)
-			set_status(j, code_status(cr), "not stored: %s", tf_strerror(cr));
-		if (cr < 0 && code_status(cr) == S(INTERNAL))
+			not_stored(j, cr);
+		if (cr < 0 && store_full(cr))
+			note_full(ig, cr, 1);
+		else if (cr < 0 && code_status(cr) == S(INTERNAL))
 			log_warnx("request failed: %s", tf_strerror(cr));
 		r = remember(txn, j);
 	}
@@ -1375,12 +1541,14 @@ int ingest_write_batch(struct ingest *ig, struct job **jobs, size_t n)
 		store_txn_abort(txn);
 	if (r < 0) {
 		/* Nothing of the batch is durable: no reply may claim otherwise. */
-		log_warnx("batch of %zu not committed: %s", n, tf_strerror(r));
+		if (store_full(r))
+			note_full(ig, r, n);
+		else
+			log_warnx("batch of %zu not committed: %s", n, tf_strerror(r));
 		for (size_t i = 0; i < n; i++)
 			if (jobs[i]->status == S(OK) || jobs[i]->status == S(DUPLICATE) ||
 			    jobs[i]->status == 0) {
-				set_status(jobs[i], code_status(r), "not stored: %s",
-				           tf_strerror(r));
+				not_stored(jobs[i], r);
 				jobs[i]->n_flags = 0;
 			}
 		for (size_t i = 0; i < n; i++) {

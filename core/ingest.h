@@ -48,8 +48,29 @@ void ingest_free(struct ingest *ig);
 /* Installs the policy used for schedules and reports; takes ownership and
  * frees the previous one once no query uses it. Call from the writer thread
  * only (it recomputes every elder's duties in one write transaction).
- * Returns 0 or a negative code (the old policy then stays in force). */
+ * Returns 0 or a negative code. When the store has no room (a store_full()
+ * code: the map or the disk is full) pol is kept and installed later by
+ * ingest_retry_policy: if a policy was installed before, it stays in force
+ * and writes go on; if not (at start), pol answers queries and every write
+ * is refused with STATUS_STORE_FULL until pol is installed (read-only). Any
+ * other failure frees pol and the old policy stays in force. Source: issue
+ * 8, item 5 (a full map must not keep the daemon from starting). */
 int ingest_set_policy(struct ingest *ig, struct policy *pol) TF_MUST_CHECK;
+
+/* Is a policy waiting for room (ingest_set_policy)? Writer thread only. */
+bool ingest_policy_pending(const struct ingest *ig);
+
+/* Tries again to install the waiting policy, unless the last attempt was
+ * too recent (1 s after the first failure, doubling up to 30 s: each try
+ * recomputes every duty). ingest_write_batch calls it too. Writer thread
+ * only. Returns 1 if it installed the policy now (logged), 0 if nothing was
+ * waiting or due, or the failed attempt's negative code. */
+int ingest_retry_policy(struct ingest *ig);
+
+/* The operator's words for a store_full() code, as replies and the log
+ * give them ("the store's map is full: raise map_size_mb ..."); any other
+ * code: tf_strerror. Never NULL. */
+const char *ingest_full_text(int code);
 
 enum job_route { JOB_DONE, JOB_READ, JOB_WRITE };
 
@@ -66,7 +87,10 @@ int ingest_query(struct ingest *ig, struct job *job) TF_MUST_CHECK;
 /* Writer side: applies n JOB_WRITE jobs in one write transaction and sets
  * every job's reply. Returns 0, or the commit's error (then every job in the
  * batch replies STATUS_STORE_FULL or STATUS_INTERNAL and nothing was
- * written). Writer thread only. */
+ * written). A full map or disk always answers STATUS_STORE_FULL, with the
+ * reason and the remedy in the detail; while read-only (ingest_set_policy)
+ * every job is refused so, and the waiting policy's code is returned.
+ * Writer thread only. */
 int ingest_write_batch(struct ingest *ig, struct job **jobs, size_t n) TF_MUST_CHECK;
 
 /* The job's reply, packed into a new buffer the caller frees. Returns 0 or -ENOMEM. */

@@ -11,17 +11,36 @@
  * each); a modest map also keeps the reservation small on 32-bit phones. */
 #define OUTBOX_MAP_SIZE ((size_t)256 << 20)
 
+/* Room kept free for removing what the daemon acknowledged (issue 8, item
+ * 5). LMDB copies on write: even a delete writes new pages (the path from
+ * the root to the leaf, and the free list), and on a full disk or a full
+ * map it would fail, leaving the device to resend the same records for
+ * ever. So a write that adds (a record, a refusal) must leave this much
+ * behind, both in the map and allocated on disk (store_reserve); a delete
+ * never asks, and finds the room there. A one-key removal takes a handful
+ * of pages, and the pages each removal frees are reused two transactions
+ * later, so removals one at a time always fit. */
+#define OUTBOX_HEADROOM ((size_t)1 << 20)
+/* What an entry takes besides its bytes: node header, key, and the pages a
+ * split or an overflow run may leave partly used. */
+#define OUTBOX_ENTRY_OVERHEAD ((size_t)16 << 10)
+
 struct outbox {
 	struct store *st;
 };
 
 int outbox_open(const char *dir, struct outbox **out)
 {
+	return outbox_open_map(dir, 0, out);
+}
+
+int outbox_open_map(const char *dir, size_t map_size, struct outbox **out)
+{
 	*out = NULL;
 	struct outbox *ob = calloc(1, sizeof *ob);
 	if (!ob)
 		return -ENOMEM;
-	struct store_options opt = {.map_size = OUTBOX_MAP_SIZE};
+	struct store_options opt = {.map_size = map_size ? map_size : OUTBOX_MAP_SIZE};
 	int r = store_open(dir, &opt, &ob->st);
 	if (r < 0) {
 		free(ob);
@@ -43,6 +62,15 @@ void outbox_key(uint8_t out[OUTBOX_KEY_LEN], int64_t recorded_ms, const uint8_t 
 {
 	store_be64(out, (uint64_t)recorded_ms);
 	memcpy(out + 8, id, OUTBOX_ID_LEN);
+}
+
+/* A write of `len` more bytes may go ahead only if the headroom stays
+ * behind it. Returns 0, TF_E_MAPFULL, or -ENOSPC for any full disk (the
+ * code outbox.h promises; a quota or RLIMIT_FSIZE is the same to a user). */
+static int room_for(struct store_txn *txn, size_t len)
+{
+	int r = store_reserve(txn, len + OUTBOX_ENTRY_OVERHEAD + OUTBOX_HEADROOM);
+	return store_full(r) && r != TF_E_MAPFULL ? -ENOSPC : r;
 }
 
 /* Commits a write transaction, or aborts it when r already failed. */
@@ -74,6 +102,8 @@ int outbox_add(struct outbox *ob, const uint8_t id[OUTBOX_ID_LEN], int64_t recor
 	if (r == 0)
 		r = -EEXIST;
 	else if (r == -ENOENT)
+		r = room_for(txn, len);
+	if (r == 0)
 		r = store_put(txn, DB_OUTBOX, key, sizeof key, frame, len, STORE_NOOVERWRITE);
 	return finish(txn, r);
 }
@@ -164,6 +194,30 @@ int outbox_foreach_pending(struct outbox *ob, outbox_entry_cb cb, void *ctx)
 	return foreach_row(ob, DB_OUTBOX, pending_row, &w);
 }
 
+/* Removes keys[0..n) in one durable transaction; *done counts the ones
+ * that were there. Returns 0 or a negative code (then nothing changed). */
+static int remove_txn(struct outbox *ob, const uint8_t (*keys)[OUTBOX_KEY_LEN], size_t n,
+                      size_t *done)
+{
+	*done = 0;
+	struct store_txn *txn;
+	int r = store_txn_begin(ob->st, true, NULL, &txn);
+	if (r < 0)
+		return r;
+	size_t k = 0;
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		r = store_del(txn, DB_OUTBOX, keys[i], OUTBOX_KEY_LEN);
+		if (r == 0)
+			k++;
+		else if (r == -ENOENT)
+			r = 0;
+	}
+	r = finish(txn, r);
+	if (r == 0)
+		*done = k;
+	return r;
+}
+
 int outbox_remove(struct outbox *ob, const uint8_t (*keys)[OUTBOX_KEY_LEN], size_t n,
                   size_t *removed)
 {
@@ -171,21 +225,25 @@ int outbox_remove(struct outbox *ob, const uint8_t (*keys)[OUTBOX_KEY_LEN], size
 		*removed = 0;
 	if (n == 0)
 		return 0;
-	struct store_txn *txn;
-	int r = store_txn_begin(ob->st, true, NULL, &txn);
-	if (r < 0)
+	size_t done;
+	int r = remove_txn(ob, keys, n, &done);
+	if (r == 0 || n == 1 || !store_full(r)) {
+		if (removed)
+			*removed = done;
 		return r;
-	size_t done = 0;
-	for (size_t i = 0; i < n && r >= 0; i++) {
-		r = store_del(txn, DB_OUTBOX, keys[i], OUTBOX_KEY_LEN);
-		if (r == 0)
-			done++;
-		else if (r == -ENOENT)
-			r = 0;
 	}
-	r = finish(txn, r);
-	if (r == 0 && removed)
-		*removed = done;
+	/* No room for the whole batch at once (an outbox from before the
+	 * headroom, or a batch larger than it): one key per transaction, each
+	 * reusing the pages the ones before it freed. */
+	size_t total = 0;
+	for (size_t i = 0; i < n; i++) {
+		r = remove_txn(ob, keys + i, 1, &done);
+		if (r < 0)
+			break;
+		total += done;
+	}
+	if (removed)
+		*removed = total;
 	return r;
 }
 
@@ -206,6 +264,10 @@ int outbox_refuse(struct outbox *ob, const uint8_t key[OUTBOX_KEY_LEN], int stat
 		goto out;
 	size_t dl = strlen(detail);
 	size_t vl = 4 + dl + 1 + flen;
+	/* The refusal is written before the entry goes: it needs its own room. */
+	r = room_for(txn, vl);
+	if (r < 0)
+		goto out;
 	val = malloc(vl);
 	if (!val) {
 		r = -ENOMEM;
@@ -273,7 +335,9 @@ int outbox_requeue(struct outbox *ob, const uint8_t id[OUTBOX_ID_LEN], int64_t r
 	}
 	memcpy(frame, ref.frame, ref.len);
 	size_t flen = ref.len;
-	r = store_del(txn, DB_REFUSED, id, OUTBOX_ID_LEN);
+	r = room_for(txn, flen);
+	if (r == 0)
+		r = store_del(txn, DB_REFUSED, id, OUTBOX_ID_LEN);
 	if (r == 0) {
 		uint8_t key[OUTBOX_KEY_LEN];
 		outbox_key(key, recorded_ms, id);

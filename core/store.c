@@ -2,10 +2,13 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "log.h"
 
@@ -52,8 +55,14 @@ struct store_txn {
 };
 
 struct store_cursor {
+	struct store *st;
 	MDB_cursor *cur;
 };
+
+/* Below this much free space, an EIO from a write is taken for a full disk
+ * (see write_err): LMDB writes at most a few hundred KiB per call, so a
+ * disk that cut one short is left with less than that. */
+#define DISK_LOW_BYTES ((uint64_t)4 << 20)
 
 static int map_err(int rc)
 {
@@ -68,12 +77,44 @@ static int map_err(int rc)
 	case MDB_INVALID:
 	case MDB_VERSION_MISMATCH: return TF_E_CORRUPT;
 	case ENOSPC: return -ENOSPC;
+	case EDQUOT: return -EDQUOT;
+	case EFBIG: return -EFBIG;
 	case ENOMEM: return -ENOMEM;
 	case EACCES: return -EACCES;
 	case ENOENT: return -ENOENT;
 	case EINVAL: return -EINVAL;
 	default: return rc > 0 && rc < 4096 ? -rc : -EIO;
 	}
+}
+
+bool store_full(int code)
+{
+	return code == TF_E_MAPFULL || code == -ENOSPC || code == -EDQUOT || code == -EFBIG;
+}
+
+/* The code of a failed call that may have written to the data file
+ * (put, del and commit: LMDB spills dirty pages to disk in a large
+ * transaction, and flushes them on commit). LMDB reports a write the disk
+ * cut short as EIO ("short write, filesystem full?" in mdb.c), which would
+ * read as a failing disk; what the disk and the process's limits say now
+ * tells a full one apart: the file has reached RLIMIT_FSIZE (-EFBIG), or
+ * the filesystem has next to nothing left (-ENOSPC). */
+static int write_err(struct store *st, int rc)
+{
+	if (rc != EIO)
+		return map_err(rc);
+	int fd;
+	struct stat sb;
+	if (mdb_env_get_fd(st->env, &fd) != 0 || fstat(fd, &sb) < 0)
+		return -EIO;
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    (uint64_t)sb.st_size >= (uint64_t)rl.rlim_cur)
+		return -EFBIG;
+	struct statvfs vf;
+	if (fstatvfs(fd, &vf) == 0 && (uint64_t)vf.f_bavail * vf.f_frsize < DISK_LOW_BYTES)
+		return -ENOSPC;
+	return -EIO;
 }
 
 int store_open(const char *dir, const struct store_options *opt, struct store **out)
@@ -187,9 +228,10 @@ int store_txn_twin(struct store_txn *txn, struct store_txn **out)
 
 int store_txn_commit(struct store_txn *txn)
 {
+	struct store *st = txn->st;
 	int rc = mdb_txn_commit(txn->txn);
 	free(txn);
-	return map_err(rc);
+	return write_err(st, rc);
 }
 
 void store_txn_abort(struct store_txn *txn)
@@ -226,13 +268,13 @@ int store_put(struct store_txn *txn, enum store_db db, const void *key, size_t k
 {
 	MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
 	unsigned f = (flags & STORE_NOOVERWRITE) ? MDB_NOOVERWRITE : 0;
-	return map_err(mdb_put(txn->txn, txn->st->dbi[db], &k, &v, f));
+	return write_err(txn->st, mdb_put(txn->txn, txn->st->dbi[db], &k, &v, f));
 }
 
 int store_del(struct store_txn *txn, enum store_db db, const void *key, size_t klen)
 {
 	MDB_val k = {klen, (void *)key};
-	return map_err(mdb_del(txn->txn, txn->st->dbi[db], &k, NULL));
+	return write_err(txn->st, mdb_del(txn->txn, txn->st->dbi[db], &k, NULL));
 }
 
 int store_count(struct store_txn *txn, enum store_db db, size_t *out)
@@ -251,6 +293,7 @@ int store_cursor_open(struct store_txn *txn, enum store_db db, struct store_curs
 	struct store_cursor *c = calloc(1, sizeof *c);
 	if (!c)
 		return -ENOMEM;
+	c->st = txn->st;
 	int rc = mdb_cursor_open(txn->txn, txn->st->dbi[db], &c->cur);
 	if (rc) {
 		free(c);
@@ -312,7 +355,88 @@ int store_cursor_last(struct store_cursor *cur, const void **k, size_t *kl, cons
 
 int store_cursor_del(struct store_cursor *cur)
 {
-	return map_err(mdb_cursor_del(cur->cur, 0));
+	return write_err(cur->st, mdb_cursor_del(cur->cur, 0));
+}
+
+/* Bytes on the free list of the last committed snapshot: pages LMDB hands
+ * out again before it takes new ones past the end. LMDB refuses a cursor on
+ * its free list inside a write transaction, so this reads it in a read
+ * transaction of its own; called while the caller holds the write
+ * transaction, that snapshot is the one the writer starts from. */
+static int free_bytes(struct store *st, uint64_t psize, uint64_t *out)
+{
+	*out = 0;
+	MDB_txn *rt;
+	int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &rt);
+	if (rc)
+		return map_err(rc);
+	MDB_cursor *c;
+	rc = mdb_cursor_open(rt, 0 /* FREE_DBI */, &c);
+	if (rc == 0) {
+		MDB_val k, v;
+		uint64_t pages = 0;
+		/* Each record is an ID list: its first word counts the pages. */
+		while ((rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) == 0) {
+			size_t n;
+			if (v.mv_size < sizeof n) {
+				rc = MDB_CORRUPTED;
+				break;
+			}
+			memcpy(&n, v.mv_data, sizeof n);
+			pages += n;
+		}
+		mdb_cursor_close(c);
+		if (rc == MDB_NOTFOUND) {
+			rc = 0;
+			*out = pages * psize;
+		}
+	}
+	mdb_txn_abort(rt);
+	return map_err(rc);
+}
+
+int store_reserve(struct store_txn *txn, size_t bytes)
+{
+	struct store *st = txn->st;
+	MDB_envinfo info;
+	MDB_stat es;
+	int fd;
+	struct stat sb;
+	int rc = mdb_env_info(st->env, &info);
+	if (rc == 0)
+		rc = mdb_env_stat(st->env, &es);
+	if (rc == 0)
+		rc = mdb_env_get_fd(st->env, &fd);
+	if (rc)
+		return map_err(rc);
+	uint64_t psize = es.ms_psize;
+	uint64_t used = ((uint64_t)info.me_last_pgno + 1) * psize;
+	uint64_t map = info.me_mapsize;
+	uint64_t freeb;
+	int r = free_bytes(st, psize, &freeb);
+	if (r < 0)
+		return r;
+	uint64_t map_room = (map > used ? map - used : 0) + freeb;
+	if (map_room < bytes)
+		return TF_E_MAPFULL;
+	if (fstat(fd, &sb) < 0)
+		return -errno;
+	uint64_t size = (uint64_t)sb.st_size;
+	uint64_t tail = size > used ? size - used : 0;
+	if (tail + freeb >= bytes)
+		return 0;
+	/* Allocate what is missing, and as much again when the disk allows, so
+	 * the next calls find room without a system call. */
+	uint64_t want = used + (bytes - freeb), more = want + bytes;
+	if (more > map)
+		more = map;
+	rc = posix_fallocate(fd, (off_t)size, (off_t)(more - size));
+	if ((rc == ENOSPC || rc == EDQUOT || rc == EFBIG) && more > want)
+		rc = posix_fallocate(fd, (off_t)size, (off_t)(want - size));
+	/* A filesystem that cannot preallocate: writes find out for themselves. */
+	if (rc == EOPNOTSUPP || rc == EINVAL)
+		rc = 0;
+	return rc ? map_err(rc) : 0;
 }
 
 int store_backup(struct store *st, const char *dir)

@@ -3,7 +3,10 @@
  * LMDB behind knot_lmdb.c the same way).
  *
  * Codes: MDB_NOTFOUND -> -ENOENT, MDB_KEYEXIST -> -EEXIST, MDB_MAP_FULL ->
- * TF_E_MAPFULL, a full disk -> -ENOSPC, other LMDB failures -> -EIO.
+ * TF_E_MAPFULL, a full disk -> -ENOSPC, -EDQUOT (a quota) or -EFBIG (the
+ * process's RLIMIT_FSIZE), other LMDB failures -> -EIO. store_full() says
+ * whether a code is one of the "no room" ones: nothing was written, and the
+ * same write can succeed once there is room again.
  *
  * Threads: one writer at a time (LMDB's rule); read transactions may run in
  * any number of threads, each its own. Integer parts of keys are big-endian
@@ -69,6 +72,10 @@ struct store_options {
 	bool no_sync; /* tests of non-durable paths only; never in production */
 };
 
+/* True for TF_E_MAPFULL, -ENOSPC, -EDQUOT and -EFBIG: the store had no
+ * room (its map, or the disk under it). */
+bool store_full(int code);
+
 /* Opens (creating if needed) the store in directory dir, mode 0600, and
  * clears stale reader slots left by crashed processes (mdb_reader_check).
  * Returns 0 or a negative code; on failure *out is NULL. */
@@ -88,8 +95,11 @@ int store_txn_begin(struct store *st, bool write, struct store_txn *parent,
 int store_txn_twin(struct store_txn *txn, struct store_txn **out) TF_MUST_CHECK;
 
 /* Commits and frees txn. Durable on return for a top-level write
- * transaction (fsync'd). Returns 0, TF_E_MAPFULL, -ENOSPC or -EIO; the
- * transaction is freed either way. */
+ * transaction (fsync'd). Returns 0, TF_E_MAPFULL, -ENOSPC / -EDQUOT /
+ * -EFBIG (a full disk; LMDB's EIO for a write the disk cut short is
+ * reported so when the disk is indeed full or the file at RLIMIT_FSIZE), or
+ * -EIO; the transaction is freed either way, and nothing of it is stored
+ * when it fails. */
 int store_txn_commit(struct store_txn *txn) TF_MUST_CHECK;
 /* Aborts and frees; NULL is fine. */
 void store_txn_abort(struct store_txn *txn);
@@ -123,6 +133,21 @@ int store_cursor_prev(struct store_cursor *cur, const void **k, size_t *kl, cons
                       size_t *vl) TF_MUST_CHECK;
 /* Deletes the entry under the cursor. */
 int store_cursor_del(struct store_cursor *cur) TF_MUST_CHECK;
+
+/* Room ahead, for a store that must be able to write later when the disk
+ * is full (a field device's outbox removing what the daemon acknowledged):
+ * makes sure `bytes` more can be written in the map, and without new disk
+ * blocks. Counts the unused part of the map, the store's free pages, and
+ * the part of data.mdb allocated past the pages in use; when the disk part
+ * is short it extends data.mdb with posix_fallocate (by up to twice what is
+ * missing, never past the map). Call on a top-level write transaction
+ * just begun (it holds LMDB's writer lock, so no other process writes
+ * meanwhile). Returns 0; TF_E_MAPFULL when the map cannot take `bytes`
+ * more; -ENOSPC, -EDQUOT or -EFBIG when the disk cannot (nothing
+ * allocated); or another store code. A filesystem that cannot preallocate
+ * counts as room. Source: issue 8, item 5 (a full device must still record
+ * acknowledgements). */
+int store_reserve(struct store_txn *txn, size_t bytes) TF_MUST_CHECK;
 
 /* Copies the whole store, consistent, to a new file in dir (a hot backup,
  * mdb_env_copy2 with compaction). */

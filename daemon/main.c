@@ -892,6 +892,10 @@ static int cmd_run(int argc, char **argv)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
 	signal(SIGPIPE, SIG_IGN);
+	/* A file-size limit (RLIMIT_FSIZE, e.g. systemd's LimitFSIZE=) is a
+	 * full disk to the store: the write fails with EFBIG and is refused
+	 * with STATUS_STORE_FULL, rather than the signal killing the daemon. */
+	signal(SIGXFSZ, SIG_IGN);
 	if (pthread_sigmask(SIG_BLOCK, &mask, NULL) != 0 ||
 	    (sfd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0) {
 		log_warn("signalfd");

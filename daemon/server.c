@@ -356,7 +356,7 @@ static void commit_batch(struct server *srv, void *replies, struct job **batch, 
 {
 	int64_t t0 = clock_mono_ms();
 	int r = ingest_write_batch(srv->ig, batch, n);
-	if (r < 0)
+	if (r < 0 && !store_full(r)) /* a full store is logged by ingest, rate-limited */
 		log_warnx("write batch of %zu failed: %s", n, tf_strerror(r));
 	else
 		log_debug("committed a batch of %zu in %lld ms", n,
@@ -393,7 +393,11 @@ static void install_policy(struct server *srv, struct policy *pol)
 {
 	/* ingest_set_policy frees the policy itself when it refuses it. */
 	int r = ingest_set_policy(srv->ig, pol);
-	if (r < 0)
+	if (store_full(r))
+		log_warnx("new policy not installed yet, the old one stays in force: %s; it is "
+		          "tried again until it fits",
+		          ingest_full_text(r));
+	else if (r < 0)
 		log_warnx("new policy not installed, the old one stays in force: %s",
 		          tf_strerror(r));
 	else
@@ -415,13 +419,25 @@ static void *writer_main(void *p)
 	struct policy *pol = srv->initial_policy;
 	srv->initial_policy = NULL;
 	int rc = ingest_set_policy(srv->ig, pol);
+	if (store_full(rc))
+		/* A full store must not keep the daemon down (issue 8, item 5):
+		 * it serves queries and refuses writes until the policy fits. */
+		log_warnx("read-only: the policy cannot be installed, %s; queries are answered, "
+		          "writes are refused with STATUS_STORE_FULL until it is installed (tried "
+		          "again every few seconds)",
+		          ingest_full_text(rc));
 	if (ctl_send(ctl, CTL_READY, &rc, sizeof rc) < 0)
 		fatal("writer: control socket failed");
 
 	bool stopping = false;
 	while (!stopping) {
 		zmq_pollitem_t items[] = {{ctl, 0, ZMQ_POLLIN, 0}, {writes, 0, ZMQ_POLLIN, 0}};
-		if (zmq_poll(items, 2, -1) < 0) {
+		/* A policy waiting for room is tried again even when no write
+		 * comes; ingest paces the attempts. */
+		bool pending = ingest_policy_pending(srv->ig);
+		if (pending)
+			(void)ingest_retry_policy(srv->ig);
+		if (zmq_poll(items, 2, pending ? 1000 : -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			log_warnx("writer: poll: %s", zmq_strerror(errno));
@@ -905,7 +921,7 @@ int server_start(const struct server_options *opt, struct ingest *ig, struct pol
 	if (ctl_recv(srv->writer_ctl, ready, sizeof ready, 0) == 1 + (int)sizeof rc &&
 	    ready[0] == CTL_READY)
 		memcpy(&rc, ready + 1, sizeof rc);
-	if (rc < 0) {
+	if (rc < 0 && !store_full(rc)) {
 		r = rc;
 		snprintf(err, errlen, "the store refused the policy: %s", tf_strerror(rc));
 		goto fail;

@@ -38,7 +38,9 @@ struct server_options {
  * install pol (owned from here on, also on failure) with ingest_set_policy
  * before any request is served. ig must outlive the server. Returns 0, or a
  * negative code with a one-line reason in err (bind failure, policy refused
- * by the store, thread or socket failure); then nothing is left running. */
+ * by the store, thread or socket failure); then nothing is left running. A
+ * policy that does not fit a full store is not a failure: the server starts
+ * read-only, logs so, and the writer installs the policy once it fits. */
 int server_start(const struct server_options *opt, struct ingest *ig, struct policy *pol,
                  struct server **out, char *err, size_t errlen) TF_MUST_CHECK;
 

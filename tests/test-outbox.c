@@ -4,9 +4,13 @@
  * signed envelope holding exactly what was recorded. */
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -590,6 +594,141 @@ static void test_damaged(void)
 	tanfang_close(h);
 }
 
+/* ---- a full device (issue 8, item 5) ---- */
+
+#define FULL_FRAME 1500
+
+struct keys {
+	uint8_t (*v)[OUTBOX_KEY_LEN];
+	size_t n, cap;
+};
+
+static int collect_key(void *ctx, const struct outbox_entry *e)
+{
+	struct keys *k = ctx;
+	if (k->n == k->cap) {
+		k->cap = k->cap ? 2 * k->cap : 256;
+		k->v = realloc(k->v, k->cap * sizeof *k->v);
+		CHECK(k->v != NULL);
+	}
+	memcpy(k->v[k->n++], e->key, OUTBOX_KEY_LEN);
+	return 0;
+}
+
+/* Adds FULL_FRAME-byte entries (ids from *next on) until the outbox
+ * refuses one; returns that refusal and how many went in. */
+static int fill(struct outbox *ob, uint32_t *next, size_t *added)
+{
+	static uint8_t frame[FULL_FRAME];
+	memset(frame, 'f', sizeof frame);
+	*added = 0;
+	for (unsigned i = 0; i < 100000; i++, (*next)++) {
+		uint8_t id[16] = {0};
+		memcpy(id, next, sizeof *next);
+		int r = outbox_add(ob, id, 1000 + *next, frame, sizeof frame);
+		if (r < 0)
+			return r;
+		(*added)++;
+	}
+	return 0;
+}
+
+/* Removes every pending entry in the sync's batches of 64, as
+ * acknowledgements do; each batch must go through. Every other entry
+ * first, as when the daemon acknowledges some and answers the others
+ * STORE_FULL: each removal then copies a page that stays in use, the most
+ * a batch can need. */
+static void remove_all(struct outbox *ob)
+{
+	struct keys k = {0};
+	CHECK_RC(outbox_foreach_pending(ob, collect_key, &k), 0);
+	CHECK(k.n > 0);
+	uint8_t(*batch)[OUTBOX_KEY_LEN] = malloc(64 * sizeof *batch);
+	CHECK(batch != NULL);
+	for (int pass = 0; pass < 2; pass++) {
+		size_t n = 0, removed;
+		for (size_t i = pass == 0 ? 1 : 0; i < k.n; i += 2) {
+			memcpy(batch[n++], k.v[i], OUTBOX_KEY_LEN);
+			if (n == 64 || i + 2 >= k.n) {
+				CHECK_RC(outbox_remove(ob, (const uint8_t(*)[OUTBOX_KEY_LEN])batch,
+				                       n, &removed),
+				         0);
+				CHECK_EQ_INT(removed, n);
+				n = 0;
+			}
+		}
+	}
+	free(batch);
+	size_t pending = 1;
+	CHECK_RC(outbox_counts(ob, &pending, NULL), 0);
+	CHECK_EQ_INT(pending, 0);
+	free(k.v);
+}
+
+/* A full outbox map: adds are refused while the room to remove is still
+ * there, and every acknowledged entry can then be removed. */
+static void test_full_map(void)
+{
+	char *dir = path_join(tft_tmpdir(), "outbox");
+	struct outbox *ob;
+	CHECK_RC(outbox_open_map(dir, 4u << 20, &ob), 0);
+	uint32_t next = 0;
+	size_t added;
+	CHECK_RC(fill(ob, &next, &added), TF_E_MAPFULL);
+	CHECK(added > 100);
+	remove_all(ob);
+	/* The room is back for new records. */
+	CHECK_RC(fill(ob, &next, &added), TF_E_MAPFULL);
+	CHECK(added > 100);
+	remove_all(ob);
+	outbox_close(ob);
+	free(dir);
+}
+
+/* A full disk, for real: a child process whose file size limit
+ * (RLIMIT_FSIZE, SIGXFSZ ignored) is the outbox file's size, so nothing
+ * can grow it. Adds are refused with -ENOSPC; removals still go through. */
+static void test_full_disk(void)
+{
+	char *dir = path_join(tft_tmpdir(), "outbox");
+	char *file = path_join(dir, "data.mdb");
+	struct outbox *ob;
+	CHECK_RC(outbox_open(dir, &ob), 0);
+	uint8_t frame[FULL_FRAME];
+	memset(frame, 'g', sizeof frame);
+	for (uint32_t i = 0; i < 500; i++) {
+		uint8_t id[16] = {1};
+		memcpy(id + 1, &i, sizeof i);
+		CHECK_RC(outbox_add(ob, id, 1000 + i, frame, sizeof frame), 0);
+	}
+	outbox_close(ob);
+	struct stat sb;
+	CHECK(stat(file, &sb) == 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		signal(SIGXFSZ, SIG_IGN);
+		struct rlimit rl = {(rlim_t)sb.st_size, RLIM_INFINITY};
+		CHECK(setrlimit(RLIMIT_FSIZE, &rl) == 0);
+		CHECK_RC(outbox_open(dir, &ob), 0);
+		uint32_t next = 1u << 20;
+		size_t added;
+		CHECK_RC(fill(ob, &next, &added), -ENOSPC);
+		remove_all(ob);
+		outbox_close(ob);
+		/* The file never grew: the removals used the room kept for them. */
+		struct stat after;
+		CHECK(stat(file, &after) == 0 && after.st_size <= sb.st_size);
+		exit(0);
+	}
+	int status;
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	free(file);
+	free(dir);
+}
+
 int main(void)
 {
 	CHECK_RC(envelope_init(), 0);
@@ -597,5 +736,7 @@ int main(void)
 	test_record();
 	test_order();
 	test_damaged();
+	test_full_map();
+	test_full_disk();
 	return tft_done();
 }

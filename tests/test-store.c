@@ -2,8 +2,15 @@
  * map that refuses writes cleanly, loses nothing, and recovers when the map
  * grows (BRIEF §6). */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "tf_inproc.h"
 #include "tf_test.h"
@@ -122,9 +129,238 @@ static void test_map_full(void)
 	inproc_close(&p);
 }
 
+/* The codes that mean "no room", and only those. */
+static void test_full_codes(void)
+{
+	CHECK(store_full(TF_E_MAPFULL));
+	CHECK(store_full(-ENOSPC));
+	CHECK(store_full(-EDQUOT));
+	CHECK(store_full(-EFBIG));
+	CHECK(!store_full(0));
+	CHECK(!store_full(-EIO));
+	CHECK(!store_full(-ENOMEM));
+	CHECK(!store_full(TF_E_CORRUPT));
+}
+
+/* n values of len bytes under keys tag.i, in one transaction; returns the
+ * commit's code (or the first put's failure). */
+static int put_many(struct store *st, char tag, unsigned n, size_t len)
+{
+	static char val[64 << 10];
+	memset(val, tag, sizeof val);
+	struct store_txn *txn;
+	int r = store_txn_begin(st, true, NULL, &txn);
+	if (r < 0)
+		return r;
+	for (unsigned i = 0; i < n && r == 0; i++) {
+		char key[32];
+		int kl = snprintf(key, sizeof key, "%c.%06u", tag, i);
+		r = store_put(txn, DB_META, key, (size_t)kl, val, len, 0);
+	}
+	if (r < 0) {
+		store_txn_abort(txn);
+		return r;
+	}
+	return store_txn_commit(txn);
+}
+
+static size_t count_meta(struct store *st)
+{
+	struct store_txn *txn;
+	size_t n = 0;
+	CHECK_OK(store_txn_begin(st, false, NULL, &txn));
+	CHECK_OK(store_count(txn, DB_META, &n));
+	store_txn_abort(txn);
+	return n;
+}
+
+/* A full disk, for real and without root: a child process whose
+ * RLIMIT_FSIZE (SIGXFSZ ignored) stops data.mdb from growing. A write past
+ * the limit fails with EFBIG; one the limit cuts short, LMDB reports as
+ * EIO, and the store must still name it a full disk. Nothing is written,
+ * and with the limit gone the same write goes in. */
+static void test_disk_full(void)
+{
+	char dir[600], file[640];
+	snprintf(dir, sizeof dir, "%s/disk", tft_tmpdir());
+	snprintf(file, sizeof file, "%s/data.mdb", dir);
+	struct store_options o = {.map_size = 64u << 20};
+	struct store *st;
+	CHECK_OK(store_open(dir, &o, &st));
+	CHECK_OK(put_many(st, 'a', 100, 100));
+	store_close(st);
+	struct stat sb;
+	CHECK(stat(file, &sb) == 0);
+	/* At the limit: every new page is past it. Half a page above: the
+	 * first write of the commit is cut short. */
+	const off_t limits[] = {sb.st_size, sb.st_size + 2048};
+	for (size_t i = 0; i < 2; i++) {
+		fflush(NULL);
+		pid_t pid = fork();
+		CHECK(pid >= 0);
+		if (pid == 0) {
+			signal(SIGXFSZ, SIG_IGN);
+			struct rlimit rl = {(rlim_t)limits[i], RLIM_INFINITY};
+			CHECK(setrlimit(RLIMIT_FSIZE, &rl) == 0);
+			CHECK_OK(store_open(dir, &o, &st));
+			CHECK_EQ_INT(put_many(st, 'b', 200, 10000), -EFBIG);
+			struct store_txn *txn;
+			CHECK_OK(store_txn_begin(st, true, NULL, &txn));
+			CHECK_EQ_INT(store_reserve(txn, 1u << 20), -EFBIG);
+			store_txn_abort(txn);
+			CHECK_EQ_INT(count_meta(st), 100);
+			store_close(st);
+			exit(0);
+		}
+		int status;
+		CHECK(waitpid(pid, &status, 0) == pid);
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	/* No limit: room reserved ahead is allocated in the file, and the
+	 * write that was refused goes in. */
+	CHECK_OK(store_open(dir, &o, &st));
+	struct store_txn *txn;
+	CHECK_OK(store_txn_begin(st, true, NULL, &txn));
+	CHECK_OK(store_reserve(txn, 4u << 20));
+	store_txn_abort(txn);
+	struct stat after;
+	CHECK(stat(file, &after) == 0);
+	CHECK(after.st_size >= sb.st_size + (4 << 20));
+	CHECK(after.st_blocks * 512 >= after.st_size); /* allocated, not a hole */
+	CHECK_OK(put_many(st, 'b', 200, 10000));
+	CHECK_EQ_INT(count_meta(st), 300);
+	store_close(st);
+}
+
+/* store_reserve on a small map: what the map cannot hold is TF_E_MAPFULL;
+ * the store's free pages count as room. */
+static void test_reserve_map(void)
+{
+	char dir[600];
+	snprintf(dir, sizeof dir, "%s/map", tft_tmpdir());
+	struct store_options o = {.map_size = 2u << 20};
+	struct store *st;
+	CHECK_OK(store_open(dir, &o, &st));
+	struct store_txn *txn;
+	CHECK_OK(store_txn_begin(st, true, NULL, &txn));
+	CHECK_EQ_INT(store_reserve(txn, 3u << 20), TF_E_MAPFULL);
+	CHECK_OK(store_reserve(txn, 1u << 20));
+	store_txn_abort(txn);
+	/* Fill the map, then empty it again: the pages come back as free
+	 * pages, which the reservation counts. */
+	int r = 0;
+	unsigned rounds = 0;
+	while (r == 0 && rounds < 1000)
+		r = put_many(st, (char)('c' + rounds++ % 20), 10, 10000);
+	CHECK_EQ_INT(r, TF_E_MAPFULL);
+	CHECK_OK(store_txn_begin(st, true, NULL, &txn));
+	CHECK_EQ_INT(store_reserve(txn, 1u << 20), TF_E_MAPFULL);
+	struct store_cursor *cur;
+	CHECK_OK(store_cursor_open(txn, DB_META, &cur));
+	const void *k, *v;
+	size_t kl, vl;
+	while (store_cursor_seek(cur, NULL, 0, &k, &kl, &v, &vl) == 0)
+		CHECK_OK(store_cursor_del(cur));
+	store_cursor_close(cur);
+	CHECK_OK(store_txn_commit(txn));
+	/* Freed pages are reusable once no snapshot can see them: after two
+	 * more commits. */
+	for (int i = 0; i < 2; i++)
+		CHECK_OK(put_many(st, 'z', 1, 10));
+	CHECK_OK(store_txn_begin(st, true, NULL, &txn));
+	CHECK_OK(store_reserve(txn, 1u << 20));
+	store_txn_abort(txn);
+	store_close(st);
+}
+
+/* A policy that does not fit (SIGHUP on a full disk): the old policy stays
+ * in force and writes go on; the new one is tried again, no sooner than a
+ * second later, and goes in once there is room. In a child process whose
+ * RLIMIT_FSIZE is the data file's size. */
+static void test_policy_waits(void)
+{
+	const char *tmp = tft_tmpdir();
+	char pol_path[600];
+	snprintf(pol_path, sizeof pol_path, "%s/policy.conf", tmp);
+	FILE *f = fopen(pol_path, "we");
+	CHECK(f != NULL);
+	fputs("[policy]\ntimezone = Asia/Shanghai\n\n[rule.fortnightly]\nelders = special\n"
+	      "kinds = door, phone\nduty = elder\nperiod = days:14\nreport = visit\n",
+	      f);
+	CHECK(fclose(f) == 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		struct inproc p;
+		inproc_open(&p, tmp);
+		struct policy *pol;
+		CHECK_OK(policy_default(&pol));
+		CHECK_OK(ingest_set_policy(p.ig, pol));
+		struct keypair grid;
+		CHECK_EQ_INT(inproc_area(&p, "152223", "扎赉特旗", ""), ST(OK));
+		CHECK_EQ_INT(inproc_visitor(&p, "g1", "网格员", TANFANG__V1__ROLE__ROLE_GRID_WORKER,
+		                            "152223", &grid),
+		             ST(OK));
+		const int alone[] = {TANFANG__V1__CATEGORY__CATEGORY_LIVING_ALONE, 0};
+		for (int i = 0; i < 1000; i++) {
+			char id[16];
+			snprintf(id, sizeof id, "e%03d", i);
+			CHECK_EQ_INT(inproc_elder(&p, id, "张秀英", "152223", alone, NULL, NULL),
+			             ST(OK));
+		}
+		char file[640], err[256];
+		snprintf(file, sizeof file, "%s/data.mdb", p.dir);
+		struct stat sb;
+		CHECK(stat(file, &sb) == 0);
+		signal(SIGXFSZ, SIG_IGN);
+		struct rlimit rl = {(rlim_t)sb.st_size, RLIM_INFINITY};
+		CHECK(setrlimit(RLIMIT_FSIZE, &rl) == 0);
+
+		CHECK_OK(policy_load(pol_path, &pol, err, sizeof err));
+		CHECK_EQ_INT(ingest_set_policy(p.ig, pol), -EFBIG);
+		CHECK(ingest_policy_pending(p.ig));
+		/* Not read-only: the old policy is the stored one. */
+		tf_visit v;
+		uint8_t id[16];
+		inproc_visit(&v, id, 1, "e001", TANFANG__V1__VISIT_KIND__VISIT_KIND_DOOR,
+		             clock_now() - 60);
+		tf_request req;
+		wire_init(WIRE_REQUEST, &req);
+		req.op_case = TANFANG__V1__REQUEST__OP_VISIT;
+		req.visit = &v;
+		tf_reply *rep = inproc_call(&p, &grid, &req);
+		CHECK(rep->status == ST(OK) || rep->status == ST(STORE_FULL));
+		CHECK(strstr(rep->detail, "read-only") == NULL);
+		wire_free(WIRE_REPLY, rep);
+
+		rl.rlim_cur = RLIM_INFINITY;
+		CHECK(setrlimit(RLIMIT_FSIZE, &rl) == 0);
+		/* Paced: not again within the first second. */
+		CHECK_EQ_INT(ingest_retry_policy(p.ig), 0);
+		CHECK(ingest_policy_pending(p.ig));
+		struct timespec ts = {1, 100 * 1000000};
+		nanosleep(&ts, NULL);
+		CHECK_EQ_INT(ingest_retry_policy(p.ig), 1);
+		CHECK(!ingest_policy_pending(p.ig));
+		inproc_visit(&v, id, 2, "e002", TANFANG__V1__VISIT_KIND__VISIT_KIND_DOOR,
+		             clock_now() - 60);
+		CHECK_EQ_INT(inproc_submit_visit(&p, &grid, &v), ST(OK));
+		inproc_close(&p);
+		exit(0);
+	}
+	int status;
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 int main(void)
 {
 	test_basics();
+	test_full_codes();
+	test_disk_full();
+	test_reserve_map();
+	test_policy_waits();
 	test_map_full();
 	return tft_done();
 }
