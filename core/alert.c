@@ -10,6 +10,7 @@
 #include "period.h"
 #include "record.h"
 #include "registry.h"
+#include "reqcheck.h"
 #include "schedule.h"
 #include "timeline.h"
 
@@ -670,6 +671,10 @@ int alert_lease(struct store_txn *txn, unsigned limit, unsigned lease_s, int64_t
 		limit = limit ? 1000 : 100;
 	if (!lease_s)
 		lease_s = ALERT_LEASE_DEFAULT_S;
+	/* The daemon refuses a longer lease (reqcheck.c); bounded here too, so
+	 * no caller can hold alerts for 136 years (issue 8, item 6). */
+	if (lease_s > REQCHECK_LEASE_MAX_S)
+		lease_s = REQCHECK_LEASE_MAX_S;
 	tf_alert **alerts = calloc(limit, sizeof *alerts);
 	if (!alerts)
 		return -ENOMEM;
