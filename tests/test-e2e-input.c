@@ -228,6 +228,30 @@ static void test_unknown_values(void)
 	CHECK_STATUS(send_patched(&worker, &req, NULL, 0, field99, sizeof field99, detail),
 	             MALFORMED);
 	CHECK_DETAIL(detail, "field number 99");
+
+	/* The same field after the Envelope's: outside the signature, it
+	 * would have been kept in the audit log with the frame. */
+	req.sent_at_ms = clock_now_ms();
+	uint8_t *body, *frame;
+	size_t blen, flen;
+	CHECK_OK(wire_pack(WIRE_REQUEST, &req, &body, &blen));
+	CHECK_OK(envelope_seal(worker.sk, body, blen, &frame, &flen));
+	free(body);
+	uint8_t *longer = malloc(flen + sizeof field99);
+	CHECK(longer != NULL);
+	memcpy(longer, frame, flen);
+	memcpy(longer + flen, field99, sizeof field99);
+	struct rpc *r;
+	tft_rpc(&d, &worker, &r);
+	tf_reply *rep;
+	CHECK_OK(rpc_call_sealed(r, longer, flen + sizeof field99, 10000, &rep));
+	CHECK_STATUS(rep->status, MALFORMED);
+	wire_free(WIRE_REPLY, rep);
+	rpc_close(r);
+	free(longer);
+	free(frame);
+
+	req.sent_at_ms = 0;
 	CHECK_STATUS(send_req(&worker, &req, detail), OK);
 }
 
