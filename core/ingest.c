@@ -169,6 +169,7 @@ static void set_status(struct job *j, int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(j->detail, sizeof j->detail, fmt, ap);
 	va_end(ap);
+	wire_utf8_truncate(j->detail); /* a detail cut mid-character */
 }
 
 static int code_status(int code)

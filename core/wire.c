@@ -242,6 +242,20 @@ truncated:
 	return walk_fail(w, "%s%snot valid protobuf (truncated)", w->path, w->path[0] ? ": " : "");
 }
 
+void wire_utf8_truncate(char *s)
+{
+	size_t n = strlen(s), i = n;
+	/* The last lead byte within the last four bytes, if any. */
+	while (i > 0 && n - i < 4 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
+		i--;
+	if (i == 0 || ((unsigned char)s[i - 1] & 0x80) == 0)
+		return; /* ends in ASCII, or only continuation bytes: nothing to mend */
+	unsigned c = (unsigned char)s[i - 1];
+	size_t need = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+	if (n - (i - 1) < need)
+		s[i - 1] = '\0';
+}
+
 int wire_check(enum wire_type type, const uint8_t *buf, size_t len, unsigned flags, char *why,
                size_t whylen)
 {

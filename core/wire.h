@@ -71,6 +71,12 @@ int wire_unpack(enum wire_type type, const uint8_t *buf, size_t len, void **out)
 int wire_check(enum wire_type type, const uint8_t *buf, size_t len, unsigned flags, char *why,
                size_t whylen) TF_MUST_CHECK;
 
+/* Cuts an incomplete UTF-8 sequence from the end of s, as a byte-bounded
+ * snprintf leaves when it truncates text in the middle of a character: a
+ * reply's detail must stay valid UTF-8, or the client cannot decode the
+ * reply. Text that was valid before the cut is valid after. */
+void wire_utf8_truncate(char *s);
+
 /* wire_check with flags, then the unpack of wire_unpack. Returns 0,
  * TF_E_MALFORMED (why says which field and why, as wire_check), or -ENOMEM. */
 int wire_unpack_detail(enum wire_type type, const uint8_t *buf, size_t len, unsigned flags,

@@ -426,6 +426,45 @@ static void test_bounds(void)
 	CHECK_DETAIL(detail, "elder_history.limit");
 }
 
+/* A refusal's detail quotes the request's text and is cut at a byte
+ * bound: cut inside a character, the reply was not valid UTF-8 and the
+ * client could not decode it. */
+static void test_long_detail(void)
+{
+	char *long_text = malloc(3 * 300 + 2);
+	CHECK(long_text != NULL);
+	long_text[0] = 'x'; /* shifts the cut off a character boundary */
+	for (int i = 0; i < 300; i++)
+		memcpy(long_text + 1 + 3 * i, "区", 3);
+	long_text[1 + 3 * 300] = '\0';
+	char detail[256];
+
+	Tanfang__V1__ReportQuery rq = TANFANG__V1__REPORT_QUERY__INIT;
+	rq.area = long_text;
+	rq.month = "2026-11";
+	tf_request req;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = OP(REPORT);
+	req.report = &rq;
+	int st = send_req(&d.admin, &req, detail);
+	CHECK(st == TANFANG__V1__STATUS__STATUS_NOT_FOUND ||
+	      st == TANFANG__V1__STATUS__STATUS_INVALID);
+	CHECK_DETAIL(detail, "区区区");
+
+	tf_elder e;
+	wire_init(WIRE_ELDER, &e);
+	e.id = "eL", e.name = "老人丁", e.area = "152223100";
+	e.birth_date = long_text;
+	Tanfang__V1__PutElder pe = TANFANG__V1__PUT_ELDER__INIT;
+	pe.elder = &e;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = OP(PUT_ELDER);
+	req.put_elder = &pe;
+	CHECK_STATUS(send_req(&d.admin, &req, detail), INVALID);
+	CHECK_DETAIL(detail, "birth date 'x区区");
+	free(long_text);
+}
+
 /* What is stored: exactly the acknowledged records, the visit note as
  * sent, and no elder cut at a NUL. */
 static void check_store(void)
@@ -461,6 +500,7 @@ int main(void)
 	test_unknown_values();
 	test_times();
 	test_bounds();
+	test_long_detail();
 
 	/* After all of it the daemon is up and serving. */
 	CHECK(tft_daemon_alive(&d));

@@ -167,8 +167,32 @@ static void test_enums_and_fields(void)
 	CHECK_OK(wire_check(WIRE_REPLY, reply, 24, 0, why, sizeof why));
 }
 
+static void test_truncate(void)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+	    {"", ""},
+	    {"abc", "abc"},
+	    {"a区", "a区"},
+	    {"a\xe5\x8c", "a"},            /* 区 cut after two of three bytes */
+	    {"a\xe5", "a"},                /* ... after one */
+	    {"ab\xf0\x9f\x98", "ab"},      /* 😀 cut after three of four */
+	    {"ab\xf0\x9f\x98\x80", "ab😀"}, /* whole */
+	    {"\xc3", ""},
+	    {"é", "é"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char buf[32];
+		snprintf(buf, sizeof buf, "%s", cases[i].in);
+		wire_utf8_truncate(buf);
+		CHECK_STREQ(buf, cases[i].out);
+	}
+}
+
 int main(void)
 {
+	test_truncate();
 	test_strings();
 	test_enums_and_fields();
 	return tft_done();
