@@ -33,7 +33,8 @@
 #include "tf_err.h"
 
 #define PROG             "tanfang-alert"
-#define DEFAULT_CONFIG   "/etc/tanfang/tanfang-alert.conf"
+#define CONFIG_NAME      "tanfang-alert.conf"
+#define DEFAULT_CONFIG   CLI_SYSCONFDIR "/" CONFIG_NAME
 #define DEFAULT_ENDPOINT "tcp://127.0.0.1:7480"
 #define MAX_SINKS        DISPATCH_MAX_SINKS
 
@@ -55,7 +56,8 @@ static const char usage_text[] =
     "the tanfang-alert.timer every few minutes; see docs/alerts.md.\n"
     "\n"
     "Options:\n"
-    "  --config FILE          config file (default " DEFAULT_CONFIG ", if present)\n"
+    "  --config FILE          config file (default " DEFAULT_CONFIG ", if present;\n"
+    "                         $TANFANG_SYSCONFDIR replaces " CLI_SYSCONFDIR ")\n"
     "  --endpoint EP          daemon endpoint (default " DEFAULT_ENDPOINT ")\n"
     "  --server-key Z85       the daemon's CURVE public key (40 characters)\n"
     "  --server-key-file F    read the CURVE public key from F (the daemon's curve.pub)\n"
@@ -63,11 +65,12 @@ static const char usage_text[] =
     "  --key FILE             the dispatcher's key file (64 hex digits)\n"
     "  --timeout MS           wait this long for each reply (default 15000)\n"
     "  --batch N              alerts per fetch, 1..1000 (default 100)\n"
-    "  --lease S              lease fetched alerts for S seconds (default 300)\n"
+    "  --lease S              lease fetched alerts for S seconds, 10..86400 (default 300)\n"
     "  --max N                at most N alerts per run (default 10000)\n"
     "  --stdout               sink: print each alert as a JSON line\n"
     "  --command CMD          sink: run CMD via /bin/sh -c per alert, the alert as JSON\n"
-    "                         on stdin; exit status 0 means delivered\n"
+    "                         on stdin; exit status 0 means delivered, 67 nobody to\n"
+    "                         send it to (not delivered)\n"
     "  --webhook URL          sink: POST the alert as JSON; a 2xx status means delivered\n"
     "  --sink-timeout S       time limit of --command and --webhook (default 10)\n"
     "  --dry-run              print pending alerts as JSON lines; send and acknowledge\n"
@@ -76,7 +79,8 @@ static const char usage_text[] =
     "  --verbose              log debug messages too\n"
     "  --help                 this text\n"
     "\n"
-    "Sinks given on the command line replace those of the config file.\n"
+    "Options given on the command line override the config file; sinks given on\n"
+    "the command line replace those of the config file.\n"
     "\n"
     "Exit status: 0 all delivered or nothing to do, 1 some alerts could not be\n"
     "delivered (retried next run), 2 usage or configuration error, 3 the daemon\n"
@@ -221,8 +225,10 @@ static int build_config(const struct cli *cli, struct dispatch_config *cfg)
 {
 	dispatch_config_init(cfg);
 	const char *path = cli->config;
-	if (!path && access(DEFAULT_CONFIG, F_OK) == 0)
-		path = DEFAULT_CONFIG;
+	char def[PATH_MAX];
+	snprintf(def, sizeof def, "%s/" CONFIG_NAME, cli_sysconfdir());
+	if (!path && access(def, F_OK) == 0)
+		path = def;
 	if (path) {
 		char err[PATH_MAX + 640];
 		if (dispatch_config_load(cfg, path, err, sizeof err) < 0) {
@@ -246,9 +252,17 @@ static int build_config(const struct cli *cli, struct dispatch_config *cfg)
 			*other = NULL;
 		}
 	}
-	if (cli->data_dir && !cfg->server_key && !cfg->server_key_file) {
+	/* --data is a command-line option too: it overrides the file's server
+	 * key, in either form (issue 8, item 7: the file's server_key_file won,
+	 * against the docs), but not --server-key or --server-key-file. */
+	bool cli_key = false;
+	for (size_t i = 0; i < cli->n_set; i++)
+		cli_key |= strncmp(cli->set[i][1], "server_key", 10) == 0;
+	if (cli->data_dir && !cli_key) {
 		char p[PATH_MAX];
 		snprintf(p, sizeof p, "%s/curve.pub", cli->data_dir);
+		free(cfg->server_key);
+		cfg->server_key = NULL;
 		if (dispatch_config_set(cfg, "daemon", "server_key_file", p, &why) < 0)
 			return cli_usage("%s", why);
 	}
@@ -313,8 +327,9 @@ static int cmd_keygen(const struct dispatch_config *cfg, bool create)
 static int cmd_dispatch(const struct dispatch_config *cfg, bool dry_run)
 {
 	if (!cfg->key_file)
-		return cli_usage("no dispatcher key: give --key FILE or set key in [daemon] of %s",
-		                 DEFAULT_CONFIG);
+		return cli_usage(
+		    "no dispatcher key: give --key FILE or set key in [daemon] of %s/%s",
+		    cli_sysconfdir(), CONFIG_NAME);
 	if (!cfg->n_sinks && !dry_run)
 		return cli_usage("no sink configured: add a [sink.TYPE] section or give --stdout, "
 		                 "--command or --webhook");

@@ -26,6 +26,7 @@
 #include "output.h"
 #include "period.h"
 #include "registry.h"
+#include "reqcheck.h"
 #include "rpc.h"
 #include "tf_err.h"
 #include "wire.h"
@@ -514,7 +515,7 @@ static int cmd_overdue(struct conn *c, const struct opts *o, char **args, size_t
 		return cli_usage("--rule needs a rule name, e.g. monthly_visit");
 	long per_page = o->per_page ? o->per_page : 50;
 	long page = o->page ? o->page : 1;
-	if ((unsigned long long)(page - 1) * (unsigned long long)per_page > UINT32_MAX)
+	if ((unsigned long long)(page - 1) * (unsigned long long)per_page > REQCHECK_OFFSET_MAX)
 		return cli_usage("--page %ld is too far", page);
 	struct areas areas = {0};
 	if ((ex = conn_open_areas(c, o, &areas)))

@@ -10,6 +10,7 @@
 #include "period.h"
 #include "record.h"
 #include "registry.h"
+#include "reqcheck.h"
 #include "schedule.h"
 #include "timeline.h"
 
@@ -663,6 +664,51 @@ int alert_sweep(struct store_txn *txn, const struct ingest_config *cfg, int64_t 
 	return r == -ENOENT ? 0 : r;
 }
 
+/* The contacts of a's recipients as the registry has them now: each
+ * recipient is a visitor id or an area code (make_alert's people), looked
+ * up in that order. An alert made while its village had no contact reaches
+ * the contact set since, on its next lease (issue 8, item 7); a changed
+ * phone number is used as soon as it is registered. */
+static int current_contacts(struct store_txn *txn, const tf_alert *a, struct people *p)
+{
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < a->n_recipients; i++) {
+		const char *id = a->recipients[i];
+		tf_visitor *v;
+		r = registry_get_visitor(txn, id, &v);
+		if (r == 0) {
+			r = add_str(p->contacts, &p->nc, v->contact);
+			wire_free(WIRE_VISITOR, v);
+			continue;
+		}
+		if (r != -ENOENT)
+			break;
+		tf_area *ar;
+		r = registry_get_area(txn, id, &ar);
+		if (r == 0) {
+			r = add_str(p->contacts, &p->nc, ar->contact);
+			wire_free(WIRE_AREA, ar);
+		}
+		r = r == -ENOENT ? 0 : r;
+	}
+	return r;
+}
+
+/* Packs a with its recipients' current contacts (current_contacts) into
+ * *out (caller frees). */
+static int pack_leased(struct store_txn *txn, const tf_alert *a, uint8_t **out, size_t *len)
+{
+	struct people p = {0};
+	int r = current_contacts(txn, a, &p);
+	if (r == 0) {
+		tf_alert fresh = *a;
+		fresh.contacts = p.contacts, fresh.n_contacts = p.nc;
+		r = wire_pack(WIRE_ALERT, &fresh, out, len);
+	}
+	people_free(&p);
+	return r;
+}
+
 int alert_lease(struct store_txn *txn, unsigned limit, unsigned lease_s, int64_t now,
                 const uint8_t ref[32], uint8_t **out, size_t *out_len)
 {
@@ -670,6 +716,10 @@ int alert_lease(struct store_txn *txn, unsigned limit, unsigned lease_s, int64_t
 		limit = limit ? 1000 : 100;
 	if (!lease_s)
 		lease_s = ALERT_LEASE_DEFAULT_S;
+	/* The daemon refuses a longer lease (reqcheck.c); bounded here too, so
+	 * no caller can hold alerts for 136 years (issue 8, item 6). */
+	if (lease_s > REQCHECK_LEASE_MAX_S)
+		lease_s = REQCHECK_LEASE_MAX_S;
 	tf_alert **alerts = calloc(limit, sizeof *alerts);
 	if (!alerts)
 		return -ENOMEM;
@@ -698,11 +748,19 @@ int alert_lease(struct store_txn *txn, unsigned limit, unsigned lease_s, int64_t
 		alerts[n]->attempts++;
 		uint8_t *buf;
 		size_t len;
-		r = wire_pack(WIRE_ALERT, alerts[n], &buf, &len);
+		r = pack_leased(txn, alerts[n], &buf, &len);
 		n++;
 		if (r < 0)
 			break;
 		r = store_put(txn, DB_ALERTS, key + 8, 16, buf, len, 0);
+		/* The reply carries the alert as stored, contacts refreshed. */
+		tf_alert *fresh = NULL;
+		if (r == 0)
+			r = wire_unpack_stored(WIRE_ALERT, buf, len, (void **)&fresh);
+		if (r == 0) {
+			wire_free(WIRE_ALERT, alerts[n - 1]);
+			alerts[n - 1] = fresh;
+		}
 		free(buf);
 		store_be64(lease, (uint64_t)(now + lease_s));
 		/* Overwriting the value under the cursor's key keeps the cursor valid. */

@@ -58,9 +58,10 @@ int alert_follow_up_owed(struct store_txn *txn, const tf_visit *v, const char *v
 int alert_sweep(struct store_txn *txn, const struct ingest_config *cfg, int64_t now,
                 size_t *made) TF_MUST_CHECK;
 
-/* Leases up to limit undelivered, unleased alerts for lease_s seconds and
- * packs them, with status OK and the given ref, into a Reply (*out, caller
- * frees). Returns 0 or a negative code. */
+/* Leases up to limit (0: 100; at most 1000) undelivered, unleased alerts
+ * for lease_s seconds (0: ALERT_LEASE_DEFAULT_S; at most
+ * REQCHECK_LEASE_MAX_S) and packs them, with status OK and the given ref,
+ * into a Reply (*out, caller frees). Returns 0 or a negative code. */
 int alert_lease(struct store_txn *txn, unsigned limit, unsigned lease_s, int64_t now,
                 const uint8_t ref[32], uint8_t **out, size_t *out_len) TF_MUST_CHECK;
 

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -127,4 +128,10 @@ int cli_check_call(const struct cli_session *s, int r)
 int cli_call(struct cli_session *s, tf_request *req, tf_reply **out)
 {
 	return cli_check_call(s, rpc_call(s->rpc, req, s->timeout_ms, out));
+}
+
+const char *cli_sysconfdir(void)
+{
+	const char *d = getenv("TANFANG_SYSCONFDIR");
+	return d && *d ? d : CLI_SYSCONFDIR;
 }

@@ -17,6 +17,13 @@ enum cli_exit {
 };
 
 #define CLI_DEFAULT_ENDPOINT "tcp://127.0.0.1:7480"
+#define CLI_SYSCONFDIR       "/etc/tanfang"
+
+/* The folder of the installed configuration, where a program looks for its
+ * config file when none is given: $TANFANG_SYSCONFDIR if set and not empty,
+ * else CLI_SYSCONFDIR. The tests set it to an empty folder of their own, so
+ * no test ever reads an installed file (issue 8, item 7). Never NULL. */
+const char *cli_sysconfdir(void);
 
 /* Names the program in every message. Call first in main. */
 void cli_init(const char *prog);

@@ -526,6 +526,15 @@ struct ctx {
 
 static int TF_PRINTF(3, 4) row_error(struct ctx *x, enum col c, const char *fmt, ...);
 
+/* The header text of column c, or its canonical name when the file has no
+ * such column: nothing here indexes the header with an absent column's -1
+ * (issue 8, item 6: a lat column without lon read before the header). */
+static const char *col_label(const struct ctx *x, enum col c)
+{
+	int i = x->map[c];
+	return i >= 0 && (size_t)i < x->hdr->n ? x->hdr->f[i] : col_names[c][0];
+}
+
 /* "row N (line L): column X: reason" */
 static int row_error(struct ctx *x, enum col c, const char *fmt, ...)
 {
@@ -542,7 +551,7 @@ static int row_error(struct ctx *x, enum col c, const char *fmt, ...)
 		r = error(x->ci, "row %zu (line %zu): %s", x->row, x->line, reason);
 	else
 		r = error(x->ci, "row %zu (line %zu): column %s: %s", x->row, x->line,
-		          x->hdr->f[x->map[c]], reason);
+		          col_label(x, c), reason);
 	free(reason);
 	return r;
 }
@@ -699,7 +708,7 @@ static int parse_location(struct ctx *x, const char *lat, const char *lon, tf_el
 		enum col empty = *lat ? COL_LON : COL_LAT;
 		enum col set = *lat ? COL_LAT : COL_LON;
 		return row_error(x, empty, "is empty while %s is set; give both or neither",
-		                 x->hdr->f[x->map[set]]);
+		                 col_label(x, set));
 	}
 	int bad = x->bad;
 	int r = parse_coord(x, COL_LAT, lat, 90, &e->lat);
@@ -740,9 +749,13 @@ static int parse_ids(struct ctx *x, enum col c, const char *v, size_t max, char 
 	return r;
 }
 
+/* The cell of column c in rec, "" if the file has no such column or the
+ * row is short (check_rows refuses short rows before; this never reads
+ * outside the row's cells whatever the caller). */
 static const char *field(const struct ctx *x, const struct record *rec, enum col c)
 {
-	return x->map[c] >= 0 ? rec->f[x->map[c]] : "";
+	int i = x->map[c];
+	return i >= 0 && (size_t)i < rec->n ? rec->f[i] : "";
 }
 
 /* Builds the elder of one row, recording every problem. *out is NULL if the
@@ -839,6 +852,16 @@ static int map_header(struct ctx *x)
 	if (r == 0 && *missing)
 		r = stop(error(ci, "header (line %zu): missing required column%s %s", x->hdr->line,
 		               strchr(missing, ',') ? "s" : "", missing));
+	/* A location is two numbers: one column without the other is a
+	 * mistake in the whole file, not in every row. */
+	if (r == 0 && (x->map[COL_LAT] < 0) != (x->map[COL_LON] < 0)) {
+		enum col has = x->map[COL_LAT] >= 0 ? COL_LAT : COL_LON;
+		r = stop(error(ci,
+		               "header (line %zu): column %s '%s' has no %s column; give both "
+		               "lat (纬度) and lon (经度), or neither",
+		               x->hdr->line, col_names[has][0], col_label(x, has),
+		               col_names[has == COL_LAT ? COL_LON : COL_LAT][0]));
+	}
 	return r;
 }
 

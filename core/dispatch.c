@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "hex.h"
 #include "log.h"
+#include "reqcheck.h"
 #include "wire.h"
 
 #define DEFAULT_TIMEOUT_MS     15000
@@ -380,21 +381,25 @@ static int idlist_add(struct idlist *l, const uint8_t id[16])
 {
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 64;
-		uint8_t(*b)[16] = realloc(l->bytes, cap * sizeof *b);
-		if (!b)
-			return -ENOMEM;
-		l->bytes = b;
+		/* v first: if growing bytes then fails, v still points into the
+		 * old bytes, which stay valid. */
 		ProtobufCBinaryData *v = realloc(l->v, cap * sizeof *v);
 		if (!v)
 			return -ENOMEM;
 		l->v = v;
+		uint8_t(*b)[16] = realloc(l->bytes, cap * sizeof *b);
+		if (!b)
+			return -ENOMEM;
+		l->bytes = b;
 		l->cap = cap;
+		/* bytes may have moved: point every entry at its current copy
+		 * (once per growth, not per entry: a run may hold many). */
+		for (size_t i = 0; i < l->n; i++)
+			l->v[i].data = l->bytes[i], l->v[i].len = 16;
 	}
 	memcpy(l->bytes[l->n], id, 16);
+	l->v[l->n].data = l->bytes[l->n], l->v[l->n].len = 16;
 	l->n++;
-	/* bytes may have moved: point every entry at its current copy. */
-	for (size_t i = 0; i < l->n; i++)
-		l->v[i].data = l->bytes[i], l->v[i].len = 16;
 	return 0;
 }
 
@@ -431,16 +436,14 @@ static int daemon_problem(const struct run *run, const char *what, int rc, const
 	return DISPATCH_EXIT_DAEMON;
 }
 
-/* Acknowledges: ids delivered (retired for good), failed released for the
- * next run. An ack may be repeated safely, so it is retried. Returns 0 or
- * DISPATCH_EXIT_DAEMON. */
-static int ack(struct run *run, const struct idlist *ids, const struct idlist *failed)
+/* One AlertsAck: n_ids delivered, n_failed released. Retried, since an
+ * ack may be repeated safely. Returns 0 or DISPATCH_EXIT_DAEMON. */
+static int ack_one(struct run *run, ProtobufCBinaryData *ids, size_t n_ids,
+                   ProtobufCBinaryData *failed, size_t n_failed)
 {
-	if (!ids->n && !failed->n)
-		return 0;
 	Tanfang__V1__AlertsAck ak = TANFANG__V1__ALERTS_ACK__INIT;
-	ak.ids = ids->v, ak.n_ids = ids->n;
-	ak.failed = failed->v, ak.n_failed = failed->n;
+	ak.ids = ids, ak.n_ids = n_ids;
+	ak.failed = failed, ak.n_failed = n_failed;
 	int ex = 0;
 	for (int attempt = 1; attempt <= ACK_ATTEMPTS; attempt++) {
 		tf_request req;
@@ -459,31 +462,71 @@ static int ack(struct run *run, const struct idlist *ids, const struct idlist *f
 		if (rc == 0)
 			break; /* a refusal will not change on a retry */
 	}
-	if (ids->n)
+	return ex;
+}
+
+/* Acknowledges: ids delivered (retired for good), failed released for the
+ * next run; in requests of at most REQCHECK_ACK_MAX of each, the daemon's
+ * bound (a run may hold up to max_alerts_per_run failed ones). Returns 0 or
+ * DISPATCH_EXIT_DAEMON. */
+static int ack(struct run *run, const struct idlist *ids, const struct idlist *failed)
+{
+	size_t i = 0, f = 0;
+	int ex = 0;
+	while (!ex && (i < ids->n || f < failed->n)) {
+		size_t ni = ids->n - i < REQCHECK_ACK_MAX ? ids->n - i : REQCHECK_ACK_MAX;
+		size_t nf = failed->n - f < REQCHECK_ACK_MAX ? failed->n - f : REQCHECK_ACK_MAX;
+		ex = ack_one(run, ids->v + i, ni, failed->v + f, nf);
+		if (!ex)
+			i += ni, f += nf;
+	}
+	if (i < ids->n)
 		log_warnx("%zu delivered alerts could not be acknowledged; they will be sent "
 		          "again once their lease ends",
-		          ids->n);
+		          ids->n - i);
 	return ex;
 }
 
 /* Hands one alert to every sink, stopping at the first that fails (the
- * alert is retried as a whole, so a later sink would see it twice).
- * Returns 0 if every sink accepted it, else the failed sink's code. */
+ * alert is retried as a whole, so a later sink would see it twice). A sink
+ * with nobody to deliver this alert to (-ENOENT: no phone number for the SMS
+ * command, no mail address for the mail sink) is no failure of that sink,
+ * but an alert counts as delivered only if some sink delivered it: one that
+ * reached nobody is kept for the next run, never acknowledged (issue 8,
+ * item 7: "1+2 not set up" alerts for a village without a contact were
+ * acknowledged and lost). Returns 0 if delivered, -ENOENT if no sink had
+ * anyone to deliver it to, else the failed sink's code. */
 static int deliver(const struct dispatch_config *cfg, const tf_alert *a, const char *idhex,
                    const char *json)
 {
+	bool delivered = false;
+	char nobody[512] = "";
 	for (size_t i = 0; i < cfg->n_sinks; i++) {
 		const struct sink *s = &cfg->sinks[i];
 		char why[256] = "";
 		int r = sink_deliver(s, a, json, why, sizeof why);
+		if (r == -ENOENT) {
+			size_t l = strlen(nobody);
+			snprintf(nobody + l, sizeof nobody - l, "%s[%s] %s", l ? "; " : "", s->name,
+			         why);
+			continue;
+		}
 		if (r < 0) {
 			log_warnx(
 			    "alert %s (%s, elder %s): [%s] failed: %s; retried on the next run",
 			    idhex, a->kind, a->elder_id, s->name, why);
 			return r;
 		}
+		delivered = true;
 	}
-	return 0;
+	if (*nobody && delivered)
+		log_debug("alert %s: %s", idhex, nobody);
+	if (delivered)
+		return 0;
+	log_warnx("alert %s (%s, elder %s, area %s) reached nobody: %s; kept for the next run "
+	          "(give the area, its supervisor or the visitors a contact)",
+	          idhex, a->kind, a->elder_id, a->area, nobody);
+	return -ENOENT;
 }
 
 /* Worst-case time to deliver one alert, for the lease check. */

@@ -53,7 +53,9 @@ int envelope_open(const uint8_t *frame, size_t len, tf_envelope **out)
 {
 	*out = NULL;
 	tf_envelope *env;
-	int r = wire_unpack(WIRE_ENVELOPE, frame, len, (void **)&env);
+	/* Strict: a field the Envelope does not declare would be outside the
+	 * signature, yet kept in the audit log with the frame. */
+	int r = wire_unpack_detail(WIRE_ENVELOPE, frame, len, WIRE_STRICT, NULL, 0, (void **)&env);
 	if (r < 0)
 		return r;
 	if (env->signer.len != ENVELOPE_PK_LEN || env->signature.len != ENVELOPE_SIG_LEN) {

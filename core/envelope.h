@@ -27,8 +27,9 @@ int envelope_seal(const uint8_t sk[ENVELOPE_SK_LEN], const uint8_t *body, size_t
 
 /* Decodes a frame as an Envelope, checks the field sizes, and verifies the
  * signature. On success *out holds the decoded envelope (wire_free it with
- * WIRE_ENVELOPE). Returns 0, TF_E_MALFORMED (not an Envelope, or signer or
- * signature of the wrong size), TF_E_BADSIG, or -ENOMEM. */
+ * WIRE_ENVELOPE). Returns 0, TF_E_MALFORMED (not an Envelope, a field the
+ * Envelope does not declare, or signer or signature of the wrong size),
+ * TF_E_BADSIG, or -ENOMEM. */
 int envelope_open(const uint8_t *frame, size_t len, tf_envelope **out) TF_MUST_CHECK;
 
 /* The reply reference: BLAKE2b-256 of the body. */

@@ -214,6 +214,13 @@ static int record_start(struct tanfang *h, bool has_id, const uint8_t given[TANF
 	return 0;
 }
 
+/* 0 (now) or a time the daemon takes (2000 to 2100, clock.h): a record
+ * it would refuse as malformed is not signed and kept (issue 8, item 6). */
+static bool time_ok(int64_t t)
+{
+	return t == 0 || clock_time_ok(t);
+}
+
 static bool note_ok(const char *note)
 {
 	return !note || strlen(note) <= NOTE_MAX;
@@ -244,14 +251,15 @@ static bool location_ok(const struct tanfang_visit *v)
 	if (!v->has_location)
 		return true;
 	return isfinite(v->lat) && isfinite(v->lon) && isfinite(v->accuracy_m) && v->lat >= -90 &&
-	       v->lat <= 90 && v->lon >= -180 && v->lon <= 180 && v->accuracy_m >= 0;
+	       v->lat <= 90 && v->lon >= -180 && v->lon <= 180 && v->accuracy_m >= 0 &&
+	       v->accuracy_m <= 100000;
 }
 
 int tanfang_record_visit(struct tanfang *h, const struct tanfang_visit *v,
                          uint8_t id_out[TANFANG_ID_LEN])
 {
 	if (!v->elder_id || !registry_id_valid(v->elder_id) || v->kind < TANFANG_VISIT_DOOR ||
-	    v->kind > TANFANG_VISIT_PARTY_MEMBER || v->visited_at < 0 || !location_ok(v) ||
+	    v->kind > TANFANG_VISIT_PARTY_MEMBER || !time_ok(v->visited_at) || !location_ok(v) ||
 	    v->duration_min > DURATION_MAX_MIN || !note_ok(v->note) ||
 	    !finding_ok(&v->basic_living) || !finding_ok(&v->safety_risk) ||
 	    !finding_ok(&v->family_support) || !finding_ok(&v->care_protection))
@@ -314,7 +322,8 @@ int tanfang_record_event(struct tanfang *h, const struct tanfang_event *e,
 	if (!e->elder_id || !registry_id_valid(e->elder_id) || !note_ok(e->note) ||
 	    e->type < TANFANG_EVENT_FALL || e->type > TANFANG_EVENT_DECEASED ||
 	    e->severity < TANFANG_SEVERITY_INFO || e->severity > TANFANG_SEVERITY_URGENT ||
-	    (int)e->aid < TANFANG_AID_NONE || e->aid > TANFANG_AID_EMERGENCY || e->occurred_at < 0)
+	    (int)e->aid < TANFANG_AID_NONE || e->aid > TANFANG_AID_EMERGENCY ||
+	    !time_ok(e->occurred_at))
 		return -EINVAL;
 	int64_t now_ms;
 	uint8_t id[TANFANG_ID_LEN];

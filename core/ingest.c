@@ -20,13 +20,13 @@
 #include "record.h"
 #include "registry.h"
 #include "replay.h"
+#include "reqcheck.h"
 #include "schedule.h"
 #include "timeline.h"
 #include "wire.h"
 
 #define S(x)      TANFANG__V1__STATUS__STATUS_##x
 #define OP(x)     TANFANG__V1__REQUEST__OP_##x
-#define NOTE_MAX  4000
 #define MAX_FLAGS 4
 
 struct ingest {
@@ -312,6 +312,7 @@ static void set_status(struct job *j, int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(j->detail, sizeof j->detail, fmt, ap);
 	va_end(ap);
+	wire_utf8_truncate(j->detail); /* a detail cut mid-character */
 }
 
 static int code_status(int code)
@@ -332,98 +333,6 @@ static int code_status(int code)
 }
 
 /* ---- verification (worker threads) ---- */
-
-static bool id16(const ProtobufCBinaryData *b)
-{
-	return b->len == 16;
-}
-static bool short_text(const char *s)
-{
-	return strlen(s) <= NOTE_MAX;
-}
-
-static bool assessment_ok(const Tanfang__V1__Assessment *a)
-{
-	return !a || short_text(a->note);
-}
-
-/* Field checks a signature cannot give: sizes, ranges, required fields. */
-static const char *check_visit(const tf_visit *v)
-{
-	if (!id16(&v->id))
-		return "visit id must be 16 bytes";
-	if (!registry_id_valid(v->elder_id))
-		return "visit elder_id missing or invalid";
-	if (v->kind == TANFANG__V1__VISIT_KIND__VISIT_KIND_UNSPECIFIED)
-		return "visit kind missing";
-	if (v->visited_at <= 0)
-		return "visit visited_at missing";
-	if (v->has_location &&
-	    (!isfinite(v->lat) || !isfinite(v->lon) || fabs(v->lat) > 90 || fabs(v->lon) > 180 ||
-	     !isfinite(v->accuracy_m) || v->accuracy_m < 0))
-		return "visit location out of range";
-	if (v->duration_min > 24 * 60)
-		return "visit duration above 24 hours";
-	if (!short_text(v->note) || !assessment_ok(v->basic_living) ||
-	    !assessment_ok(v->safety_risk) || !assessment_ok(v->family_support) ||
-	    !assessment_ok(v->care_protection))
-		return "visit note longer than 4000 bytes";
-	if (v->n_needs > 6)
-		return "visit lists more than the six aids";
-	return NULL;
-}
-
-static const char *check_event(const tf_care_event *e)
-{
-	if (!id16(&e->id))
-		return "care event id must be 16 bytes";
-	if (!registry_id_valid(e->elder_id))
-		return "care event elder_id missing or invalid";
-	if (e->type == TANFANG__V1__CARE_EVENT_TYPE__CARE_EVENT_TYPE_UNSPECIFIED)
-		return "care event type missing";
-	if (e->severity == TANFANG__V1__SEVERITY__SEVERITY_UNSPECIFIED)
-		return "care event severity missing";
-	if (e->occurred_at <= 0)
-		return "care event occurred_at missing";
-	if (!short_text(e->note))
-		return "care event note longer than 4000 bytes";
-	return NULL;
-}
-
-static const char *check_request(const tf_request *r)
-{
-	if (r->nonce.len > 32)
-		return "nonce longer than 32 bytes";
-	switch (r->op_case) {
-	case OP(VISIT): return check_visit(r->visit);
-	case OP(CARE_EVENT): return check_event(r->care_event);
-	case OP(PUT_AREA): return r->put_area->area ? NULL : "put_area without area";
-	case OP(PUT_ELDER): return r->put_elder->elder ? NULL : "put_elder without elder";
-	case OP(PUT_VISITOR): return r->put_visitor->visitor ? NULL : "put_visitor without visitor";
-	case OP(ENROL_KEY):
-		return r->enrol_key->public_key.len == 32 ? NULL : "public_key must be 32 bytes";
-	case OP(REVOKE_KEY):
-		return r->revoke_key->public_key.len == 32 ? NULL : "public_key must be 32 bytes";
-	case OP(IMPORT_ELDERS):
-		for (size_t i = 0; i < r->import_elders->n_elders; i++)
-			if (!r->import_elders->elders[i])
-				return "import_elders holds an empty elder";
-		return NULL;
-	case OP(CORRECT_EVENT):
-		return r->correct_event->event_id.len == 16 ? NULL : "event_id must be 16 bytes";
-	case OP(FILE_REPORT):
-	case OP(SET_NEIGHBOURS):
-	case OP(SET_VISITORS):
-	case OP(GET_REGISTRY):
-	case OP(OVERDUE):
-	case OP(REPORT):
-	case OP(ELDER_HISTORY):
-	case OP(ACTIVITY):
-	case OP(ALERTS_PENDING):
-	case OP(ALERTS_ACK): return NULL;
-	default: return "request holds no operation";
-	}
-}
 
 static bool is_read(const tf_request *r)
 {
@@ -465,17 +374,18 @@ int ingest_verify(struct ingest *ig, const uint8_t *frame, size_t len, struct jo
 	}
 	envelope_ref(j->env->body.data, j->env->body.len, j->ref);
 	j->has_ref = 1;
-	r = wire_unpack(WIRE_REQUEST, j->env->body.data, j->env->body.len, (void **)&j->req);
+	/* Every string is checked over its wire length, every time, count and
+	 * lease bounded, before any field is used (issue 8, item 6). */
+	char why[400];
+	r = wire_unpack_detail(WIRE_REQUEST, j->env->body.data, j->env->body.len, WIRE_STRICT, why,
+	                       sizeof why, (void **)&j->req);
 	if (r == -ENOMEM)
 		goto nomem;
 	if (r < 0) {
-		set_status(j, S(MALFORMED),
-		           "body is not a valid Request (bad protobuf, unknown enum value or "
-		           "invalid UTF-8)");
+		set_status(j, S(MALFORMED), "body is not a valid Request: %s", why);
 		return 0;
 	}
-	const char *why = check_request(j->req);
-	if (why) {
+	if (reqcheck_request(j->req, why, sizeof why) < 0) {
 		set_status(j, S(MALFORMED), "%s", why);
 		return 0;
 	}

@@ -119,6 +119,7 @@ static int refuse(struct q *q, int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(q->detail, sizeof q->detail, fmt, ap);
 	va_end(ap);
+	wire_utf8_truncate(q->detail); /* a detail cut mid-character */
 	q->rep.status = status;
 	return 1; /* "refused": not an error of the daemon */
 }

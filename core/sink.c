@@ -139,8 +139,9 @@ int sink_alert_json(const tf_alert *a, char **out)
 /* Runs argv (argv[0] an absolute path) with `input` on its stdin and its
  * stdout sent to our stderr (our stdout carries the stdout sink's JSON
  * lines), in its own process group so a timeout kills everything it
- * started. Waits at most timeout_s. Returns 0 if it exited 0; otherwise
- * TF_E_TIMEOUT or -EIO with the reason in why. */
+ * started. Waits at most timeout_s. Returns 0 if it exited 0; -ENOENT if it
+ * exited SINK_EXIT_NO_RECIPIENT (nobody to send to); otherwise TF_E_TIMEOUT
+ * or -EIO; the reason in why whenever it is not 0. */
 static int spawn_feed(char *const argv[], char *const envp[], const char *input, unsigned timeout_s,
                       char *why, size_t wl)
 {
@@ -227,6 +228,11 @@ static int spawn_feed(char *const argv[], char *const envp[], const char *input,
 	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == SINK_EXIT_NO_RECIPIENT) {
+		snprintf(why, wl, "exited with status %d: no recipient for this alert",
+		         SINK_EXIT_NO_RECIPIENT);
+		return -ENOENT;
+	}
 	if (WIFEXITED(status))
 		snprintf(why, wl, "exited with status %d", WEXITSTATUS(status));
 	else
@@ -537,17 +543,17 @@ int sink_mail_message(const struct sink *s, const tf_alert *a, char **out)
 	return 0;
 }
 
-static int deliver_mail(const struct sink *s, const tf_alert *a, const char *idhex, char *why,
-                        size_t wl)
+static int deliver_mail(const struct sink *s, const tf_alert *a, char *why, size_t wl)
 {
 	char *m = NULL;
 	int r = sink_mail_message(s, a, &m);
 	if (r == -ENOENT) {
-		/* Retrying cannot find an address that is not there; the other sinks
-		 * (SMS, webhook) or to-default are the way to reach someone. */
-		log_warnx("alert %s: no mail address and no to-default; [%s] skipped it", idhex,
-		          s->name);
-		return 0;
+		/* Not delivered, and said so (issue 8, item 7): the dispatcher
+		 * acknowledges the alert only if another sink delivered it, so an
+		 * alert nobody can be reached for stays pending until a contact
+		 * (or to-default) is set. */
+		snprintf(why, wl, "no mail address among the alert's contacts and no to-default");
+		return r;
 	}
 	if (r < 0) {
 		snprintf(why, wl, "out of memory");
@@ -582,7 +588,7 @@ int sink_deliver(const struct sink *s, const tf_alert *a, const char *json, char
 	case SINK_STDOUT: return deliver_stdout(json, why, whylen);
 	case SINK_COMMAND: return deliver_command(s, a, idhex, json, why, whylen);
 	case SINK_WEBHOOK: return deliver_webhook(s, idhex, json, why, whylen);
-	case SINK_MAIL: return deliver_mail(s, a, idhex, why, whylen);
+	case SINK_MAIL: return deliver_mail(s, a, why, whylen);
 	}
 	abort(); /* a type outside the enum: programmer error */
 }

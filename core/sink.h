@@ -30,6 +30,12 @@ struct curl_slist;
 
 enum sink_type { SINK_STDOUT, SINK_COMMAND, SINK_WEBHOOK, SINK_MAIL };
 
+/* The exit status by which a command sink says "I have nobody to send this
+ * alert to" (sysexits' EX_NOUSER, "addressee unknown"): an SMS command for
+ * an alert with no phone number among its contacts. Not a delivery: see
+ * sink_deliver. */
+#define SINK_EXIT_NO_RECIPIENT 67
+
 /* After SIGTERM, how long a timed-out command gets before SIGKILL. */
 #define SINK_KILL_GRACE_MS 2000
 
@@ -84,10 +90,13 @@ int sink_mail_message(const struct sink *s, const tf_alert *a, char **out) TF_MU
 /* Delivers alert a, whose JSON (sink_alert_json) is json, to s, waiting at
  * most s->timeout_s (a command still running then is killed, with all it
  * started). Returns 0 if s accepted it; otherwise a negative code with the
- * reason, for a log line, in why (whylen bytes): TF_E_TIMEOUT (no result in
- * time), -ENOMEM, -EINVAL (the id is not 16 bytes), or -EIO (the command
- * failed, the HTTP request failed or got a non-2xx status, writing failed). A mail sink with no
- * address to send to logs that and returns 0: a retry cannot find one. */
+ * reason, for a log line, in why (whylen bytes): -ENOENT (s has nobody to
+ * deliver a to: a mail sink when the alert names no mail address and s has
+ * no to-default, a command that exited SINK_EXIT_NO_RECIPIENT), TF_E_TIMEOUT
+ * (no result in time), -ENOMEM, -EINVAL (the id is not 16 bytes), or -EIO
+ * (the command failed, the HTTP request failed or got a non-2xx status,
+ * writing failed). Only 0 is a delivery: a sink that cannot deliver says
+ * so, and the dispatcher keeps the alert (issue 8, item 7). */
 int sink_deliver(const struct sink *s, const tf_alert *a, const char *json, char *why,
                  size_t whylen) TF_MUST_CHECK;
 

@@ -4,11 +4,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -443,7 +445,25 @@ int store_backup(struct store *st, const char *dir)
 {
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return -errno;
-	return map_err(mdb_env_copy2(st->env, dir, MDB_CP_COMPACT));
+	/* The copy is as private as the store (issue 8, item 9):
+	 * mdb_env_copy2 would create it 0666 less the umask, readable by
+	 * everyone on a usual system, so the file is made here, 0600, and
+	 * LMDB writes into it. O_EXCL: a backup never overwrites a store. */
+	char path[4096];
+	int n = snprintf(path, sizeof path, "%s/data.mdb", dir);
+	if (n < 0 || (size_t)n >= sizeof path)
+		return -ENAMETOOLONG;
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	int r = map_err(mdb_env_copyfd2(st->env, fd, MDB_CP_COMPACT));
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r < 0)
+		unlink(path); /* no half copy left to be mistaken for a backup */
+	return r;
 }
 
 void store_be64(uint8_t out[8], uint64_t v)

@@ -149,8 +149,11 @@ int store_cursor_del(struct store_cursor *cur) TF_MUST_CHECK;
  * acknowledgements). */
 int store_reserve(struct store_txn *txn, size_t bytes) TF_MUST_CHECK;
 
-/* Copies the whole store, consistent, to a new file in dir (a hot backup,
- * mdb_env_copy2 with compaction). */
+/* Copies the whole store, consistent and compacted, to dir/data.mdb (a hot
+ * backup: one read transaction, mdb_env_copyfd2). dir is created 0700 if
+ * missing; the file is created 0600, private like the store, and never
+ * overwritten. Returns 0; -EEXIST if dir/data.mdb exists; another -errno
+ * (mkdir, open, fsync) or a store code; a failed copy leaves no file. */
 int store_backup(struct store *st, const char *dir) TF_MUST_CHECK;
 
 void store_be64(uint8_t out[8], uint64_t v);

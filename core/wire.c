@@ -1,8 +1,10 @@
 #include "wire.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,121 +25,268 @@ static const ProtobufCMessageDescriptor *descriptors[WIRE_TYPE_COUNT] = {
     [WIRE_FILED_REPORT] = &tanfang__store__filed_report__descriptor,
 };
 
-/* Strict UTF-8: no overlongs, no surrogates, nothing above U+10FFFF.
- * protobuf-c does not check string fields, and the text ends up in reports
- * and CSV exports that offices open in Excel. */
-static bool utf8_valid(const unsigned char *s)
+/* ---- the check over the wire bytes (issue 8, item 6) ----
+ *
+ * protobuf-c hands a string field over as a NUL-terminated char *, so a NUL
+ * inside the text would cut it silently after unpacking: elder id
+ * "E2\0junk" would be stored as "E2", and two visits whose notes differ after
+ * a NUL would dedupe as one, the second acknowledged and never stored. So
+ * every string is checked over its length on the wire, before unpacking, by
+ * a walk the message descriptors drive: every string field of every message,
+ * nested or repeated, is strict UTF-8 without a NUL, and every enum value is
+ * a declared one. Bytes fields carry binary data (ids, keys, bodies): the
+ * walk checks that their length fits the message; their exact sizes are the
+ * request checks' business (reqcheck.c). */
+
+#define WALK_DEPTH_MAX 16
+
+struct walk {
+	unsigned flags;
+	char path[200]; /* the field being read, e.g. "visit.basic_living.note" */
+	char *why;      /* NULL: the caller wants no detail */
+	size_t whylen;
+};
+
+static int walk_fail(struct walk *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int walk_fail(struct walk *w, const char *fmt, ...)
 {
-	while (*s) {
-		unsigned c = *s;
-		size_t n;
-		unsigned min;
-		unsigned cp;
+	if (w->why && w->whylen) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(w->why, w->whylen, fmt, ap);
+		va_end(ap);
+	}
+	return TF_E_MALFORMED;
+}
+
+/* A base-128 varint of at most 10 bytes; false if it runs past end. */
+static bool read_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
+{
+	uint64_t v = 0;
+	for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
+		uint8_t b = *(*p)++;
+		v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*out = v;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Strict UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF) and no
+ * NUL, over exactly n bytes. Returns NULL, or what is wrong with *at set to
+ * the offset of the first bad byte. The text ends up in reports and in CSV
+ * exports that offices open in Excel. */
+static const char *text_problem(const uint8_t *s, size_t n, size_t *at)
+{
+	size_t i = 0;
+	while (i < n) {
+		unsigned c = s[i];
+		size_t k;
+		unsigned min, cp;
+		if (c == 0) {
+			*at = i;
+			return "embedded NUL byte";
+		}
 		if (c < 0x80) {
-			s++;
+			i++;
 			continue;
 		} else if ((c & 0xE0) == 0xC0) {
-			n = 1, min = 0x80, cp = c & 0x1F;
+			k = 1, min = 0x80, cp = c & 0x1F;
 		} else if ((c & 0xF0) == 0xE0) {
-			n = 2, min = 0x800, cp = c & 0x0F;
+			k = 2, min = 0x800, cp = c & 0x0F;
 		} else if ((c & 0xF8) == 0xF0) {
-			n = 3, min = 0x10000, cp = c & 0x07;
+			k = 3, min = 0x10000, cp = c & 0x07;
 		} else {
-			return false;
+			goto bad;
 		}
-		for (size_t i = 1; i <= n; i++) {
-			if ((s[i] & 0xC0) != 0x80)
-				return false;
-			cp = cp << 6 | (s[i] & 0x3F);
+		if (n - i <= k)
+			goto bad;
+		for (size_t j = 1; j <= k; j++) {
+			if ((s[i + j] & 0xC0) != 0x80)
+				goto bad;
+			cp = cp << 6 | (s[i + j] & 0x3F);
 		}
 		if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-			return false;
-		s += n + 1;
+			goto bad;
+		i += k + 1;
 	}
-	return true;
+	return NULL;
+bad:
+	*at = i;
+	return "invalid UTF-8";
 }
 
-static bool enum_known(const ProtobufCEnumDescriptor *ed, int value)
+/* protobuf-c keeps the low 32 bits of an enum's varint. */
+static int enum_check(struct walk *w, const ProtobufCFieldDescriptor *f, uint64_t v)
 {
-	return protobuf_c_enum_descriptor_get_value(ed, value) != NULL;
+	int value = (int)(int32_t)(uint32_t)v;
+	if (protobuf_c_enum_descriptor_get_value(f->descriptor, value))
+		return 0;
+	return walk_fail(w, "%s: %d is not a known %s value", w->path, value,
+	                 ((const ProtobufCEnumDescriptor *)f->descriptor)->name);
 }
 
-static bool message_valid(const ProtobufCMessage *m, int depth);
+static int walk_message(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
+                        int depth, struct walk *w);
 
-static bool field_value_valid(const ProtobufCFieldDescriptor *f, const void *p, int depth)
+/* One occurrence of field f on the wire: wire type wt, and either the
+ * varint num (wt 0) or the len bytes at val (wt 2). */
+static int walk_field(const ProtobufCFieldDescriptor *f, unsigned wt, uint64_t num,
+                      const uint8_t *val, size_t len, int depth, struct walk *w)
 {
 	switch (f->type) {
 	case PROTOBUF_C_TYPE_STRING: {
-		const char *s = *(char *const *)p;
-		/* protobuf-c NUL-terminates strings; an embedded NUL would silently
-		 * truncate the text, so the length is checked by the caller's
-		 * unpack of the raw bytes. Here only the encoding. */
-		return !s || utf8_valid((const unsigned char *)s);
+		if (wt != 2)
+			break;
+		size_t at;
+		const char *problem = text_problem(val, len, &at);
+		if (problem)
+			return walk_fail(w, "%s: %s at byte %zu of %zu", w->path, problem, at, len);
+		return 0;
 	}
-	case PROTOBUF_C_TYPE_ENUM: return enum_known(f->descriptor, *(const int *)p);
-	case PROTOBUF_C_TYPE_MESSAGE: {
-		const ProtobufCMessage *sub = *(ProtobufCMessage *const *)p;
-		return !sub || message_valid(sub, depth + 1);
+	case PROTOBUF_C_TYPE_BYTES: return wt == 2 ? 0 : walk_fail(w, "%s: not bytes", w->path);
+	case PROTOBUF_C_TYPE_MESSAGE:
+		if (wt != 2)
+			break;
+		return walk_message(f->descriptor, val, len, depth + 1, w);
+	case PROTOBUF_C_TYPE_ENUM:
+		if (wt == 0)
+			return enum_check(w, f, num);
+		if (wt == 2 && f->label == PROTOBUF_C_LABEL_REPEATED) {
+			/* Packed: a run of varints. */
+			const uint8_t *end = val + len;
+			while (val < end) {
+				if (!read_varint(&val, end, &num))
+					return walk_fail(w, "%s: truncated packed list", w->path);
+				int r = enum_check(w, f, num);
+				if (r < 0)
+					return r;
+			}
+			return 0;
+		}
+		break;
+	default: return 0; /* numbers: protobuf-c checks their wire types */
 	}
-	default: return true;
-	}
+	return walk_fail(w, "%s: wrong wire type %u", w->path, wt);
 }
 
-static size_t field_size(const ProtobufCFieldDescriptor *f)
+static int walk_message(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
+                        int depth, struct walk *w)
 {
-	switch (f->type) {
-	case PROTOBUF_C_TYPE_STRING: return sizeof(char *);
-	case PROTOBUF_C_TYPE_MESSAGE: return sizeof(void *);
-	case PROTOBUF_C_TYPE_ENUM: return sizeof(int);
-	default: return 0; /* not checked */
-	}
-}
-
-static bool message_valid(const ProtobufCMessage *m, int depth)
-{
-	if (depth > 16)
-		return false;
-	const ProtobufCMessageDescriptor *d = m->descriptor;
-	for (unsigned i = 0; i < d->n_fields; i++) {
-		const ProtobufCFieldDescriptor *f = &d->fields[i];
-		size_t sz = field_size(f);
-		if (!sz)
-			continue;
-		const char *base = (const char *)m + f->offset;
-		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-			size_t n = *(const size_t *)((const char *)m + f->quantifier_offset);
-			const char *arr = *(char *const *)base;
-			for (size_t k = 0; k < n; k++)
-				if (!field_value_valid(f, arr + k * sz, depth))
-					return false;
+	if (depth > WALK_DEPTH_MAX)
+		return walk_fail(w, "%s: messages nested more than %d deep", w->path,
+		                 WALK_DEPTH_MAX);
+	size_t base = strlen(w->path);
+	unsigned seen[64] = {0}; /* occurrences of each repeated field: its index */
+	const uint8_t *end = p + len;
+	while (p < end) {
+		uint64_t tag, num = 0;
+		if (!read_varint(&p, end, &tag) || tag >> 3 == 0 || tag >> 3 > UINT32_MAX)
+			return walk_fail(w, "%s%snot valid protobuf (bad field tag)", w->path,
+			                 base ? ": " : "");
+		unsigned wt = tag & 7;
+		const uint8_t *val = NULL;
+		switch (wt) {
+		case 0:
+			if (!read_varint(&p, end, &num))
+				goto truncated;
+			break;
+		case 1:
+			if (end - p < 8)
+				goto truncated;
+			p += 8;
+			break;
+		case 5:
+			if (end - p < 4)
+				goto truncated;
+			p += 4;
+			break;
+		case 2:
+			if (!read_varint(&p, end, &num) || num > (uint64_t)(end - p))
+				goto truncated;
+			val = p;
+			p += num;
+			break;
+		default:
+			return walk_fail(w, "%s%snot valid protobuf (wire type %u)", w->path,
+			                 base ? ": " : "", wt);
+		}
+		const ProtobufCFieldDescriptor *f =
+		    protobuf_c_message_descriptor_get_field(d, (unsigned)(tag >> 3));
+		if (!f) {
+			/* protobuf-c would keep it, unread, and pack it again into a
+			 * stored record: a request holds only what this version knows. */
+			if (w->flags & WIRE_STRICT)
+				return walk_fail(w, "%s%sfield number %u is not part of %s",
+				                 w->path, base ? ": " : "", (unsigned)(tag >> 3),
+				                 d->name);
 			continue;
 		}
-		if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-			uint32_t which =
-			    *(const uint32_t *)((const char *)m + f->quantifier_offset);
-			if (which != f->id)
-				continue;
-		}
-		if (!field_value_valid(f, base, depth))
-			return false;
+		size_t fi = (size_t)(f - d->fields);
+		if (f->label == PROTOBUF_C_LABEL_REPEATED && fi < 64 &&
+		    f->type != PROTOBUF_C_TYPE_ENUM)
+			snprintf(w->path + base, sizeof w->path - base, "%s%s[%u]", base ? "." : "",
+			         f->name, seen[fi]++);
+		else
+			snprintf(w->path + base, sizeof w->path - base, "%s%s", base ? "." : "",
+			         f->name);
+		int r = walk_field(f, wt, num, val, wt == 2 ? (size_t)num : 0, depth, w);
+		w->path[base] = '\0';
+		if (r < 0)
+			return r;
 	}
-	return true;
+	return 0;
+truncated:
+	return walk_fail(w, "%s%snot valid protobuf (truncated)", w->path, w->path[0] ? ": " : "");
 }
 
-int wire_unpack(enum wire_type type, const uint8_t *buf, size_t len, void **out)
+void wire_utf8_truncate(char *s)
 {
-	*out = NULL;
+	size_t n = strlen(s), i = n;
+	/* The last lead byte within the last four bytes, if any. */
+	while (i > 0 && n - i < 4 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
+		i--;
+	if (i == 0 || ((unsigned char)s[i - 1] & 0x80) == 0)
+		return; /* ends in ASCII, or only continuation bytes: nothing to mend */
+	unsigned c = (unsigned char)s[i - 1];
+	size_t need = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+	if (n - (i - 1) < need)
+		s[i - 1] = '\0';
+}
+
+int wire_check(enum wire_type type, const uint8_t *buf, size_t len, unsigned flags, char *why,
+               size_t whylen)
+{
+	if (why && whylen)
+		why[0] = '\0';
 	if ((unsigned)type >= WIRE_TYPE_COUNT || (!buf && len))
 		return TF_E_MALFORMED;
+	struct walk w = {.flags = flags, .why = why, .whylen = whylen};
+	return walk_message(descriptors[type], buf, len, 0, &w);
+}
+
+int wire_unpack_detail(enum wire_type type, const uint8_t *buf, size_t len, unsigned flags,
+                       char *why, size_t whylen, void **out)
+{
+	*out = NULL;
+	int r = wire_check(type, buf, len, flags, why, whylen);
+	if (r < 0)
+		return r;
 	ProtobufCMessage *m = protobuf_c_message_unpack(descriptors[type], NULL, len, buf);
-	if (!m)
-		return TF_E_MALFORMED;
-	if (!message_valid(m, 0)) {
-		protobuf_c_message_free_unpacked(m, NULL);
+	if (!m) {
+		if (why && whylen)
+			snprintf(why, whylen, "not valid protobuf");
 		return TF_E_MALFORMED;
 	}
 	*out = m;
 	return 0;
+}
+
+int wire_unpack(enum wire_type type, const uint8_t *buf, size_t len, void **out)
+{
+	return wire_unpack_detail(type, buf, len, 0, NULL, 0, out);
 }
 
 int wire_unpack_stored(enum wire_type type, const uint8_t *buf, size_t len, void **out)

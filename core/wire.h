@@ -48,10 +48,39 @@ enum wire_type {
 };
 
 /* Decodes `len` bytes as a message of `type` into *out (free with
- * wire_free). Besides protobuf-c's own checks it refuses invalid UTF-8 in
- * string fields and enum values outside the declared ones, recursively.
- * Returns 0, TF_E_MALFORMED, or -ENOMEM. */
+ * wire_free). Besides protobuf-c's own checks it refuses, in every message
+ * nested inside too, a string field whose bytes on the wire hold a NUL or
+ * are not strict UTF-8, and an enum value outside the declared ones
+ * (wire_check). Returns 0, TF_E_MALFORMED, or -ENOMEM. */
 int wire_unpack(enum wire_type type, const uint8_t *buf, size_t len, void **out) TF_MUST_CHECK;
+
+/* wire_check flags. WIRE_STRICT: a field number the message does not
+ * declare is refused too (protobuf-c would keep it unread and pack it again
+ * into what is stored); for requests, never for replies, where a newer
+ * daemon may add fields. */
+#define WIRE_STRICT 1u
+
+/* Walks the `len` bytes of a packed message of `type` with its descriptor,
+ * before any unpacking: every string field of every message (nested and
+ * repeated included) must be strict UTF-8 without a NUL byte, measured over
+ * its length on the wire (protobuf-c's char * would cut at a NUL: issue 8,
+ * item 6); every enum value declared; every length within the buffer.
+ * Returns 0 or TF_E_MALFORMED with why (whylen bytes; may be NULL) naming
+ * the field by its path and the fault, e.g. "visit.note: embedded NUL byte
+ * at byte 2 of 7" or "import_elders.elders[3].name: invalid UTF-8 ...". */
+int wire_check(enum wire_type type, const uint8_t *buf, size_t len, unsigned flags, char *why,
+               size_t whylen) TF_MUST_CHECK;
+
+/* Cuts an incomplete UTF-8 sequence from the end of s, as a byte-bounded
+ * snprintf leaves when it truncates text in the middle of a character: a
+ * reply's detail must stay valid UTF-8, or the client cannot decode the
+ * reply. Text that was valid before the cut is valid after. */
+void wire_utf8_truncate(char *s);
+
+/* wire_check with flags, then the unpack of wire_unpack. Returns 0,
+ * TF_E_MALFORMED (why says which field and why, as wire_check), or -ENOMEM. */
+int wire_unpack_detail(enum wire_type type, const uint8_t *buf, size_t len, unsigned flags,
+                       char *why, size_t whylen, void **out) TF_MUST_CHECK;
 
 /* The same for bytes this daemon packed itself from checked messages (the
  * registry's spans, read a million times by a report): protobuf-c's own

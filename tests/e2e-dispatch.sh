@@ -33,6 +33,9 @@ command -v python3 >/dev/null || { echo "SKIP: python3 missing"; exit 77; }
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/e2e-dispatch.XXXXXX")
+# No test reads an installed file (/etc/tanfang): the programs' default
+# config folder is one that does not exist, unless a step makes it.
+export TANFANG_SYSCONFDIR="$tmp/etc"
 daemon_pid=
 receiver_pid=
 cleanup() {

@@ -104,6 +104,18 @@ err_has "row 3 (line 4)"
 [[ $(count_elders) == 20 ]] || fail "a refused import left elders behind"
 grep -qF "yy-000" "$tmp/out" && fail "an elder of the refused file was stored"
 
+# --- a lat column without lon, and the reverse: the importer read the
+#     header before its first cell and crashed (issue 8, item 6). Now one
+#     clear error for the file, exit 1, nothing stored. ---
+printf 'id,name,area,lat\nll-0001,白玉兰,152223100201,46.1\nll-0002,韩秀云,152223100201,\n' \
+	>"$tmp/lat-only.csv"
+expect 1 "${D[@]}" import elders "$tmp/lat-only.csv"
+err_has "column lat 'lat' has no lon column"
+printf '编号,姓名,区划代码,经度\nll-0003,董立新,152223100201,122.9\n' >"$tmp/lon-only.csv"
+expect 1 "${D[@]}" import elders "$tmp/lon-only.csv"
+err_has "column lon '经度' has no lat column"
+[[ $(count_elders) == 20 ]] || fail "a file with half a location stored elders"
+
 # --- re-importing the same file is safe: the same 20 elders ---
 expect 0 "${D[@]}" import elders "$EXAMPLE"
 [[ $(count_elders) == 20 ]] || fail "re-import changed the number of elders"

@@ -79,4 +79,24 @@ rc=0; "$TANFANGD" backup --data "$tmp/data" --to "$tmp/backup" 2>/dev/null || rc
 [[ $rc == 1 ]] || fail "a backup over an existing one must be refused (exit $rc)"
 rc=0; "$TANFANGD" backup --data "$tmp/data" 2>/dev/null || rc=$?
 [[ $rc == 2 ]] || fail "backup without --to is a usage error (exit $rc)"
+
+# A backup is private like the store (issue 8, item 9): data.mdb 0600 and
+# a new folder 0700, whatever the umask; also in a folder made beforehand
+# with loose permissions, as README's one-liner may meet.
+mode() { stat -c %a "$1"; }
+[[ $(mode "$tmp/backup/data.mdb") == 600 ]] || fail "backup data.mdb is $(mode "$tmp/backup/data.mdb"), expected 600"
+[[ $(mode "$tmp/backup") == 700 ]] || fail "backup folder is $(mode "$tmp/backup"), expected 700"
+(umask 000 && "$TANFANGD" backup --data "$tmp/data" --to "$tmp/backup-umask0" >/dev/null) ||
+	fail "backup with umask 000"
+[[ $(mode "$tmp/backup-umask0/data.mdb") == 600 ]] ||
+	fail "with umask 000 the backup is $(mode "$tmp/backup-umask0/data.mdb"), expected 600"
+[[ $(mode "$tmp/backup-umask0") == 700 ]] ||
+	fail "with umask 000 the backup folder is $(mode "$tmp/backup-umask0"), expected 700"
+mkdir -m 0755 "$tmp/backup-premade"
+(umask 022 && "$TANFANGD" backup --data "$tmp/data" --to "$tmp/backup-premade" >/dev/null) ||
+	fail "backup into a folder made beforehand"
+[[ $(mode "$tmp/backup-premade/data.mdb") == 600 ]] ||
+	fail "backup into a 0755 folder is $(mode "$tmp/backup-premade/data.mdb"), expected 600"
+copy=$("$TANFANGD" verify-log --data "$tmp/backup-premade") || fail "verify-log of the premade-folder backup"
+[[ $live == "$copy" ]] || fail "premade-folder backup differs: '$live' / '$copy'"
 echo "e2e-reload: OK"

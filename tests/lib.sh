@@ -22,6 +22,9 @@ need() {
 }
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/$(basename "$0" .sh).XXXXXX")
+# No test reads an installed file (/etc/tanfang): the programs' default
+# config folder is one that does not exist.
+export TANFANG_SYSCONFDIR="$tmp/no-sysconfdir"
 daemon_pid=
 cleanup() {
 	if [[ -n $daemon_pid ]]; then

@@ -268,6 +268,28 @@ static void test_file_errors(void)
 	CHECK(has_error(ci, "line 2: a quoted cell is not closed before the end of the file"));
 	csvimport_free(ci);
 
+	/* A lat column without lon, or the reverse: read the header before
+	 * its first cell (issue 8, item 6). One error for the file, naming
+	 * the column, and no elder. */
+	ci = import_text("lat-only.csv", "id,name,area,lat\na1,张三,15,46.1\na2,李四,15,\n");
+	CHECK_EQ_INT(ci->n_errors, 1);
+	CHECK(has_error(ci, "header (line 1): column lat 'lat' has no lon column; give both lat "
+	                    "(纬度) and lon (经度), or neither"));
+	CHECK_EQ_INT(ci->n_elders, 0);
+	csvimport_free(ci);
+	ci =
+	    import_text("lon-only.csv", "编号,姓名,区划代码,经度\na1,张三,15,\na2,李四,15,122.9\n");
+	CHECK_EQ_INT(ci->n_errors, 1);
+	CHECK(has_error(ci, "header (line 1): column lon '经度' has no lat column; give both lat "
+	                    "(纬度) and lon (经度), or neither"));
+	CHECK_EQ_INT(ci->n_elders, 0);
+	csvimport_free(ci);
+	/* Both columns, one cell empty: the row's message names both. */
+	ci = import_text("lat-empty.csv", "id,name,area,lat,lon\na1,张三,15,,122.9\n");
+	CHECK(has_error(ci, "row 1 (line 2): column lat: is empty while lon is set; give both or "
+	                    "neither"));
+	csvimport_free(ci);
+
 	ci = NULL;
 	char path[4096];
 	snprintf(path, sizeof path, "%s/does-not-exist.csv", tft_tmpdir());
@@ -328,5 +350,5 @@ int main(void)
 	test_lines_follow_quoted_breaks();
 	test_file_errors();
 	test_helpers();
-	return 0;
+	return tft_done();
 }

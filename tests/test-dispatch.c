@@ -348,6 +348,7 @@ static void test_runs(void)
 	tft_enrol(admin, worker.pk, "w1");
 	tft_enrol(admin, dispatcher.pk, "d1");
 	tft_put_elder(admin, "e1", "老人一", "152223", CAT(LIVING_ALONE));
+	tft_put_elder(admin, "e2", "老人二", "152223");
 	rpc_close(admin);
 	struct rpc *w;
 	tft_rpc(&d, &worker, &w);
@@ -414,6 +415,25 @@ static void test_runs(void)
 	CHECK_OK(dispatch_sink_set(&cfg.sinks[0], "timeout_s", "10", &why));
 	CHECK_EQ_INT(run_once(&cfg, &dispatcher, false), DISPATCH_EXIT_UNDELIVERED);
 	CHECK_EQ_INT(count_lines(out, fall), 4);
+	dispatch_config_free(&cfg);
+
+	/* A sink with nobody to send an alert to (exit 67: no phone number)
+	 * delivers nothing: the alert is kept, run after run, never
+	 * acknowledged (issue 8, item 7). */
+	const char *fall2 = "\"kind\":\"urgent_event\",\"elder_id\":\"e2\"";
+	send_fall(w, "e2");
+	run_config(&cfg, "cat > /dev/null; exit 67");
+	CHECK_EQ_INT(run_once(&cfg, &dispatcher, false), DISPATCH_EXIT_UNDELIVERED);
+	CHECK_EQ_INT(run_once(&cfg, &dispatcher, false), DISPATCH_EXIT_UNDELIVERED);
+	CHECK_EQ_INT(count_lines(out, fall2), 0);
+	/* With a second sink that delivers it, it is delivered, once. */
+	struct sink *s2;
+	CHECK_OK(dispatch_config_add_sink(&cfg, SINK_COMMAND, "--command", 0, &s2));
+	CHECK_OK(dispatch_sink_set(s2, "command", cmd, &why));
+	CHECK_EQ_INT(run_once(&cfg, &dispatcher, false), DISPATCH_EXIT_OK);
+	CHECK_EQ_INT(count_lines(out, fall2), 1);
+	CHECK_EQ_INT(run_once(&cfg, &dispatcher, false), DISPATCH_EXIT_OK);
+	CHECK_EQ_INT(count_lines(out, fall2), 1);
 	dispatch_config_free(&cfg);
 
 	rpc_close(w);

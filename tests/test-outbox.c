@@ -409,6 +409,20 @@ static void test_record(void)
 	bad = v;
 	bad.duration_min = 24 * 60 + 1;
 	CHECK_RC(tanfang_record_visit(h, &bad, NULL), -EINVAL);
+	/* Times outside the daemon's range (2000 to 2100) are not kept to be
+	 * refused at every sync (issue 8, item 6). */
+	const int64_t bad_times[] = {INT64_MIN, -1, 946684799, INT64_MAX};
+	for (size_t i = 0; i < sizeof bad_times / sizeof bad_times[0]; i++) {
+		bad = v;
+		bad.visited_at = bad_times[i];
+		CHECK_RC(tanfang_record_visit(h, &bad, NULL), -EINVAL);
+		struct tanfang_event be = e;
+		be.occurred_at = bad_times[i];
+		CHECK_RC(tanfang_record_event(h, &be, NULL), -EINVAL);
+	}
+	bad = v;
+	bad.has_location = true, bad.accuracy_m = 100001;
+	CHECK_RC(tanfang_record_visit(h, &bad, NULL), -EINVAL);
 	char *longnote = malloc(4002);
 	CHECK(longnote);
 	memset(longnote, 'n', 4001);

@@ -197,6 +197,12 @@ static void test_command(void)
 	free(got);
 	sink_clear(&s);
 
+	/* A command with nobody to send to: -ENOENT, not a delivery. */
+	make_sink(&s, SINK_COMMAND, "cat >/dev/null; exit 67", 5);
+	CHECK_EQ_INT(sink_deliver(&s, &a, json, why, sizeof why), -ENOENT);
+	CHECK_STREQ(why, "exited with status 67: no recipient for this alert");
+	sink_clear(&s);
+
 	/* A command that fails: -EIO and its status. */
 	make_sink(&s, SINK_COMMAND, "exit 1", 5);
 	CHECK_EQ_INT(sink_deliver(&s, &a, json, why, sizeof why), -EIO);
@@ -405,10 +411,12 @@ static void test_mail_deliver(void)
 	      0);
 	free(got);
 
-	/* No address: skipped, not a failure (a retry cannot help), nothing sent. */
+	/* No address and no to-default: nothing sent, and not delivered
+	 * either (-ENOENT): the dispatcher keeps the alert (issue 8, item 7). */
 	CHECK(unlink(msg) == 0);
 	a.n_contacts = 1; /* the phone number only */
-	CHECK_OK(sink_deliver(&s, &a, json, why, sizeof why));
+	CHECK_EQ_INT(sink_deliver(&s, &a, json, why, sizeof why), -ENOENT);
+	CHECK_STREQ(why, "no mail address among the alert's contacts and no to-default");
 	CHECK(access(msg, F_OK) < 0);
 
 	/* A sendmail that fails. */
@@ -419,6 +427,62 @@ static void test_mail_deliver(void)
 	CHECK_STREQ(why, "exited with status 1");
 	sink_clear(&s);
 	free(json);
+}
+
+/* deploy/sms-gateway-example.sh as a command sink (issue 8, item 7): it
+ * said "nothing to send" and exited 0 for an alert without a phone number,
+ * so the alert was acknowledged and lost. Now such an alert is not
+ * delivered (exit 67) unless SMS_DROP_NO_PHONE=1 says to drop it. */
+static void test_sms_example(void)
+{
+	const char *src = getenv("TANFANG_SRC");
+	CHECK(src != NULL);
+	char envfile[512], cmd[1400];
+	snprintf(envfile, sizeof envfile, "%s/sms-gateway.env", tmp);
+	CHECK(setenv("SMS_GATEWAY_ENV", envfile, 1) == 0);
+	snprintf(cmd, sizeof cmd, "%s/deploy/sms-gateway-example.sh", src);
+	struct sink s;
+	make_sink(&s, SINK_COMMAND, cmd, 20);
+	tf_alert a;
+	make_alert(&a);
+	/* contacts[3] is the mail address: no phone number among them. */
+	a.contacts = contacts + 3, a.n_contacts = 1;
+	char *json = alert_json(&a);
+	char why[256];
+	static const struct {
+		const char *env;
+		int want;
+	} cases[] = {
+	    {"SMS_DRY_RUN=1\n", -ENOENT}, /* even a dry run sends nothing to nobody */
+	    {"SMS_GATEWAY_URL=http://127.0.0.1:9/\n", -ENOENT},
+	    {"SMS_DRY_RUN=1\nSMS_DROP_NO_PHONE=1\n", 0}, /* dropped: explicit */
+	    {"SMS_DROP_NO_PHONE=0\n", -ENOENT},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		FILE *f = fopen(envfile, "w");
+		CHECK(f != NULL);
+		fputs(cases[i].env, f);
+		CHECK(fclose(f) == 0);
+		CHECK_EQ_INT(sink_deliver(&s, &a, json, why, sizeof why), cases[i].want);
+	}
+	free(json);
+	/* With a phone number, a dry run delivers; without a gateway URL the
+	 * alert stays pending (exit 75, a failure). */
+	make_alert(&a);
+	json = alert_json(&a);
+	FILE *f = fopen(envfile, "w");
+	CHECK(f != NULL);
+	fputs("SMS_DRY_RUN=1\n", f);
+	CHECK(fclose(f) == 0);
+	CHECK_OK(sink_deliver(&s, &a, json, why, sizeof why));
+	f = fopen(envfile, "w");
+	CHECK(f != NULL);
+	CHECK(fclose(f) == 0);
+	CHECK_EQ_INT(sink_deliver(&s, &a, json, why, sizeof why), -EIO);
+	CHECK_STREQ(why, "exited with status 75");
+	free(json);
+	sink_clear(&s);
+	CHECK(unsetenv("SMS_GATEWAY_ENV") == 0);
 }
 
 /* A listening socket on a free 127.0.0.1 port. */
@@ -578,6 +642,7 @@ int main(void)
 	test_types();
 	test_json();
 	test_command();
+	test_sms_example();
 	test_mail_message();
 	test_mail_deliver();
 	tf_alert a;

@@ -196,11 +196,12 @@ void tanfang_pubkey_hex(const struct tanfang *h, char out[TANFANG_PK_HEX_LEN]);
  * record id. Once this returns 0 the visit survives a crash and will be
  * delivered by tanfang_sync. Returns 0, -EINVAL for an elder id that is not
  * 1..64 of [A-Za-z0-9_.-], an unknown kind/finding/aid, non-finite or
- * out-of-range coordinates, a duration above 24 h, a note above 4000 bytes,
- * or text that is not valid UTF-8; TANFANG_E_FUTURE for a visit dated more
- * than 10 minutes after the device's clock (the daemon would refuse it as
- * STATUS_DATED_IN_FUTURE: nothing can have happened then); -EEXIST if a
- * caller-given id was refused;
+ * out-of-range coordinates (or an accuracy above 100 km), a duration above
+ * 24 h, a note above 4000 bytes, text that is not valid UTF-8, or a
+ * visited_at outside 2000-01-01 to 2100-01-01 (the daemon's range);
+ * TANFANG_E_FUTURE for a visit dated more than 10 minutes after the device's
+ * clock (the daemon would refuse it as STATUS_DATED_IN_FUTURE: nothing can
+ * have happened then); -EEXIST if a caller-given id was refused;
  * TANFANG_E_MAPFULL / -ENOSPC when the device is full; or a negative code. */
 int tanfang_record_visit(struct tanfang *h, const struct tanfang_visit *v,
                          uint8_t id_out[TANFANG_ID_LEN]) TANFANG_MUST_CHECK;
