@@ -113,6 +113,14 @@ int gw_config_set(struct gw_config *c, const char *key, const char *value, char 
 		}
 		return 0;
 	}
+	if (strcmp(key, "behind_proxy") == 0) {
+		if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0) {
+			snprintf(err, errlen, "behind_proxy: expected yes or no, got '%s'", value);
+			return TF_E_INVALID;
+		}
+		c->behind_proxy = strcmp(value, "yes") == 0;
+		return 0;
+	}
 	snprintf(err, errlen, "unknown key '%s'", key);
 	return TF_E_INVALID;
 }
@@ -198,16 +206,37 @@ static int take_slot(struct gw *g, struct slot **out)
 	return 0;
 }
 
-/* Does the client at addr have a token left? */
-static bool rate_ok(struct gw *g, const struct sockaddr *addr)
+static bool loopback(const struct sockaddr *a)
 {
-	uint64_t h = 1469598103934665603ull;
+	if (a && a->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)a)->sin_addr.s_addr) >> 24) == 127;
+	return a && a->sa_family == AF_INET6 &&
+	       IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)a)->sin6_addr);
+}
+
+/* Does the client have a token left? The client is its address; behind a
+ * proxy on this machine (behind_proxy), the address the proxy names in
+ * X-Real-IP, else every office would share the proxy's one budget. */
+static bool rate_ok(struct gw *g, struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *addr = ci ? ci->client_addr : NULL;
+	uint8_t real[16];
 	const uint8_t *p = NULL;
 	size_t n = 0;
-	if (addr && addr->sa_family == AF_INET)
+	const char *xr = g->cfg.behind_proxy && loopback(addr)
+	                     ? MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Real-IP")
+	                     : NULL;
+	if (xr && inet_pton(AF_INET, xr, real) == 1)
+		p = real, n = 4;
+	else if (xr && inet_pton(AF_INET6, xr, real) == 1)
+		p = real, n = 16;
+	else if (addr && addr->sa_family == AF_INET)
 		p = (const uint8_t *)&((const struct sockaddr_in *)addr)->sin_addr, n = 4;
 	else if (addr && addr->sa_family == AF_INET6)
 		p = (const uint8_t *)&((const struct sockaddr_in6 *)addr)->sin6_addr, n = 16;
+	uint64_t h = 1469598103934665603ull;
 	for (size_t i = 0; i < n; i++)
 		h = (h ^ p[i]) * 1099511628211ull;
 	int64_t now = clock_mono_ms();
@@ -411,9 +440,7 @@ static enum MHD_Result envelope_endpoint(struct gw *g, struct MHD_Connection *c,
 		if (cl && strtoull(cl, NULL, 10) > g->cfg.max_body)
 			return send_text(g, c, MHD_HTTP_CONTENT_TOO_LARGE,
 			                 "envelope larger than the daemon accepts\n");
-		const union MHD_ConnectionInfo *ci =
-		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-		if (!rate_ok(g, ci ? ci->client_addr : NULL))
+		if (!rate_ok(g, c))
 			return send_text(g, c, MHD_HTTP_TOO_MANY_REQUESTS,
 			                 "too many requests from this address; slow down\n");
 		u = calloc(1, sizeof *u);

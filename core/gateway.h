@@ -15,6 +15,7 @@
 #define TANFANG_GATEWAY_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +37,7 @@ struct gw_config {
 	unsigned rate_burst;      /* of which at once; default 60 */
 	int timeout_ms;           /* a reply slower than this: 504; default 30000 */
 	int connect_ms;           /* no connection to the daemon in this time: 502; default 3000 */
+	bool behind_proxy;        /* rate by X-Real-IP when the peer is loopback (nginx) */
 };
 
 /* The defaults above. */

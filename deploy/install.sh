@@ -6,16 +6,19 @@
 #
 # What it does (each step is skipped when already done, so it is safe to run
 # again, e.g. for an upgrade; see docs/operations.md):
-#  - system users tanfang (the daemon) and tanfang-alert (the dispatcher);
-#  - binaries: PREFIX/sbin/tanfangd, PREFIX/bin/tanfang-{admin,field,super,alert};
+#  - system users tanfang (the daemon), tanfang-alert (the dispatcher) and
+#    tanfang-web (the web gateway);
+#  - binaries: PREFIX/sbin/tanfangd, PREFIX/bin/tanfang-{admin,field,super,alert,web};
 #    documentation in PREFIX/share/doc/tanfang, examples in PREFIX/share/tanfang;
 #  - units in /etc/systemd/system: tanfangd.service, tanfang-alert.service and
-#    .timer (replaced on every run: local changes belong in `systemctl edit`);
-#  - /etc/tanfang: tanfangd.conf, policy.conf, tanfang-alert.conf, only if
-#    absent (your edits are kept);
+#    .timer, tanfang-web.service (replaced on every run: local changes belong
+#    in `systemctl edit`);
+#  - /etc/tanfang: tanfangd.conf, policy.conf, tanfang-alert.conf,
+#    tanfang-web.conf, only if absent (your edits are kept);
 #  - /var/lib/tanfang initialised as user tanfang (store, admin.key, CURVE
 #    keys) if not yet, and its CURVE public key copied to /etc/tanfang/curve.pub;
-#  - the dispatcher key /etc/tanfang/tanfang-alert.key, if absent;
+#  - the dispatcher key /etc/tanfang/tanfang-alert.key and the gateway key
+#    /etc/tanfang/tanfang-web.key, if absent;
 #  - then it prints the next steps (enable the units, enrol the dispatcher).
 #
 # --destdir DIR stages everything under DIR instead (for packaging and the
@@ -85,17 +88,17 @@ owner() { # owner USER:GROUP PATH...
 }
 
 # ---- users ----
-for user in tanfang tanfang-alert; do
+for user in tanfang tanfang-alert tanfang-web; do
 	if [[ -n $destdir ]]; then
 		say "staging: user $user not created"
 	elif id -u "$user" >/dev/null 2>&1; then
 		say "user $user exists"
 	else
-		if [[ $user == tanfang ]]; then
-			home=$state comment="tanfang daemon"
-		else
-			home=/nonexistent comment="tanfang alert dispatcher"
-		fi
+		case $user in
+		tanfang) home=$state comment="tanfang daemon" ;;
+		tanfang-alert) home=/nonexistent comment="tanfang alert dispatcher" ;;
+		*) home=/nonexistent comment="tanfang web gateway" ;;
+		esac
 		useradd --system --user-group --no-create-home --home-dir "$home" \
 			--shell /usr/sbin/nologin --comment "$comment" "$user"
 		say "created system user $user"
@@ -106,11 +109,16 @@ done
 install -d -m 0755 "$R$prefix/sbin" "$R$prefix/bin" "$R$prefix/share/doc/tanfang" \
 	"$R$prefix/share/tanfang"
 install -m 0755 "$build/daemon/tanfangd" "$R$prefix/sbin/tanfangd"
-for c in tanfang-admin tanfang-field tanfang-super tanfang-alert; do
-	if [[ -x $build/clients/$c ]]; then
-		install -m 0755 "$build/clients/$c" "$R$prefix/bin/$c"
+for c in tanfang-admin tanfang-field tanfang-super tanfang-alert web/tanfang-web; do
+	if [[ $c == */* ]]; then
+		bin=$build/$c c=${c#*/}
 	else
-		say "warning: $build/clients/$c not built; skipped"
+		bin=$build/clients/$c
+	fi
+	if [[ -x $bin ]]; then
+		install -m 0755 "$bin" "$R$prefix/bin/$c"
+	else
+		say "warning: $bin not built; skipped"
 	fi
 done
 say "installed binaries in $R$prefix/sbin and $R$prefix/bin"
@@ -118,7 +126,8 @@ for f in "$src"/docs/*.md; do
 	if [[ -e $f ]]; then install -m 0644 "$f" "$R$prefix/share/doc/tanfang/"; fi
 done
 install -m 0755 "$src/deploy/sms-gateway-example.sh" "$R$prefix/share/tanfang/"
-for f in tanfang.crontab tanfangd.conf tanfang-alert.conf policy.conf elders-example.csv; do
+for f in tanfang.crontab tanfangd.conf tanfang-alert.conf tanfang-web.conf policy.conf \
+	elders-example.csv nginx-tanfang-web.conf; do
 	if [[ -e $src/deploy/$f ]]; then install -m 0644 "$src/deploy/$f" "$R$prefix/share/tanfang/"; fi
 done
 
@@ -127,7 +136,7 @@ with_prefix() { sed "s|/usr/local/|$prefix/|g" "$1"; }
 
 # ---- systemd units ----
 install -d -m 0755 "$R$units"
-for u in tanfangd.service tanfang-alert.service tanfang-alert.timer; do
+for u in tanfangd.service tanfang-alert.service tanfang-alert.timer tanfang-web.service; do
 	with_prefix "$src/deploy/$u" >"$R$units/$u.tmp"
 	chmod 0644 "$R$units/$u.tmp"
 	mv -f "$R$units/$u.tmp" "$R$units/$u"
@@ -152,6 +161,7 @@ conf "$src/deploy/tanfangd.conf" tanfangd.conf 0644
 conf "$src/deploy/policy.conf" policy.conf 0644
 # May hold a webhook token: readable by the dispatcher only.
 conf "$src/deploy/tanfang-alert.conf" tanfang-alert.conf 0640 tanfang-alert
+conf "$src/deploy/tanfang-web.conf" tanfang-web.conf 0640 tanfang-web
 
 # ---- the data folder ----
 tanfangd=$R$prefix/sbin/tanfangd
@@ -187,6 +197,18 @@ else
 	say "made the dispatcher key $alert_key"
 fi
 
+# ---- the web gateway's key ----
+web_key=$R$etc/tanfang-web.key
+web=$R$prefix/bin/tanfang-web
+if [[ -e $web_key ]]; then
+	say "kept $web_key"
+	gateway_pk=$("$web" pubkey --key "$web_key")
+else
+	gateway_pk=$("$web" keygen --key "$web_key")
+	owner tanfang-web:tanfang-web "$web_key"
+	say "made the gateway key $web_key"
+fi
+
 cat <<EOF
 
 tanfang is installed${destdir:+ under $destdir (staged)}. Next steps:
@@ -205,5 +227,10 @@ tanfang is installed${destdir:+ under $destdir (staged)}. Next steps:
     $etc/sms-gateway.env, see $prefix/share/tanfang/sms-gateway-example.sh), then:
       systemctl enable --now tanfang-alert.timer
     (or cron: $prefix/share/tanfang/tanfang.crontab)
- 5. Backups and key rotation: docs/operations.md ($prefix/share/doc/tanfang).
+ 5. The web app for offices (docs/web.md): a gateway visitor with this key,
+    then start it (it listens on 127.0.0.1:8080; HTTPS or nginx: docs/web.md):
+      tanfang-admin --data $state visitor add web 网关 --role gateway --area 152223
+      tanfang-admin --data $state key enrol $gateway_pk --visitor web
+      systemctl enable --now tanfang-web
+ 6. Backups and key rotation: docs/operations.md ($prefix/share/doc/tanfang).
 EOF

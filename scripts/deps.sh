@@ -6,7 +6,7 @@ packages=(
   gcc meson ninja-build pkg-config
   libzmq3-dev liblmdb-dev libprotobuf-c-dev protobuf-c-compiler libsodium-dev
   libinih-dev libjansson-dev libcurl4-openssl-dev libcsv-dev libutf8proc-dev libmicrohttpd-dev
-  tzdata lmdb-utils procps ca-certificates
+  tzdata lmdb-utils procps ca-certificates openssl
   # the test suite's independent client and HTTP receiver
   python3 python3-zmq python3-nacl python3-protobuf protobuf-compiler
 )

@@ -174,10 +174,20 @@ admin area add 152223 扎赉特旗
 admin visitor add gw1 王海军 --role grid_worker --area 152223 --contact 13904820001
 admin elder add E1 张桂兰 --area 152223 --visitors gw1
 # Step 3 of install.sh's next steps, as printed.
-enrol=$(grep -F "key enrol" "$tmp/install1.log" | sed 's/^ *tanfang-admin --data [^ ]* //')
+enrol=$(grep -F -- "--visitor dispatcher" "$tmp/install1.log" | sed 's/^ *tanfang-admin --data [^ ]* //')
 admin visitor add dispatcher 提醒调度 --role dispatcher --area 152223
 # shellcheck disable=SC2086
 admin $enrol
+# Step 5: the web gateway's visitor and key, as printed.
+while read -r line; do
+	# shellcheck disable=SC2086
+	admin $line
+done < <(grep -E -- "--role gateway|--visitor web" "$tmp/install1.log" | sed 's/^ *tanfang-admin --data [^ ]* //')
+[[ -f $R/etc/systemd/system/tanfang-web.service && -x $P/bin/tanfang-web ]] ||
+	fail "tanfang-web and its unit not installed"
+grep -q "^ProtectSystem=strict" "$R/etc/systemd/system/tanfang-web.service" ||
+	fail "tanfang-web.service lacks the hardening of tanfangd.service"
+[[ $(stat -c %a "$R/etc/tanfang/tanfang-web.key") == 600 ]] || fail "the gateway key is not 0600"
 
 # A field device records an urgent fall.
 "$P/bin/tanfang-field" --dir "$tmp/field" keygen >"$tmp/field.pub" 2>/dev/null

@@ -56,13 +56,21 @@ static size_t on_header(char *p, size_t size, size_t n, void *ctx)
 }
 
 /* One HTTP request to the gateway; body NULL for GET. */
+static const char *extra_header; /* one more request header, or NULL */
+static bool https;               /* the gateway serves HTTPS (self-signed) */
+
 static struct http request(const char *method, const char *path, const void *body, size_t len)
 {
 	struct http h = {0};
 	CURL *c = curl_easy_init();
 	CHECK(c != NULL);
 	char url[256];
-	snprintf(url, sizeof url, "http://127.0.0.1:%u%s", web_port, path);
+	snprintf(url, sizeof url, "%s://127.0.0.1:%u%s", https ? "https" : "http", web_port, path);
+	curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
+	if (https) {
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	if (body) {
@@ -70,6 +78,8 @@ static struct http request(const char *method, const char *path, const void *bod
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
 	}
 	struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/x-protobuf");
+	if (extra_header)
+		hdr = curl_slist_append(hdr, extra_header);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &h);
@@ -112,7 +122,8 @@ static long post_query(const struct keypair *kp, int *status)
 	free(frame);
 	*status = 0;
 	tf_reply *rep;
-	if (h.status == 200 && wire_unpack(WIRE_REPLY, (const uint8_t *)h.body, h.len, (void **)&rep) == 0) {
+	if (h.status == 200 &&
+	    wire_unpack(WIRE_REPLY, (const uint8_t *)h.body, h.len, (void **)&rep) == 0) {
 		*status = rep->status;
 		wire_free(WIRE_REPLY, rep);
 	}
@@ -213,7 +224,7 @@ static void write_config(const char *extra)
 {
 	char p[PATH_MAX + 64];
 	snprintf(p, sizeof p, "%s/web.conf", d.dir);
-	char text[1024];
+	char text[3 * PATH_MAX];
 	snprintf(text, sizeof text,
 	         "[web]\nmax_body = 4096\ntimeout_ms = 1500\nconnect_ms = 1000\n%s", extra);
 	write_file(p, text);
@@ -382,7 +393,70 @@ static void test_rate(struct keypair *super)
 	struct http h = request("GET", "/", NULL, 0);
 	CHECK_EQ_INT(h.status, 200);
 	free(h.body);
+	/* X-Real-IP is ignored unless behind_proxy is set... */
+	extra_header = "X-Real-IP: 10.0.0.9";
+	CHECK_EQ_INT(post_query(super, &st), 429);
 	stop_web();
+	/* ... and with it, each address behind the proxy has its own budget. */
+	write_config("rate_burst = 5\nrate_per_minute = 6\nbehind_proxy = yes\n");
+	start_web(with_config());
+	ok = limited = 0;
+	extra_header = "X-Real-IP: 10.0.0.1";
+	for (int i = 0; i < 6; i++) {
+		long code = post_query(super, &st);
+		ok += code == 200, limited += code == 429;
+	}
+	CHECK_EQ_INT(ok, 5);
+	CHECK_EQ_INT(limited, 1);
+	extra_header = "X-Real-IP: 2001:db8::7";
+	CHECK_EQ_INT(post_query(super, &st), 200);
+	extra_header = NULL;
+	stop_web();
+}
+
+/* HTTPS from a certificate and key in the config. */
+static void test_https(void)
+{
+	char cert[PATH_MAX + 32], key[PATH_MAX + 32], out[2048];
+	snprintf(cert, sizeof cert, "%s/cert.pem", d.dir);
+	snprintf(key, sizeof key, "%s/key.pem", d.dir);
+	const char *openssl[] = {"/usr/bin/openssl",
+	                         "req",
+	                         "-x509",
+	                         "-newkey",
+	                         "rsa:2048",
+	                         "-nodes",
+	                         "-keyout",
+	                         key,
+	                         "-out",
+	                         cert,
+	                         "-days",
+	                         "2",
+	                         "-subj",
+	                         "/CN=127.0.0.1",
+	                         NULL};
+	CHECK_EQ_INT(tft_run(openssl, out, sizeof out, 60), 0);
+	char extra[2 * PATH_MAX + 200];
+	snprintf(extra, sizeof extra, "tls_cert = %s\ntls_key = %s\n", cert, key);
+	write_config(extra);
+	start_web(with_config());
+	https = true;
+	struct http h = request("GET", "/", NULL, 0);
+	CHECK_EQ_INT(h.status, 200);
+	CHECK(has_header(&h, "Strict-Transport-Security"));
+	free(h.body);
+	https = false;
+	stop_web();
+	/* A certificate without its key is refused at start. */
+	snprintf(extra, sizeof extra, "tls_cert = %s\n", cert);
+	write_config(extra);
+	char curve[PATH_MAX + 32];
+	snprintf(curve, sizeof curve, "%s/curve.pub", d.data);
+	const char *run[] = {getenv("TANFANG_WEB"), "run",   "--config",
+	                     with_config()[1],      "--key", web_key,
+	                     "--server-key-file",   curve,   NULL};
+	CHECK_EQ_INT(tft_run(run, out, sizeof out, 10), 1);
+	CHECK(strstr(out, "both tls_cert and tls_key") != NULL);
 }
 
 int main(void)
@@ -408,6 +482,7 @@ int main(void)
 	test_daemon_trouble(&super);
 	stop_web();
 	test_rate(&super);
+	test_https();
 	/* A bad configuration is refused, naming file and line. */
 	write_config("max_body = lots\n");
 	char out[512];

@@ -5,6 +5,7 @@
  * (key, address, certificate), 2 usage or configuration error. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +20,7 @@
 #include "log.h"
 
 #define PROG           "tanfang-web"
-#define DEFAULT_CONFIG "/etc/tanfang/tanfang-web.conf"
+#define DEFAULT_CONFIG "/etc/tanfang/tanfang-web.conf" /* or $TANFANG_SYSCONFDIR */
 
 static const char usage_text[] =
     "usage: " PROG " run [--config FILE] [--listen HOST:PORT] [--root DIR] [--endpoint EP]\n"
@@ -149,7 +150,9 @@ int main(int argc, char **argv)
 	struct gw_config cfg;
 	gw_config_defaults(&cfg);
 	char err[600];
-	const char *path = config ? config : DEFAULT_CONFIG;
+	char def[PATH_MAX];
+	snprintf(def, sizeof def, "%s/tanfang-web.conf", cli_sysconfdir());
+	const char *path = config ? config : def;
 	int r = gw_config_load(path, &cfg, err, sizeof err);
 	if (r < 0 && !(r == -ENOENT && !config)) {
 		fprintf(stderr, PROG ": configuration refused: %s\n", err);
