@@ -540,9 +540,9 @@ static int row_error(struct ctx *x, enum col c, const char *fmt, ...)
 	int r;
 	if (c == COL_UNKNOWN)
 		r = error(x->ci, "row %zu (line %zu): %s", x->row, x->line, reason);
-	else
+	else /* a column the file lacks (lat without lon) goes by its English name */
 		r = error(x->ci, "row %zu (line %zu): column %s: %s", x->row, x->line,
-		          x->hdr->f[x->map[c]], reason);
+		          x->map[c] >= 0 ? x->hdr->f[x->map[c]] : col_names[c][0], reason);
 	free(reason);
 	return r;
 }
