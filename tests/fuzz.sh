@@ -49,13 +49,15 @@ for t in $targets; do
 	# libFuzzer writes); the checked-in seeds are only read.
 	work="$build/fuzz-work/$t"
 	mkdir -p "$work/corpus" "$work/artifacts"
+	rm -f "$work"/artifacts/* # only this run's findings are reported
 	log="$work/fuzz.log"
 	"$build/tests/fuzz/fuzz-$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
 		-print_final_stats=1 -artifact_prefix="$work/artifacts/" \
 		"$work/corpus" "$src/tests/fuzz/corpus/$t" >"$log" 2>&1
 	rc=$?
-	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
-	rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
+	# After a crash libFuzzer prints its final stats twice: take the last.
+	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
+	rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
 	cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -n 1)
 	echo "fuzz-$t: ${seconds}s, ${execs:-?} executions, ${rate:-?} exec/s, ${cov:-cov: ?}, exit $rc"
 	if [ "$rc" -ne 0 ]; then
