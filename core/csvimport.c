@@ -549,7 +549,7 @@ static int row_error(struct ctx *x, enum col c, const char *fmt, ...)
 	int r;
 	if (c == COL_UNKNOWN)
 		r = error(x->ci, "row %zu (line %zu): %s", x->row, x->line, reason);
-	else
+	else /* a column the file lacks (lat without lon) goes by its English name */
 		r = error(x->ci, "row %zu (line %zu): column %s: %s", x->row, x->line,
 		          col_label(x, c), reason);
 	free(reason);

@@ -392,7 +392,13 @@ int ingest_verify(struct ingest *ig, const uint8_t *frame, size_t len, struct jo
 	/* A device clock far ahead is refused. A request signed long ago is
 	 * normal for visits and care events (offline outbox), but not for
 	 * anything else, where it would be a replay. */
-	int64_t skew_ms = j->req->sent_at_ms - clock_now_ms();
+	int64_t skew_ms;
+	/* sent_at_ms is any int64 the client chose: near INT64_MIN the
+	 * difference (or its negation below) would overflow (found by
+	 * tests/fuzz, sent_at_ms = INT64_MIN). Saturate: it is skewed anyway. */
+	if (__builtin_sub_overflow(j->req->sent_at_ms, clock_now_ms(), &skew_ms) ||
+	    skew_ms == INT64_MIN)
+		skew_ms = INT64_MIN + 1;
 	bool record = j->req->op_case == OP(VISIT) || j->req->op_case == OP(CARE_EVENT);
 	if (skew_ms > ig->cfg.max_skew_s * 1000 ||
 	    (!record && -skew_ms > ig->cfg.max_skew_s * 1000)) {

@@ -641,7 +641,9 @@ static bool rule_key(struct parser *ps, int key, char *value)
 		char *end;
 		long n = strtol(value, &end, 10);
 		long unit = strcmp(end, "h") == 0 ? 3600 : strcmp(end, "d") == 0 ? 86400 : 0;
-		if (end == value || !unit || n < 1 || n * unit > 366L * 86400) {
+		/* Divide rather than multiply: n is any long in the file, and
+		 * n * unit overflowed for within = 9223372036854775807d (tests/fuzz). */
+		if (end == value || !unit || n < 1 || n > 366L * 86400 / unit) {
 			fail(ps, ps->line, "bad within '%s' (Nh or Nd, e.g. 24h, at most 366d)",
 			     value);
 			return false;

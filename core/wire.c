@@ -178,6 +178,8 @@ static int walk_message(const ProtobufCMessageDescriptor *d, const uint8_t *p, s
 	if (depth > WALK_DEPTH_MAX)
 		return walk_fail(w, "%s: messages nested more than %d deep", w->path,
 		                 WALK_DEPTH_MAX);
+	if (!len)
+		return 0; /* an empty message (p may be NULL: no arithmetic on it) */
 	size_t base = strlen(w->path);
 	unsigned seen[64] = {0}; /* occurrences of each repeated field: its index */
 	const uint8_t *end = p + len;

@@ -9,6 +9,9 @@ packages=(
   tzdata lmdb-utils procps ca-certificates openssl
   # the test suite's independent client and HTTP receiver
   python3 python3-zmq python3-nacl python3-protobuf protobuf-compiler
+  # the fuzz run (tests/fuzz.sh): clang and its libFuzzer and sanitizer
+  # runtimes, which clang only recommends
+  clang libclang-rt-14-dev
 )
 missing=()
 for p in "${packages[@]}"; do
