@@ -131,6 +131,16 @@ for f in tanfang.crontab tanfangd.conf tanfang-alert.conf tanfang-web.conf polic
 	if [[ -e $src/deploy/$f ]]; then install -m 0644 "$src/deploy/$f" "$R$prefix/share/tanfang/"; fi
 done
 
+# The web app's files, if built (scripts/webapp.sh): served by tanfang-web.
+if [[ -f $src/web/app/dist/app.js ]]; then
+	rm -rf "$R$prefix/share/tanfang/web"
+	install -d -m 0755 "$R$prefix/share/tanfang/web"
+	install -m 0644 "$src"/web/app/dist/* "$R$prefix/share/tanfang/web/"
+	say "installed the web app in $R$prefix/share/tanfang/web"
+else
+	say "warning: the web app is not built (bash scripts/webapp.sh); tanfang-web will answer 404"
+fi
+
 # Our files name /usr/local; point them at the prefix.
 with_prefix() { sed "s|/usr/local/|$prefix/|g" "$1"; }
 

@@ -12,7 +12,14 @@ packages=(
   # the fuzz run (tests/fuzz.sh): clang and its libFuzzer and sanitizer
   # runtimes, which clang only recommends
   clang libclang-rt-14-dev
+  # the web app's browser test: Debian's chromium, driven by playwright-core
+  chromium
 )
+# The web app is built with Debian's nodejs and npm (scripts/webapp.sh). A
+# machine that already has node and npm (another packaging of them) keeps
+# them: Debian's npm would conflict with it.
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

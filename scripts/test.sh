@@ -5,6 +5,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh || exit 1
+# The web app's bundle, from its pinned npm packages (the browser test uses it).
+bash scripts/webapp.sh || exit 1
 build=${BUILD_DIR:-build-test}
 if [ ! -f "$build/build.ninja" ]; then
   meson setup "$build" -Db_sanitize=address,undefined -Db_lundef=false >/dev/null || exit 1

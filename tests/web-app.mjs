@@ -1,0 +1,221 @@
+// Browser test (issue 9, items 2, 3 and 6): the web app in a real headless
+// Chromium (Debian's), driven by playwright-core, against the real daemon
+// and the real gateway on loopback. A key made in the browser, shown with its
+// QR code and enrolled; the overview's report and chart; the overdue list
+// equal to `tanfang-super --format json overdue`; the export; a stopped
+// daemon's clear page. Screenshots go to $TANFANG_SCREENSHOTS when set.
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const src = process.env.TANFANG_SRC || join(dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(join(src, 'web', 'app', 'package.json'));
+const { chromium } = require('playwright-core');
+
+const TANFANGD = process.env.TANFANGD;
+const BIN = process.env.TANFANG_BIN;
+const WEB = process.env.TANFANG_WEB;
+const APP = join(src, 'web', 'app', 'dist');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const SHOTS = process.env.TANFANG_SCREENSHOTS;
+
+let passed = 0;
+function check(ok, what) {
+  if (!ok) throw new Error(`FAIL: ${what}`);
+  passed++;
+  console.log(`ok: ${what}`);
+}
+
+for (const [name, path] of [['TANFANGD', TANFANGD], ['TANFANG_WEB', WEB], ['the app (scripts/webapp.sh)', join(APP, 'app.js')], ['chromium', CHROMIUM]])
+  if (!path || !existsSync(path)) {
+    console.error(`web-app: ${name} not found (${path}); run the tests through scripts/test.sh`);
+    process.exit(1);
+  }
+
+const tmp = mkdtempSync(join(tmpdir(), 'tanfang-webapp-'));
+const data = join(tmp, 'data');
+const children = [];
+function cleanup() {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  if (!process.env.TFT_KEEP) rmSync(tmp, { recursive: true, force: true });
+}
+
+function run(bin, args) {
+  return execFileSync(bin, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60000 });
+}
+
+// Starts a program and waits for a line of its log to match re.
+function start(bin, args, re) {
+  return new Promise((resolve, reject) => {
+    const c = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(c);
+    let log = '';
+    const timer = setTimeout(() => reject(new Error(`${bin} did not start:\n${log}`)), 20000);
+    const on = (b) => {
+      log += b;
+      const m = log.match(re);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child: c, match: m });
+      }
+    };
+    c.stdout.on('data', on);
+    c.stderr.on('data', on);
+    c.on('exit', (code) => reject(new Error(`${bin} exited ${code}:\n${log}`)));
+  });
+}
+
+async function stop(c) {
+  if (c.exitCode !== null) return;
+  const done = new Promise((r) => c.once('exit', r));
+  c.kill('SIGTERM');
+  await done;
+}
+
+const port = 20000 + Math.floor(Math.random() * 20000);
+const endpoint = `tcp://127.0.0.1:${port}`;
+const curvePub = join(data, 'curve.pub');
+const adminArgs = ['--endpoint', endpoint, '--data', data];
+const admin = (...a) => run(join(BIN, 'tanfang-admin'), [...adminArgs, ...a]);
+
+async function main() {
+  run(TANFANGD, ['init', '--data', data]);
+  let daemon = (await start(TANFANGD, ['run', '--data', data, '--listen', endpoint], /listening on/)).child;
+
+  // A township with two villages, elders, and visits by the field client.
+  admin('area', 'add', '152223100', '音德尔镇');
+  admin('area', 'add', '152223100201', '一村', '--parent', '152223100');
+  admin('area', 'add', '152223100202', '二村', '--parent', '152223100');
+  admin('visitor', 'add', 's1', '镇督导', '--role', 'supervisor', '--area', '152223100');
+  admin('visitor', 'add', 'g1', '网格员', '--role', 'grid_worker', '--area', '152223100');
+  for (let i = 1; i <= 6; i++)
+    admin('elder', 'add', `E${i}`, `老人${i}`, '--area', i <= 3 ? '152223100201' : '152223100202', '--categories', 'living_alone', '--visitors', 'g1');
+  const field = join(tmp, 'field');
+  const fieldBin = join(BIN, 'tanfang-field');
+  const gpk = run(fieldBin, ['--dir', field, 'keygen']).trim().split('\n')[0];
+  admin('key', 'enrol', gpk, '--visitor', 'g1');
+  for (const e of ['E1', 'E2', 'E4'])
+    run(fieldBin, ['--dir', field, 'visit', '--elder', e, '--kind', 'door']);
+  run(fieldBin, ['--dir', field, 'sync', '--endpoint', endpoint, '--server-key-file', curvePub]);
+
+  // The gateway, with a key of its own enrolled for a gateway visitor.
+  const webKey = join(tmp, 'web.key');
+  const webPk = run(WEB, ['keygen', '--key', webKey]).trim();
+  admin('visitor', 'add', 'web', '网关', '--role', 'gateway', '--area', '152223100');
+  admin('key', 'enrol', webPk, '--visitor', 'web');
+  const webArgs = ['run', '--listen', '127.0.0.1:0', '--root', APP, '--endpoint', endpoint,
+    '--server-key-file', curvePub, '--key', webKey, '--config', join(tmp, 'none.conf')];
+  writeFileSync(join(tmp, 'none.conf'), '[web]\n');
+  const web = await start(WEB, webArgs, /\(port (\d+)\)/);
+  const base = `http://127.0.0.1:${web.match[1]}`;
+
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+  try {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+    const page = await context.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+
+    // 1. Not enrolled: the app says so and shows the browser's own key.
+    await page.goto(`${base}/#/overview`);
+    await page.waitForSelector('#not-enrolled', { timeout: 15000 });
+    const keyHex = (await page.textContent('#public-key')).trim();
+    check(/^[0-9a-f]{64}$/.test(keyHex), `the browser made an Ed25519 key and shows it: ${keyHex}`);
+    check(await page.isVisible('#key-qr'), 'its QR code is shown for the administrator to scan');
+    // The key survives a reload (IndexedDB), and the private half cannot be exported.
+    await page.reload();
+    await page.waitForSelector('#public-key');
+    check((await page.textContent('#public-key')).trim() === keyHex, 'the same key after a reload');
+    const extractable = await page.evaluate(async () => {
+      const db = await new Promise((res, rej) => { const r = indexedDB.open('tanfang'); r.onsuccess = () => res(r.result); r.onerror = rej; });
+      const kp = await new Promise((res) => { const g = db.transaction('keys').objectStore('keys').get('device'); g.onsuccess = () => res(g.result); });
+      return kp.privateKey.extractable;
+    });
+    check(extractable === false, 'the private key is not extractable');
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, 'web-not-enrolled.png') });
+
+    // 2. Enrolled for the township's supervisor: the overview.
+    admin('key', 'enrol', keyHex, '--visitor', 's1');
+    await page.reload();
+    await page.waitForSelector('body[data-ready="overview"]', { timeout: 30000 });
+    await page.waitForSelector('#trend-chart svg', { timeout: 30000 }).catch(async (e) => {
+      throw new Error(`${e.message}\npage: ${await page.innerHTML('main')}\nerrors: ${errors.join('; ')}`);
+    });
+    const month = await page.getAttribute('table.report', 'data-month');
+    const superArgs = ['--endpoint', endpoint, '--server-key-file', curvePub, '--key', join(tmp, 's1.key')];
+    // tanfang-super with a key of its own for s1: the browser's key cannot be exported.
+    const s1pk = run(join(BIN, 'tanfang-admin'), ['key', 'new', join(tmp, 's1.key')]).trim().split('\n')[0].match(/[0-9a-f]{64}/)[0];
+    admin('key', 'enrol', s1pk, '--visitor', 's1');
+    const report = JSON.parse(run(join(BIN, 'tanfang-super'), [...superArgs, '--format', 'json', 'report', '--month', month]));
+    const rows = report.rows || report;
+    const shown = await page.$$eval('table.report[data-month] tr[data-area]', (trs) => trs.map((tr) => [tr.dataset.area, tr.children[1].textContent, tr.children[2].textContent]));
+    const wanted = rows.map((r) => [r.area, String(r.required), String(r.visited)]);
+    check(JSON.stringify(shown.slice(0, wanted.length)) === JSON.stringify(wanted), `the report table equals tanfang-super's report of ${month}: ${JSON.stringify(wanted)}`);
+    const bars = JSON.parse(await page.getAttribute('#rate-chart', 'data-bars'));
+    const kids = rows.filter((r) => r.depth === 1).map((r) => [r.area, r.required ? +((100 * r.visited) / r.required).toFixed(1) : 0]);
+    check(JSON.stringify(bars) === JSON.stringify(kids), `the chart's bars are the villages' visit rates: ${JSON.stringify(kids)}`);
+    check((await page.$$('#rate-chart svg path')).length > 0, 'the chart is drawn');
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, 'web-overview.png'), fullPage: true });
+
+    // 3. The overdue list equals tanfang-super's.
+    await page.click('#nav-overdue');
+    await page.waitForSelector('body[data-ready="overdue"] #overdue-table');
+    const od = JSON.parse(run(join(BIN, 'tanfang-super'), [...superArgs, '--format', 'json', 'overdue']));
+    const items = od.items || od;
+    const listed = await page.$$eval('#overdue-table tr[data-elder]', (trs) => trs.map((tr) => tr.dataset.elder));
+    check(listed.length === items.length && listed.every((e, i) => e === items[i].elder_id), `the overdue list equals tanfang-super's (${listed.join(' ')})`);
+    // A filter: one village.
+    await page.fill('input[name=area]', '152223100202');
+    await page.click('form.filters button[type=submit]');
+    await page.waitForFunction(() => location.hash.includes('area=152223100202') && document.body.dataset.ready === 'overdue');
+    await page.waitForSelector('#overdue-table');
+    const village = await page.$$eval('#overdue-table tr[data-elder]', (trs) => trs.map((tr) => tr.dataset.elder));
+    const wantVillage = items.filter((it) => it.area === '152223100202').map((it) => it.elder_id);
+    check(JSON.stringify(village) === JSON.stringify(wantVillage), `filtered to one village: ${village.join(' ')}`);
+    // The export holds every row, as Excel reads it.
+    await page.fill('input[name=area]', '');
+    await page.click('form.filters button[type=submit]');
+    await page.waitForSelector('#export-csv');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-csv')]);
+    const csv = readFileSync(await download.path(), 'utf8');
+    check(csv.startsWith('\ufeffelder_id,'), 'the CSV starts with a BOM and its header');
+    check(csv.trim().split('\r\n').length === items.length + 1, `the CSV has every row (${items.length})`);
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, 'web-overdue.png'), fullPage: true });
+
+    // 4. English.
+    await page.click('#lang');
+    await page.waitForSelector('#nav-overdue');
+    check((await page.textContent('#nav-overdue')) === 'Overdue', 'the English switch');
+    await page.click('#lang');
+
+    // 5. The daemon stopped: a clear page, not a blank one.
+    await stop(daemon);
+    await page.goto(`${base}/#/overview`);
+    await page.reload();
+    await page.waitForSelector('#trouble', { timeout: 30000 });
+    const trouble = await page.textContent('#trouble');
+    check(trouble.includes('探访服务未运行'), `a stopped daemon is said plainly: ${trouble}`);
+    daemon = (await start(TANFANGD, ['run', '--data', data, '--listen', endpoint], /listening on/)).child;
+
+    check(errors.filter((e) => !/502|Failed to load resource/.test(e)).length === 0, `no script errors (${errors.join('; ')})`);
+  } finally {
+    await browser.close();
+  }
+  await stop(web.child);
+  await stop(daemon);
+}
+
+main()
+  .then(() => {
+    console.log(`${passed} checks passed`);
+    cleanup();
+  })
+  .catch((e) => {
+    console.error(e.stack || String(e));
+    cleanup();
+    process.exit(1);
+  });

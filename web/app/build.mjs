@@ -1,0 +1,35 @@
+// Builds the web app into dist/: one bundle (esbuild) with the wire contract
+// (generated from proto/tanfang.proto), the page and the style sheet. Nothing is
+// fetched from elsewhere at run time: tanfang-web serves every file.
+//   node build.mjs            (npm ci first)
+import { execFileSync } from 'node:child_process';
+import { build } from 'esbuild';
+import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const dist = join(here, 'dist');
+rmSync(dist, { recursive: true, force: true });
+mkdirSync(dist, { recursive: true });
+// Static code from the .proto (pbjs): reflection would compile codecs with
+// new Function, which the gateway's CSP (no 'unsafe-eval') forbids.
+mkdirSync(join(here, 'src', 'gen'), { recursive: true });
+execFileSync(process.execPath, [
+  join(here, 'node_modules', 'protobufjs-cli', 'bin', 'pbjs'),
+  '-t', 'static-module', '-w', 'es6', '--keep-case', '--no-comments',
+  '-o', join(here, 'src', 'gen', 'tanfang.js'),
+  join(here, '..', '..', 'proto', 'tanfang.proto'),
+], { stdio: 'inherit' });
+await build({
+  entryPoints: [join(here, 'src', 'main.js')],
+  bundle: true,
+  minify: true,
+  format: 'iife',
+  target: ['chrome110', 'firefox115', 'safari16'],
+  outfile: join(dist, 'app.js'),
+  legalComments: 'linked',
+  logLevel: 'warning',
+});
+for (const f of ['index.html', 'app.css']) copyFileSync(join(here, 'static', f), join(dist, f));
+console.log(`built ${dist}`);

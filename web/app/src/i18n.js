@@ -1,0 +1,54 @@
+// Chinese first, with an English switch (issue 9, item 3). The choice is
+// kept in localStorage.
+const TEXT = {
+  zh: {
+    overview: '总览', overdue: '逾期名单', key: '本机密钥', lang: 'English',
+    loading: '加载中…',
+    notEnrolled: '这台浏览器的密钥尚未登记（或已被吊销）。请把下面的公钥交给管理员登记：',
+    keyTitle: '本机密钥',
+    keyHelp: '此密钥在本浏览器中生成，私钥无法导出。管理员用 tanfang-admin key enrol 登记此公钥后，刷新本页即可使用。',
+    publicKey: '公钥（十六进制）',
+    gw0: '无法连接服务器（网络中断）。', gw413: '请求过大。', gw429: '请求过于频繁，请稍后再试。',
+    gw502: '探访服务未运行或拒绝了网关，请联系管理员。', gw504: '探访服务响应超时，请稍后再试。',
+    gwOther: '网关错误', refused: '请求被拒绝',
+    noWebCrypto: '此浏览器不支持 Ed25519 签名（WebCrypto），请使用新版 Chromium、Chrome 或 Edge。',
+    thisMonth: '本月', lastMonth: '上月', visitRate: '探访率', area: '区域', required: '应探访',
+    visited: '已探访', partyRate: '党员包联完成', neighbourRate: '“1+2”完成', notSetUp: '未落实“1+2”',
+    overdueNow: '当前逾期', atLeast: '至少', byRule: '按规则', rule: '规则',
+    elder: '老人', dueSince: '逾期自', lastVisit: '上次探访', holder: '责任人', days: '天',
+    filter: '筛选', visitor: '探访人', within: '几天内到期', prev: '上一页', next: '下一页',
+    exportCsv: '导出全部（CSV）', never: '从未', of: '共', rows: '条', trend: '近12个月探访率',
+  },
+  en: {
+    overview: 'Overview', overdue: 'Overdue', key: 'This device', lang: '中文',
+    loading: 'Loading…',
+    notEnrolled: "This browser's key is not enrolled (or was revoked). Give this public key to the administrator:",
+    keyTitle: "This browser's key",
+    keyHelp: 'Made in this browser; the private key cannot be exported. Once the administrator enrols the public key (tanfang-admin key enrol), reload this page.',
+    publicKey: 'Public key (hex)',
+    gw0: 'Cannot reach the server (no network).', gw413: 'Request too large.', gw429: 'Too many requests; try again shortly.',
+    gw502: 'The visit service is down or refused the gateway; call the administrator.', gw504: 'The visit service did not answer in time; try again.',
+    gwOther: 'Gateway error', refused: 'Refused',
+    noWebCrypto: 'This browser cannot sign with Ed25519 (WebCrypto); use a current Chromium, Chrome or Edge.',
+    thisMonth: 'This month', lastMonth: 'Last month', visitRate: 'Visit rate', area: 'Area', required: 'Required',
+    visited: 'Visited', partyRate: 'Party members done', neighbourRate: '"1+2" done', notSetUp: '"1+2" not set up',
+    overdueNow: 'Overdue now', atLeast: 'at least', byRule: 'By rule', rule: 'Rule',
+    elder: 'Elder', dueSince: 'Due since', lastVisit: 'Last visit', holder: 'Duty of', days: 'days',
+    filter: 'Filter', visitor: 'Visitor', within: 'Due within (days)', prev: 'Previous', next: 'Next',
+    exportCsv: 'Export all (CSV)', never: 'never', of: 'of', rows: 'rows', trend: 'Visit rate, last 12 months',
+  },
+};
+
+let lang = localStorage.getItem('tanfang-lang') === 'en' ? 'en' : 'zh';
+
+export function t(key) {
+  return TEXT[lang][key] ?? key;
+}
+export function currentLang() {
+  return lang;
+}
+export function toggleLang() {
+  lang = lang === 'zh' ? 'en' : 'zh';
+  localStorage.setItem('tanfang-lang', lang);
+  document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
+}

@@ -1,0 +1,343 @@
+// The offices' web app (issue 9; docs/web.md). Every request is an envelope
+// signed here with this browser's own key; tanfangd decides what the key may
+// see, exactly as for tanfang-super. Pages: this device's key (enrolment),
+// the overview (visit rates by area, a 12-month trend, what is overdue) and
+// the overdue list (filters, paging, export of every row).
+import * as echarts from 'echarts/core';
+import { BarChart, LineChart } from 'echarts/charts';
+import { GridComponent, LegendComponent, TooltipComponent } from 'echarts/components';
+import { SVGRenderer } from 'echarts/renderers';
+import QRCode from 'qrcode';
+import { GatewayError, call } from './api.js';
+import { currentLang, t, toggleLang } from './i18n.js';
+import { deviceKey, hex } from './keys.js';
+
+echarts.use([BarChart, LineChart, GridComponent, LegendComponent, TooltipComponent, SVGRenderer]);
+
+const main = document.getElementById('main');
+const PAGES = ['overview', 'overdue', 'key'];
+
+// ---- small helpers ----
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === 'class') e.className = v;
+    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v);
+  }
+  for (const c of children.flat()) e.append(c instanceof Node ? c : String(c ?? ''));
+  return e;
+}
+
+function pct(num, den) {
+  return den ? `${((100 * num) / den).toFixed(1)}%` : '–';
+}
+
+// Dates in the policy's zone (the daemon's months are Beijing months).
+const ZONE = 'Asia/Shanghai';
+function day(unix) {
+  if (!unix) return t('never');
+  return new Date(unix * 1000).toLocaleDateString('sv-SE', { timeZone: ZONE });
+}
+function month(offset) {
+  const now = new Date(new Date().toLocaleString('en-US', { timeZone: ZONE }));
+  const d = new Date(now.getFullYear(), now.getMonth() + offset, 1);
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}`;
+}
+
+// A refusal or a failure on the way, said plainly. Returns true when the
+// page was replaced by the enrolment page (the key is not enrolled).
+async function trouble(e, rep) {
+  if (rep?.status === 'STATUS_UNKNOWN_SIGNER') {
+    await keyPage(true);
+    return true;
+  }
+  let text;
+  if (e instanceof GatewayError) text = t(`gw${e.code}`) === `gw${e.code}` ? `${t('gwOther')} ${e.code}: ${e.message}` : t(`gw${e.code}`);
+  else if (e?.message === 'no-webcrypto' || e?.name === 'NotSupportedError') text = t('noWebCrypto');
+  else if (rep) text = `${t('refused')}: ${rep.status} ${rep.detail}`;
+  else text = String(e);
+  main.replaceChildren(el('p', { class: 'error', id: 'trouble' }, text));
+  return false;
+}
+
+// Calls op; on any trouble shows it and returns null.
+async function ask(op) {
+  let rep;
+  try {
+    rep = await call(op);
+  } catch (e) {
+    await trouble(e);
+    return null;
+  }
+  if (rep.status !== 'STATUS_OK') {
+    await trouble(null, rep);
+    return null;
+  }
+  return rep;
+}
+
+// ---- this device's key ----
+
+async function keyPage(notEnrolled) {
+  let key;
+  try {
+    key = await deviceKey();
+  } catch (e) {
+    await trouble(e);
+    return;
+  }
+  const h = hex(key.raw);
+  const qr = await QRCode.toDataURL(h, { margin: 1, width: 220 });
+  main.replaceChildren(
+    el('h1', {}, t('keyTitle')),
+    notEnrolled ? el('p', { class: 'error', id: 'not-enrolled' }, t('notEnrolled')) : '',
+    el('p', {}, t('publicKey')),
+    el('p', { class: 'key', id: 'public-key' }, h),
+    el('img', { src: qr, alt: h, id: 'key-qr', width: 220, height: 220 }),
+    el('p', { class: 'muted' }, t('keyHelp')),
+  );
+}
+
+// ---- overview ----
+
+function reportTable(rep) {
+  const rows = rep.report.rows;
+  return el(
+    'table',
+    { class: 'report', 'data-month': rep.report.month },
+    el('tr', {}, el('th', {}, t('area')), ...['required', 'visited', 'visitRate', 'partyRate', 'neighbourRate', 'notSetUp'].map((k) => el('th', { class: 'num' }, t(k)))),
+    rows.map((r) =>
+      el(
+        'tr',
+        { 'data-area': r.area },
+        el('td', {}, `${'　'.repeat(r.depth)}${r.name || r.area}`),
+        el('td', { class: 'num' }, r.required),
+        el('td', { class: 'num' }, r.visited),
+        el('td', { class: 'num' }, pct(r.visited, r.required)),
+        el('td', { class: 'num' }, pct(r.party_done, r.party_required)),
+        el('td', { class: 'num' }, pct(r.neighbour_done, r.neighbour_required)),
+        el('td', { class: 'num' }, r.neighbour_required - r.neighbour_set_up),
+      ),
+    ),
+  );
+}
+
+function rateChart(node, current, last) {
+  const kids = current.report.rows.filter((r) => r.depth === 1);
+  const lastBy = new Map(last.report.rows.map((r) => [r.area, r]));
+  const rate = (r) => (r && r.required ? +((100 * r.visited) / r.required).toFixed(1) : 0);
+  const chart = echarts.init(node, null, { renderer: 'svg' });
+  chart.setOption({
+    animation: false,
+    tooltip: { trigger: 'axis' },
+    legend: { data: [t('thisMonth'), t('lastMonth')] },
+    xAxis: { type: 'category', data: kids.map((r) => r.name || r.area) },
+    yAxis: { type: 'value', max: 100, axisLabel: { formatter: '{value}%' } },
+    series: [
+      { name: t('thisMonth'), type: 'bar', data: kids.map(rate) },
+      { name: t('lastMonth'), type: 'bar', data: kids.map((r) => rate(lastBy.get(r.area))) },
+    ],
+  });
+  node.dataset.bars = JSON.stringify(kids.map((r) => [r.area, rate(r)]));
+}
+
+async function trend(node) {
+  const months = Array.from({ length: 12 }, (_, i) => month(i - 11));
+  const rates = [];
+  for (const m of months) {
+    const rep = await ask({ report: { month: m } });
+    if (!rep) return;
+    const root = rep.report.rows[0];
+    rates.push(root && root.required ? +((100 * root.visited) / root.required).toFixed(1) : 0);
+  }
+  const chart = echarts.init(node, null, { renderer: 'svg' });
+  chart.setOption({
+    animation: false,
+    tooltip: { trigger: 'axis' },
+    xAxis: { type: 'category', data: months },
+    yAxis: { type: 'value', max: 100, axisLabel: { formatter: '{value}%' } },
+    series: [{ type: 'line', data: rates }],
+  });
+}
+
+async function overview() {
+  main.replaceChildren(el('p', { class: 'muted' }, t('loading')));
+  const current = await ask({ report: { month: month(0) } });
+  if (!current) return;
+  const last = await ask({ report: { month: month(-1) } });
+  if (!last) return;
+  const od = await ask({ overdue: { limit: 1000 } });
+  if (!od) return;
+  const byRule = new Map();
+  for (const it of od.overdue.items) byRule.set(it.rule, (byRule.get(it.rule) || 0) + 1);
+  const chartNode = el('div', { class: 'chart', id: 'rate-chart' });
+  const trendNode = el('div', { class: 'chart', id: 'trend-chart' });
+  const partial = od.overdue.items.length < od.overdue.total;
+  main.replaceChildren(
+    el('h1', {}, `${t('thisMonth')} ${current.report.month}`),
+    chartNode,
+    reportTable(current),
+    el('h2', {}, `${t('lastMonth')} ${last.report.month}`),
+    reportTable(last),
+    el('h2', {}, t('overdueNow'), ': ', el('span', { id: 'overdue-total' }, od.overdue.total)),
+    el(
+      'table',
+      { id: 'by-rule' },
+      el('tr', {}, el('th', {}, t('rule')), el('th', { class: 'num' }, partial ? `${t('overdue')} (${t('atLeast')})` : t('overdue'))),
+      [...byRule].map(([r, n]) => el('tr', {}, el('td', {}, r), el('td', { class: 'num' }, n))),
+    ),
+    el('h2', {}, t('trend')),
+    trendNode,
+  );
+  rateChart(chartNode, current, last);
+  await trend(trendNode);
+}
+
+// ---- overdue list ----
+
+const PAGE = 50;
+
+function overdueRows(items) {
+  return items.map((it) =>
+    el(
+      'tr',
+      { 'data-elder': it.elder_id },
+      el('td', {}, `${it.elder_name} (${it.elder_id})`),
+      el('td', {}, it.area),
+      el('td', {}, it.rule),
+      el('td', {}, it.duty_name || it.duty_visitor),
+      el('td', {}, day(it.due_at)),
+      el('td', { class: 'num' }, Math.floor(it.overdue_s / 86400)),
+      el('td', {}, day(it.last_visit_at)),
+    ),
+  );
+}
+
+// Every row, page by page, for the export.
+async function allOverdue(filter) {
+  const items = [];
+  for (let offset = 0; ; offset += 1000) {
+    const rep = await ask({ overdue: { ...filter, offset, limit: 1000 } });
+    if (!rep) return null;
+    items.push(...rep.overdue.items);
+    if (!rep.overdue.items.length || items.length >= rep.overdue.total) return items;
+  }
+}
+
+// CSV as Excel opens it: UTF-8 with a BOM, codes kept as text, nothing that
+// Excel would run as a formula.
+function csvCell(v) {
+  let s = String(v ?? '');
+  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+  if (/^\d{11,}$/.test(s)) s = `="${s}"`;
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+function download(name, text) {
+  const a = el('a', { href: URL.createObjectURL(new Blob(['\ufeff', text], { type: 'text/csv' })), download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+}
+
+async function overdue() {
+  const params = new URLSearchParams(location.hash.split('?')[1] || '');
+  const filter = {
+    area: params.get('area') || '',
+    rule: params.get('rule') || '',
+    visitor_id: params.get('visitor') || '',
+    horizon_s: (Number(params.get('within')) || 0) * 86400,
+  };
+  const offset = Number(params.get('offset')) || 0;
+  main.replaceChildren(el('p', { class: 'muted' }, t('loading')));
+  const rep = await ask({ overdue: { ...filter, offset, limit: PAGE } });
+  if (!rep) return;
+  const list = rep.overdue;
+  const go = (o) => {
+    const p = new URLSearchParams(params);
+    p.set('offset', o);
+    location.hash = `#/overdue?${p}`;
+  };
+  const form = el(
+    'form',
+    {
+      class: 'filters',
+      onsubmit: (ev) => {
+        ev.preventDefault();
+        const f = new FormData(ev.target);
+        const p = new URLSearchParams();
+        for (const k of ['area', 'rule', 'visitor', 'within']) if (f.get(k)) p.set(k, f.get(k));
+        location.hash = `#/overdue?${p}`;
+      },
+    },
+    ...[
+      ['area', t('area'), filter.area],
+      ['rule', t('rule'), filter.rule],
+      ['visitor', t('visitor'), filter.visitor_id],
+      ['within', t('within'), params.get('within') || ''],
+    ].map(([n, label, v]) => el('label', {}, label, el('input', { name: n, value: v }))),
+    el('button', { type: 'submit' }, t('filter')),
+  );
+  const exportButton = el('button', {
+    type: 'button',
+    id: 'export-csv',
+    onclick: async () => {
+      const items = await allOverdue(filter);
+      if (!items) return;
+      const head = ['elder_id', 'elder_name', 'area', 'rule', 'duty_visitor', 'due', 'overdue_days', 'last_visit'];
+      const lines = items.map((it) =>
+        [it.elder_id, it.elder_name, it.area, it.rule, it.duty_visitor, day(it.due_at), Math.floor(it.overdue_s / 86400), day(it.last_visit_at)].map(csvCell).join(','),
+      );
+      download(`overdue-${month(0)}.csv`, [head.join(','), ...lines].join('\r\n') + '\r\n');
+    },
+  }, t('exportCsv'));
+  main.replaceChildren(
+    el('h1', {}, t('overdue')),
+    form,
+    el('p', { id: 'overdue-count' }, `${t('of')} ${list.total} ${t('rows')}`),
+    el(
+      'table',
+      { id: 'overdue-table' },
+      el('tr', {}, ...['elder', 'area', 'rule', 'holder', 'dueSince', 'days', 'lastVisit'].map((k) => el('th', {}, t(k)))),
+      overdueRows(list.items),
+    ),
+    el(
+      'div',
+      { class: 'pager' },
+      el('button', { type: 'button', id: 'prev', disabled: offset ? null : 'disabled', onclick: () => go(Math.max(0, offset - PAGE)) }, t('prev')),
+      el('span', {}, `${offset + 1}–${offset + list.items.length}`),
+      el('button', { type: 'button', id: 'next', onclick: () => go(offset + PAGE) }, t('next')),
+      exportButton,
+    ),
+  );
+  if (offset + list.items.length >= list.total) main.querySelector('#next').disabled = true;
+  if (!offset) main.querySelector('#prev').disabled = true;
+}
+
+// ---- routing ----
+
+function nav(page) {
+  const n = document.getElementById('nav');
+  n.replaceChildren(...PAGES.map((p) => el('a', { href: `#/${p}`, class: p === page ? 'active' : '', id: `nav-${p}` }, t(p))));
+  const b = document.getElementById('lang');
+  b.textContent = t('lang');
+  b.onclick = () => {
+    toggleLang();
+    route();
+  };
+  document.documentElement.lang = currentLang() === 'zh' ? 'zh-CN' : 'en';
+}
+
+async function route() {
+  const page = (location.hash.match(/^#\/(\w+)/) || [])[1] || 'overview';
+  nav(page);
+  if (page === 'key') await keyPage(false);
+  else if (page === 'overdue') await overdue();
+  else await overview();
+  document.body.dataset.ready = page;
+}
+
+window.addEventListener('hashchange', route);
+route();
