@@ -253,9 +253,21 @@ int store_txn_renew(struct store_txn *txn)
 	return map_err(mdb_txn_renew(txn->txn));
 }
 
+/* LMDB refuses an empty key or one longer than its limit (511 bytes) with
+ * MDB_BAD_VALSIZE. Keys are built from what requests name (an elder's id, a
+ * visitor's): no such key can be stored, so a lookup finds nothing and a
+ * write is refused, rather than either failing as an I/O error (found by
+ * fuzzing the request path). */
+static bool key_ok(const struct store_txn *txn, size_t klen)
+{
+	return klen > 0 && klen <= (size_t)mdb_env_get_maxkeysize(txn->st->env);
+}
+
 int store_get(struct store_txn *txn, enum store_db db, const void *key, size_t klen,
               const void **val, size_t *vlen)
 {
+	if (!key_ok(txn, klen))
+		return -ENOENT;
 	MDB_val k = {klen, (void *)key}, v;
 	int rc = mdb_get(txn->txn, txn->st->dbi[db], &k, &v);
 	if (rc)
@@ -268,6 +280,8 @@ int store_get(struct store_txn *txn, enum store_db db, const void *key, size_t k
 int store_put(struct store_txn *txn, enum store_db db, const void *key, size_t klen,
               const void *val, size_t vlen, unsigned flags)
 {
+	if (!key_ok(txn, klen))
+		return TF_E_INVALID;
 	MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
 	unsigned f = (flags & STORE_NOOVERWRITE) ? MDB_NOOVERWRITE : 0;
 	return write_err(txn->st, mdb_put(txn->txn, txn->st->dbi[db], &k, &v, f));
@@ -275,6 +289,8 @@ int store_put(struct store_txn *txn, enum store_db db, const void *key, size_t k
 
 int store_del(struct store_txn *txn, enum store_db db, const void *key, size_t klen)
 {
+	if (!key_ok(txn, klen))
+		return -ENOENT;
 	MDB_val k = {klen, (void *)key};
 	return write_err(txn->st, mdb_del(txn->txn, txn->st->dbi[db], &k, NULL));
 }
@@ -330,7 +346,11 @@ static int cursor_get(struct store_cursor *cur, MDB_val *k, MDB_cursor_op op, co
 int store_cursor_seek(struct store_cursor *cur, const void *key, size_t klen, const void **k,
                       size_t *kl, const void **v, size_t *vl)
 {
-	MDB_val mk = {klen, (void *)key};
+	/* A key beyond LMDB's limit seeks by its longest storable prefix: the
+	 * only stored key that can lie between the two is that prefix itself,
+	 * and the callers check the keys they find against the whole one. */
+	size_t max = (size_t)mdb_env_get_maxkeysize(cur->st->env);
+	MDB_val mk = {klen < max ? klen : max, (void *)key};
 	return cursor_get(cur, &mk, klen ? MDB_SET_RANGE : MDB_FIRST, k, kl, v, vl);
 }
 

@@ -487,6 +487,39 @@ static void check_store(void)
 	store_close(st);
 }
 
+/* Ids that LMDB cannot use as keys (empty, or longer than 511 bytes) reach
+ * the store's lookups: an elder with no area, a history query of a
+ * 600-byte id. They are refused for what they are, never STATUS_INTERNAL
+ * (found by the request fuzzer). */
+static void test_odd_keys(void)
+{
+	char detail[256];
+	tf_elder e;
+	wire_init(WIRE_ELDER, &e);
+	e.id = "e5", e.name = "孟和巴雅尔", e.area = "";
+	Tanfang__V1__PutElder pe = TANFANG__V1__PUT_ELDER__INIT;
+	pe.elder = &e;
+	tf_request req;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = OP(PUT_ELDER), req.put_elder = &pe;
+	int st = send_req(&d.admin, &req, detail);
+	if (st == TANFANG__V1__STATUS__STATUS_INTERNAL)
+		tft_fail(__FILE__, __LINE__, "an elder without an area: INTERNAL (%s)", detail);
+	CHECK(st == TANFANG__V1__STATUS__STATUS_INVALID ||
+	      st == TANFANG__V1__STATUS__STATUS_MALFORMED);
+	char big[601];
+	memset(big, 'x', 600);
+	big[600] = '\0';
+	Tanfang__V1__ElderHistoryQuery hq = TANFANG__V1__ELDER_HISTORY_QUERY__INIT;
+	hq.elder_id = big;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = OP(ELDER_HISTORY), req.elder_history = &hq;
+	st = send_req(&d.admin, &req, detail);
+	if (st == TANFANG__V1__STATUS__STATUS_INTERNAL)
+		tft_fail(__FILE__, __LINE__, "a 600-byte elder id: INTERNAL (%s)", detail);
+	tft_pass();
+}
+
 int main(void)
 {
 	CHECK_OK(envelope_init());
@@ -501,6 +534,7 @@ int main(void)
 	test_times();
 	test_bounds();
 	test_long_detail();
+	test_odd_keys();
 
 	/* After all of it the daemon is up and serving. */
 	CHECK(tft_daemon_alive(&d));

@@ -61,6 +61,36 @@ static void test_basics(void)
 	store_close(st);
 }
 
+/* Keys LMDB cannot hold (empty, or above 511 bytes) built from what a
+ * request names: nothing found, a write refused, never an I/O error. */
+static void test_odd_keys(void)
+{
+	char dir[600];
+	snprintf(dir, sizeof dir, "%s/odd", tft_tmpdir());
+	struct store *st;
+	CHECK_OK(store_open(dir, NULL, &st));
+	struct store_txn *txn;
+	CHECK_OK(store_txn_begin(st, true, NULL, &txn));
+	char big[600];
+	memset(big, 'e', sizeof big);
+	const void *v, *k;
+	size_t vl, kl;
+	CHECK_EQ_INT(store_get(txn, DB_ELDERS, big, sizeof big, &v, &vl), -ENOENT);
+	CHECK_EQ_INT(store_get(txn, DB_ELDERS, "", 0, &v, &vl), -ENOENT);
+	CHECK_EQ_INT(store_put(txn, DB_ELDERS, big, sizeof big, "x", 1, 0), TF_E_INVALID);
+	CHECK_EQ_INT(store_put(txn, DB_ELDERS, "", 0, "x", 1, 0), TF_E_INVALID);
+	CHECK_EQ_INT(store_del(txn, DB_ELDERS, big, sizeof big), -ENOENT);
+	CHECK_OK(store_put(txn, DB_ELDERS, "f", 1, "x", 1, 0));
+	struct store_cursor *cur;
+	CHECK_OK(store_cursor_open(txn, DB_ELDERS, &cur));
+	/* "eee..." (600) seeks past every key that sorts before it. */
+	CHECK_OK(store_cursor_seek(cur, big, sizeof big, &k, &kl, &v, &vl));
+	CHECK(kl == 1 && memcmp(k, "f", 1) == 0);
+	store_cursor_close(cur);
+	store_txn_abort(txn);
+	store_close(st);
+}
+
 /* Fill a tiny map with visits until the store says it is full. */
 static void test_map_full(void)
 {
@@ -357,6 +387,7 @@ static void test_policy_waits(void)
 int main(void)
 {
 	test_basics();
+	test_odd_keys();
 	test_full_codes();
 	test_disk_full();
 	test_reserve_map();
