@@ -186,6 +186,22 @@ async function main() {
     check(csv.trim().split('\r\n').length === items.length + 1, `the CSV has every row (${items.length})`);
     if (SHOTS) await page.screenshot({ path: join(SHOTS, 'web-overdue.png'), fullPage: true });
 
+    // The elder's page: details and the history, as tanfang-super has it.
+    await page.click('#overdue-table tr[data-elder="E1"] a');
+    await page.waitForSelector('body[data-ready="elder"] #elder-history');
+    const hist = JSON.parse(run(join(BIN, 'tanfang-super'), [...superArgs, '--format', 'json', 'history', 'E1']));
+    const histItems = hist.items || hist;
+    const histRows = await page.$$eval('#elder-history tr:not(:first-child)', (trs) => trs.length);
+    check(histRows === histItems.length && histRows === 1, `the elder's history has its ${histItems.length} visit`);
+    check((await page.textContent('#elder-facts')).includes('老人1'), "the elder's details");
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, 'web-elder.png'), fullPage: true });
+
+    // Visitor activity this month.
+    await page.click('#nav-activity');
+    await page.waitForSelector('body[data-ready="activity"] #activity-table');
+    const g1 = await page.$$eval('#activity-table tr[data-visitor="g1"] td', (tds) => tds.map((td) => td.textContent));
+    check(g1[3] === '3' && g1[4] === '3', `g1's three door visits this month: ${g1.join(' | ')}`);
+
     // 4. English.
     await page.click('#lang');
     await page.waitForSelector('#nav-overdue');

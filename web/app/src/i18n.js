@@ -18,6 +18,12 @@ const TEXT = {
     elder: '老人', dueSince: '逾期自', lastVisit: '上次探访', holder: '责任人', days: '天',
     filter: '筛选', visitor: '探访人', within: '几天内到期', prev: '上一页', next: '下一页',
     exportCsv: '导出全部（CSV）', never: '从未', of: '共', rows: '条', trend: '近12个月探访率',
+    activity: '探访人工作量', period: '期间（YYYY-MM 或 YYYY-Qn）', visits: '探访次数', door: '入户',
+    phone: '电话', neighbourChecks: '邻里查看', elders: '探访老人数', flagged: '存疑标记', role: '角色',
+    elderTitle: '老人档案', history: '探访与事件记录', name: '姓名', address: '地址', phoneNo: '电话',
+    birth: '出生日期', categories: '类别', status: '状态', tier: '风险等级', neighbours: '“1+2”邻里户',
+    visitorsOf: '包联人', when: '时间', what: '内容', by: '记录人', flags: '标记', corrected: '已更正',
+    visit: '探访', event: '事件', note: '备注', findings: '发现', show: '查看',
   },
   en: {
     overview: 'Overview', overdue: 'Overdue', key: 'This device', lang: '中文',
@@ -36,6 +42,12 @@ const TEXT = {
     elder: 'Elder', dueSince: 'Due since', lastVisit: 'Last visit', holder: 'Duty of', days: 'days',
     filter: 'Filter', visitor: 'Visitor', within: 'Due within (days)', prev: 'Previous', next: 'Next',
     exportCsv: 'Export all (CSV)', never: 'never', of: 'of', rows: 'rows', trend: 'Visit rate, last 12 months',
+    activity: 'Visitor activity', period: 'Period (YYYY-MM or YYYY-Qn)', visits: 'Visits', door: 'Door',
+    phone: 'Phone', neighbourChecks: 'Neighbour checks', elders: 'Elders visited', flagged: 'Flagged', role: 'Role',
+    elderTitle: 'Elder', history: 'Visits and events', name: 'Name', address: 'Address', phoneNo: 'Phone',
+    birth: 'Born', categories: 'Categories', status: 'Status', tier: 'Risk tier', neighbours: '"1+2" households',
+    visitorsOf: 'Assigned visitors', when: 'When', what: 'What', by: 'By', flags: 'Flags', corrected: 'corrected',
+    visit: 'Visit', event: 'Event', note: 'Note', findings: 'Findings', show: 'Show',
   },
 };
 

@@ -15,7 +15,7 @@ import { deviceKey, hex } from './keys.js';
 echarts.use([BarChart, LineChart, GridComponent, LegendComponent, TooltipComponent, SVGRenderer]);
 
 const main = document.getElementById('main');
-const PAGES = ['overview', 'overdue', 'key'];
+const PAGES = ['overview', 'overdue', 'activity', 'key'];
 
 // ---- small helpers ----
 
@@ -204,7 +204,7 @@ function overdueRows(items) {
     el(
       'tr',
       { 'data-elder': it.elder_id },
-      el('td', {}, `${it.elder_name} (${it.elder_id})`),
+      el('td', {}, el('a', { href: `#/elder?id=${encodeURIComponent(it.elder_id)}` }, `${it.elder_name} (${it.elder_id})`)),
       el('td', {}, it.area),
       el('td', {}, it.rule),
       el('td', {}, it.duty_name || it.duty_visitor),
@@ -316,6 +316,87 @@ async function overdue() {
   if (!offset) main.querySelector('#prev').disabled = true;
 }
 
+// ---- an elder's page ----
+
+function when(unix) {
+  if (!unix) return '';
+  return new Date(unix * 1000).toLocaleString('sv-SE', { timeZone: ZONE }).slice(0, 16);
+}
+
+async function elderPage() {
+  const id = new URLSearchParams(location.hash.split('?')[1] || '').get('id') || '';
+  main.replaceChildren(el('p', { class: 'muted' }, t('loading')));
+  const rep = await ask({ elder_history: { elder_id: id, limit: 200 } });
+  if (!rep) return;
+  const e = rep.history.elder;
+  // Enum names without their prefix: CARE_EVENT_TYPE_FALL -> fall.
+  const short = (s) => String(s || '').replace(/^(CATEGORY|ELDER_STATUS|RISK_TIER|VISIT_KIND|CARE_EVENT_TYPE|SEVERITY)_/, '').toLowerCase();
+  const facts = [
+    ['name', e.name], ['area', e.area], ['address', e.address], ['phoneNo', e.phone],
+    ['birth', e.birth_date], ['categories', e.categories.map(short).join(', ')],
+    ['tier', short(e.risk_tier)], ['status', short(e.status)],
+    ['visitorsOf', e.visitors.join(', ')], ['neighbours', e.neighbours.join(', ')],
+  ];
+  // The history as a timeline, newest first.
+  const items = rep.history.items.map((it) => {
+    const v = it.visit, c = it.care_event;
+    const at = v ? v.visited_at : c.occurred_at;
+    const what = v
+      ? `${t('visit')} · ${short(v.kind)}${v.note ? ` · ${v.note}` : ''}`
+      : `${t('event')} · ${short(c.type)} · ${short(c.severity)}${c.note ? ` · ${c.note}` : ''}`;
+    return { at, what, by: it.visitor_id, flags: it.flags.join(', '), corrected: it.corrected };
+  }).sort((a, b) => b.at - a.at);
+  main.replaceChildren(
+    el('h1', {}, `${t('elderTitle')}: ${e.name} (${e.id})`),
+    el('table', { id: 'elder-facts' }, facts.map(([k, v]) => el('tr', {}, el('th', {}, t(k)), el('td', {}, v ?? '')))),
+    el('h2', {}, t('history')),
+    el(
+      'table',
+      { id: 'elder-history' },
+      el('tr', {}, ...['when', 'what', 'by', 'flags'].map((k) => el('th', {}, t(k)))),
+      items.map((it) =>
+        el('tr', { class: it.corrected ? 'muted' : '' }, el('td', {}, when(it.at)), el('td', {}, it.what, it.corrected ? ` (${t('corrected')})` : ''), el('td', {}, it.by), el('td', {}, it.flags)),
+      ),
+    ),
+  );
+}
+
+// ---- visitor activity ----
+
+async function activityPage() {
+  const params = new URLSearchParams(location.hash.split('?')[1] || '');
+  const period = params.get('period') || month(0);
+  main.replaceChildren(el('p', { class: 'muted' }, t('loading')));
+  const rep = await ask({ activity: { period } });
+  if (!rep) return;
+  const form = el(
+    'form',
+    {
+      class: 'filters',
+      onsubmit: (ev) => {
+        ev.preventDefault();
+        location.hash = `#/activity?period=${encodeURIComponent(new FormData(ev.target).get('period'))}`;
+      },
+    },
+    el('label', {}, t('period'), el('input', { name: 'period', value: period })),
+    el('button', { type: 'submit' }, t('show')),
+  );
+  const cols = ['visits', 'door', 'phone', 'neighbour_checks', 'elders', 'flagged'];
+  main.replaceChildren(
+    el('h1', {}, `${t('activity')} ${rep.activity.period}`),
+    form,
+    el(
+      'table',
+      { id: 'activity-table' },
+      el('tr', {}, el('th', {}, t('visitor')), el('th', {}, t('role')), el('th', {}, t('area')),
+        ...['visits', 'door', 'phone', 'neighbourChecks', 'elders', 'flagged'].map((k) => el('th', { class: 'num' }, t(k)))),
+      rep.activity.rows.map((r) =>
+        el('tr', { 'data-visitor': r.visitor_id }, el('td', {}, `${r.name} (${r.visitor_id})`), el('td', {}, r.role.replace('ROLE_', '').toLowerCase()), el('td', {}, r.area),
+          ...cols.map((c) => el('td', { class: 'num' }, r[c])))),
+    ),
+  );
+}
+
 // ---- routing ----
 
 function nav(page) {
@@ -335,6 +416,8 @@ async function route() {
   nav(page);
   if (page === 'key') await keyPage(false);
   else if (page === 'overdue') await overdue();
+  else if (page === 'elder') await elderPage();
+  else if (page === 'activity') await activityPage();
   else await overview();
   document.body.dataset.ready = page;
 }
