@@ -6,6 +6,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -79,6 +80,10 @@ int gw_config_set(struct gw_config *c, const char *key, const char *value, char 
 	    {"key", offsetof(struct gw_config, key_file), sizeof c->key_file},
 	    {"tls_cert", offsetof(struct gw_config, tls_cert), sizeof c->tls_cert},
 	    {"tls_key", offsetof(struct gw_config, tls_key), sizeof c->tls_key},
+	    {"demo_admin_key", offsetof(struct gw_config, demo_admin_key),
+	     sizeof c->demo_admin_key},
+	    {"demo_token", offsetof(struct gw_config, demo_token), sizeof c->demo_token},
+	    {"demo_visitor", offsetof(struct gw_config, demo_visitor), sizeof c->demo_visitor},
 	};
 	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
 		if (strcmp(key, paths[i].key) == 0)
@@ -169,6 +174,8 @@ struct gw {
 	struct bucket buckets[RATE_BUCKETS];
 	atomic_uint inflight;
 	char *cert, *tls_key;
+	struct keypair demo_admin; /* the demo's enrolment link only */
+	atomic_bool demo_used;
 };
 
 static void give_slot(struct gw *g, struct slot *s, bool healthy)
@@ -476,6 +483,62 @@ static enum MHD_Result envelope_endpoint(struct gw *g, struct MHD_Connection *c,
 	return r;
 }
 
+/* The demo's one-time enrolment link (demo_token): the body is the
+ * browser's 32-byte public key; the gateway signs EnrolKey for demo_visitor
+ * with the demo's admin key and forwards it. The token works once. */
+static enum MHD_Result demo_enrol(struct gw *g, struct MHD_Connection *c, const char *data,
+                                  size_t *size, void **state)
+{
+	if (!*g->cfg.demo_admin_key)
+		return send_text(g, c, MHD_HTTP_NOT_FOUND, "no such endpoint\n");
+	struct upload *u = *state;
+	if (!u) {
+		u = calloc(1, sizeof *u);
+		if (!u)
+			return MHD_NO;
+		*state = u;
+		return MHD_YES;
+	}
+	if (*size) {
+		if (u->len + *size <= 32) {
+			uint8_t *b = realloc(u->buf, u->len + *size);
+			if (!b)
+				return MHD_NO;
+			memcpy(b + u->len, data, *size);
+			u->buf = b, u->len += *size;
+		} else {
+			u->too_big = true;
+		}
+		*size = 0;
+		return MHD_YES;
+	}
+	const char *tok = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Demo-Token");
+	size_t tl = strlen(g->cfg.demo_token);
+	if (!tok || strlen(tok) != tl || sodium_memcmp(tok, g->cfg.demo_token, tl) != 0)
+		return send_text(g, c, MHD_HTTP_FORBIDDEN, "not the demo's enrolment link\n");
+	if (u->too_big || u->len != 32)
+		return send_text(g, c, MHD_HTTP_BAD_REQUEST, "expected a 32-byte public key\n");
+	if (atomic_exchange(&g->demo_used, true))
+		return send_text(g, c, MHD_HTTP_GONE,
+		                 "the demo's enrolment link was used already\n");
+	Tanfang__V1__EnrolKey ek = TANFANG__V1__ENROL_KEY__INIT;
+	ek.public_key.data = u->buf, ek.public_key.len = 32;
+	ek.visitor_id = g->cfg.demo_visitor;
+	tf_request req;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_ENROL_KEY, req.enrol_key = &ek;
+	uint8_t *frame;
+	size_t len;
+	if (rpc_seal(&g->demo_admin, &req, &frame, &len) < 0) {
+		atomic_store(&g->demo_used, false);
+		return send_text(g, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+	}
+	free(u->buf);
+	u->buf = frame, u->len = len;
+	enum MHD_Result r = forward(g, c, u);
+	return r;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **state)
@@ -487,6 +550,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			return send_text(g, c, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST\n");
 		return envelope_endpoint(g, c, upload_data, upload_data_size, state);
 	}
+	if (strcmp(url, "/v1/demo-enrol") == 0 && strcmp(method, MHD_HTTP_METHOD_POST) == 0)
+		return demo_enrol(g, c, upload_data, upload_data_size, state);
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
 		return send_text(g, c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
 	if (strncmp(url, "/v1/", 4) == 0)
@@ -603,6 +668,7 @@ void gw_stop(struct gw *g)
 		free(g->tls_key);
 	}
 	explicit_bzero(&g->key, sizeof g->key);
+	explicit_bzero(&g->demo_admin, sizeof g->demo_admin);
 	pthread_mutex_destroy(&g->lock);
 	free(g);
 }
@@ -625,6 +691,17 @@ int gw_start(const struct gw_config *c, struct gw **out, char *err, size_t errle
 		         "keygen --key FILE, then enrol it)",
 		         c->key_file, tf_strerror(r));
 		goto fail;
+	}
+	if (*c->demo_admin_key) {
+		if ((r = keys_load(c->demo_admin_key, &g->demo_admin)) < 0 ||
+		    strlen(c->demo_token) < 16 || !*c->demo_visitor) {
+			snprintf(err, errlen,
+			         "the demo's enrolment link needs demo_admin_key (readable), "
+			         "demo_token (16 characters or more) and demo_visitor");
+			r = r < 0 ? r : TF_E_INVALID;
+			goto fail;
+		}
+		log_warnx("demo enrolment link on: this gateway holds an admin key (demo only)");
 	}
 	if (*c->server_key_file &&
 	    (r = read_server_key(c->server_key_file, g->server_key, err, errlen)) < 0)

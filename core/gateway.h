@@ -38,6 +38,12 @@ struct gw_config {
 	int timeout_ms;           /* a reply slower than this: 504; default 30000 */
 	int connect_ms;           /* no connection to the daemon in this time: 502; default 3000 */
 	bool behind_proxy;        /* rate by X-Real-IP when the peer is loopback (nginx) */
+	/* The demo only (scripts/demo.sh): a one-time link that enrols the
+	 * browser's key for demo_visitor, signed with demo_admin_key. Empty:
+	 * off, and the gateway holds no admin key. Never in production. */
+	char demo_admin_key[PATH_MAX];
+	char demo_token[65];
+	char demo_visitor[65];
 };
 
 /* The defaults above. */

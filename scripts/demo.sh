@@ -3,16 +3,23 @@
 # builds, starts tanfangd on an LMDB store in ./demo, registers Zalaite
 # Banner's 4,890 special-difficulty elders with their visitors, sends a month
 # and a bit of signed visits, records a visit and an urgent fall on a field
-# device (offline, then synced), and ends with what a supervisor sees: the
-# overdue list and the monthly visit-rate report.
+# device (offline, then synced), shows what a supervisor sees: the overdue
+# list and the monthly visit-rate report; then starts tanfang-web on the demo
+# store and prints a one-time link that opens the banner's dashboard in a
+# browser. tanfangd and tanfang-web keep running for it (demo/*.pid).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
+bash scripts/webapp.sh >/dev/null
 build=build-demo
 [ -f "$build/build.ninja" ] || meson setup "$build" --buildtype=release >/dev/null
 ninja -C "$build" >/dev/null
 bin="$build/clients"
 
+# A previous demo's daemon and gateway are stopped first.
+for f in demo/tanfangd.pid demo/tanfang-web.pid; do
+	if [ -f "$f" ]; then kill "$(cat "$f")" 2>/dev/null || true; fi
+done
 rm -rf demo
 mkdir -p demo
 port=${TANFANG_DEMO_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
@@ -26,6 +33,7 @@ run "$build/daemon/tanfangd" init --data demo/data
 "$build/daemon/tanfangd" run --data demo/data --listen "$ep" 2>demo/tanfangd.log &
 pid=$!
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true' EXIT
+echo "$pid" >demo/tanfangd.pid
 for _ in $(seq 100); do grep -q 'listening on' demo/tanfangd.log && break; sleep 0.1; done
 grep 'listening on' demo/tanfangd.log || { cat demo/tanfangd.log; exit 1; }
 
@@ -66,5 +74,40 @@ run "${super[@]}" --key "$keys/S152223.key" report --month "$month" --depth 1
 section "... and one township down to its villages"
 run "${super[@]}" --key "$keys/S152223100.key" report --month "$month"
 
+section "The dashboard in a browser: tanfang-web on the demo store"
+# The gateway's own key, enrolled for a gateway visitor; and, for the demo
+# only, a one-time link that enrols the browser's key for the banner's
+# supervisor (S152223), signed by the demo's admin key.
+webkey=demo/tanfang-web.key
+wpk=$("$build/web/tanfang-web" keygen --key "$webkey")
+run "$bin/tanfang-admin" --data demo/data --endpoint "$ep" visitor add web 网关 --role gateway --area 152223
+run "$bin/tanfang-admin" --data demo/data --endpoint "$ep" key enrol "$wpk" --visitor web
+token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+webport=${TANFANG_DEMO_WEB_PORT:-8080}
+python3 -c "import socket,sys; s=socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1])))" "$webport" 2>/dev/null ||
+	webport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cat >demo/tanfang-web.conf <<CONF
+[web]
+listen = 127.0.0.1:$webport
+root = $PWD/web/app/dist
+endpoint = $ep
+server_key_file = $PWD/demo/data/curve.pub
+key = $PWD/$webkey
+demo_admin_key = $PWD/demo/data/admin.key
+demo_token = $token
+demo_visitor = S152223
+CONF
+setsid "$build/web/tanfang-web" run --config demo/tanfang-web.conf >demo/tanfang-web.log 2>&1 </dev/null &
+echo $! >demo/tanfang-web.pid
+for _ in $(seq 100); do grep -q '(port ' demo/tanfang-web.log && break; sleep 0.1; done
+grep -q '(port ' demo/tanfang-web.log || { cat demo/tanfang-web.log; exit 1; }
+# The daemon stays up for the browser: no longer this script's to stop.
+trap - EXIT
+
 echo
-echo "The store, keys and CSV are in demo/. The daemon log is demo/tanfangd.log."
+echo "The store, keys and CSV are in demo/. The logs are demo/tanfangd.log and demo/tanfang-web.log."
+echo
+echo "Open the banner's dashboard (the link enrols your browser once, for the demo only):"
+echo "    http://127.0.0.1:$webport/#/enrol?token=$token"
+echo "tanfangd and tanfang-web keep running for it; stop them with:"
+echo "    kill \$(cat demo/tanfangd.pid demo/tanfang-web.pid)"

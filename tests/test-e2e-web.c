@@ -414,6 +414,48 @@ static void test_rate(struct keypair *super)
 	stop_web();
 }
 
+/* The demo's one-time enrolment link: off unless configured; with it, the
+ * right token enrols the posted key once. */
+static void test_demo_link(void)
+{
+	struct keypair browser;
+	CHECK_OK(keys_generate(&browser));
+	write_config("");
+	start_web(with_config());
+	struct http h = request("POST", "/v1/demo-enrol", browser.pk, 32);
+	CHECK_EQ_INT(h.status, 404); /* off by default */
+	free(h.body);
+	stop_web();
+	char extra[PATH_MAX + 200];
+	snprintf(extra, sizeof extra,
+	         "demo_admin_key = %s/admin.key\ndemo_token = 0123456789abcdef0123\n"
+	         "demo_visitor = s1\n",
+	         d.data);
+	write_config(extra);
+	start_web(with_config());
+	extra_header = "X-Demo-Token: 0123456789abcdef0124";
+	h = request("POST", "/v1/demo-enrol", browser.pk, 32);
+	CHECK_EQ_INT(h.status, 403);
+	free(h.body);
+	extra_header = "X-Demo-Token: 0123456789abcdef0123";
+	h = request("POST", "/v1/demo-enrol", browser.pk, 32);
+	CHECK_EQ_INT(h.status, 200);
+	tf_reply *rep;
+	CHECK_OK(wire_unpack(WIRE_REPLY, (const uint8_t *)h.body, h.len, (void **)&rep));
+	CHECK_STATUS(rep->status, OK);
+	wire_free(WIRE_REPLY, rep);
+	free(h.body);
+	h = request("POST", "/v1/demo-enrol", browser.pk, 32);
+	CHECK_EQ_INT(h.status, 410);
+	free(h.body);
+	extra_header = NULL;
+	/* The enrolled browser key now answers for s1. */
+	int st;
+	CHECK_EQ_INT(post_query(&browser, &st), 200);
+	CHECK_EQ_INT(st, ST(OK));
+	stop_web();
+}
+
 /* HTTPS from a certificate and key in the config. */
 static void test_https(void)
 {
@@ -483,6 +525,7 @@ int main(void)
 	stop_web();
 	test_rate(&super);
 	test_https();
+	test_demo_link();
 	/* A bad configuration is refused, naming file and line. */
 	write_config("max_body = lots\n");
 	char out[512];

@@ -42,3 +42,18 @@ export async function call(op) {
   const bytes = new Uint8Array(await res.arrayBuffer());
   return plain(Reply, Reply.decode(bytes));
 }
+
+// The demo's one-time enrolment link (scripts/demo.sh; docs/web.md): the
+// gateway enrols this browser's key for the demo's supervisor. Returns the
+// Reply as plain data; throws GatewayError.
+export async function demoEnrol(token) {
+  const key = await deviceKey();
+  const res = await fetch('/v1/demo-enrol', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/octet-stream', 'X-Demo-Token': token },
+    body: key.raw,
+    cache: 'no-store',
+  });
+  if (!res.ok) throw new GatewayError(res.status, await res.text());
+  return plain(Reply, Reply.decode(new Uint8Array(await res.arrayBuffer())));
+}

@@ -8,7 +8,7 @@ import { BarChart, LineChart } from 'echarts/charts';
 import { GridComponent, LegendComponent, TooltipComponent } from 'echarts/components';
 import { SVGRenderer } from 'echarts/renderers';
 import QRCode from 'qrcode';
-import { GatewayError, call } from './api.js';
+import { GatewayError, call, demoEnrol } from './api.js';
 import { currentLang, t, toggleLang } from './i18n.js';
 import { deviceKey, hex } from './keys.js';
 
@@ -397,6 +397,29 @@ async function activityPage() {
   );
 }
 
+// ---- the demo's one-time enrolment link ----
+
+async function enrolPage() {
+  const token = new URLSearchParams(location.hash.split('?')[1] || '').get('token') || '';
+  main.replaceChildren(el('p', { class: 'muted' }, t('loading')));
+  let rep;
+  try {
+    rep = await demoEnrol(token);
+  } catch (e) {
+    if (e instanceof GatewayError && (e.code === 403 || e.code === 410 || e.code === 404)) {
+      main.replaceChildren(el('p', { class: 'error', id: 'trouble' }, e.message));
+      return;
+    }
+    await trouble(e);
+    return;
+  }
+  if (rep.status !== 'STATUS_OK' && rep.status !== 'STATUS_DUPLICATE') {
+    await trouble(null, rep);
+    return;
+  }
+  location.hash = '#/overview';
+}
+
 // ---- routing ----
 
 function nav(page) {
@@ -418,8 +441,11 @@ async function route() {
   else if (page === 'overdue') await overdue();
   else if (page === 'elder') await elderPage();
   else if (page === 'activity') await activityPage();
+  else if (page === 'enrol') await enrolPage();
   else await overview();
-  document.body.dataset.ready = page;
+  // A page that moved on (the enrolment link goes to the overview) is not
+  // the one ready.
+  if (((location.hash.match(/^#\/(\w+)/) || [])[1] || 'overview') === page) document.body.dataset.ready = page;
 }
 
 window.addEventListener('hashchange', route);
