@@ -112,7 +112,13 @@ async function main() {
   const web = await start(WEB, webArgs, /\(port (\d+)\)/);
   const base = `http://127.0.0.1:${web.match[1]}`;
 
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+  // No background networking: the test's machine may have no way out, and
+  // Chromium's own connections (updates, sync) would only be refused.
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
   try {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
     const page = await context.newPage();
