@@ -92,7 +92,8 @@ async function main() {
   admin('visitor', 'add', 's1', '镇督导', '--role', 'supervisor', '--area', '152223100');
   admin('visitor', 'add', 'g1', '网格员', '--role', 'grid_worker', '--area', '152223100');
   for (let i = 1; i <= 6; i++)
-    admin('elder', 'add', `E${i}`, `老人${i}`, '--area', i <= 3 ? '152223100201' : '152223100202', '--categories', 'living_alone', '--visitors', 'g1');
+    admin('elder', 'add', `E${i}`, `老人${i}`, '--area', i <= 3 ? '152223100201' : '152223100202', '--categories', 'living_alone', '--visitors', 'g1',
+      ...(i <= 4 ? ['--lat', String(46.7 + i / 100), '--lon', String(122.9 + i / 100)] : []));
   const field = join(tmp, 'field');
   const fieldBin = join(BIN, 'tanfang-field');
   const gpk = run(fieldBin, ['--dir', field, 'keygen']).trim().split('\n')[0];
@@ -207,6 +208,17 @@ async function main() {
     await page.waitForSelector('body[data-ready="activity"] #activity-table');
     const g1 = await page.$$eval('#activity-table tr[data-visitor="g1"] td', (tds) => tds.map((td) => td.textContent));
     check(g1[3] === '3' && g1[4] === '3', `g1's three door visits this month: ${g1.join(' | ')}`);
+
+    // The map: the elders with coordinates, coloured by overdue duties.
+    await page.click('#nav-map');
+    await page.waitForSelector('body[data-ready="map"] #elder-map svg');
+    const late = new Set(items.filter((it) => Number(it.days_overdue) >= 0).map((it) => it.elder_id));
+    const placed = ['E1', 'E2', 'E3', 'E4'];
+    const red = Number(await page.getAttribute('#elder-map', 'data-overdue'));
+    const green = Number(await page.getAttribute('#elder-map', 'data-on-time'));
+    check(red === placed.filter((e) => late.has(e)).length && red + green === 4, `the map places 4 elders, ${red} overdue`);
+    check((await page.textContent('#no-location')).endsWith(': 2'), 'two elders without a location are counted');
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, 'web-map.png') });
 
     // 4. English.
     await page.click('#lang');

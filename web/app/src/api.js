@@ -20,7 +20,8 @@ export class GatewayError extends Error {
 export async function call(op) {
   const key = await deviceKey();
   const nonce = crypto.getRandomValues(new Uint8Array(16));
-  const req = Request.create({ sent_at_ms: Date.now(), nonce, ...op });
+  // fromObject: nested plain objects, and enums by name ('WHAT_ELDERS').
+  const req = Request.fromObject({ sent_at_ms: Date.now(), nonce, ...op });
   const body = Request.encode(req).finish();
   const msg = new Uint8Array(DOMAIN.length + body.length);
   msg.set(DOMAIN);

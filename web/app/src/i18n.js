@@ -24,6 +24,7 @@ const TEXT = {
     birth: '出生日期', categories: '类别', status: '状态', tier: '风险等级', neighbours: '“1+2”邻里户',
     visitorsOf: '包联人', when: '时间', what: '内容', by: '记录人', flags: '标记', corrected: '已更正',
     visit: '探访', event: '事件', note: '备注', findings: '发现', show: '查看',
+    map: '分布图', onTime: '按时', overdueNow2: '有逾期', noLocation: '无坐标的老人', lon: '经度', lat: '纬度',
   },
   en: {
     overview: 'Overview', overdue: 'Overdue', key: 'This device', lang: '中文',
@@ -48,6 +49,7 @@ const TEXT = {
     birth: 'Born', categories: 'Categories', status: 'Status', tier: 'Risk tier', neighbours: '"1+2" households',
     visitorsOf: 'Assigned visitors', when: 'When', what: 'What', by: 'By', flags: 'Flags', corrected: 'corrected',
     visit: 'Visit', event: 'Event', note: 'Note', findings: 'Findings', show: 'Show',
+    map: 'Map', onTime: 'On time', overdueNow2: 'Overdue', noLocation: 'Elders without a location', lon: 'Longitude', lat: 'Latitude',
   },
 };
 

@@ -4,7 +4,7 @@
 // the overview (visit rates by area, a 12-month trend, what is overdue) and
 // the overdue list (filters, paging, export of every row).
 import * as echarts from 'echarts/core';
-import { BarChart, LineChart } from 'echarts/charts';
+import { BarChart, LineChart, ScatterChart } from 'echarts/charts';
 import { GridComponent, LegendComponent, TooltipComponent } from 'echarts/components';
 import { SVGRenderer } from 'echarts/renderers';
 import QRCode from 'qrcode';
@@ -12,10 +12,10 @@ import { GatewayError, call, demoEnrol } from './api.js';
 import { currentLang, t, toggleLang } from './i18n.js';
 import { deviceKey, hex } from './keys.js';
 
-echarts.use([BarChart, LineChart, GridComponent, LegendComponent, TooltipComponent, SVGRenderer]);
+echarts.use([BarChart, LineChart, ScatterChart, GridComponent, LegendComponent, TooltipComponent, SVGRenderer]);
 
 const main = document.getElementById('main');
-const PAGES = ['overview', 'overdue', 'activity', 'key'];
+const PAGES = ['overview', 'overdue', 'map', 'activity', 'key'];
 
 // ---- small helpers ----
 
@@ -420,6 +420,54 @@ async function enrolPage() {
   location.hash = '#/overview';
 }
 
+// ---- the map: the area's elders by their coordinates, no map tiles ----
+
+// Every elder in the signer's scope, page by page.
+async function allElders() {
+  const out = [];
+  for (let after = ''; ; ) {
+    const rep = await ask({ get_registry: { what: 'WHAT_ELDERS', after, limit: 5000 } });
+    if (!rep) return null;
+    out.push(...rep.registry.elders);
+    after = rep.registry.next;
+    if (!after) return out;
+  }
+}
+
+async function mapPage() {
+  main.replaceChildren(el('p', { class: 'muted' }, t('loading')));
+  const elders = await allElders();
+  if (!elders) return;
+  const late = await allOverdue({});
+  if (!late) return;
+  const overdueIds = new Set(late.filter((it) => it.overdue_s > 0).map((it) => it.elder_id));
+  const placed = elders.filter((e) => e.has_location);
+  const point = (e) => [e.lon, e.lat, e.name, e.id];
+  const red = placed.filter((e) => overdueIds.has(e.id)).map(point);
+  const green = placed.filter((e) => !overdueIds.has(e.id)).map(point);
+  const node = el('div', { class: 'chart map', id: 'elder-map', 'data-overdue': red.length, 'data-on-time': green.length });
+  main.replaceChildren(
+    el('h1', {}, t('map')),
+    node,
+    el('p', { class: 'muted', id: 'no-location' }, `${t('noLocation')}: ${elders.length - placed.length}`),
+  );
+  const chart = echarts.init(node, null, { renderer: 'svg' });
+  chart.setOption({
+    animation: false,
+    tooltip: { formatter: (p) => `${p.value[2]} (${p.value[3]})` },
+    legend: { data: [t('overdueNow2'), t('onTime')] },
+    xAxis: { type: 'value', scale: true, name: t('lon') },
+    yAxis: { type: 'value', scale: true, name: t('lat') },
+    series: [
+      { name: t('overdueNow2'), type: 'scatter', symbolSize: 6, itemStyle: { color: '#d92d20' }, data: red },
+      { name: t('onTime'), type: 'scatter', symbolSize: 6, itemStyle: { color: '#12b76a' }, data: green },
+    ],
+  });
+  chart.on('click', (p) => {
+    location.hash = `#/elder?id=${encodeURIComponent(p.value[3])}`;
+  });
+}
+
 // ---- routing ----
 
 function nav(page) {
@@ -442,6 +490,7 @@ async function route() {
   else if (page === 'elder') await elderPage();
   else if (page === 'activity') await activityPage();
   else if (page === 'enrol') await enrolPage();
+  else if (page === 'map') await mapPage();
   else await overview();
   // A page that moved on (the enrolment link goes to the overview) is not
   // the one ready.
