@@ -10,7 +10,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
-bash scripts/webapp.sh >/dev/null
+webapp=yes
+bash scripts/webapp.sh >/dev/null || {
+	webapp=
+	echo "demo.sh: the web app could not be built (npm registry unreachable?); the browser part is left out" >&2
+}
 build=build-demo
 [ -f "$build/build.ninja" ] || meson setup "$build" --buildtype=release >/dev/null
 ninja -C "$build" >/dev/null
@@ -74,6 +78,11 @@ run "${super[@]}" --key "$keys/S152223.key" report --month "$month" --depth 1
 section "... and one township down to its villages"
 run "${super[@]}" --key "$keys/S152223100.key" report --month "$month"
 
+if [ -z "$webapp" ]; then
+	echo
+	echo "The store, keys and CSV are in demo/. The daemon log is demo/tanfangd.log."
+	exit 0
+fi
 section "The dashboard in a browser: tanfang-web on the demo store"
 # The gateway's own key, enrolled for a gateway visitor; and, for the demo
 # only, a one-time link that enrols the browser's key for the banner's

@@ -6,7 +6,13 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh || exit 1
 # The web app's bundle, from its pinned npm packages (the browser test uses it).
-bash scripts/webapp.sh || exit 1
+# TANFANG_ALLOW_NO_NPM=1 is for a sandbox that cannot reach the npm registry:
+# the browser test is then skipped, saying so.
+if ! bash scripts/webapp.sh; then
+  [ "${TANFANG_ALLOW_NO_NPM:-}" = 1 ] || exit 1
+  echo "test.sh: the web app could not be built (npm registry unreachable?); its browser test is skipped" >&2
+  export TANFANG_NO_WEBAPP=1
+fi
 build=${BUILD_DIR:-build-test}
 if [ ! -f "$build/build.ninja" ]; then
   meson setup "$build" -Db_sanitize=address,undefined -Db_lundef=false >/dev/null || exit 1

@@ -29,6 +29,10 @@ function check(ok, what) {
   console.log(`ok: ${what}`);
 }
 
+if (process.env.TANFANG_NO_WEBAPP === '1') {
+  console.log('SKIP: the web app was not built (scripts/test.sh said why)');
+  process.exit(77);
+}
 for (const [name, path] of [['TANFANGD', TANFANGD], ['TANFANG_WEB', WEB], ['the app (scripts/webapp.sh)', join(APP, 'app.js')], ['chromium', CHROMIUM]])
   if (!path || !existsSync(path)) {
     console.error(`web-app: ${name} not found (${path}); run the tests through scripts/test.sh`);
