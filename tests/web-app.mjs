@@ -224,13 +224,73 @@ async function main() {
     check((await page.textContent('#no-location')).endsWith(': 2'), 'two elders without a location are counted');
     if (SHOTS) await page.screenshot({ path: join(SHOTS, 'web-map.png') });
 
-    // 4. English.
+    // 4. An administrator's day, in a second browser enrolled for the root admin.
+    const adminPage = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+    adminPage.on('pageerror', (e) => errors.push(String(e)));
+    adminPage.on('dialog', (d) => d.accept());
+    await adminPage.goto(`${base}/#/key`);
+    const adminHex = (await (await adminPage.waitForSelector('#public-key')).textContent()).trim();
+    admin('key', 'enrol', adminHex, '--visitor', 'admin');
+    // A new village in the tree.
+    await adminPage.goto(`${base}/#/areas`);
+    await adminPage.reload();
+    await adminPage.waitForSelector('body[data-ready="areas"] #area-form');
+    await adminPage.fill('#area-form input[name=code]', '152223100203');
+    await adminPage.fill('#area-form input[name=name]', '三村');
+    await adminPage.fill('#area-form input[name=parent]', '152223100');
+    await adminPage.click('#area-form button[type=submit]');
+    await adminPage.waitForSelector('#area-tree tr[data-area="152223100203"]');
+    check(true, 'an area added in the browser appears in the tree');
+    // A "1+2" household, then an elder's phone corrected and the household named:
+    // the rest of the entry (categories, visitors) is kept.
+    await adminPage.goto(`${base}/#/visitors`);
+    await adminPage.waitForSelector('body[data-ready="visitors"] #visitor-form');
+    await adminPage.fill('#visitor-form input[name=id]', 'n1');
+    await adminPage.fill('#visitor-form input[name=name]', '邻居一');
+    await adminPage.selectOption('#visitor-form select[name=role]', 'neighbour');
+    await adminPage.fill('#visitor-form input[name=area]', '152223100202');
+    await adminPage.click('#visitor-form button[type=submit]');
+    await adminPage.waitForSelector('#visitor-list tr[data-visitor="n1"]');
+    await adminPage.goto(`${base}/#/elders?edit=E5`);
+    await adminPage.waitForSelector('body[data-ready="elders"] #elder-form');
+    await adminPage.fill('#elder-form input[name=phone]', '13904820005');
+    await adminPage.fill('#elder-form input[name=neighbours]', 'n1');
+    await adminPage.click('#elder-form button[type=submit]');
+    await adminPage.waitForSelector('body[data-ready="elder"] #elder-facts', { timeout: 15000 });
+    const registry = JSON.parse(admin("--format", "json", "list", "elders"));
+    const e5 = (registry.elders || registry).find((e) => e.id === "E5");
+    check(e5 && e5.phone === '13904820005' && /living_alone|独居/.test(JSON.stringify(e5)) && JSON.stringify(e5).includes('g1') && JSON.stringify(e5).includes('n1'),
+      `an elder's phone corrected in the browser keeps its categories and visitors: ${JSON.stringify(e5)}`);
+    // A device key enrolled by pasting its hex, then revoked after a confirmation.
+    const pasted = run(join(BIN, 'tanfang-admin'), ['key', 'new', join(tmp, 'pasted.key')]).match(/[0-9a-f]{64}/)[0];
+    await adminPage.goto(`${base}/#/keys`);
+    await adminPage.waitForSelector('body[data-ready="keys"] #enrol-form');
+    await adminPage.fill('#enrol-form input[name=key]', pasted);
+    await adminPage.fill('#enrol-form input[name=visitor]', 'g1');
+    await adminPage.click('#enrol-form button[type=submit]');
+    await adminPage.waitForSelector(`#key-list tr[data-key="${pasted}"] button.revoke`);
+    await adminPage.click(`#key-list tr[data-key="${pasted}"] button.revoke`);
+    await adminPage.waitForSelector(`#key-list tr[data-key="${pasted}"].muted`);
+    const keyList = admin('--format', 'csv', 'list', 'keys');
+    check(keyList.split('\n').some((l) => l.includes(pasted) && l.includes('revoked')), 'a key enrolled by pasting and revoked in the browser');
+    // A supervisor's key may not change the registry: said plainly.
+    await page.goto(`${base}/#/visitors`);
+    await page.waitForSelector('body[data-ready="visitors"] #visitor-form');
+    await page.fill('#visitor-form input[name=id]', 'x1');
+    await page.fill('#visitor-form input[name=name]', '某人');
+    await page.fill('#visitor-form input[name=area]', '152223100');
+    await page.click('#visitor-form button[type=submit]');
+    await page.waitForSelector('#result[data-status]');
+    check((await page.getAttribute('#result', 'data-status')) === 'STATUS_FORBIDDEN', 'a supervisor cannot add a visitor: FORBIDDEN shown');
+    if (SHOTS) await adminPage.screenshot({ path: join(SHOTS, 'web-keys.png'), fullPage: true });
+
+    // 5. English.
     await page.click('#lang');
     await page.waitForSelector('#nav-overdue');
     check((await page.textContent('#nav-overdue')) === 'Overdue', 'the English switch');
     await page.click('#lang');
 
-    // 5. The daemon stopped: a clear page, not a blank one.
+    // 6. The daemon stopped: a clear page, not a blank one.
     await stop(daemon);
     await page.goto(`${base}/#/overview`);
     await page.reload();

@@ -31,5 +31,5 @@ await build({
   legalComments: 'linked',
   logLevel: 'warning',
 });
-for (const f of ['index.html', 'app.css']) copyFileSync(join(here, 'static', f), join(dist, f));
+for (const f of ['index.html', 'app.css', 'favicon.svg']) copyFileSync(join(here, 'static', f), join(dist, f));
 console.log(`built ${dist}`);

@@ -25,6 +25,12 @@ const TEXT = {
     visitorsOf: '包联人', when: '时间', what: '内容', by: '记录人', flags: '标记', corrected: '已更正',
     visit: '探访', event: '事件', note: '备注', findings: '发现', show: '查看',
     map: '分布图', onTime: '按时', overdueNow2: '有逾期', noLocation: '无坐标的老人', lon: '经度', lat: '纬度',
+    areas: '区划', eldersTitle: '老人名册', visitorsTitle: '探访人', keysTitle: '设备密钥',
+    code: '区划代码', contact: '联系方式', parent: '上级区划', addArea: '新增区划', save: '保存', saved: '已保存',
+    edit: '修改', addElder: '新增老人', elderId: '编号', search: '搜索', visitorId: '探访人编号',
+    addVisitor: '新增探访人', householdHelp: '“1+2”邻里户是角色为 neighbour 的探访人；在老人档案的“1+2”邻里户一栏填写其编号。',
+    enrol: '登记密钥', enrolHelp: '粘贴（或扫描二维码得到的）64位十六进制公钥，并填写持有人的探访人编号。',
+    badKey: '公钥应为64位十六进制数字。', revoke: '吊销', revoked: '已吊销', revokeConfirm: '吊销后此密钥永久失效，确定吊销？',
   },
   en: {
     overview: 'Overview', overdue: 'Overdue', key: 'This device', lang: '中文',
@@ -50,6 +56,12 @@ const TEXT = {
     visitorsOf: 'Assigned visitors', when: 'When', what: 'What', by: 'By', flags: 'Flags', corrected: 'corrected',
     visit: 'Visit', event: 'Event', note: 'Note', findings: 'Findings', show: 'Show',
     map: 'Map', onTime: 'On time', overdueNow2: 'Overdue', noLocation: 'Elders without a location', lon: 'Longitude', lat: 'Latitude',
+    areas: 'Areas', eldersTitle: 'Elders', visitorsTitle: 'Visitors', keysTitle: 'Device keys',
+    code: 'Code', contact: 'Contact', parent: 'Parent', addArea: 'Add an area', save: 'Save', saved: 'Saved',
+    edit: 'Edit', addElder: 'Add an elder', elderId: 'Id', search: 'Search', visitorId: 'Visitor id',
+    addVisitor: 'Add a visitor', householdHelp: 'A "1+2" household is a visitor of role neighbour; name it in the elder\'s "1+2" households.',
+    enrol: 'Enrol a key', enrolHelp: 'Paste (or scan from its QR code) the 64 hex digits of the public key, and the visitor id of its holder.',
+    badKey: 'A public key is 64 hex digits.', revoke: 'Revoke', revoked: 'revoked', revokeConfirm: 'A revoked key stays revoked for good. Revoke it?',
   },
 };
 

@@ -11,11 +11,12 @@ import QRCode from 'qrcode';
 import { GatewayError, call, demoEnrol } from './api.js';
 import { currentLang, t, toggleLang } from './i18n.js';
 import { deviceKey, hex } from './keys.js';
+import { adminInit, areasPage, eldersPage, keysPage, visitorsPage } from './admin.js';
 
 echarts.use([BarChart, LineChart, ScatterChart, GridComponent, LegendComponent, TooltipComponent, SVGRenderer]);
 
 const main = document.getElementById('main');
-const PAGES = ['overview', 'overdue', 'map', 'activity', 'key'];
+const PAGES = ['overview', 'overdue', 'map', 'activity', 'areas', 'elders', 'visitors', 'keys', 'key'];
 
 // ---- small helpers ----
 
@@ -472,7 +473,8 @@ async function mapPage() {
 
 function nav(page) {
   const n = document.getElementById('nav');
-  n.replaceChildren(...PAGES.map((p) => el('a', { href: `#/${p}`, class: p === page ? 'active' : '', id: `nav-${p}` }, t(p))));
+  const label = { elders: 'eldersTitle', visitors: 'visitorsTitle', keys: 'keysTitle' };
+  n.replaceChildren(...PAGES.map((p) => el('a', { href: `#/${p}`, class: p === page ? 'active' : '', id: `nav-${p}` }, t(label[p] || p))));
   const b = document.getElementById('lang');
   b.textContent = t('lang');
   b.onclick = () => {
@@ -491,11 +493,18 @@ async function route() {
   else if (page === 'activity') await activityPage();
   else if (page === 'enrol') await enrolPage();
   else if (page === 'map') await mapPage();
+  else if (['areas', 'elders', 'visitors', 'keys'].includes(page)) {
+    main.replaceChildren(el('p', { class: 'muted' }, t('loading')));
+    const params = new URLSearchParams(location.hash.split('?')[1] || '');
+    const pages = { areas: areasPage, elders: eldersPage, visitors: visitorsPage, keys: keysPage };
+    await pages[page](main, params);
+  }
   else await overview();
   // A page that moved on (the enrolment link goes to the overview) is not
   // the one ready.
   if (((location.hash.match(/^#\/(\w+)/) || [])[1] || 'overview') === page) document.body.dataset.ready = page;
 }
 
+adminInit({ el, ask });
 window.addEventListener('hashchange', route);
 route();

@@ -1,0 +1,251 @@
+// Administrator pages (issue 9, item 4): the area tree, elders (search, add,
+// edit), visitors and the "1+2" households, device keys (enrol by pasting or
+// scanning a key's hex, revoke with a confirmation). Every change is a signed
+// request; tanfangd checks the signer's scope on both sides of it.
+import { call, GatewayError } from './api.js';
+import { t } from './i18n.js';
+
+const CATEGORIES = ['living_alone', 'empty_nest', 'left_behind', 'incapacitated', 'severely_disabled',
+  'family_planning_special', 'extreme_poverty'];
+const ROLES = ['grid_worker', 'village_cadre', 'civil_affairs_assistant', 'social_worker', 'volunteer',
+  'party_member', 'health_worker', 'neighbour', 'supervisor', 'dispatcher', 'admin', 'gateway'];
+
+// el() and the trouble page come from main.js, passed in once.
+let el, ask;
+export function adminInit(h) {
+  ({ el, ask } = h);
+}
+
+async function listAll(what) {
+  const out = [];
+  for (let after = ''; ; ) {
+    const rep = await ask({ get_registry: { what, after, limit: 5000 } });
+    if (!rep) return null;
+    const l = rep.registry;
+    out.push(...(what === 'WHAT_AREAS' ? l.areas : what === 'WHAT_ELDERS' ? l.elders : what === 'WHAT_VISITORS' ? l.visitors : l.keys));
+    after = l.next;
+    if (!after) return out;
+  }
+}
+
+// Sends a change; shows the daemon's answer in node. Returns true on OK.
+async function change(op, node) {
+  let rep;
+  try {
+    rep = await call(op);
+  } catch (e) {
+    node.textContent = e instanceof GatewayError ? `${t('gwOther')} ${e.code}: ${e.message}` : String(e);
+    node.className = 'error';
+    return false;
+  }
+  node.textContent = rep.status === 'STATUS_OK' ? `${t('saved')}${rep.detail ? `: ${rep.detail}` : ''}` : `${rep.status}: ${rep.detail}`;
+  node.className = rep.status === 'STATUS_OK' ? 'ok' : 'error';
+  node.dataset.status = rep.status;
+  return rep.status === 'STATUS_OK';
+}
+
+function field(name, label, value = '', attrs = {}) {
+  return el('label', {}, label, el('input', { name, value: value ?? '', ...attrs }));
+}
+
+function short(s, prefix) {
+  return String(s || '').replace(prefix, '').toLowerCase();
+}
+
+// ---- areas ----
+
+export async function areasPage(main) {
+  const areas = await listAll('WHAT_AREAS');
+  if (!areas) return;
+  const kids = new Map();
+  for (const a of areas) kids.set(a.parent, [...(kids.get(a.parent) || []), a]);
+  const codes = new Set(areas.map((a) => a.code));
+  const tree = (parent, depth) =>
+    (kids.get(parent) || []).flatMap((a) => [
+      el('tr', { 'data-area': a.code }, el('td', {}, `${'　'.repeat(depth)}${a.name}`), el('td', {}, a.code), el('td', {}, a.contact)),
+      ...tree(a.code, depth + 1),
+    ]);
+  // Roots of what this key may see: areas whose parent is not listed.
+  const roots = [...new Set(areas.filter((a) => !codes.has(a.parent)).map((a) => a.parent))];
+  const out = el('p', { id: 'result' });
+  main.replaceChildren(
+    el('h1', {}, t('areas')),
+    el('table', { id: 'area-tree' }, el('tr', {}, el('th', {}, t('name')), el('th', {}, t('code')), el('th', {}, t('contact'))), roots.flatMap((r) => tree(r, 0))),
+    el('h2', {}, t('addArea')),
+    el(
+      'form',
+      {
+        class: 'filters',
+        id: 'area-form',
+        onsubmit: async (ev) => {
+          ev.preventDefault();
+          const f = new FormData(ev.target);
+          const area = { code: f.get('code'), name: f.get('name'), parent: f.get('parent'), contact: f.get('contact') };
+          if (await change({ put_area: { area } }, out)) areasPage(main);
+        },
+      },
+      field('code', t('code')), field('name', t('name')), field('parent', t('parent')), field('contact', t('contact')),
+      el('button', { type: 'submit' }, t('save')),
+    ),
+    out,
+  );
+}
+
+// ---- elders ----
+
+function elderForm(main, e, visitors) {
+  const out = el('p', { id: 'result' });
+  const cats = el('fieldset', { class: 'cats' }, el('legend', {}, t('categories')),
+    CATEGORIES.map((c) => el('label', {}, el('input', { type: 'checkbox', name: 'cat', value: c, ...(e.categories.some((x) => short(x, 'CATEGORY_') === c) ? { checked: 'checked' } : {}) }), c)));
+  const list = el('datalist', { id: 'visitor-ids' }, visitors.map((v) => el('option', { value: v.id }, `${v.name} (${short(v.role, 'ROLE_')})`)));
+  return el(
+    'form',
+    {
+      id: 'elder-form',
+      class: 'filters',
+      onsubmit: async (ev) => {
+        ev.preventDefault();
+        const f = new FormData(ev.target);
+        const ids = (k) => String(f.get(k) || '').split(/[,，\s]+/).filter(Boolean);
+        const lat = f.get('lat'), lon = f.get('lon');
+        // The whole entry: put_elder replaces it, so every field is sent.
+        const elder = {
+          id: f.get('id'), name: f.get('name'), area: f.get('area'), address: f.get('address'), phone: f.get('phone'),
+          birth_date: f.get('birth_date'), categories: f.getAll('cat').map((c) => `CATEGORY_${c.toUpperCase()}`),
+          risk_tier: e.risk_tier || 'RISK_TIER_UNSPECIFIED', visitors: ids('visitors'), neighbours: ids('neighbours'),
+          has_location: Boolean(lat && lon), lat: Number(lat) || 0, lon: Number(lon) || 0,
+          registered_at: e.registered_at || 0,
+        };
+        if (await change({ put_elder: { elder } }, out)) location.hash = `#/elder?id=${encodeURIComponent(elder.id)}`;
+      },
+    },
+    field('id', t('elderId'), e.id, e.id ? { readonly: 'readonly' } : { required: 'required' }),
+    field('name', t('name'), e.name, { required: 'required' }),
+    field('area', t('area'), e.area, { required: 'required' }),
+    field('address', t('address'), e.address),
+    field('phone', t('phoneNo'), e.phone),
+    field('birth_date', t('birth'), e.birth_date, { placeholder: 'YYYY-MM-DD' }),
+    field('lat', t('lat'), e.has_location ? e.lat : ''),
+    field('lon', t('lon'), e.has_location ? e.lon : ''),
+    field('visitors', t('visitorsOf'), e.visitors.join(', '), { list: 'visitor-ids' }),
+    field('neighbours', t('neighbours'), e.neighbours.join(', '), { list: 'visitor-ids' }),
+    cats, list,
+    el('button', { type: 'submit' }, t('save')),
+    out,
+  );
+}
+
+const EMPTY_ELDER = { id: '', name: '', area: '', address: '', phone: '', birth_date: '', categories: [], visitors: [], neighbours: [], has_location: false };
+
+export async function eldersPage(main, params) {
+  const elders = await listAll('WHAT_ELDERS');
+  if (!elders) return;
+  const visitors = (await listAll('WHAT_VISITORS')) || [];
+  const editId = params.get('edit');
+  if (editId !== null) {
+    const e = elders.find((x) => x.id === editId) || EMPTY_ELDER;
+    main.replaceChildren(el('h1', {}, e.id ? `${t('edit')}: ${e.name} (${e.id})` : t('addElder')), elderForm(main, e, visitors));
+    return;
+  }
+  const q = (params.get('q') || '').trim();
+  const hits = q ? elders.filter((e) => e.name.includes(q) || e.id.includes(q)) : elders;
+  main.replaceChildren(
+    el('h1', {}, t('eldersTitle')),
+    el('form', { class: 'filters', onsubmit: (ev) => { ev.preventDefault(); location.hash = `#/elders?q=${encodeURIComponent(new FormData(ev.target).get('q'))}`; } },
+      field('q', t('search'), q), el('button', { type: 'submit' }, t('search')), el('a', { href: '#/elders?edit=', id: 'add-elder' }, t('addElder'))),
+    el('p', { id: 'elder-count' }, `${t('of')} ${hits.length} ${t('rows')}`),
+    el('table', { id: 'elder-list' },
+      el('tr', {}, ...['elderId', 'name', 'area', 'categories', 'neighbours', ''].map((k) => el('th', {}, k ? t(k) : ''))),
+      hits.slice(0, 500).map((e) => el('tr', { 'data-elder': e.id },
+        el('td', {}, el('a', { href: `#/elder?id=${encodeURIComponent(e.id)}` }, e.id)), el('td', {}, e.name), el('td', {}, e.area),
+        el('td', {}, e.categories.map((c) => short(c, 'CATEGORY_')).join(', ')), el('td', {}, e.neighbours.join(', ')),
+        el('td', {}, el('a', { href: `#/elders?edit=${encodeURIComponent(e.id)}` }, t('edit')))))),
+  );
+}
+
+// ---- visitors and "1+2" households ----
+
+export async function visitorsPage(main) {
+  const visitors = await listAll('WHAT_VISITORS');
+  if (!visitors) return;
+  const out = el('p', { id: 'result' });
+  main.replaceChildren(
+    el('h1', {}, t('visitorsTitle')),
+    el('table', { id: 'visitor-list' },
+      el('tr', {}, ...['visitorId', 'name', 'role', 'area', 'contact'].map((k) => el('th', {}, t(k)))),
+      visitors.map((v) => el('tr', { 'data-visitor': v.id }, el('td', {}, v.id), el('td', {}, v.name), el('td', {}, short(v.role, 'ROLE_')), el('td', {}, v.area), el('td', {}, v.contact)))),
+    el('h2', {}, t('addVisitor')),
+    el('p', { class: 'muted' }, t('householdHelp')),
+    el('form', {
+      class: 'filters',
+      id: 'visitor-form',
+      onsubmit: async (ev) => {
+        ev.preventDefault();
+        const f = new FormData(ev.target);
+        const visitor = { id: f.get('id'), name: f.get('name'), role: `ROLE_${String(f.get('role')).toUpperCase()}`, area: f.get('area'), contact: f.get('contact') };
+        if (await change({ put_visitor: { visitor } }, out)) visitorsPage(main);
+      },
+    },
+    field('id', t('visitorId'), '', { required: 'required' }), field('name', t('name'), '', { required: 'required' }),
+    el('label', {}, t('role'), el('select', { name: 'role' }, ROLES.map((r) => el('option', { value: r }, r)))),
+    field('area', t('area'), '', { required: 'required' }), field('contact', t('contact')),
+    el('button', { type: 'submit' }, t('save'))),
+    out,
+  );
+}
+
+// ---- device keys ----
+
+function hexToBytes(h) {
+  return Uint8Array.from(h.match(/../g).map((b) => parseInt(b, 16)));
+}
+function bytesToHex(b) {
+  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+}
+
+export async function keysPage(main) {
+  const keys = await listAll('WHAT_KEYS');
+  if (!keys) return;
+  const out = el('p', { id: 'result' });
+  main.replaceChildren(
+    el('h1', {}, t('keysTitle')),
+    el('h2', {}, t('enrol')),
+    el('p', { class: 'muted' }, t('enrolHelp')),
+    el('form', {
+      class: 'filters',
+      id: 'enrol-form',
+      onsubmit: async (ev) => {
+        ev.preventDefault();
+        const f = new FormData(ev.target);
+        const hex = String(f.get('key')).trim().toLowerCase();
+        if (!/^[0-9a-f]{64}$/.test(hex)) {
+          out.textContent = t('badKey');
+          out.className = 'error';
+          return;
+        }
+        if (await change({ enrol_key: { public_key: hexToBytes(hex), visitor_id: f.get('visitor') } }, out)) keysPage(main).then(() => main.querySelector('#result').replaceWith(out));
+      },
+    },
+    el('label', {}, t('publicKey'), el('input', { name: 'key', size: 66, required: 'required' })),
+    field('visitor', t('visitorId'), '', { required: 'required' }),
+    el('button', { type: 'submit' }, t('enrol'))),
+    out,
+    el('table', { id: 'key-list' },
+      el('tr', {}, ...['publicKey', 'visitorId', 'when', ''].map((k) => el('th', {}, k ? t(k) : ''))),
+      keys.map((k) => {
+        const hex = bytesToHex(k.public_key);
+        return el('tr', { 'data-key': hex, class: k.revoked ? 'muted' : '' },
+          el('td', { class: 'key' }, hex), el('td', {}, k.visitor_id),
+          el('td', {}, new Date(k.enrolled_at * 1000).toISOString().slice(0, 10)),
+          el('td', {}, k.revoked ? t('revoked') : el('button', {
+            type: 'button',
+            class: 'revoke',
+            onclick: async () => {
+              // A revoked key stays revoked: ask first.
+              if (!window.confirm(`${t('revokeConfirm')}\n${hex} (${k.visitor_id})`)) return;
+              if (await change({ revoke_key: { public_key: k.public_key } }, out)) keysPage(main).then(() => main.querySelector('#result').replaceWith(out));
+            },
+          }, t('revoke'))));
+      })),
+  );
+}
