@@ -14,6 +14,9 @@
  * --flood N: instead, the latency of one good client's visits (one at a
  * time) alone, then beside N client processes that send envelopes with bad
  * signatures as fast as the daemon answers (issue 8, item 3).
+ * --web: instead, what tanfang-web (issue 9) adds to a query's round trip,
+ * directly and through the gateway in turn, and 200 concurrent "browsers"
+ * querying through it.
  *
  * The daemon is $TANFANGD, or --daemon, or ../daemon/tanfangd beside this
  * program. Not a test: the figures depend on the machine and its load. */
@@ -36,8 +39,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+#include <pthread.h>
+
 #include "clock.h"
 #include "envelope.h"
+#include "gateway.h"
 #include "keys.h"
 #include "rpc.h"
 #include "wire.h"
@@ -375,6 +382,176 @@ static void good_latency(int n, double *median, double *p99)
 	rpc_close(r);
 }
 
+/* ---- --web: the gateway's cost ---- */
+
+static unsigned web_port;
+
+struct body {
+	char *p;
+	size_t n;
+};
+
+static size_t on_body(char *p, size_t size, size_t n, void *ctx)
+{
+	struct body *b = ctx;
+	char *q = realloc(b->p, b->n + size * n);
+	if (!q)
+		return 0;
+	memcpy(q + b->n, p, size * n);
+	b->p = q, b->n += size * n;
+	return size * n;
+}
+
+/* One overdue query signed by kp, through the gateway on handle c. Returns
+ * the Reply's status, or a negative HTTP status. */
+static int web_query(CURL *c, const struct keypair *kp)
+{
+	Tanfang__V1__OverdueQuery oq = TANFANG__V1__OVERDUE_QUERY__INIT;
+	tf_request req;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_OVERDUE, req.overdue = &oq;
+	uint8_t *frame;
+	size_t len;
+	if (rpc_seal(kp, &req, &frame, &len) < 0)
+		die("seal", 0);
+	char url[64];
+	snprintf(url, sizeof url, "http://127.0.0.1:%u/v1/envelope", web_port);
+	struct body b = {0};
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, frame);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	int st = -1;
+	if (curl_easy_perform(c) == CURLE_OK) {
+		long code;
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+		tf_reply *rep;
+		if (code != 200)
+			st = -(int)code;
+		else if (wire_unpack(WIRE_REPLY, (const uint8_t *)b.p, b.n, (void **)&rep) == 0) {
+			st = rep->status;
+			wire_free(WIRE_REPLY, rep);
+		}
+	}
+	free(b.p);
+	free(frame);
+	return st;
+}
+
+struct browser {
+	pthread_t th;
+	int queries, failed;
+};
+
+static void *browser_main(void *arg)
+{
+	struct browser *b = arg;
+	CURL *c = curl_easy_init();
+	for (int i = 0; c && i < b->queries; i++)
+		if (web_query(c, &admin) != TANFANG__V1__STATUS__STATUS_OK)
+			b->failed++;
+	if (c)
+		curl_easy_cleanup(c);
+	return NULL;
+}
+
+static void run_web(void)
+{
+	/* The gateway in this process, with a key of its own enrolled for a
+	 * gateway visitor, and limits that fit 200 browsers on one address. */
+	char key_file[PATH_MAX + 32], pub_file[PATH_MAX + 32];
+	snprintf(key_file, sizeof key_file, "%s/web.key", tmp);
+	snprintf(pub_file, sizeof pub_file, "%s/curve.pub", data);
+	struct keypair gk;
+	if (keys_generate(&gk) < 0 || keys_save(key_file, &gk) < 0)
+		die("gateway key", 0);
+	struct rpc *r;
+	int rc = rpc_open(endpoint, curve ? curve_pub : NULL, &admin, &r);
+	if (rc < 0)
+		die("rpc_open", rc);
+	tf_visitor v;
+	wire_init(WIRE_VISITOR, &v);
+	v.id = "web", v.name = "web", v.role = TANFANG__V1__ROLE__ROLE_GATEWAY, v.area = "152223";
+	Tanfang__V1__PutVisitor pv = TANFANG__V1__PUT_VISITOR__INIT;
+	pv.visitor = &v;
+	tf_request req;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_PUT_VISITOR, req.put_visitor = &pv;
+	call_ok(r, &req, "put gateway visitor");
+	Tanfang__V1__EnrolKey ek = TANFANG__V1__ENROL_KEY__INIT;
+	ek.public_key.data = gk.pk, ek.public_key.len = 32, ek.visitor_id = "web";
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_ENROL_KEY, req.enrol_key = &ek;
+	call_ok(r, &req, "enrol gateway key");
+	struct gw_config cfg;
+	gw_config_defaults(&cfg);
+	char err[600];
+	if (gw_config_set(&cfg, "listen", "127.0.0.1:0", err, sizeof err) < 0 ||
+	    gw_config_set(&cfg, "endpoint", endpoint, err, sizeof err) < 0 ||
+	    gw_config_set(&cfg, "key", key_file, err, sizeof err) < 0 ||
+	    gw_config_set(&cfg, "server_key_file", curve ? pub_file : "", err, sizeof err) < 0 ||
+	    gw_config_set(&cfg, "rate_burst", "100000", err, sizeof err) < 0 ||
+	    gw_config_set(&cfg, "rate_per_minute", "1000000", err, sizeof err) < 0)
+		die(err, 0);
+	struct gw *g;
+	if (gw_start(&cfg, &g, err, sizeof err) < 0)
+		die(err, 0);
+	web_port = gw_port(g);
+
+	/* Round trips, direct and through the gateway in turn. */
+	enum { N = 400 };
+	static double direct[N], web[N];
+	CURL *c = curl_easy_init();
+	Tanfang__V1__OverdueQuery oq = TANFANG__V1__OVERDUE_QUERY__INIT;
+	for (int i = 0; i < 20; i++) /* warm both paths */
+		if (web_query(c, &admin) != TANFANG__V1__STATUS__STATUS_OK)
+			die("query through the gateway", TF_E_INVALID);
+	for (int i = 0; i < N; i++) {
+		wire_init(WIRE_REQUEST, &req);
+		req.op_case = TANFANG__V1__REQUEST__OP_OVERDUE, req.overdue = &oq;
+		double t0 = mono_ms();
+		tf_reply *rep;
+		if ((rc = rpc_call(r, &req, 30000, &rep)) < 0)
+			die("direct query", rc);
+		direct[i] = mono_ms() - t0;
+		wire_free(WIRE_REPLY, rep);
+		t0 = mono_ms();
+		if (web_query(c, &admin) != TANFANG__V1__STATUS__STATUS_OK)
+			die("query through the gateway", TF_E_INVALID);
+		web[i] = mono_ms() - t0;
+	}
+	curl_easy_cleanup(c);
+	static double diff[N];
+	for (int i = 0; i < N; i++)
+		diff[i] = web[i] - direct[i];
+	qsort(direct, N, sizeof *direct, cmp_double);
+	qsort(web, N, sizeof *web, cmp_double);
+	qsort(diff, N, sizeof *diff, cmp_double);
+	printf("overdue query round trip, %d each, in turn: direct median %.2f ms, through "
+	       "tanfang-web median %.2f ms; added per pair: median %.2f ms (p90 %.2f)\n",
+	       N, direct[N / 2], web[N / 2], diff[N / 2], diff[N * 9 / 10]);
+
+	/* 200 browsers at once, 5 queries each. */
+	enum { BROWSERS = 200, EACH = 5 };
+	static struct browser b[BROWSERS];
+	double t0 = mono_ms();
+	for (int i = 0; i < BROWSERS; i++) {
+		b[i].queries = EACH;
+		if (pthread_create(&b[i].th, NULL, browser_main, &b[i]) != 0)
+			die("pthread_create", 0);
+	}
+	int failed = 0;
+	for (int i = 0; i < BROWSERS; i++) {
+		pthread_join(b[i].th, NULL);
+		failed += b[i].failed;
+	}
+	printf("%d concurrent browsers, %d queries each: %d failed, %.1f s in all\n", BROWSERS,
+	       EACH, failed, (mono_ms() - t0) / 1000);
+	gw_stop(g);
+	rpc_close(r);
+}
+
 static void run_flood(int flooders)
 {
 	double med0, p990, med1, p991;
@@ -447,6 +624,7 @@ static double run_parallel(int clients, long n, int window, long *ok_total)
 int main(int argc, char **argv)
 {
 	int clients = 4, window = 256, flooders = 0;
+	bool web = false;
 	long visits = 20000;
 	static const struct option opts[] = {
 	    {"daemon", required_argument, NULL, 'd'},
@@ -455,6 +633,7 @@ int main(int argc, char **argv)
 	    {"window", required_argument, NULL, 'w'},
 	    {"no-curve", no_argument, NULL, 'N'},
 	    {"flood", required_argument, NULL, 'f'},
+	    {"web", no_argument, NULL, 'W'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -467,9 +646,10 @@ int main(int argc, char **argv)
 		case 'w': window = atoi(optarg); break;
 		case 'N': curve = false; break;
 		case 'f': flooders = atoi(optarg); break;
+		case 'W': web = true; break;
 		case 'h':
 			printf("usage: bench-ingest [--daemon PATH] [--clients N] [--visits N] "
-			       "[--window N] [--no-curve] [--flood N]\n");
+			       "[--window N] [--no-curve] [--flood N] [--web]\n");
 			return 0;
 		default: fprintf(stderr, "Try 'bench-ingest --help'.\n"); return 2;
 		}
@@ -498,9 +678,15 @@ int main(int argc, char **argv)
 		die("libsodium", TF_E_INVALID);
 	init_and_start();
 	setup_registry(clients);
-	if (flooders) {
+	if (flooders || web) {
 		printf("tanfangd %s, %s\n", endpoint, curve ? "CURVE" : "no CURVE");
-		run_flood(flooders);
+		if (web) {
+			curl_global_init(CURL_GLOBAL_DEFAULT);
+			run_web();
+			curl_global_cleanup();
+		} else {
+			run_flood(flooders);
+		}
 		kill(daemon_pid, SIGTERM);
 		waitpid(daemon_pid, NULL, 0);
 		if (!getenv("BENCH_KEEP"))

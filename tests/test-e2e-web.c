@@ -353,6 +353,60 @@ static void test_files(void)
 	free(h.body);
 }
 
+/* More requests at once than max_inflight: the extra one waits a few
+ * seconds for a connection to come free, then gets 429. */
+static void test_inflight(struct keypair *super)
+{
+	write_config("max_inflight = 1\ntimeout_ms = 8000\n");
+	start_web(with_config());
+	int st;
+	CHECK_EQ_INT(post_query(super, &st), 200); /* the one connection is up */
+	CHECK(kill(d.pid, SIGSTOP) == 0);
+	CURLM *m = curl_multi_init();
+	CURL *h[2];
+	uint8_t *frame[2];
+	size_t len[2];
+	struct http out[2] = {{0}};
+	char url[128];
+	snprintf(url, sizeof url, "http://127.0.0.1:%u/v1/envelope", web_port);
+	for (int i = 0; i < 2; i++) {
+		tf_request req;
+		Tanfang__V1__OverdueQuery oq;
+		overdue_request(&req, &oq);
+		seal(super, &req, &frame[i], &len[i]);
+		h[i] = curl_easy_init();
+		curl_easy_setopt(h[i], CURLOPT_URL, url);
+		curl_easy_setopt(h[i], CURLOPT_POSTFIELDS, frame[i]);
+		curl_easy_setopt(h[i], CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len[i]);
+		curl_easy_setopt(h[i], CURLOPT_WRITEFUNCTION, on_body);
+		curl_easy_setopt(h[i], CURLOPT_WRITEDATA, &out[i]);
+		curl_multi_add_handle(m, h[i]);
+	}
+	int running = 2;
+	int64_t until = clock_mono_ms() + 20000;
+	while (running && clock_mono_ms() < until) {
+		curl_multi_perform(m, &running);
+		curl_multi_poll(m, NULL, 0, 200, NULL);
+	}
+	CHECK(kill(d.pid, SIGCONT) == 0);
+	long code[2];
+	for (int i = 0; i < 2; i++) {
+		curl_easy_getinfo(h[i], CURLINFO_RESPONSE_CODE, &code[i]);
+		curl_multi_remove_handle(m, h[i]);
+		curl_easy_cleanup(h[i]);
+		free(frame[i]);
+		free(out[i].body);
+	}
+	curl_multi_cleanup(m);
+	/* One waited for the stopped daemon (504), the other for a connection
+	 * (429). */
+	if (!((code[0] == 504 && code[1] == 429) || (code[0] == 429 && code[1] == 504)))
+		tft_fail(__FILE__, __LINE__, "two requests at max_inflight 1: %ld and %ld", code[0],
+		         code[1]);
+	tft_pass();
+	stop_web();
+}
+
 static void test_daemon_trouble(struct keypair *super)
 {
 	int st;
@@ -524,6 +578,7 @@ int main(void)
 	test_daemon_trouble(&super);
 	stop_web();
 	test_rate(&super);
+	test_inflight(&super);
 	test_https();
 	test_demo_link();
 	/* A bad configuration is refused, naming file and line. */
