@@ -195,6 +195,15 @@ async function main() {
     const csv = readFileSync(await download.path(), 'utf8');
     check(csv.startsWith('\ufeffelder_id,'), 'the CSV starts with a BOM and its header');
     check(csv.trim().split('\r\n').length === items.length + 1, `the CSV has every row (${items.length})`);
+    // And as Excel: a real .xlsx, every row, ids as text.
+    const [xdl] = await Promise.all([page.waitForEvent('download'), page.click('#export-xlsx')]);
+    const xlsx = await xdl.path();
+    const rowsInSheet = run('python3', ['-c', `import zipfile,sys,re
+z = zipfile.ZipFile(sys.argv[1])
+sheet = z.read('xl/worksheets/sheet1.xml').decode()
+strings = z.read('xl/sharedStrings.xml').decode() if 'xl/sharedStrings.xml' in z.namelist() else sheet
+print(len(re.findall('<row', sheet)), 'E1' in strings)`, xlsx]).trim();
+    check(rowsInSheet === `${items.length + 1} True`, `the Excel export has every row, ids as text (${rowsInSheet})`);
     if (SHOTS) await page.screenshot({ path: join(SHOTS, 'web-overdue.png'), fullPage: true });
 
     // The elder's page: details and the history, as tanfang-super has it.

@@ -8,6 +8,7 @@ import { BarChart, LineChart, ScatterChart } from 'echarts/charts';
 import { GridComponent, LegendComponent, TooltipComponent } from 'echarts/components';
 import { SVGRenderer } from 'echarts/renderers';
 import QRCode from 'qrcode';
+import writeExcelFile from 'write-excel-file/browser';
 import { GatewayError, call, demoEnrol } from './api.js';
 import { currentLang, t, toggleLang } from './i18n.js';
 import { deviceKey, hex } from './keys.js';
@@ -237,7 +238,11 @@ function csvCell(v) {
 }
 
 function download(name, text) {
-  const a = el('a', { href: URL.createObjectURL(new Blob(['\ufeff', text], { type: 'text/csv' })), download: name });
+  saveBlob(name, new Blob(['\ufeff', text], { type: 'text/csv' }));
+}
+
+function saveBlob(name, blob) {
+  const a = el('a', { href: URL.createObjectURL(blob), download: name });
   document.body.append(a);
   a.click();
   a.remove();
@@ -294,6 +299,20 @@ async function overdue() {
       download(`overdue-${month(0)}.csv`, [head.join(','), ...lines].join('\r\n') + '\r\n');
     },
   }, t('exportCsv'));
+  // Excel: text cells stay text (an 18-digit id keeps its digits) and a
+  // note is never a formula.
+  const exportXlsx = el('button', {
+    type: 'button',
+    id: 'export-xlsx',
+    onclick: async () => {
+      const items = await allOverdue(filter);
+      if (!items) return;
+      const head = [t('elderId'), t('name'), t('area'), t('rule'), t('holder'), t('dueSince'), t('days'), t('lastVisit')];
+      const rows = items.map((it) => [it.elder_id, it.elder_name, it.area, it.rule, it.duty_name || it.duty_visitor, day(it.due_at), Math.floor(it.overdue_s / 86400), day(it.last_visit_at)]);
+      const blob = await writeExcelFile([head.map((h) => ({ value: h, fontWeight: 'bold' })), ...rows]).toBlob();
+      saveBlob(`overdue-${month(0)}.xlsx`, blob);
+    },
+  }, t('exportXlsx'));
   main.replaceChildren(
     el('h1', {}, t('overdue')),
     form,
@@ -311,6 +330,7 @@ async function overdue() {
       el('span', {}, `${offset + 1}–${offset + list.items.length}`),
       el('button', { type: 'button', id: 'next', onclick: () => go(offset + PAGE) }, t('next')),
       exportButton,
+      exportXlsx,
     ),
   );
   if (offset + list.items.length >= list.total) main.querySelector('#next').disabled = true;
