@@ -187,6 +187,15 @@ async function main() {
     const village = await page.$$eval('#overdue-table tr[data-elder]', (trs) => trs.map((tr) => tr.dataset.elder));
     const wantVillage = items.filter((it) => it.area === '152223100202').map((it) => it.elder_id);
     check(JSON.stringify(village) === JSON.stringify(wantVillage), `filtered to one village: ${village.join(' ')}`);
+    // Sorted by area: every row in area order.
+    await page.fill('input[name=area]', '');
+    await page.selectOption('select[name=sort]', 'area');
+    await page.click('form.filters button[type=submit]');
+    await page.waitForFunction(() => location.hash.includes('sort=area') && document.body.dataset.ready === 'overdue');
+    await page.waitForSelector('#overdue-table');
+    const areasShown = await page.$$eval('#overdue-table tr[data-elder] td:nth-child(2)', (tds) => tds.map((td) => td.textContent));
+    check(areasShown.length === items.length && areasShown.every((a, i) => i === 0 || areasShown[i - 1] <= a), `sorted by area: ${areasShown.join(' ')}`);
+    await page.selectOption('select[name=sort]', '');
     // The export holds every row, as Excel reads it.
     await page.fill('input[name=area]', '');
     await page.click('form.filters button[type=submit]');

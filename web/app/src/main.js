@@ -257,10 +257,22 @@ async function overdue() {
     horizon_s: (Number(params.get('within')) || 0) * 86400,
   };
   const offset = Number(params.get('offset')) || 0;
+  const sort = params.get('sort') || '';
   main.replaceChildren(el('p', { class: 'muted' }, t('loading')));
-  const rep = await ask({ overdue: { ...filter, offset, limit: PAGE } });
-  if (!rep) return;
-  const list = rep.overdue;
+  let list;
+  if (!sort) {
+    // The daemon's order (longest overdue first), a page at a time.
+    const rep = await ask({ overdue: { ...filter, offset, limit: PAGE } });
+    if (!rep) return;
+    list = rep.overdue;
+  } else {
+    // Another order needs every row: sorted here, then paged.
+    const all = await allOverdue(filter);
+    if (!all) return;
+    const key = { area: (it) => it.area, elder: (it) => it.elder_name, rule: (it) => it.rule, holder: (it) => it.duty_name || it.duty_visitor }[sort];
+    if (key) all.sort((a, b) => key(a).localeCompare(key(b), 'zh-CN') || b.overdue_s - a.overdue_s);
+    list = { items: all.slice(offset, offset + PAGE), total: all.length };
+  }
   const go = (o) => {
     const p = new URLSearchParams(params);
     p.set('offset', o);
@@ -274,7 +286,7 @@ async function overdue() {
         ev.preventDefault();
         const f = new FormData(ev.target);
         const p = new URLSearchParams();
-        for (const k of ['area', 'rule', 'visitor', 'within']) if (f.get(k)) p.set(k, f.get(k));
+        for (const k of ['area', 'rule', 'visitor', 'within', 'sort']) if (f.get(k)) p.set(k, f.get(k));
         location.hash = `#/overdue?${p}`;
       },
     },
@@ -284,6 +296,9 @@ async function overdue() {
       ['visitor', t('visitor'), filter.visitor_id],
       ['within', t('within'), params.get('within') || ''],
     ].map(([n, label, v]) => el('label', {}, label, el('input', { name: n, value: v }))),
+    el('label', {}, t('sortBy'), el('select', { name: 'sort' },
+      [['', t('dueSince')], ['area', t('area')], ['elder', t('elder')], ['rule', t('rule')], ['holder', t('holder')]].map(([v, label]) =>
+        el('option', { value: v, ...(v === sort ? { selected: 'selected' } : {}) }, label)))),
     el('button', { type: 'submit' }, t('filter')),
   );
   const exportButton = el('button', {
