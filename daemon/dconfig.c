@@ -1,5 +1,7 @@
 #include "dconfig.h"
 
+#include "inifile.h"
+
 #include <errno.h>
 #include <ini.h>
 #include <math.h>
@@ -11,6 +13,8 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "inifile.h"
 
 void dconfig_defaults(struct dconfig *cfg)
 {
@@ -313,58 +317,15 @@ int dconfig_set(struct dconfig *cfg, const char *section, const char *key, const
 	return r;
 }
 
-/* inih calls the handler without a line number (the Debian build has
- * INI_HANDLER_LINENO off), so the reader counts lines itself. */
-struct parse {
-	FILE *f;
-	unsigned line;
-	struct dconfig *cfg;
-	unsigned err_line;
-	char msg[512];
-};
-
-static char *read_line(char *str, int num, void *stream)
+/* One entry of the file, as dconfig_set (inifile_parse names the line). */
+static int set_entry(void *ctx, const char *section, const char *key, const char *value, char *why,
+                     size_t whylen)
 {
-	struct parse *p = stream;
-	char *s = fgets(str, num, p->f);
-	if (s)
-		p->line++;
-	return s;
-}
-
-static int on_key(void *user, const char *section, const char *key, const char *value)
-{
-	struct parse *p = user;
-	char msg[sizeof p->msg];
-	if (dconfig_set(p->cfg, section, key, value, msg, sizeof msg) == 0)
-		return 1;
-	if (!p->err_line) {
-		p->err_line = p->line;
-		memcpy(p->msg, msg, sizeof msg);
-	}
-	return 0;
+	return dconfig_set(ctx, section, key, value, why, whylen);
 }
 
 int dconfig_load(const char *path, struct dconfig *cfg, char *err, size_t errlen)
 {
 	dconfig_defaults(cfg);
-	struct parse p = {.cfg = cfg};
-	p.f = fopen(path, "re");
-	if (!p.f) {
-		int e = errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(e));
-		return -e;
-	}
-	int r = ini_parse_stream(read_line, &p, on_key, &p);
-	fclose(p.f);
-	if (r == 0)
-		return 0;
-	if (r < 0)
-		snprintf(err, errlen, "%s: cannot parse (out of memory)", path);
-	else if ((unsigned)r == p.err_line)
-		snprintf(err, errlen, "%s:%d: %s", path, r, p.msg);
-	else
-		snprintf(err, errlen, "%s:%d: syntax error (expected [section] or key = value)",
-		         path, r);
-	return r < 0 ? -ENOMEM : -EINVAL;
+	return inifile_parse(path, set_entry, cfg, err, errlen);
 }
