@@ -1,9 +1,6 @@
 #include "dconfig.h"
 
-#include "inifile.h"
-
 #include <errno.h>
-#include <ini.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
