@@ -12,8 +12,6 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const src = process.env.TANFANG_SRC || join(dirname(fileURLToPath(import.meta.url)), '..');
-const require = createRequire(join(src, 'web', 'app', 'package.json'));
-const { chromium } = require('playwright-core');
 
 const TANFANGD = process.env.TANFANGD;
 const BIN = process.env.TANFANG_BIN;
@@ -33,6 +31,10 @@ if (process.env.TANFANG_NO_WEBAPP === '1') {
   console.log('SKIP: the web app was not built (scripts/test.sh said why)');
   process.exit(77);
 }
+// playwright-core comes from the app's own pinned packages (scripts/webapp.sh).
+const require = createRequire(join(src, 'web', 'app', 'package.json'));
+const { chromium } = require('playwright-core');
+
 for (const [name, path] of [['TANFANGD', TANFANGD], ['TANFANG_WEB', WEB], ['the app (scripts/webapp.sh)', join(APP, 'app.js')], ['chromium', CHROMIUM]])
   if (!path || !existsSync(path)) {
     console.error(`web-app: ${name} not found (${path}); run the tests through scripts/test.sh`);
