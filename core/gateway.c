@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "csvimport.h"
 #include "inifile.h"
 #include "log.h"
 #include "rpc.h"
@@ -545,6 +547,85 @@ static enum MHD_Result demo_enrol(struct gw *g, struct MHD_Connection *c, const 
 	return r;
 }
 
+/* The office's elder file, read by the same code as tanfang-admin import
+ * (core/csvimport.c), so a file means the same in the browser and on the
+ * command line. The gateway signs nothing: it answers JSON
+ * {"errors": [...], "warnings": [...], "elders": "<ImportElders, base64>"},
+ * and the browser signs the import (first with check_only). */
+static enum MHD_Result parse_elders(struct gw *g, struct MHD_Connection *c, const char *data,
+                                    size_t *size, void **state)
+{
+	struct upload *u = *state;
+	if (!u) {
+		if (!rate_ok(g, c))
+			return send_text(g, c, MHD_HTTP_TOO_MANY_REQUESTS,
+			                 "too many requests from this address; slow down\n");
+		u = calloc(1, sizeof *u);
+		if (!u)
+			return MHD_NO;
+		*state = u;
+		return MHD_YES;
+	}
+	if (*size) {
+		if (!u->too_big && u->len + *size <= g->cfg.max_body) {
+			uint8_t *b = realloc(u->buf, u->len + *size);
+			if (!b)
+				return MHD_NO;
+			memcpy(b + u->len, data, *size);
+			u->buf = b, u->len += *size;
+		} else {
+			u->too_big = true;
+		}
+		*size = 0;
+		return MHD_YES;
+	}
+	if (u->too_big)
+		return send_text(g, c, MHD_HTTP_CONTENT_TOO_LARGE,
+		                 "file larger than one import can carry; split it\n");
+	struct csvimport *ci;
+	if (csvimport_parse((const char *)u->buf, u->len, &ci) < 0)
+		return send_text(g, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot read the file\n");
+	json_t *o = json_object(), *errs = json_array(), *warns = json_array();
+	for (size_t i = 0; i < ci->n_errors; i++)
+		json_array_append_new(errs, json_string(ci->errors[i]));
+	for (size_t i = 0; i < ci->n_warnings; i++)
+		json_array_append_new(warns, json_string(ci->warnings[i]));
+	json_object_set_new(o, "errors", errs);
+	json_object_set_new(o, "warnings", warns);
+	json_object_set_new(o, "rows", json_integer((json_int_t)ci->n_rows));
+	if (!ci->n_errors) {
+		Tanfang__V1__ImportElders im;
+		wire_init(WIRE_IMPORT_ELDERS, &im);
+		im.elders = ci->elders, im.n_elders = ci->n_elders;
+		uint8_t *buf = NULL;
+		size_t len = 0;
+		char *b64 = NULL;
+		if (wire_pack(WIRE_IMPORT_ELDERS, &im, &buf, &len) == 0) {
+			size_t bl = sodium_base64_encoded_len(len, sodium_base64_VARIANT_ORIGINAL);
+			if ((b64 = malloc(bl)) != NULL) {
+				sodium_bin2base64(b64, bl, buf, len,
+				                  sodium_base64_VARIANT_ORIGINAL);
+				json_object_set_new(o, "elders", json_string(b64));
+			}
+		}
+		free(buf);
+		free(b64);
+	}
+	csvimport_free(ci);
+	char *text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (!text)
+		return send_text(g, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+	struct MHD_Response *rsp =
+	    MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	if (!rsp) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(rsp, "Cache-Control", "no-store");
+	return send_response(g, c, MHD_HTTP_OK, rsp, "application/json");
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **state)
@@ -555,6 +636,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
 			return send_text(g, c, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST\n");
 		return envelope_endpoint(g, c, upload_data, upload_data_size, state);
+	}
+	if (strcmp(url, "/v1/parse-elders") == 0) {
+		if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+			return send_text(g, c, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST\n");
+		return parse_elders(g, c, upload_data, upload_data_size, state);
 	}
 	if (strcmp(url, "/v1/demo-enrol") == 0 && strcmp(method, MHD_HTTP_METHOD_POST) == 0)
 		return demo_enrol(g, c, upload_data, upload_data_size, state);

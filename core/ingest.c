@@ -973,9 +973,74 @@ static int put_elder(struct wctx *w, const tf_elder *e)
 	return r;
 }
 
+/* Most refusals a check-only import lists (the reply stays well inside a
+ * frame). */
+#define CHECK_PROBLEMS_MAX 1000
+
+/* ImportElders with check_only: each elder put in a transaction of its own
+ * that is always undone, so every refusal is found (an office fixes a whole
+ * file in one pass) and nothing is stored. The reply is packed here: it
+ * carries the problems. */
+static int check_import(struct wctx *w)
+{
+	const Tanfang__V1__ImportElders *im = w->job->req->import_elders;
+	char **problems = calloc(CHECK_PROBLEMS_MAX, sizeof *problems);
+	if (!problems)
+		return -ENOMEM;
+	size_t n = 0, refused = 0;
+	struct store_txn *outer = w->txn;
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < im->n_elders; i++) {
+		struct store_txn *t;
+		if ((r = store_txn_begin(w->ig->st, true, outer, &t)) < 0)
+			break;
+		w->txn = t;
+		w->job->status = S(OK);
+		int pr = put_elder(w, im->elders[i]);
+		store_txn_abort(t);
+		w->txn = outer;
+		if (pr == 0)
+			continue;
+		if (w->job->status == S(OK)) {
+			r = pr; /* a failure of the store, not a refusal */
+			break;
+		}
+		refused++;
+		if (n < CHECK_PROBLEMS_MAX &&
+		    asprintf(&problems[n], "elder %zu of %zu (%s): %s", i + 1, im->n_elders,
+		             im->elders[i]->id, w->job->detail) >= 0)
+			n++;
+	}
+	if (r == 0) {
+		char detail[160];
+		if (refused)
+			snprintf(detail, sizeof detail,
+			         "%zu of %zu elders would be refused; nothing stored", refused,
+			         im->n_elders);
+		else
+			snprintf(detail, sizeof detail,
+			         "all %zu elders can be imported; nothing stored", im->n_elders);
+		w->job->status = refused ? S(INVALID) : S(OK);
+		snprintf(w->job->detail, sizeof w->job->detail, "%s", detail);
+		tf_reply rep;
+		wire_init(WIRE_REPLY, &rep);
+		rep.status = w->job->status;
+		rep.detail = detail;
+		rep.ref.data = w->job->ref, rep.ref.len = ENVELOPE_REF_LEN;
+		rep.problems = problems, rep.n_problems = n;
+		r = wire_pack(WIRE_REPLY, &rep, &w->job->reply, &w->job->reply_len);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(problems[i]);
+	free(problems);
+	return r;
+}
+
 static int apply_import(struct wctx *w)
 {
 	const Tanfang__V1__ImportElders *im = w->job->req->import_elders;
+	if (im->check_only)
+		return check_import(w);
 	for (size_t i = 0; i < im->n_elders; i++) {
 		int r = put_elder(w, im->elders[i]);
 		if (r < 0) {
@@ -1321,8 +1386,12 @@ static int apply(struct wctx *w)
 	case OP(ALERTS_ACK): r = apply_alerts(w); break;
 	default: r = apply_registry(w); break;
 	}
-	/* Registry changes are logged too: the log holds every accepted envelope. */
-	if (r == 0 && w->job->req->op_case != OP(VISIT) && w->job->req->op_case != OP(CARE_EVENT))
+	/* Registry changes are logged too: the log holds every accepted envelope
+	 * (a check-only import changed nothing). */
+	bool check =
+	    w->job->req->op_case == OP(IMPORT_ELDERS) && w->job->req->import_elders->check_only;
+	if (r == 0 && !check && w->job->req->op_case != OP(VISIT) &&
+	    w->job->req->op_case != OP(CARE_EVENT))
 		r = auditlog_append(w->txn, w->job->frame, w->job->frame_len, NULL);
 	wire_free(WIRE_VISITOR, w->signer);
 	w->signer = NULL;

@@ -3,6 +3,7 @@
 // scanning a key's hex, revoke with a confirmation). Every change is a signed
 // request; tanfangd checks the signer's scope on both sides of it.
 import { call, GatewayError } from './api.js';
+import { ImportElders } from './proto.js';
 import { t } from './i18n.js';
 
 const CATEGORIES = ['living_alone', 'empty_nest', 'left_behind', 'incapacitated', 'severely_disabled',
@@ -248,4 +249,64 @@ export async function keysPage(main) {
           }, t('revoke'))));
       })),
   );
+}
+
+// ---- importing the office's elder file ----
+
+// The file is read by the gateway with tanfang-admin's own reader (every
+// row's problems at once); then the daemon checks every elder against the
+// registry without storing any (check_only); only a clean file is imported,
+// all or nothing.
+export async function importPage(main) {
+  const out = el('div', { id: 'import-result' });
+  const list = (items, cls) => el('ul', { class: cls, id: 'import-problems' }, items.map((p) => el('li', {}, p)));
+  let elders = null;
+  const importButton = el('button', {
+    type: 'button',
+    id: 'import-go',
+    disabled: 'disabled',
+    onclick: async () => {
+      const node = el('p', { id: 'result' });
+      out.replaceChildren(node);
+      if (await change({ import_elders: { elders } }, node)) importButton.disabled = true;
+    },
+  }, t('importGo'));
+  const form = el('form', {
+    class: 'filters',
+    id: 'import-form',
+    onsubmit: async (ev) => {
+      ev.preventDefault();
+      importButton.disabled = true;
+      const file = ev.target.querySelector('input[type=file]').files[0];
+      if (!file) return;
+      out.replaceChildren(el('p', { class: 'muted' }, t('loading')));
+      let parsed;
+      try {
+        const res = await fetch('/v1/parse-elders', { method: 'POST', body: await file.arrayBuffer(), cache: 'no-store' });
+        if (!res.ok) throw new GatewayError(res.status, await res.text());
+        parsed = await res.json();
+      } catch (e) {
+        out.replaceChildren(el('p', { class: 'error' }, String(e.message || e)));
+        return;
+      }
+      if (parsed.errors.length) {
+        out.replaceChildren(el('p', { class: 'error', id: 'import-summary' }, `${t('fileProblems')}: ${parsed.errors.length}`), list(parsed.errors, 'error'));
+        return;
+      }
+      const bytes = Uint8Array.from(atob(parsed.elders), (ch) => ch.charCodeAt(0));
+      elders = ImportElders.decode(bytes).elders;
+      const rep = await ask({ import_elders: { elders, check_only: true } }, true);
+      if (!rep) return;
+      if (rep.status !== 'STATUS_OK') {
+        out.replaceChildren(el('p', { class: 'error', id: 'import-summary' }, rep.detail), list(rep.problems, 'error'));
+        return;
+      }
+      out.replaceChildren(el('p', { class: 'ok', id: 'import-summary' }, `${rep.detail}`), parsed.warnings.length ? list(parsed.warnings, 'muted') : '');
+      importButton.disabled = false;
+    },
+  },
+  el('label', {}, t('elderFile'), el('input', { type: 'file', name: 'file', accept: '.csv,text/csv' })),
+  el('button', { type: 'submit' }, t('importCheck')),
+  importButton);
+  main.replaceChildren(el('h1', {}, t('importTitle')), el('p', { class: 'muted' }, t('importHelp')), form, out);
 }

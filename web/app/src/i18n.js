@@ -30,6 +30,8 @@ const TEXT = {
     edit: '修改', addElder: '新增老人', elderId: '编号', search: '搜索', visitorId: '探访人编号',
     addVisitor: '新增探访人', householdHelp: '“1+2”邻里户是角色为 neighbour 的探访人；在老人档案的“1+2”邻里户一栏填写其编号。',
     enrol: '登记密钥', enrolHelp: '粘贴（或扫描二维码得到的）64位十六进制公钥，并填写持有人的探访人编号。',
+    importTitle: '导入老人名册', importHelp: '选择办公室的老人名册（CSV，表头可用中文或英文，见 tanfang-admin 文档）。先检查：列出每一处问题，不保存任何数据；没有问题才能导入，全部导入或全部不导入。',
+    elderFile: '名册文件', importCheck: '检查', importGo: '导入', fileProblems: '文件中的问题',
     badKey: '公钥应为64位十六进制数字。', revoke: '吊销', revoked: '已吊销', revokeConfirm: '吊销后此密钥永久失效，确定吊销？',
   },
   en: {
@@ -61,6 +63,8 @@ const TEXT = {
     edit: 'Edit', addElder: 'Add an elder', elderId: 'Id', search: 'Search', visitorId: 'Visitor id',
     addVisitor: 'Add a visitor', householdHelp: 'A "1+2" household is a visitor of role neighbour; name it in the elder\'s "1+2" households.',
     enrol: 'Enrol a key', enrolHelp: 'Paste (or scan from its QR code) the 64 hex digits of the public key, and the visitor id of its holder.',
+    importTitle: 'Import elders', importHelp: "Choose the office's elder list (CSV, Chinese or English headers, as for tanfang-admin). Check first: every problem is listed and nothing is stored; only a clean file can be imported, all or nothing.",
+    elderFile: 'Elder file', importCheck: 'Check', importGo: 'Import', fileProblems: 'Problems in the file',
     badKey: 'A public key is 64 hex digits.', revoke: 'Revoke', revoked: 'revoked', revokeConfirm: 'A revoked key stays revoked for good. Revoke it?',
   },
 };

@@ -12,12 +12,12 @@ import writeExcelFile from 'write-excel-file/browser';
 import { GatewayError, call, demoEnrol } from './api.js';
 import { currentLang, t, toggleLang } from './i18n.js';
 import { deviceKey, hex } from './keys.js';
-import { adminInit, areasPage, eldersPage, keysPage, visitorsPage } from './admin.js';
+import { adminInit, areasPage, eldersPage, importPage, keysPage, visitorsPage } from './admin.js';
 
 echarts.use([BarChart, LineChart, ScatterChart, GridComponent, LegendComponent, TooltipComponent, SVGRenderer]);
 
 const main = document.getElementById('main');
-const PAGES = ['overview', 'overdue', 'map', 'activity', 'areas', 'elders', 'visitors', 'keys', 'key'];
+const PAGES = ['overview', 'overdue', 'map', 'activity', 'areas', 'elders', 'import', 'visitors', 'keys', 'key'];
 
 // ---- small helpers ----
 
@@ -65,7 +65,8 @@ async function trouble(e, rep) {
 }
 
 // Calls op; on any trouble shows it and returns null.
-async function ask(op) {
+// anyStatus: the caller reads a refusal itself (a check-only import).
+async function ask(op, anyStatus = false) {
   let rep;
   try {
     rep = await call(op);
@@ -73,7 +74,7 @@ async function ask(op) {
     await trouble(e);
     return null;
   }
-  if (rep.status !== 'STATUS_OK') {
+  if (rep.status !== 'STATUS_OK' && !(anyStatus && rep.status !== 'STATUS_UNKNOWN_SIGNER')) {
     await trouble(null, rep);
     return null;
   }
@@ -508,7 +509,7 @@ async function mapPage() {
 
 function nav(page) {
   const n = document.getElementById('nav');
-  const label = { elders: 'eldersTitle', visitors: 'visitorsTitle', keys: 'keysTitle' };
+  const label = { elders: 'eldersTitle', visitors: 'visitorsTitle', keys: 'keysTitle', import: 'importTitle' };
   n.replaceChildren(...PAGES.map((p) => el('a', { href: `#/${p}`, class: p === page ? 'active' : '', id: `nav-${p}` }, t(label[p] || p))));
   const b = document.getElementById('lang');
   b.textContent = t('lang');
@@ -528,10 +529,10 @@ async function route() {
   else if (page === 'activity') await activityPage();
   else if (page === 'enrol') await enrolPage();
   else if (page === 'map') await mapPage();
-  else if (['areas', 'elders', 'visitors', 'keys'].includes(page)) {
+  else if (['areas', 'elders', 'import', 'visitors', 'keys'].includes(page)) {
     main.replaceChildren(el('p', { class: 'muted' }, t('loading')));
     const params = new URLSearchParams(location.hash.split('?')[1] || '');
-    const pages = { areas: areasPage, elders: eldersPage, visitors: visitorsPage, keys: keysPage };
+    const pages = { areas: areasPage, elders: eldersPage, import: importPage, visitors: visitorsPage, keys: keysPage };
     await pages[page](main, params);
   }
   else await overview();

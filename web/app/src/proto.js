@@ -7,6 +7,7 @@ const v1 = tanfang.v1;
 export const Request = v1.Request;
 export const Envelope = v1.Envelope;
 export const Reply = v1.Reply;
+export const ImportElders = v1.ImportElders;
 
 // A decoded message as plain data: 64-bit numbers as numbers (Unix times
 // and counts fit), enums as their names, bytes as Uint8Array.
