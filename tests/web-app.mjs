@@ -281,6 +281,23 @@ print(len(re.findall('<row', sheet)), 'E1' in strings)`, xlsx]).trim();
     const e5 = (registry.elders || registry).find((e) => e.id === "E5");
     check(e5 && e5.phone === '13904820005' && /living_alone|独居/.test(JSON.stringify(e5)) && JSON.stringify(e5).includes('g1') && JSON.stringify(e5).includes('n1'),
       `an elder's phone corrected in the browser keeps its categories and visitors: ${JSON.stringify(e5)}`);
+    // A phone's key, read from a photo of its key page's QR code, enrolled.
+    const phone = await (await browser.newContext()).newPage();
+    await phone.goto(`${base}/#/key`);
+    const phoneHex = (await (await phone.waitForSelector('#public-key')).textContent()).trim();
+    const qrData = await phone.getAttribute('#key-qr', 'src');
+    const qrPath = join(tmp, 'phone-qr.png');
+    writeFileSync(qrPath, Buffer.from(qrData.split(',')[1], 'base64'));
+    await adminPage.goto(`${base}/#/keys`);
+    await adminPage.waitForSelector('body[data-ready="keys"] #enrol-form');
+    await adminPage.setInputFiles('#scan-file', qrPath);
+    await adminPage.waitForFunction(() => document.querySelector('#enrol-form input[name=key]').value.length === 64);
+    check((await adminPage.inputValue('#enrol-form input[name=key]')) === phoneHex, 'a key read from its QR code');
+    await adminPage.fill('#enrol-form input[name=visitor]', 'g1');
+    await adminPage.click('#enrol-form button[type=submit]');
+    await adminPage.waitForSelector(`#key-list tr[data-key="${phoneHex}"]`);
+    check(true, 'the scanned key is enrolled');
+
     // A device key enrolled by pasting its hex, then revoked after a confirmation.
     const pasted = run(join(BIN, 'tanfang-admin'), ['key', 'new', join(tmp, 'pasted.key')]).match(/[0-9a-f]{64}/)[0];
     await adminPage.goto(`${base}/#/keys`);

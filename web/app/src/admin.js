@@ -3,6 +3,7 @@
 // scanning a key's hex, revoke with a confirmation). Every change is a signed
 // request; tanfangd checks the signer's scope on both sides of it.
 import { call, GatewayError } from './api.js';
+import jsQR from 'jsqr';
 import { ImportElders } from './proto.js';
 import { t } from './i18n.js';
 
@@ -197,6 +198,45 @@ export async function visitorsPage(main) {
 
 // ---- device keys ----
 
+// Reads a QR code from pixels (a photo of a phone's key page, or a camera
+// frame). Returns its text, or null.
+function readQr(source, width, height) {
+  const canvas = document.createElement('canvas');
+  canvas.width = width;
+  canvas.height = height;
+  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  ctx.drawImage(source, 0, 0, width, height);
+  const img = ctx.getImageData(0, 0, width, height);
+  const code = jsQR(img.data, width, height);
+  return code ? code.data.trim().toLowerCase() : null;
+}
+
+// A key's QR code from an image file (a photo taken on the spot works on a
+// phone: the file input offers the camera).
+async function scanFile(file) {
+  const bitmap = await createImageBitmap(file);
+  return readQr(bitmap, bitmap.width, bitmap.height);
+}
+
+// A key's QR code from the camera, for up to 30 s.
+async function scanCamera(video) {
+  const stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: 'environment' } });
+  video.srcObject = stream;
+  await video.play();
+  try {
+    for (let i = 0; i < 300; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      if (!video.videoWidth) continue;
+      const hex = readQr(video, video.videoWidth, video.videoHeight);
+      if (hex && /^[0-9a-f]{64}$/.test(hex)) return hex;
+    }
+    return null;
+  } finally {
+    for (const tr of stream.getTracks()) tr.stop();
+    video.srcObject = null;
+  }
+}
+
 function hexToBytes(h) {
   return Uint8Array.from(h.match(/../g).map((b) => parseInt(b, 16)));
 }
@@ -208,6 +248,16 @@ export async function keysPage(main) {
   const keys = await listAll('WHAT_KEYS');
   if (!keys) return;
   const out = el('p', { id: 'result' });
+  const setScanned = (hex) => {
+    if (hex && /^[0-9a-f]{64}$/.test(hex)) {
+      main.querySelector('#enrol-form input[name=key]').value = hex;
+      out.textContent = t('scanned');
+      out.className = 'ok';
+    } else {
+      out.textContent = t('noQr');
+      out.className = 'error';
+    }
+  };
   main.replaceChildren(
     el('h1', {}, t('keysTitle')),
     el('h2', {}, t('enrol')),
@@ -230,6 +280,27 @@ export async function keysPage(main) {
     el('label', {}, t('publicKey'), el('input', { name: 'key', size: 66, required: 'required' })),
     field('visitor', t('visitorId'), '', { required: 'required' }),
     el('button', { type: 'submit' }, t('enrol'))),
+    el('div', { class: 'filters' },
+      el('label', {}, t('scanImage'), el('input', {
+        type: 'file', accept: 'image/*', capture: 'environment', id: 'scan-file',
+        onchange: async (ev) => {
+          const hex = ev.target.files[0] ? await scanFile(ev.target.files[0]) : null;
+          setScanned(hex);
+        },
+      })),
+      el('button', {
+        type: 'button', id: 'scan-camera',
+        onclick: async () => {
+          const video = el('video', { playsinline: 'playsinline', muted: 'muted', class: 'scan' });
+          out.replaceChildren(video);
+          try {
+            setScanned(await scanCamera(video));
+          } catch (e) {
+            out.textContent = `${t('noCamera')}: ${e.message || e}`;
+            out.className = 'error';
+          }
+        },
+      }, t('scanCamera'))),
     out,
     el('table', { id: 'key-list' },
       el('tr', {}, ...['publicKey', 'visitorId', 'when', ''].map((k) => el('th', {}, k ? t(k) : ''))),

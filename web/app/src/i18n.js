@@ -32,7 +32,8 @@ const TEXT = {
     enrol: '登记密钥', enrolHelp: '粘贴（或扫描二维码得到的）64位十六进制公钥，并填写持有人的探访人编号。',
     importTitle: '导入老人名册', importHelp: '选择办公室的老人名册（CSV，表头可用中文或英文，见 tanfang-admin 文档）。先检查：列出每一处问题，不保存任何数据；没有问题才能导入，全部导入或全部不导入。',
     elderFile: '名册文件', importCheck: '检查', importGo: '导入', fileProblems: '文件中的问题',
-    badKey: '公钥应为64位十六进制数字。', revoke: '吊销', revoked: '已吊销', revokeConfirm: '吊销后此密钥永久失效，确定吊销？',
+    badKey: '公钥应为64位十六进制数字。', scanImage: '扫描二维码图片', scanCamera: '用摄像头扫描',
+    scanned: '已读取公钥，请填写探访人编号后登记。', noQr: '没有读到密钥二维码。', noCamera: '无法使用摄像头', revoke: '吊销', revoked: '已吊销', revokeConfirm: '吊销后此密钥永久失效，确定吊销？',
   },
   en: {
     overview: 'Overview', overdue: 'Overdue', key: 'This device', lang: '中文',
@@ -65,7 +66,8 @@ const TEXT = {
     enrol: 'Enrol a key', enrolHelp: 'Paste (or scan from its QR code) the 64 hex digits of the public key, and the visitor id of its holder.',
     importTitle: 'Import elders', importHelp: "Choose the office's elder list (CSV, Chinese or English headers, as for tanfang-admin). Check first: every problem is listed and nothing is stored; only a clean file can be imported, all or nothing.",
     elderFile: 'Elder file', importCheck: 'Check', importGo: 'Import', fileProblems: 'Problems in the file',
-    badKey: 'A public key is 64 hex digits.', revoke: 'Revoke', revoked: 'revoked', revokeConfirm: 'A revoked key stays revoked for good. Revoke it?',
+    badKey: 'A public key is 64 hex digits.', scanImage: 'Scan a QR code image', scanCamera: 'Scan with the camera',
+    scanned: 'Key read: give the visitor id and enrol it.', noQr: 'No key QR code found.', noCamera: 'Cannot use the camera', revoke: 'Revoke', revoked: 'revoked', revokeConfirm: 'A revoked key stays revoked for good. Revoke it?',
   },
 };
 
