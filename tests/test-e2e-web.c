@@ -353,6 +353,25 @@ static void test_files(void)
 	free(h.body);
 }
 
+/* SIGSTOP, and wait until the kernel shows every thread stopped: the stop
+ * is asynchronous, and a request sent too soon could still be answered. */
+static void stop_daemon_cpu(void)
+{
+	CHECK(kill(d.pid, SIGSTOP) == 0);
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)d.pid);
+	for (int i = 0; i < 200; i++) {
+		char *st = tft_read_file(path, NULL);
+		const char *p = st ? strrchr(st, ')') : NULL;
+		bool stopped = p && p[1] == ' ' && p[2] == 'T';
+		free(st);
+		if (stopped)
+			return;
+		usleep(10000);
+	}
+	tft_fail(__FILE__, __LINE__, "the daemon did not stop");
+}
+
 /* More requests at once than max_inflight: the extra one waits a few
  * seconds for a connection to come free, then gets 429. */
 static void test_inflight(struct keypair *super)
@@ -361,7 +380,7 @@ static void test_inflight(struct keypair *super)
 	start_web(with_config());
 	int st;
 	CHECK_EQ_INT(post_query(super, &st), 200); /* the one connection is up */
-	CHECK(kill(d.pid, SIGSTOP) == 0);
+	stop_daemon_cpu();
 	CURLM *m = curl_multi_init();
 	CURL *h[2];
 	uint8_t *frame[2];
@@ -411,7 +430,7 @@ static void test_daemon_trouble(struct keypair *super)
 {
 	int st;
 	/* Stopped (SIGSTOP): connected, no answer: 504 after timeout_ms. */
-	CHECK(kill(d.pid, SIGSTOP) == 0);
+	stop_daemon_cpu();
 	int64_t t0 = clock_mono_ms();
 	CHECK_EQ_INT(post_query(super, &st), 504);
 	int64_t waited = clock_mono_ms() - t0;
