@@ -34,7 +34,7 @@ run() { printf '$ %s\n' "$*" | sed "s#$build/clients/##g; s#$build/daemon/##g"; 
 
 section "Start the daemon on an embedded LMDB store in demo/data"
 run "$build/daemon/tanfangd" init --data demo/data
-"$build/daemon/tanfangd" run --data demo/data --listen "$ep" 2>demo/tanfangd.log &
+setsid "$build/daemon/tanfangd" run --data demo/data --listen "$ep" </dev/null >/dev/null 2>demo/tanfangd.log &
 pid=$!
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true' EXIT
 echo "$pid" >demo/tanfangd.pid
