@@ -375,6 +375,14 @@ static void free_record(struct record *rec)
 	rec->n = 0;
 }
 
+/* Does a line end at byte i? At "\n", and at a "\r" not followed by "\n":
+ * a file saved with old Mac line ends ("CSV (Macintosh)") has only "\r",
+ * which libcsv also takes as the end of a record. */
+static bool line_break(const char *s, size_t len, size_t i)
+{
+	return s[i] == '\n' || (s[i] == '\r' && (i + 1 == len || s[i + 1] != '\n'));
+}
+
 static void on_field(void *field, size_t len, void *data)
 {
 	struct reader *rd = data;
@@ -385,7 +393,7 @@ static void on_field(void *field, size_t len, void *data)
 		 * started lines earlier. */
 		size_t nl = 0;
 		for (size_t i = 0; i < len; i++)
-			nl += ((const char *)field)[i] == '\n';
+			nl += line_break(field, len, i);
 		rd->cur.line = rd->line - nl;
 	}
 	char **nf = realloc(rd->cur.f, (rd->cur.n + 1) * sizeof *nf);
@@ -452,7 +460,7 @@ static int check_encoding(struct csvimport *ci, const char *data, size_t len)
 		utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)data + off,
 		                                      (utf8proc_ssize_t)(len - off), &cp);
 		if (k > 0) {
-			line += data[off] == '\n';
+			line += line_break(data, len, off);
 			off += (size_t)k;
 			continue;
 		}
@@ -480,7 +488,11 @@ static int read_records(struct csvimport *ci, struct reader *rd, const char *dat
 	int r = 0;
 	rd->line = 1;
 	for (size_t off = 0; off < len && !rd->oom;) {
-		const char *nl = memchr(data + off, '\n', len - off);
+		/* The next line end ("\n", "\r\n" or a lone "\r"). */
+		const char *nl = NULL;
+		for (size_t i = off; i < len && !nl; i++)
+			if (line_break(data, len, i))
+				nl = data + i;
 		size_t n = nl ? (size_t)(nl - (data + off)) + 1 : len - off;
 		if (csv_parse(&p, data + off, n, on_field, on_record, rd) != n) {
 			if (csv_error(&p) == CSV_ENOMEM || csv_error(&p) == CSV_ETOOBIG) {

@@ -6,16 +6,20 @@
 # sanitizer report or broken invariant, and prints the input that did it.
 #
 #   FUZZ_SECONDS   time per target (default 20)
+#   FUZZ_SEED      libFuzzer's seed (default 1: the suite's run is the same
+#                  walk every time, so its verdict does not depend on luck;
+#                  FUZZ_SEED=0 lets libFuzzer choose, for long runs)
 #   FUZZ_TARGETS   which targets (default: request csvimport dconfig policy)
 #   FUZZ_BUILD     the clang build folder (default: $TANFANG_FUZZ_BUILD, set
 #                  by meson to <build>/fuzz-clang)
 #
 # Run by hand for a long run (see tests/README.md):
-#   FUZZ_SECONDS=600 TANFANG_SRC=$PWD FUZZ_BUILD=build-fuzz bash tests/fuzz.sh
+#   FUZZ_SECONDS=600 FUZZ_SEED=0 TANFANG_SRC=$PWD FUZZ_BUILD=build-fuzz bash tests/fuzz.sh
 set -uo pipefail
 src=${TANFANG_SRC:?TANFANG_SRC must point at the source tree}
 build=${FUZZ_BUILD:-${TANFANG_FUZZ_BUILD:?set FUZZ_BUILD or TANFANG_FUZZ_BUILD}}
 seconds=${FUZZ_SECONDS:-20}
+seed=${FUZZ_SEED:-1}
 targets=${FUZZ_TARGETS:-request csvimport dconfig policy}
 
 if ! command -v clang >/dev/null; then
@@ -51,7 +55,7 @@ for t in $targets; do
 	mkdir -p "$work/corpus" "$work/artifacts"
 	rm -f "$work"/artifacts/* # only this run's findings are reported
 	log="$work/fuzz.log"
-	"$build/tests/fuzz/fuzz-$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+	"$build/tests/fuzz/fuzz-$t" -max_total_time="$seconds" -seed="$seed" -timeout=10 -rss_limit_mb=2048 \
 		-print_final_stats=1 -artifact_prefix="$work/artifacts/" \
 		"$work/corpus" "$src/tests/fuzz/corpus/$t" >"$log" 2>&1
 	rc=$?

@@ -227,6 +227,23 @@ static void test_lines_follow_quoted_breaks(void)
 	csvimport_free(ci);
 }
 
+/* Old Mac line ends ("CSV (Macintosh)"): a lone "\r" ends a line too, so
+ * rows and messages name the lines an editor shows (found by the fuzzer:
+ * the first row was said to be on the header's line). */
+static void test_cr_line_ends(void)
+{
+	struct csvimport *ci = import_text("mac.csv", "id,name,area\ra1,张三,152223\ra2,李四,x5\r");
+	CHECK(has_error(ci,
+	                "row 2 (line 3): column area: 'x5' is not an area code (2 to 20 digits)"));
+	csvimport_free(ci);
+	ci = import_text("mac-ok.csv", "id,name,area\ra1,张三,152223\r\na2,李四,152223\r");
+	CHECK_EQ_INT(ci->n_errors, 0);
+	CHECK_EQ_INT(ci->n_elders, 2);
+	CHECK_EQ_INT(ci->lines[0], 2);
+	CHECK_EQ_INT(ci->lines[1], 3);
+	csvimport_free(ci);
+}
+
 static void test_file_errors(void)
 {
 	struct csvimport *ci = import_text("missing.csv", "姓名,地址\n张三,x\n");
@@ -348,6 +365,7 @@ int main(void)
 	test_registered();
 	test_row_errors();
 	test_lines_follow_quoted_breaks();
+	test_cr_line_ends();
 	test_file_errors();
 	test_helpers();
 	return tft_done();
