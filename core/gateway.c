@@ -401,6 +401,24 @@ struct upload {
 	bool too_big, counted;
 };
 
+/* Adds one piece of a request body (libmicrohttpd hands it over in calls)
+ * to u, up to limit bytes in all; past that the body is marked too big and
+ * the rest dropped, so a huge upload costs no memory. */
+static enum MHD_Result upload_add(struct upload *u, const char *data, size_t *size, size_t limit)
+{
+	if (!u->too_big && u->len + *size <= limit) {
+		uint8_t *b = realloc(u->buf, u->len + *size);
+		if (!b)
+			return MHD_NO;
+		memcpy(b + u->len, data, *size);
+		u->buf = b, u->len += *size;
+	} else {
+		u->too_big = true;
+	}
+	*size = 0;
+	return MHD_YES;
+}
+
 static enum MHD_Result forward(struct gw *g, struct MHD_Connection *c, struct upload *u)
 {
 	struct slot *s;
@@ -471,20 +489,8 @@ static enum MHD_Result envelope_endpoint(struct gw *g, struct MHD_Connection *c,
 		*state = u;
 		return MHD_YES;
 	}
-	if (*size) {
-		if (!u->too_big && u->len + *size <= g->cfg.max_body) {
-			uint8_t *b = realloc(u->buf, u->len + *size);
-			if (!b)
-				return MHD_NO;
-			memcpy(b + u->len, data, *size);
-			u->buf = b;
-			u->len += *size;
-		} else {
-			u->too_big = true;
-		}
-		*size = 0;
-		return MHD_YES;
-	}
+	if (*size)
+		return upload_add(u, data, size, g->cfg.max_body);
 	if (u->too_big)
 		return send_text(g, c, MHD_HTTP_CONTENT_TOO_LARGE,
 		                 "envelope larger than the daemon accepts\n");
@@ -507,19 +513,8 @@ static enum MHD_Result demo_enrol(struct gw *g, struct MHD_Connection *c, const 
 		*state = u;
 		return MHD_YES;
 	}
-	if (*size) {
-		if (u->len + *size <= 32) {
-			uint8_t *b = realloc(u->buf, u->len + *size);
-			if (!b)
-				return MHD_NO;
-			memcpy(b + u->len, data, *size);
-			u->buf = b, u->len += *size;
-		} else {
-			u->too_big = true;
-		}
-		*size = 0;
-		return MHD_YES;
-	}
+	if (*size)
+		return upload_add(u, data, size, 32);
 	const char *tok = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Demo-Token");
 	size_t tl = strlen(g->cfg.demo_token);
 	if (!tok || strlen(tok) != tl || sodium_memcmp(tok, g->cfg.demo_token, tl) != 0)
@@ -566,19 +561,8 @@ static enum MHD_Result parse_elders(struct gw *g, struct MHD_Connection *c, cons
 		*state = u;
 		return MHD_YES;
 	}
-	if (*size) {
-		if (!u->too_big && u->len + *size <= g->cfg.max_body) {
-			uint8_t *b = realloc(u->buf, u->len + *size);
-			if (!b)
-				return MHD_NO;
-			memcpy(b + u->len, data, *size);
-			u->buf = b, u->len += *size;
-		} else {
-			u->too_big = true;
-		}
-		*size = 0;
-		return MHD_YES;
-	}
+	if (*size)
+		return upload_add(u, data, size, g->cfg.max_body);
 	if (u->too_big)
 		return send_text(g, c, MHD_HTTP_CONTENT_TOO_LARGE,
 		                 "file larger than one import can carry; split it\n");

@@ -925,6 +925,15 @@ static int invalid(struct wctx *w, int r, const char *err)
 	return r;
 }
 
+/* The first six bytes of a tie: the signing time in ms, 48 bits
+ * big-endian, so changes in one second apply in the order signed. */
+static void tie_signed_at(uint8_t tie[8], int64_t sent_ms)
+{
+	uint64_t ms = sent_ms > 0 ? (uint64_t)sent_ms : 0;
+	for (int i = 5; i >= 0; i--, ms >>= 8)
+		tie[i] = (uint8_t)ms;
+}
+
 /* When the registry change being applied takes effect: the request's
  * effective_at, or when it was signed. */
 static struct registry_when change_when(const struct wctx *w)
@@ -937,9 +946,7 @@ static struct registry_when change_when(const struct wctx *w)
 	};
 	if (when.at <= 0)
 		when.at = w->now;
-	uint64_t ms = q->sent_at_ms > 0 ? (uint64_t)q->sent_at_ms : 0;
-	for (int i = 5; i >= 0; i--, ms >>= 8)
-		when.tie[i] = (uint8_t)ms;
+	tie_signed_at(when.tie, q->sent_at_ms);
 	when.tie[6] = w->job->ref[0], when.tie[7] = w->job->ref[1];
 	return when;
 }
@@ -1636,9 +1643,7 @@ int ingest_recover_admin(struct store *st, const uint8_t pk[32], char *err, size
 	/* Effective now: the history keeps what the admin was before. */
 	int64_t now = clock_now();
 	struct registry_when when = {.at = now, .received = now, .signer = "recover-admin"};
-	uint64_t ms = (uint64_t)clock_now_ms();
-	for (int i = 5; i >= 0; i--, ms >>= 8)
-		when.tie[i] = (uint8_t)ms;
+	tie_signed_at(when.tie, clock_now_ms());
 	bool same = old && old->role == admin.role && !*old->area;
 	r = same ? 0 : registry_put_visitor(txn, &admin, &when, NULL, err, errlen);
 	if (r == TF_E_DUPLICATE)
