@@ -65,6 +65,8 @@ enum opt {
 	OPT_DRY_RUN,
 	OPT_MAX_MESSAGE,
 	OPT_NOTE,
+	OPT_NAME,
+	OPT_REASON,
 	OPT_CMD_LAST,
 };
 
@@ -82,6 +84,8 @@ static const struct option long_opts[] = {
     {"now", required_argument, NULL, OPT_NOW},
     {"help", no_argument, NULL, OPT_HELP},
     {"note", required_argument, NULL, OPT_NOTE},
+    {"name", required_argument, NULL, OPT_NAME},
+    {"reason", required_argument, NULL, OPT_REASON},
     {"parent", required_argument, NULL, OPT_PARENT},
     {"contact", required_argument, NULL, OPT_CONTACT},
     {"role", required_argument, NULL, OPT_ROLE},
@@ -157,13 +161,24 @@ static const char usage_text[] =
     "      (an existing elder with this ID is replaced)\n"
     "      categories: living_alone empty_nest left_behind incapacitated\n"
     "      severely_disabled family_planning_special extreme_poverty (or 独居 空巢 ...)\n"
+    "  elder edit ID [--name N] [--area CODE] [--address A] [--phone P] [--birth D]\n"
+    "      [--categories a,b] [--tier T] [--lat X --lon Y] [--neighbours V1,V2]\n"
+    "      [--visitors V,...]   change only the fields given (from --effective on)\n"
+    "  elder remove ID --reason error|deceased|moved-away [--note TEXT]\n"
+    "      error: entered in error, out of every list and report, past months\n"
+    "      included (filed months list it as a correction); deceased and\n"
+    "      moved-away are statuses from --effective on\n"
+    "  elder restore ID [--note TEXT]   withdraw a removal as entered in error\n"
     "  elder set-status ID active|hospitalised|moved_away|deceased\n"
     "  neighbours set ELDER V1 [V2]      the two \"1+2\" neighbour households\n"
     "  neighbours clear ELDER\n"
     "  visitors assign ELDER V...        replace the elder's assigned visitors\n"
     "  visitors clear ELDER\n"
     "  import elders FILE.csv [--dry-run] [--max-message BYTES]\n"
-    "      all or nothing: any bad row is reported and nothing is sent\n"
+    "      all or nothing: any bad row is reported and nothing is sent; prints\n"
+    "      the batch (64 hex digits) that 'import undo' takes\n"
+    "  import undo BATCH [--note TEXT]\n"
+    "      remove every elder that import registered, as entered in error\n"
     "  list areas|elders|visitors|keys [--area CODE]\n"
     "  event correct EVENT_ID [--note TEXT]\n"
     "      withdraw a care event reported in error (a wrong death or move, by\n"
@@ -419,31 +434,46 @@ static int parse_degrees(const char *opt, const char *s, double limit, double *o
 	return 0;
 }
 
-/* Fills e from the elder add flags. Arrays are malloc'd (freed by
- * elder_flags_free). Returns an exit code. */
-static int elder_from_flags(const struct opts *o, char **args, tf_elder *e, char birth[11])
+/* Fills e from the elder flags given (elder add and edit alike); fields
+ * (may be NULL) gets the EditElder field name of each, *nf their number.
+ * Arrays are malloc'd (freed by elder_flags_free). Returns an exit code. */
+static int elder_fields_from_flags(const struct opts *o, tf_elder *e, char birth[11],
+                                   const char **fields, size_t *nf)
 {
-	int ex;
-	if ((ex = need_id("elder id", args[0])))
-		return ex;
-	if (!*args[1])
-		return cli_usage("the elder's name is empty");
-	if (!val(o, OPT_AREA))
-		return cli_usage("elder add needs --area CODE");
-	if ((ex = need_area("--area", val(o, OPT_AREA))))
-		return ex;
-	e->id = args[0];
-	e->name = args[1];
-	e->area = (char *)val(o, OPT_AREA);
-	if (val(o, OPT_ADDRESS))
+	int ex = 0;
+	size_t n_f = 0;
+#define GIVEN(name)                                                                                \
+	do {                                                                                       \
+		if (fields)                                                                        \
+			fields[n_f] = name;                                                        \
+		n_f++;                                                                             \
+	} while (0)
+	if (val(o, OPT_NAME)) {
+		if (!*val(o, OPT_NAME))
+			return cli_usage("the elder's name is empty");
+		e->name = (char *)val(o, OPT_NAME);
+		GIVEN("name");
+	}
+	if (val(o, OPT_AREA)) {
+		if ((ex = need_area("--area", val(o, OPT_AREA))))
+			return ex;
+		e->area = (char *)val(o, OPT_AREA);
+		GIVEN("area");
+	}
+	if (val(o, OPT_ADDRESS)) {
 		e->address = (char *)val(o, OPT_ADDRESS);
-	if (val(o, OPT_PHONE))
+		GIVEN("address");
+	}
+	if (val(o, OPT_PHONE)) {
 		e->phone = (char *)val(o, OPT_PHONE);
+		GIVEN("phone");
+	}
 	if (val(o, OPT_BIRTH)) {
 		if (csvimport_date(val(o, OPT_BIRTH), birth) < 0)
 			return cli_usage("--birth '%s' is not a real date (YYYY-MM-DD)",
 			                 val(o, OPT_BIRTH));
 		e->birth_date = birth;
+		GIVEN("birth_date");
 	}
 	if (val(o, OPT_REGISTERED) &&
 	    csvimport_registered(val(o, OPT_REGISTERED), &e->registered_at) < 0)
@@ -455,6 +485,7 @@ static int elder_from_flags(const struct opts *o, char **args, tf_elder *e, char
 		if (t < 0)
 			return cli_usage("--tier must be general, key or high");
 		e->risk_tier = (Tanfang__V1__RiskTier)t;
+		GIVEN("risk_tier");
 	}
 	if (!!val(o, OPT_LAT) != !!val(o, OPT_LON))
 		return cli_usage("give both --lat and --lon, or neither");
@@ -463,6 +494,7 @@ static int elder_from_flags(const struct opts *o, char **args, tf_elder *e, char
 		    (ex = parse_degrees("--lon", val(o, OPT_LON), 180, &e->lon)))
 			return ex;
 		e->has_location = true;
+		GIVEN("location");
 	}
 	if (val(o, OPT_CATEGORIES)) {
 		char **items;
@@ -485,14 +517,39 @@ static int elder_from_flags(const struct opts *o, char **args, tf_elder *e, char
 		csvimport_list_free(items, n);
 		if (ex)
 			return ex;
+		GIVEN("categories");
 	}
-	if (val(o, OPT_NEIGHBOURS) && (ex = need_ids("neighbour", val(o, OPT_NEIGHBOURS), 2,
-	                                             &e->neighbours, &e->n_neighbours)))
-		return ex;
-	if (val(o, OPT_VISITORS) &&
-	    (ex = need_ids("visitor", val(o, OPT_VISITORS), 16, &e->visitors, &e->n_visitors)))
-		return ex;
+	if (val(o, OPT_NEIGHBOURS)) {
+		if ((ex = need_ids("neighbour", val(o, OPT_NEIGHBOURS), 2, &e->neighbours,
+		                   &e->n_neighbours)))
+			return ex;
+		GIVEN("neighbours");
+	}
+	if (val(o, OPT_VISITORS)) {
+		if ((ex = need_ids("visitor", val(o, OPT_VISITORS), 16, &e->visitors,
+		                   &e->n_visitors)))
+			return ex;
+		GIVEN("visitors");
+	}
+#undef GIVEN
+	if (nf)
+		*nf = n_f;
 	return 0;
+}
+
+/* Fills e from the elder add arguments and flags. Returns an exit code. */
+static int elder_from_flags(const struct opts *o, char **args, tf_elder *e, char birth[11])
+{
+	int ex;
+	if ((ex = need_id("elder id", args[0])))
+		return ex;
+	if (!*args[1])
+		return cli_usage("the elder's name is empty");
+	if (!val(o, OPT_AREA))
+		return cli_usage("elder add needs --area CODE");
+	e->id = args[0];
+	e->name = args[1];
+	return elder_fields_from_flags(o, e, birth, NULL, NULL);
 }
 
 static void elder_flags_free(tf_elder *e)
@@ -724,7 +781,11 @@ static int cmd_import_elders(struct conn *c, const struct opts *o, char **args, 
 	if ((ex = cli_check_call(&c->s, r)))
 		goto out;
 	if (rep->status == TANFANG__V1__STATUS__STATUS_OK) {
-		printf("%s: %zu elders imported\n", file, ci->n_elders);
+		char batch[65] = "";
+		if (rep->ref.len == 32)
+			hex_encode(rep->ref.data, 32, batch);
+		printf("%s: %zu elders imported (batch %s; 'import undo %s' removes them)\n", file,
+		       ci->n_elders, batch, batch);
 	} else {
 		import_refused(ci, file, rep);
 		ex = cli_refused(rep);
@@ -924,6 +985,139 @@ static int cmd_event_correct(struct conn *c, const struct opts *o, char **args, 
 	return call_change(c, &req, done);
 }
 
+/* ---- corrections to the register (issue 11, item 4) ---- */
+
+static int cmd_elder_edit(struct conn *c, const struct opts *o, char **args, size_t nargs)
+{
+	(void)nargs;
+	int ex = need_id("elder id", args[0]);
+	if (ex)
+		return ex;
+	tf_elder e;
+	wire_init(WIRE_ELDER, &e);
+	e.id = args[0];
+	char birth[11];
+	const char *fields[16];
+	size_t nf = 0;
+	ex = elder_fields_from_flags(o, &e, birth, fields, &nf);
+	if (!ex && val(o, OPT_REGISTERED))
+		ex = cli_usage("elder edit cannot change --registered (register the elder again "
+		               "with elder add)");
+	if (!ex && !nf)
+		ex = cli_usage("elder edit needs at least one field to change (--name, --area, "
+		               "--address, --phone, --birth, --categories, --tier, --lat/--lon, "
+		               "--neighbours, --visitors)");
+	if (!ex)
+		ex = conn_open(c, o);
+	if (!ex) {
+		Tanfang__V1__EditElder ed = TANFANG__V1__EDIT_ELDER__INIT;
+		ed.elder = &e;
+		ed.fields = (char **)fields, ed.n_fields = nf;
+		tf_request req;
+		wire_init(WIRE_REQUEST, &req);
+		req.op_case = TANFANG__V1__REQUEST__OP_EDIT_ELDER;
+		req.edit_elder = &ed;
+		char done[256];
+		int at = snprintf(done, sizeof done, "elder %s: changed", e.id);
+		for (size_t i = 0; i < nf && at > 0 && (size_t)at < sizeof done; i++)
+			at += snprintf(done + at, sizeof done - (size_t)at, "%s%s", i ? ", " : " ",
+			               fields[i]);
+		ex = call_change(c, &req, done);
+	}
+	elder_flags_free(&e);
+	return ex;
+}
+
+static int remove_elder(struct conn *c, const struct opts *o, const char *id, int reason,
+                        const char *done)
+{
+	const char *note = val(o, OPT_NOTE) ? val(o, OPT_NOTE) : "";
+	if (strlen(note) > 1000)
+		return cli_usage("--note is longer than 1000 bytes");
+	int ex = conn_open(c, o);
+	if (ex)
+		return ex;
+	Tanfang__V1__RemoveElder rm = TANFANG__V1__REMOVE_ELDER__INIT;
+	rm.elder_id = (char *)id;
+	rm.reason = (Tanfang__V1__RemoveElder__Reason)reason;
+	rm.note = (char *)note;
+	tf_request req;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_REMOVE_ELDER;
+	req.remove_elder = &rm;
+	return call_change(c, &req, done);
+}
+
+static int cmd_elder_remove(struct conn *c, const struct opts *o, char **args, size_t nargs)
+{
+	(void)nargs;
+	int ex = need_id("elder id", args[0]);
+	if (ex)
+		return ex;
+	const char *why = val(o, OPT_REASON);
+	int reason;
+	const char *what;
+	if (!why)
+		return cli_usage("elder remove needs --reason error|deceased|moved-away");
+	if (strcmp(why, "error") == 0 || strcmp(why, "entered-in-error") == 0 ||
+	    strcmp(why, "录入错误") == 0)
+		reason = TANFANG__V1__REMOVE_ELDER__REASON__REASON_ENTERED_IN_ERROR,
+		what = "removed as entered in error: out of every list and report, past months "
+		       "included";
+	else if (strcmp(why, "deceased") == 0 || strcmp(why, "去世") == 0)
+		reason = TANFANG__V1__REMOVE_ELDER__REASON__REASON_DECEASED, what = "deceased";
+	else if (strcmp(why, "moved-away") == 0 || strcmp(why, "moved_away") == 0 ||
+	         strcmp(why, "迁出") == 0)
+		reason = TANFANG__V1__REMOVE_ELDER__REASON__REASON_MOVED_AWAY, what = "moved away";
+	else
+		return cli_usage("--reason must be error, deceased or moved-away, not '%s'", why);
+	char done[256];
+	snprintf(done, sizeof done, "elder %s %s", args[0], what);
+	return remove_elder(c, o, args[0], reason, done);
+}
+
+static int cmd_elder_restore(struct conn *c, const struct opts *o, char **args, size_t nargs)
+{
+	(void)nargs;
+	int ex = need_id("elder id", args[0]);
+	if (ex)
+		return ex;
+	char done[160];
+	snprintf(done, sizeof done,
+	         "elder %s restored: its removal as entered in error is withdrawn", args[0]);
+	return remove_elder(c, o, args[0], TANFANG__V1__REMOVE_ELDER__REASON__REASON_RESTORE, done);
+}
+
+static int cmd_import_undo(struct conn *c, const struct opts *o, char **args, size_t nargs)
+{
+	(void)nargs;
+	uint8_t ref[32];
+	if (strlen(args[0]) != 64 || hex_decode(args[0], ref, 32) < 0)
+		return cli_usage("BATCH must be the 64 hex digits 'import elders' printed");
+	const char *note = val(o, OPT_NOTE) ? val(o, OPT_NOTE) : "";
+	if (strlen(note) > 1000)
+		return cli_usage("--note is longer than 1000 bytes");
+	int ex = conn_open(c, o);
+	if (ex)
+		return ex;
+	Tanfang__V1__UndoImport u = TANFANG__V1__UNDO_IMPORT__INIT;
+	u.import_ref.data = ref, u.import_ref.len = 32;
+	u.note = (char *)note;
+	tf_request req;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_UNDO_IMPORT;
+	req.undo_import = &u;
+	tf_reply *rep;
+	if ((ex = cli_call(&c->s, &req, &rep)))
+		return ex;
+	if (rep->status == TANFANG__V1__STATUS__STATUS_OK)
+		printf("%s\n", rep->detail);
+	else
+		ex = cli_refused(rep);
+	wire_free(WIRE_REPLY, rep);
+	return ex;
+}
+
 /* Parses --effective: a local date (midnight) or date and time. */
 static int parse_when(const char *s, int64_t *out)
 {
@@ -974,6 +1168,15 @@ static const struct cmd cmds[] = {
          BIT(OPT_TIER) | BIT(OPT_LAT) | BIT(OPT_LON) | BIT(OPT_PHONE) | BIT(OPT_NEIGHBOURS) |
          BIT(OPT_VISITORS),
      cmd_elder_add, "elder add ID NAME --area CODE [...]"},
+    {"elder", "edit", 1, 1,
+     BIT(OPT_NAME) | BIT(OPT_AREA) | BIT(OPT_ADDRESS) | BIT(OPT_BIRTH) | BIT(OPT_REGISTERED) |
+         BIT(OPT_CATEGORIES) | BIT(OPT_TIER) | BIT(OPT_LAT) | BIT(OPT_LON) | BIT(OPT_PHONE) |
+         BIT(OPT_NEIGHBOURS) | BIT(OPT_VISITORS),
+     cmd_elder_edit, "elder edit ID [--phone P] [--area CODE] [...] (only what is given)"},
+    {"elder", "remove", 1, 1, BIT(OPT_REASON) | BIT(OPT_NOTE), cmd_elder_remove,
+     "elder remove ID --reason error|deceased|moved-away [--note TEXT]"},
+    {"elder", "restore", 1, 1, BIT(OPT_NOTE), cmd_elder_restore, "elder restore ID [--note TEXT]"},
+    {"import", "undo", 1, 1, BIT(OPT_NOTE), cmd_import_undo, "import undo BATCH [--note TEXT]"},
     {"elder", "set-status", 2, 2, 0, cmd_elder_set_status,
      "elder set-status ID active|hospitalised|moved_away|deceased"},
     {"neighbours", "set", 2, 3, 0, cmd_neighbours_set, "neighbours set ELDER V1 [V2]"},

@@ -1048,9 +1048,25 @@ static int apply_import(struct wctx *w)
 	const Tanfang__V1__ImportElders *im = w->job->req->import_elders;
 	if (im->check_only)
 		return check_import(w);
+	/* Which elders this import registers (not those it only changes),
+	 * for UndoImport. */
+	bool *made = calloc(im->n_elders ? im->n_elders : 1, sizeof *made);
+	if (!made)
+		return -ENOMEM;
 	for (size_t i = 0; i < im->n_elders; i++) {
-		int r = put_elder(w, im->elders[i]);
+		tf_elder *old;
+		int r = registry_get_elder(w->txn, im->elders[i]->id, &old);
+		if (r == 0)
+			wire_free(WIRE_ELDER, old);
+		else if (r == -ENOENT)
+			made[i] = true;
+		else {
+			free(made);
+			return r;
+		}
+		r = put_elder(w, im->elders[i]);
 		if (r < 0) {
+			free(made);
 			if (w->job->status != S(OK)) {
 				char d[sizeof w->job->detail];
 				snprintf(d, sizeof d, "%s", w->job->detail);
@@ -1061,8 +1077,132 @@ static int apply_import(struct wctx *w)
 			return r;
 		}
 	}
+	size_t len = 0;
+	for (size_t i = 0; i < im->n_elders; i++)
+		len += made[i] ? strlen(im->elders[i]->id) + 1 : 0;
+	char *ids = malloc(len ? len : 1), *p = ids;
+	if (!ids) {
+		free(made);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < im->n_elders; i++) {
+		if (!made[i])
+			continue;
+		size_t n = strlen(im->elders[i]->id) + 1;
+		memcpy(p, im->elders[i]->id, n);
+		p += n;
+	}
+	free(made);
+	int r = store_put(w->txn, DB_IMPORTS, w->job->ref, ENVELOPE_REF_LEN, ids, len, 0);
+	free(ids);
+	if (r < 0)
+		return r;
+	/* The reply's ref names this import for UndoImport. */
 	set_status(w->job, S(OK), "imported %zu elders", im->n_elders);
 	return 0;
+}
+
+/* EditElder: the named fields only, checked in scope before and after. */
+static int apply_edit(struct wctx *w)
+{
+	const Tanfang__V1__EditElder *ed = w->job->req->edit_elder;
+	tf_elder *old;
+	int r = registry_get_elder(w->txn, ed->elder->id, &old);
+	if (r == -ENOENT) {
+		set_status(w->job, S(UNKNOWN_ELDER), "no elder with id %s", ed->elder->id);
+		return TF_E_NOELDER;
+	}
+	if (r < 0)
+		return r;
+	bool moves = false;
+	for (size_t i = 0; i < ed->n_fields; i++)
+		moves |= strcmp(ed->fields[i], "area") == 0;
+	r = admin_scope(w, old->area, moves ? ed->elder->area : old->area);
+	wire_free(WIRE_ELDER, old);
+	if (r < 0)
+		return r;
+	char err[400];
+	struct registry_when when = change_when(w);
+	tf_elder *now;
+	r = invalid(w,
+	            registry_edit_elder(w->txn, ed->elder, ed->fields, ed->n_fields, &when, &now,
+	                                err, sizeof err),
+	            err);
+	if (r < 0)
+		return r;
+	r = elder_changed(w, now);
+	wire_free(WIRE_ELDER, now);
+	return r;
+}
+
+/* One elder off the register (RemoveElder, or one of UndoImport's). */
+static int remove_one(struct wctx *w, const char *id, int reason, const char *note)
+{
+	tf_elder *old;
+	int r = registry_get_elder(w->txn, id, &old);
+	if (r == -ENOENT) {
+		set_status(w->job, S(UNKNOWN_ELDER), "no elder with id %s", id);
+		return TF_E_NOELDER;
+	}
+	if (r < 0)
+		return r;
+	r = admin_scope(w, old->area, old->area);
+	wire_free(WIRE_ELDER, old);
+	if (r < 0)
+		return r;
+	char err[400];
+	struct registry_when when = change_when(w);
+	tf_elder *now;
+	r = invalid(
+	    w, registry_remove_elder(w->txn, id, reason, note, &when, &now, err, sizeof err), err);
+	if (r < 0)
+		return r;
+	r = elder_changed(w, now);
+	wire_free(WIRE_ELDER, now);
+	return r;
+}
+
+/* UndoImport: every elder the import registered, as entered in error; all
+ * or nothing (the caller's transaction is undone on a refusal). */
+static int apply_undo_import(struct wctx *w)
+{
+	const Tanfang__V1__UndoImport *u = w->job->req->undo_import;
+	const void *v;
+	size_t vl;
+	int r = u->import_ref.len == ENVELOPE_REF_LEN
+	            ? store_get(w->txn, DB_IMPORTS, u->import_ref.data, ENVELOPE_REF_LEN, &v, &vl)
+	            : -ENOENT;
+	if (r == -ENOENT) {
+		set_status(
+		    w->job, S(NOT_FOUND),
+		    "no stored import has that reference (the 64 hex digits its reply gave)");
+		return r;
+	}
+	if (r < 0)
+		return r;
+	/* The value lives in the map until this transaction writes: copy. */
+	char *ids = malloc(vl ? vl : 1);
+	if (!ids)
+		return -ENOMEM;
+	memcpy(ids, v, vl);
+	size_t n = 0;
+	for (size_t off = 0; r == 0 && off < vl; off += strlen(ids + off) + 1) {
+		if (!memchr(ids + off, '\0', vl - off)) {
+			r = TF_E_CORRUPT;
+			break;
+		}
+		r = remove_one(w, ids + off,
+		               TANFANG__V1__REMOVE_ELDER__REASON__REASON_ENTERED_IN_ERROR,
+		               *u->note ? u->note : "import undone");
+		if (r == TF_E_DUPLICATE)
+			r = 0; /* removed already by hand */
+		n += r == 0;
+	}
+	free(ids);
+	if (r == 0)
+		set_status(w->job, S(OK), "%zu elders of the import removed as entered in error",
+		           n);
+	return r;
 }
 
 /* SetNeighbours / SetVisitors: a fact of their own, from its time on. */
@@ -1294,6 +1434,11 @@ static int apply_registry(struct wctx *w)
 		return apply_set_list(w, q->set_visitors->elder_id, q->set_visitors->visitors,
 		                      q->set_visitors->n_visitors, false);
 	case OP(CORRECT_EVENT): return apply_correct(w);
+	case OP(EDIT_ELDER): return apply_edit(w);
+	case OP(REMOVE_ELDER):
+		return remove_one(w, q->remove_elder->elder_id, q->remove_elder->reason,
+		                  q->remove_elder->note);
+	case OP(UNDO_IMPORT): return apply_undo_import(w);
 	case OP(FILE_REPORT): {
 		int64_t now = w->now;
 		r = query_file_report(w->txn, w->ig->pol, w->signer, q->file_report, now,

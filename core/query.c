@@ -961,12 +961,20 @@ static int late_facts(struct q *q, struct report *rp, const char *elder, const c
 			break;
 		}
 		if (f->received_at > rp->filed_at) {
-			const char *kind = f->kind == TANFANG__STORE__ELDER_FACT__KIND__KIND_CORRECT
-			                       ? "correction"
-			                   : f->event ? "care_event"
-			                              : "registry";
+			bool erase = f->kind == TANFANG__STORE__ELDER_FACT__KIND__KIND_ERASE,
+			     restore = f->kind == TANFANG__STORE__ELDER_FACT__KIND__KIND_RESTORE;
+			const char *kind =
+			    f->kind == TANFANG__STORE__ELDER_FACT__KIND__KIND_CORRECT || erase ||
+			            restore
+			        ? "correction"
+			    : f->event ? "care_event"
+			               : "registry";
 			const char *what =
-			    f->event ? wire_event_type_name(f->event)
+			    erase     ? "removed: entered in error"
+			    : restore ? "removal withdrawn"
+			    : f->kind == TANFANG__STORE__ELDER_FACT__KIND__KIND_EDIT
+			        ? "registry edit"
+			    : f->event ? wire_event_type_name(f->event)
 			    : f->kind == TANFANG__STORE__ELDER_FACT__KIND__KIND_STATUS
 			        ? wire_elder_status_name(f->status)
 			    : f->kind == TANFANG__STORE__ELDER_FACT__KIND__KIND_NEIGHBOURS
@@ -976,8 +984,10 @@ static int late_facts(struct q *q, struct report *rp, const char *elder, const c
 			    : f->kind == TANFANG__STORE__ELDER_FACT__KIND__KIND_CORRECT
 			        ? "event withdrawn"
 			        : "registry entry";
-			r = add_late(rp, kind, elder, area, f->effective_at, f->received_at,
-			             f->signer, what);
+			/* A removal holds for all time (stored at 0): shown when made. */
+			r = add_late(rp, kind, elder, area,
+			             erase || restore ? f->received_at : f->effective_at,
+			             f->received_at, f->signer, what);
 		}
 		wire_free(WIRE_ELDER_FACT, f);
 		if (r < 0)
@@ -1028,8 +1038,20 @@ static int report_elder(struct q *q, struct report *rp, struct elder_month *m)
 				break;
 			j--;
 		}
-		if (j < 0)
-			return 0; /* never present (registered as gone) */
+		if (j < 0) {
+			/* Never present: registered as gone, or removed as entered
+			 * in error; a filed month lists a removal made since. */
+			if (!rp->filed_at || !smap_get(&rp->late_elders, m->id))
+				return 0;
+			for (long i = 0; i <= iend; i++) {
+				tf_elder *si;
+				if ((r = span_state(m, i, &si)) < 0)
+					return r;
+				if (smap_get(&rp->index, si->area))
+					return late_facts(q, rp, m->id, si->area);
+			}
+			return 0;
+		}
 		left_before = m->from[j + 1] < S;
 		tstar = m->from[j + 1] - 1;
 	}

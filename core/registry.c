@@ -241,11 +241,11 @@ static int add_fact(struct store_txn *txn, const char *id, tf_elder_fact *f,
 	return r;
 }
 
-int registry_put_elder(struct store_txn *txn, const tf_elder *e, const struct registry_when *w,
-                       tf_elder **current, char *err, size_t errlen)
+/* The checks of an elder's registry entry as it would stand (put and
+ * edit alike). Returns 0, TF_E_INVALID (detail in err) or a store code. */
+static int elder_check(struct store_txn *txn, const tf_elder *e, const struct registry_when *w,
+                       char *err, size_t errlen)
 {
-	if (current)
-		*current = NULL;
 	if (!registry_id_valid(e->id))
 		return ERR("elder id '%s' must be 1 to %d characters of A-Z a-z 0-9 _ . -", e->id,
 		           REGISTRY_ID_MAX);
@@ -266,13 +266,25 @@ int registry_put_elder(struct store_txn *txn, const tf_elder *e, const struct re
 	 * months' reports count the elder. */
 	if (e->registered_at < 0 || e->registered_at > w->received)
 		return ERR("elder %s: registered_at is in the future", e->id);
+	if (e->status == TANFANG__V1__ELDER_STATUS__ELDER_STATUS_REMOVED)
+		return ERR("elder %s: status REMOVED is set by a removal (entered in error), "
+		           "not by a registration",
+		           e->id);
 	int r = area_exists(txn, e->area);
 	if (r == -ENOENT)
 		return ERR("elder %s: area '%s' does not exist", e->id, e->area);
 	if (r < 0)
 		return r;
-	r = check_lists(txn, e->id, e->neighbours, e->n_neighbours, e->visitors, e->n_visitors, err,
-	                errlen);
+	return check_lists(txn, e->id, e->neighbours, e->n_neighbours, e->visitors, e->n_visitors,
+	                   err, errlen);
+}
+
+int registry_put_elder(struct store_txn *txn, const tf_elder *e, const struct registry_when *w,
+                       tf_elder **current, char *err, size_t errlen)
+{
+	if (current)
+		*current = NULL;
+	int r = elder_check(txn, e, w, err, errlen);
 	if (r < 0)
 		return r;
 	tf_elder copy = *e;
@@ -475,4 +487,124 @@ int registry_transport_index(struct store_txn *txn)
 	}
 	free(all);
 	return r;
+}
+
+/* The fields EditElder may name (tanfang.proto). */
+static const char *const edit_fields[] = {
+    "name",       "area",      "address",  "location",   "birth_date",
+    "categories", "risk_tier", "visitors", "neighbours", "phone",
+};
+
+static bool edit_field_known(const char *f)
+{
+	for (size_t i = 0; i < sizeof edit_fields / sizeof *edit_fields; i++)
+		if (strcmp(f, edit_fields[i]) == 0)
+			return true;
+	return false;
+}
+
+int registry_edit_elder(struct store_txn *txn, const tf_elder *e, char **fields, size_t n_fields,
+                        const struct registry_when *w, tf_elder **current, char *err, size_t errlen)
+{
+	if (current)
+		*current = NULL;
+	if (!n_fields)
+		return ERR("elder %s: an edit names at least one field", e->id);
+	for (size_t i = 0; i < n_fields; i++) {
+		if (!edit_field_known(fields[i]))
+			return ERR(
+			    "elder %s: '%s' is not a field an edit can change (name, area, "
+			    "address, location, birth_date, categories, risk_tier, visitors, "
+			    "neighbours, phone)",
+			    e->id, fields[i]);
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(fields[i], fields[j]) == 0)
+				return ERR("elder %s: field %s named twice", e->id, fields[i]);
+	}
+	tf_elder *cur;
+	int r = registry_get_elder(txn, e->id, &cur);
+	if (r == -ENOENT)
+		return r;
+	if (r < 0)
+		return r;
+	/* The entry as the edit leaves it, checked like a registration. */
+	tf_elder m = *cur;
+	struct {
+		const char *name;
+		bool on;
+	} f[sizeof edit_fields / sizeof *edit_fields];
+	for (size_t i = 0; i < sizeof edit_fields / sizeof *edit_fields; i++) {
+		f[i].name = edit_fields[i];
+		f[i].on = false;
+		for (size_t j = 0; j < n_fields; j++)
+			f[i].on |= strcmp(fields[j], edit_fields[i]) == 0;
+	}
+	if (f[0].on)
+		m.name = e->name;
+	if (f[1].on)
+		m.area = e->area;
+	if (f[2].on)
+		m.address = e->address;
+	if (f[3].on)
+		m.lat = e->lat, m.lon = e->lon, m.has_location = e->has_location;
+	if (f[4].on)
+		m.birth_date = e->birth_date;
+	if (f[5].on)
+		m.categories = e->categories, m.n_categories = e->n_categories;
+	if (f[6].on)
+		m.risk_tier = e->risk_tier;
+	if (f[7].on)
+		m.visitors = e->visitors, m.n_visitors = e->n_visitors;
+	if (f[8].on)
+		m.neighbours = e->neighbours, m.n_neighbours = e->n_neighbours;
+	if (f[9].on)
+		m.phone = e->phone;
+	m.status = TANFANG__V1__ELDER_STATUS__ELDER_STATUS_UNSPECIFIED;
+	m.registered_at = 0;
+	r = elder_check(txn, &m, w, err, errlen);
+	wire_free(WIRE_ELDER, cur);
+	if (r < 0)
+		return r;
+	tf_elder copy = *e;
+	copy.status = TANFANG__V1__ELDER_STATUS__ELDER_STATUS_UNSPECIFIED;
+	copy.status_since = 0, copy.registered_at = 0;
+	tf_elder_fact fact;
+	wire_init(WIRE_ELDER_FACT, &fact);
+	fact.kind = TANFANG__STORE__ELDER_FACT__KIND__KIND_EDIT;
+	fact.elder = &copy;
+	fact.fields = fields, fact.n_fields = n_fields;
+	return add_fact(txn, e->id, &fact, w, current, err, errlen);
+}
+
+int registry_remove_elder(struct store_txn *txn, const char *id, int reason, const char *note,
+                          const struct registry_when *w, tf_elder **current, char *err,
+                          size_t errlen)
+{
+	if (current)
+		*current = NULL;
+	if (!text_ok(note, 1000))
+		return ERR("elder %s: the note is too long (at most 1000 bytes)", id);
+	tf_elder_fact f;
+	wire_init(WIRE_ELDER_FACT, &f);
+	f.note = (char *)note;
+	struct registry_when at = *w;
+	switch (reason) {
+	case TANFANG__V1__REMOVE_ELDER__REASON__REASON_ENTERED_IN_ERROR:
+	case TANFANG__V1__REMOVE_ELDER__REASON__REASON_RESTORE:
+		/* For all time: the fact folds first, whatever its date. */
+		f.kind = reason == TANFANG__V1__REMOVE_ELDER__REASON__REASON_RESTORE
+		             ? TANFANG__STORE__ELDER_FACT__KIND__KIND_RESTORE
+		             : TANFANG__STORE__ELDER_FACT__KIND__KIND_ERASE;
+		at.at = 0;
+		break;
+	case TANFANG__V1__REMOVE_ELDER__REASON__REASON_DECEASED:
+	case TANFANG__V1__REMOVE_ELDER__REASON__REASON_MOVED_AWAY:
+		f.kind = TANFANG__STORE__ELDER_FACT__KIND__KIND_STATUS;
+		f.status = reason == TANFANG__V1__REMOVE_ELDER__REASON__REASON_DECEASED
+		               ? TANFANG__V1__ELDER_STATUS__ELDER_STATUS_DECEASED
+		               : TANFANG__V1__ELDER_STATUS__ELDER_STATUS_MOVED_AWAY;
+		break;
+	default: return ERR("elder %s: a removal needs a reason", id);
+	}
+	return add_fact(txn, id, &f, &at, current, err, errlen);
 }

@@ -62,6 +62,23 @@ int registry_set_list(struct store_txn *txn, const char *elder_id, char **ids, s
                       bool neighbours, const struct registry_when *w, tf_elder **current, char *err,
                       size_t errlen) TF_MUST_CHECK;
 int registry_get_elder(struct store_txn *txn, const char *id, tf_elder **out) TF_MUST_CHECK;
+/* Changes only the named fields of elder e->id from w->at on (issue 11,
+ * item 4: a corrected phone number leaves categories, visitors and
+ * neighbours as they were). fields: names of tanfang.proto's EditElder;
+ * the entry as the edit leaves it passes registry_put_elder's checks.
+ * Returns 0, -ENOENT if there is no such elder, TF_E_DUPLICATE, TF_E_INVALID
+ * (detail in err) or a store code; *current as registry_put_elder. */
+int registry_edit_elder(struct store_txn *txn, const tf_elder *e, char **fields, size_t n_fields,
+                        const struct registry_when *w, tf_elder **current, char *err,
+                        size_t errlen) TF_MUST_CHECK;
+/* Takes elder id off the register for reason (a RemoveElder reason):
+ * entered in error for all time (the elder leaves every duty and report,
+ * past months included; RESTORE withdraws it), deceased or moved away from
+ * w->at on. note: at most 1000 bytes. Same returns, -ENOENT if there is no
+ * such elder. */
+int registry_remove_elder(struct store_txn *txn, const char *id, int reason, const char *note,
+                          const struct registry_when *w, tf_elder **current, char *err,
+                          size_t errlen) TF_MUST_CHECK;
 
 /* Enrols a key for a visitor (must exist). Re-enrolling a revoked key is
  * refused (TF_E_INVALID): a revoked key stays revoked. Returns 0, -EEXIST if

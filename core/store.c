@@ -42,6 +42,7 @@ static const char *const db_names[DB_COUNT] = {
     [DB_FACT_ARRIVALS] = "fact_arrivals",
     [DB_SEEN] = "seen",
     [DB_TRANSPORT] = "transport",
+    [DB_IMPORTS] = "imports",
     [DB_OUTBOX] = "outbox",
     [DB_REFUSED] = "refused",
 };

@@ -60,6 +60,8 @@ enum store_db {
 	                     the skew window (replay.h) */
 	DB_TRANSPORT,     /* X25519 pk[32] -> Ed25519 pk[32]: the CURVE key of each enrolled key,
 	                     for the handshake check (registry.h) */
+	DB_IMPORTS,       /* ref[32] of an ImportElders -> the elder ids it registered, each
+	                     NUL-terminated: what UndoImport removes */
 	/* A field device's outbox (a separate store in the device's folder). */
 	DB_OUTBOX,  /* be64(recorded) id[16] -> signed envelope bytes */
 	DB_REFUSED, /* id[16] -> status(4, be) || detail || \0 || envelope bytes */
