@@ -998,6 +998,8 @@ static const char *opt_name(int o)
 int main(int argc, char **argv)
 {
 	cli_init(PROG);
+	if (argc > 1 && strcmp(argv[1], "--version") == 0)
+		return cli_version();
 	/* Dates given to the registry (--registered, the CSV's 登记日期) are
 	 * local days in the daemon's default zone unless TZ says otherwise. */
 	if (!getenv("TZ") && period_set_timezone("Asia/Shanghai") < 0)

@@ -373,6 +373,8 @@ int main(int argc, char **argv)
 {
 	log_set_name(PROG);
 	cli_init(PROG);
+	if (argc > 1 && strcmp(argv[1], "--version") == 0)
+		return cli_version();
 	struct cli cli;
 	int ex = parse_cli(argc, argv, &cli);
 	if (ex >= 0)

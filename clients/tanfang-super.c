@@ -1119,6 +1119,8 @@ static const char *opt_name(int o)
 int main(int argc, char **argv)
 {
 	cli_init(PROG);
+	if (argc > 1 && strcmp(argv[1], "--version") == 0)
+		return cli_version();
 	struct opts o = {.endpoint = DEFAULT_ENDPOINT,
 	                 .timeout_ms = DEFAULT_TIMEOUT_MS,
 	                 .format = OUTPUT_TABLE,

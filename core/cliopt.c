@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "version.h"
+
 static const char *prog_name = "tanfang";
 
 void cli_init(const char *prog)
@@ -19,7 +21,7 @@ int cli_usage(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fprintf(stderr, "%s: ", prog_name);
+	fprintf(stderr, "%s: error: ", prog_name);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, " (see %s --help)\n", prog_name);
@@ -30,11 +32,22 @@ int cli_fail(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fprintf(stderr, "%s: ", prog_name);
+	fprintf(stderr, "%s: error: ", prog_name);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
 	return CLI_FAILED;
+}
+
+const char *cli_version_string(void)
+{
+	return TANFANG_VERSION;
+}
+
+int cli_version(void)
+{
+	printf("%s (tanfang) %s\n", prog_name, TANFANG_VERSION);
+	return ferror(stdout) ? CLI_FAILED : CLI_OK;
 }
 
 int cli_refused(const tf_reply *rep)

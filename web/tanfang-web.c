@@ -100,6 +100,8 @@ int main(int argc, char **argv)
 {
 	cli_init(PROG);
 	log_set_name(PROG);
+	if (argc > 1 && strcmp(argv[1], "--version") == 0)
+		return cli_version();
 	if (argc < 2)
 		return cli_usage("a command is required: run, keygen or pubkey");
 	const char *cmd = argv[1];
