@@ -895,7 +895,7 @@ static int report_html(const struct opts *o, const Tanfang__V1__Report *rp)
 	fputs("<table>\n<thead>\n<tr><th rowspan=\"2\">序号</th><th rowspan=\"2\">地区</th>"
 	      "<th rowspan=\"2\">区划代码</th>"
 	      "<th colspan=\"3\">月探访</th><th colspan=\"3\">党员探访</th>"
-	      "<th colspan=\"5\">&ldquo;1+2&rdquo;邻里守望</th></tr>\n"
+	      "<th colspan=\"5\">“1+2”邻里守望</th></tr>\n"
 	      "<tr><th>应探访</th><th>已探访</th><th>探访率%</th>"
 	      "<th>应访</th><th>已访</th><th>完成率%</th>"
 	      "<th>应落实</th><th>已落实</th><th>落实率%</th><th>达标</th><th>达标率%</th></tr>\n"
@@ -1086,9 +1086,10 @@ static void kind_shown(const struct opts *o, int kind, char *buf, size_t size)
 {
 	const char *both = kind_label(kind);
 	const char *sp = strchr(both, ' ');
-	if (!sp || o->format == OUTPUT_CSV || o->format == OUTPUT_XLSX)
+	/* JSON keeps "上门 door", as it always has. */
+	if (!sp || o->format != OUTPUT_TABLE)
 		snprintf(buf, size, "%s", both);
-	else if (o->format == OUTPUT_JSON || o->english)
+	else if (o->english)
 		snprintf(buf, size, "%s", sp + 1);
 	else
 		snprintf(buf, size, "%.*s", (int)(sp - both), both);

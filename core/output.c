@@ -194,6 +194,9 @@ static bool excel_would_convert(const char *s)
  * @, and tab or CR, which some readers strip before looking. */
 static bool excel_would_evaluate(const char *s)
 {
+	/* A lone "-" (nobody, no rate) is text to every reader. */
+	if (strcmp(s, "-") == 0)
+		return false;
 	return *s && strchr("=+-@\t\r", *s) != NULL;
 }
 

@@ -547,12 +547,15 @@ static int due_key_cmp(const void *pa, const void *pb)
 
 /* Does an elder-wide duty under rule (a policy rule name, or "1+2 not set
  * up") fall to an assigned visitor of this role? The rule's counting roles
- * decide; "not set up" falls to every assigned visitor. */
+ * decide; finding two neighbour households ("not set up") falls to the
+ * village's own staff, not to a party member or a volunteer. */
 static bool elder_duty_falls_to(const struct policy *pol, const char *rule, int role)
 {
 	const struct policy_rule *r = policy_find(pol, rule);
 	if (!r)
-		return strcmp(rule, SCHEDULE_NOT_SET_UP) == 0;
+		return strcmp(rule, SCHEDULE_NOT_SET_UP) == 0 &&
+		       (role == ROLE(GRID_WORKER) || role == ROLE(VILLAGE_CADRE) ||
+		        role == ROLE(CIVIL_AFFAIRS_ASSISTANT) || role == ROLE(SOCIAL_WORKER));
 	return r->duty == DUTY_ELDER && (!r->roles || (r->roles & (1u << role)));
 }
 
