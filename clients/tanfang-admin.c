@@ -1010,6 +1010,7 @@ int main(int argc, char **argv)
 	                 .max_message = DEFAULT_MAX_MESSAGE};
 	int c;
 	const char *effective = NULL;
+	bool help = false;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", long_opts, NULL)) != -1) {
 		char *end;
@@ -1039,7 +1040,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		case 'h':
-		case OPT_HELP: fputs(usage_text, stdout); return 0;
+		case OPT_HELP: help = true; break;
 		case ':': return cli_usage("option %s needs a value", argv[optind - 1]);
 		case '?': return cli_usage("unknown option %s", argv[optind - 1]);
 		default:
@@ -1061,6 +1062,12 @@ int main(int argc, char **argv)
 		                 effective);
 	char **words = argv + optind;
 	size_t nwords = (size_t)(argc - optind);
+	if (help && nwords)
+		return cli_command_help(usage_text, words, nwords);
+	if (help) {
+		fputs(usage_text, stdout);
+		return 0;
+	}
 	if (nwords == 0) {
 		fputs(usage_text, stderr);
 		return CLI_USAGE;

@@ -1387,37 +1387,6 @@ static const struct cmd {
     {"activity", 0, B(OPT_AREA) | B(OPT_PERIOD) | B(OPT_VISITOR) | B(OPT_ROLE), cmd_activity},
 };
 
-/* COMMAND --help: the command's part of usage_text (its lines from
- * "  NAME" to the next command), then the global options. */
-static int command_help(const char *name)
-{
-	const char *p = strstr(usage_text, "\nCommands:\n");
-	size_t nl = strlen(name);
-	for (p = p ? strstr(p, "\n  ") : NULL; p; p = strstr(p + 1, "\n  ")) {
-		if (strncmp(p + 3, name, nl) == 0 && (p[3 + nl] == ' ' || p[3 + nl] == '\n'))
-			break;
-	}
-	if (!p)
-		return cli_usage("unknown command '%s'", name);
-	const char *end = p + 1;
-	/* The block ends at the next line indented by two spaces only, or at
-	 * the blank line after the commands. */
-	for (;;) {
-		const char *q = strchr(end, '\n');
-		if (!q || q[1] == '\n' || (q[1] == ' ' && q[2] == ' ' && q[3] != ' ')) {
-			end = q ? q + 1 : end + strlen(end);
-			break;
-		}
-		end = q + 1;
-	}
-	printf("usage: " PROG " [global options] %.*s", (int)(end - p - 3), p + 3);
-	const char *g = strstr(usage_text, "Global options");
-	const char *ge = g ? strstr(g, "\n\n") : NULL;
-	if (g && ge)
-		printf("\n%.*s\n", (int)(ge - g + 1), g);
-	return 0;
-}
-
 /* Parses a whole number in [min, max]; returns 0 or -EINVAL. */
 static int parse_long(const char *s, long min, long max, long *out)
 {
@@ -1524,7 +1493,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (help && optind < argc)
-		return command_help(argv[optind]);
+		return cli_command_help(usage_text, argv + optind, (size_t)(argc - optind));
 	if (help) {
 		fputs(usage_text, stdout);
 		return 0;

@@ -36,6 +36,13 @@ const char *cli_version_string(void);
 /* --version: "prog (tanfang) VERSION" on stdout, in the form help2man
  * reads. Returns CLI_OK, or CLI_FAILED if stdout failed. */
 int cli_version(void);
+/* COMMAND --help: from usage (a program's --help text), the lines of its
+ * "Commands:" section that start with words (one or two: "overdue", or
+ * "elder add"; one word gives every command starting with it), each with
+ * its indented lines under it, then the "Global options" paragraph, on
+ * stdout. Returns CLI_OK, or CLI_USAGE (message printed) when no command
+ * matches. */
+int cli_command_help(const char *usage, char *const *words, size_t nwords);
 /* A refusal reply as "STATUS_X: detail" on stderr; returns CLI_FAILED. */
 int cli_refused(const tf_reply *rep);
 
