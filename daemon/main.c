@@ -2,6 +2,7 @@
  * configuration, verify the audit log. The pipeline itself is in server.c. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -65,9 +66,9 @@ static const char usage_text[] =
     "  checkpoint-key  print the public key that signs the audit log's checkpoints\n"
     "  backup        copy the store, consistent and compacted, while the daemon keeps\n"
     "                running: --root DIR makes DIR/YYYY-MM-DD (DIR/YYYY-MM-DD.2, ... for\n"
-    "                more the same day), mode 0700, with data.mdb mode 0600; --keep N\n"
-    "                then removes all but the newest N such folders. --to DIR copies\n"
-    "                into DIR itself. The keys are copied by you: see operations.md\n"
+    "                more the same day), mode 0700, holding checkpoints.log, data.mdb and\n"
+    "                the keys, each mode 0600; --keep N then removes all but the newest N\n"
+    "                such folders. --to DIR copies the store alone into DIR itself\n"
     "  recover-admin make visitor 'admin' a root admin again and enrol the key in FILE\n"
     "                (default DATA/admin.key; made if absent): the way back when the root\n"
     "                admin's key is lost or revoked. Needs the data folder, not a signature\n"
@@ -590,9 +591,49 @@ static int backup_dated_dir(const struct dconfig *cfg, const char *root, char *o
 	return -1;
 }
 
+/* Copies dir/name into to/name, mode 0600 whatever the source's, never
+ * over a file. A missing source is fine (1). Returns 0, 1, or -1 with the
+ * reason logged. */
+static int backup_file(const char *dir, const char *name, const char *to)
+{
+	char src[PATH_MAX + 64], dst[PATH_MAX + 64];
+	snprintf(src, sizeof src, "%s/%s", dir, name);
+	snprintf(dst, sizeof dst, "%s/%s", to, name);
+	FILE *in = fopen(src, "rbe");
+	if (!in)
+		return errno == ENOENT ? 1 : (log_error("cannot read %s", src), -1);
+	int fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	FILE *out = fd >= 0 ? fdopen(fd, "wb") : NULL;
+	if (!out) {
+		log_error("cannot create %s", dst);
+		if (fd >= 0)
+			close(fd);
+		fclose(in);
+		return -1;
+	}
+	char buf[65536];
+	size_t n;
+	bool bad = false;
+	while (!bad && (n = fread(buf, 1, sizeof buf, in)) > 0)
+		bad = fwrite(buf, 1, n, out) != n;
+	bad = bad || ferror(in) || fflush(out) == EOF || fsync(fileno(out)) < 0;
+	fclose(in);
+	if (fclose(out) == EOF)
+		bad = true;
+	if (bad) {
+		log_error("cannot copy %s to %s", src, dst);
+		unlink(dst);
+		return -1;
+	}
+	return 0;
+}
+
 /* A hot backup: LMDB copies from one read transaction, so the copy is a
  * consistent snapshot even while the daemon writes. The destination must
- * not hold a store already: a backup never overwrites one. */
+ * not hold a store already: a backup never overwrites one. With --root the
+ * folder is a whole restore set (issue 11, item 7): the checkpoints first
+ * (each one then a prefix of the log copied next), the store, then the
+ * keys, every file mode 0600. */
 static int cmd_backup(int argc, char **argv)
 {
 	struct args a = {0};
@@ -627,6 +668,10 @@ static int cmd_backup(int argc, char **argv)
 		store_close(st);
 		return 1;
 	}
+	if (a.root && backup_file(cfg.data_dir, CHECKPOINT_FILE, to) < 0) {
+		store_close(st);
+		return 1;
+	}
 	r = store_backup(st, to);
 	store_close(st);
 	if (r < 0) {
@@ -634,6 +679,14 @@ static int cmd_backup(int argc, char **argv)
 		return 1;
 	}
 	printf("store of %s copied to %s/data.mdb\n", cfg.data_dir, to);
+	static const char *const keys[] = {"admin.key", "curve.key", "curve.pub",
+	                                   CHECKPOINT_KEY_FILE};
+	for (size_t i = 0; a.root && i < sizeof keys / sizeof keys[0]; i++)
+		if (backup_file(cfg.data_dir, keys[i], to) < 0)
+			return 1;
+	if (a.root)
+		printf("with %s and the keys (admin.key, curve.key, curve.pub, %s)\n",
+		       CHECKPOINT_FILE, CHECKPOINT_KEY_FILE);
 	if (keep && backup_retain(a.root, keep) < 0)
 		return 1;
 	return 0;

@@ -96,6 +96,10 @@ mode_is 700 "$root/$day0"
 mode_is 600 "$root/$day0/data.mdb"
 mode_is 700 "$root/$day0.2"
 mode_is 600 "$root/$day0.2/data.mdb"
+# A whole restore set: the checkpoints, the store and the keys, all 0600.
+for f in checkpoints.log admin.key curve.key curve.pub checkpoint.key; do
+	mode_is 600 "$root/$day0.2/$f"
+done
 out_has "copied to $root/$day0.2/data.mdb"
 # Something that is not a backup is never touched by --keep.
 mkdir "$root/keys-copy" && echo x >"$root/keys-copy/admin.key"
@@ -119,6 +123,7 @@ snap() { (cd "$1" && find . -printf '%p %s %T@ %m\n' | sort); }
 snap "$root/$day0.3" >"$tmp/before"
 expect 0 verify-log --data "$root/$day0.3"
 out_has "audit log OK"
+out_has "checkpoints OK"
 snap "$root/$day0.3" >"$tmp/after"
 diff "$tmp/before" "$tmp/after" || fail "verify-log wrote into the backup"
 ok
