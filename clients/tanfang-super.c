@@ -24,6 +24,7 @@
 #include "envelope.h"
 #include "hex.h"
 #include "keys.h"
+#include "labels.h"
 #include "output.h"
 #include "period.h"
 #include "registry.h"
@@ -540,21 +541,6 @@ static int cmd_keygen(struct conn *c, const struct opts *o, char **args, size_t 
  *
  * Tables show values as the offices say them; --lang en shows the wire
  * names. CSV and xlsx carry both ("上门 door"), JSON the wire names. */
-
-static const char *const role_zh[] = {"",       "网格员", "村两委委员", "民政协理员", "社工",
-                                      "志愿者", "党员",   "医护人员",   "邻户",       "督导",
-                                      "调度",   "管理员", "网关"};
-static const char *const aid_zh[] = {"", "助餐", "助医", "助行", "助洁", "助浴", "助急"};
-static const char *const status_zh[] = {"", "在册", "住院", "迁出", "去世"};
-static const char *const category_zh[] = {"",     "独居", "空巢",         "留守",
-                                          "失能", "重残", "计生特殊家庭", "特困"};
-static const char *const event_zh[] = {"",          "跌倒",     "患病",     "住院",
-                                       "出院",      "紧急呼叫", "发现隐患", "服务送达",
-                                       "12345诉求", "迁出",     "去世"};
-static const char *const severity_zh[] = {"", "一般", "警示", "紧急"};
-
-#define ZH(table, v)                                                                               \
-	((v) > 0 && (size_t)(v) < sizeof(table) / sizeof((table)[0]) ? (table)[(v)] : NULL)
 
 /* A value for format f: Chinese in a table (the wire name with --lang en
  * or when there is no Chinese), "中文 name" in CSV and xlsx, the name in
@@ -1184,7 +1170,7 @@ static int cmd_history(struct conn *c, const struct opts *o, char **args, size_t
 		char b[96];
 		for (size_t i = 0; i < e->n_categories; i++)
 			cat(cats, sizeof cats, "%s%s", i ? "," : "",
-			    val_shown(o, ZH(category_zh, e->categories[i]),
+			    val_shown(o, labels_category(e->categories[i]),
 			              wire_category_name(e->categories[i]), b, sizeof b));
 		fmt_list(e->neighbours, e->n_neighbours, nb, sizeof nb);
 		fmt_list(e->visitors, e->n_visitors, vis, sizeof vis);
@@ -1194,7 +1180,7 @@ static int cmd_history(struct conn *c, const struct opts *o, char **args, size_t
 			fprintf(pf, "出生 Born:           %s\n", e->birth_date);
 		fprintf(pf, "类别 Categories:     %s\n", *cats ? cats : "-");
 		fprintf(pf, "状态 Status:         %s\n",
-		        val_shown(o, ZH(status_zh, e->status), wire_elder_status_name(e->status), b,
+		        val_shown(o, labels_status(e->status), wire_elder_status_name(e->status), b,
 		                  sizeof b));
 		fprintf(pf, "探访人 Visitors:     %s\n", *vis ? vis : "-");
 		fprintf(pf, "1+2 邻户 Neighbours: %s%s\n\n", *nb ? nb : "-",
@@ -1222,7 +1208,7 @@ static int cmd_history(struct conn *c, const struct opts *o, char **args, size_t
 			for (size_t k = 0; k < v->n_needs; k++) {
 				char b[64];
 				cat(needs, sizeof needs, "%s%s", k ? "," : "",
-				    val_shown(o, ZH(aid_zh, v->needs[k]),
+				    val_shown(o, labels_aid(v->needs[k]),
 				              wire_aid_name(v->needs[k]), b, sizeof b));
 			}
 			note = v->note;
@@ -1232,14 +1218,14 @@ static int cmd_history(struct conn *c, const struct opts *o, char **args, size_t
 			char b[96];
 			snprintf(type, sizeof type, "%s %s",
 			         o->format == OUTPUT_TABLE && o->english ? "event" : "事件",
-			         val_shown(o, ZH(event_zh, ev->type),
+			         val_shown(o, labels_event(ev->type),
 			                   wire_event_type_name(ev->type), b, sizeof b));
 			snprintf(findings, sizeof findings, "%s",
-			         val_shown(o, ZH(severity_zh, ev->severity),
+			         val_shown(o, labels_severity(ev->severity),
 			                   wire_severity_name(ev->severity), b, sizeof b));
 			if (ev->aid != TANFANG__V1__AID__AID_UNSPECIFIED)
 				snprintf(needs, sizeof needs, "%s",
-				         val_shown(o, ZH(aid_zh, ev->aid), wire_aid_name(ev->aid),
+				         val_shown(o, labels_aid(ev->aid), wire_aid_name(ev->aid),
 				                   b, sizeof b));
 			note = ev->note;
 		} else {
@@ -1339,7 +1325,7 @@ static int cmd_activity(struct conn *c, const struct opts *o, char **args, size_
 		const char *cells[NCOLS] = {
 		    r->visitor_id,
 		    r->name,
-		    val_shown(o, ZH(role_zh, r->role), wire_role_name(r->role), rb, sizeof rb),
+		    val_shown(o, labels_role(r->role), wire_role_name(r->role), rb, sizeof rb),
 		    r->area,
 		    area_name(&areas, r->area),
 		    num[0],
