@@ -187,10 +187,10 @@ run "S$BANNER" --lang fr overdue
 err_has "error:"
 
 # The registry's list tables too: roles and statuses in Chinese.
-"$ADMIN" --endpoint "$EP" --data "$tmp/data" list visitors --area "$VILLAGE" >"$tmp/out" 2>&1 ||
+"$ADMIN" --endpoint "$EP" --data "$tmp/data" --now "$T_NOW" list visitors --area "$VILLAGE" >"$tmp/out" 2>&1 ||
 	{ cat "$tmp/out"; fail "admin list visitors"; }
 out_has "网格员"
-"$ADMIN" --endpoint "$EP" --data "$tmp/data" --lang en list elders --area "$VILLAGE" >"$tmp/out" 2>&1 ||
+"$ADMIN" --endpoint "$EP" --data "$tmp/data" --now "$T_NOW" --lang en list elders --area "$VILLAGE" >"$tmp/out" 2>&1 ||
 	{ cat "$tmp/out"; fail "admin list elders --lang en"; }
 out_has "active"
 grep -q "在册" "$tmp/out" && fail "--lang en still shows 在册"
