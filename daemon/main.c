@@ -97,6 +97,43 @@ static void usage(FILE *f)
 	fputs(usage_text, f);
 }
 
+/* tanfangd COMMAND --help: the command's usage lines and its description
+ * from usage_text, then the options. */
+static void command_usage(const char *cmd)
+{
+	size_t n = strlen(cmd);
+	bool in_usage = false, in_desc = false;
+	const char *opts = strstr(usage_text, "\n  --config");
+	for (const char *line = usage_text; line && *line && line < opts;) {
+		const char *end = strchr(line, '\n');
+		size_t len = end ? (size_t)(end - line + 1) : strlen(line);
+		const char *t = line + strspn(line, " ");
+		bool usage_line =
+		    strncmp(line, "usage: ", 7) == 0 || strncmp(line, "       tanfangd ", 16) == 0;
+		if (usage_line) {
+			const char *c = strstr(line, "tanfangd ") + 9;
+			in_usage = strncmp(c, cmd, n) == 0 && c[n] == ' ';
+			if (in_usage)
+				printf("usage: %.*s",
+				       (int)(len - (size_t)(strstr(line, "tanfangd ") - line)),
+				       strstr(line, "tanfangd "));
+		} else if (in_usage && t - line > 7 && *t == '[') {
+			fwrite(line, 1, len, stdout);
+		} else {
+			in_usage = false;
+			if (t - line == 2)
+				in_desc = strncmp(t, cmd, n) == 0 && t[n] == ' ';
+			else if (t - line < 2)
+				in_desc = false;
+			if (in_desc)
+				fwrite(line, 1, len, stdout);
+		}
+		line = end ? end + 1 : NULL;
+	}
+	if (opts)
+		fputs(opts, stdout);
+}
+
 static int usage_error(const char *fmt, ...) TF_PRINTF(1, 2);
 static int usage_error(const char *fmt, ...)
 {
@@ -178,7 +215,8 @@ static int parse_args(int argc, char **argv, const char *allowed, struct args *a
 	int c;
 	while ((c = getopt_long(argc, argv, "+vh", opts, NULL)) != -1) {
 		if (c == 'h') {
-			usage(stdout);
+			command_usage(strcmp(argv[0], "--check-config") == 0 ? "check-config"
+			                                                     : argv[0]);
 			return -1;
 		}
 		if (c == '?' || c == ':')
