@@ -1975,6 +1975,16 @@ static int q_activity(struct q *q, struct msgs keep[4], Tanfang__V1__Activity *a
 	if (period_parse_span(aq->period, &start, &end) < 0)
 		return refuse(q, S(INVALID), "period must be YYYY-MM or YYYY-Qn, got '%s'",
 		              aq->period);
+	/* An unknown visitor is an error, not an empty list (issue 11). */
+	if (*aq->visitor_id) {
+		tf_visitor *v;
+		r = registry_get_visitor(q->txn, aq->visitor_id, &v);
+		if (r == -ENOENT)
+			return refuse(q, S(NOT_FOUND), "no visitor %s", aq->visitor_id);
+		if (r < 0)
+			return r;
+		wire_free(WIRE_VISITOR, v);
+	}
 	keep[0].type = WIRE_VISITOR;
 	struct visitor_walk w = {q, &keep[0], aq->visitor_id};
 	r = registry_foreach(q->txn, DB_VISITORS, activity_visitor, &w);

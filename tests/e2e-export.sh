@@ -153,6 +153,9 @@ err_has "no area 152223999"
 run "S$BANNER" overdue --visitor G000000000000
 [[ $rc == 1 ]] || fail "an unknown visitor exited $rc"
 err_has "no visitor G000000000000"
+run "S$BANNER" activity --period 2026-Q4 --visitor G000000000000
+[[ $rc == 1 ]] || fail "activity for an unknown visitor exited $rc"
+err_has "no visitor G000000000000"
 
 # A grid worker's elder-wide duties: the monthly visits of the elders the
 # grid worker is assigned to, each naming the grid worker.
