@@ -19,6 +19,7 @@
 #include "csvimport.h"
 #include "hex.h"
 #include "keys.h"
+#include "labels.h"
 #include "output.h"
 #include "period.h"
 #include "registry.h"
@@ -42,6 +43,7 @@ enum opt {
 	OPT_DATA,
 	OPT_TIMEOUT,
 	OPT_FORMAT,
+	OPT_LANG,
 	OPT_EFFECTIVE,
 	OPT_NOW,
 	OPT_HELP,
@@ -80,6 +82,7 @@ static const struct option long_opts[] = {
     {"data", required_argument, NULL, OPT_DATA},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"format", required_argument, NULL, OPT_FORMAT},
+    {"lang", required_argument, NULL, OPT_LANG},
     {"effective", required_argument, NULL, OPT_EFFECTIVE},
     {"now", required_argument, NULL, OPT_NOW},
     {"help", no_argument, NULL, OPT_HELP},
@@ -111,6 +114,7 @@ struct opts {
 	const char *endpoint, *server_key, *server_key_file, *key_file, *data_dir;
 	int timeout_ms;
 	enum output_format format;
+	bool english; /* --lang en: values of list tables in English */
 	const char *val[OPT_CMD_LAST - OPT_CMD_FIRST]; /* per-command option values */
 	unsigned given;
 	size_t max_message;
@@ -135,7 +139,9 @@ static const char usage_text[] =
     "  --key FILE             admin key file (64 hex digits, made by tanfangd init)\n"
     "  --data DIR             shortcut: --key DIR/admin.key, --server-key-file DIR/curve.pub\n"
     "  --timeout MS           how long to wait for each reply (default 15000)\n"
-    "  --format F             output of list: table (default), csv, json\n"
+    "  --format F             output of list: table (default), csv, xlsx (redirected\n"
+    "                         to a file), json\n"
+    "  --lang zh|en           values of list tables in Chinese (default) or English\n"
     "  --effective WHEN       the changes take effect at WHEN, 'YYYY-MM-DD' (local\n"
     "                         midnight) or 'YYYY-MM-DD HH:MM', in Asia/Shanghai unless\n"
     "                         TZ says otherwise (default: now). A correction may be\n"
@@ -818,7 +824,15 @@ static void join(char *buf, size_t size, char *const *items, size_t n)
 		l += (size_t)snprintf(buf + l, size - l, "%s%s", i ? ";" : "", items[i]);
 }
 
-static int add_rows(struct output *out, const Tanfang__V1__RegistryList *rl, int what)
+/* A value as a list table shows it: Chinese (labels.h) unless --lang en;
+ * the wire name in exports, which programs and imports read back. */
+static const char *zh(const struct opts *o, const char *chinese, const char *name)
+{
+	return o->format == OUTPUT_TABLE && !o->english && chinese ? chinese : name;
+}
+
+static int add_rows(const struct opts *o, struct output *out, const Tanfang__V1__RegistryList *rl,
+                    int what)
 {
 	int r = 0;
 	char a[40], b[40], cats[512], nbs[512], vis[2048], lat[32], lon[32];
@@ -834,7 +848,8 @@ static int add_rows(struct output *out, const Tanfang__V1__RegistryList *rl, int
 		for (size_t i = 0; r == 0 && i < rl->n_visitors; i++) {
 			const tf_visitor *x = rl->visitors[i];
 			r = output_add_row(out, (const char *const[]){x->id, x->name,
-			                                              wire_role_name(x->role),
+			                                              zh(o, labels_role(x->role),
+			                                                 wire_role_name(x->role)),
 			                                              x->area, x->contact});
 		}
 		break;
@@ -848,7 +863,9 @@ static int add_rows(struct output *out, const Tanfang__V1__RegistryList *rl, int
 			fmt_time(x->revoked ? x->revoked_at : 0, b);
 			r = output_add_row(
 			    out, (const char *const[]){hex, x->visitor_id,
-			                               x->revoked ? "revoked" : "active", a, b});
+			                               x->revoked ? zh(o, "已吊销", "revoked")
+			                                          : zh(o, "有效", "active"),
+			                               a, b});
 		}
 		break;
 	default:
@@ -859,7 +876,8 @@ static int add_rows(struct output *out, const Tanfang__V1__RegistryList *rl, int
 			for (size_t k = 0; k < x->n_categories && l < sizeof cats; k++)
 				l += (size_t)snprintf(cats + l, sizeof cats - l, "%s%s",
 				                      k ? ";" : "",
-				                      wire_category_name(x->categories[k]));
+				                      zh(o, labels_category(x->categories[k]),
+				                         wire_category_name(x->categories[k])));
 			join(nbs, sizeof nbs, x->neighbours, x->n_neighbours);
 			join(vis, sizeof vis, x->visitors, x->n_visitors);
 			*lat = *lon = '\0';
@@ -867,12 +885,15 @@ static int add_rows(struct output *out, const Tanfang__V1__RegistryList *rl, int
 				snprintf(lat, sizeof lat, "%.6f", x->lat);
 				snprintf(lon, sizeof lon, "%.6f", x->lon);
 			}
-			const char *tier = x->risk_tier ? wire_tier_name(x->risk_tier) : "";
+			const char *tier = x->risk_tier ? zh(o, labels_tier(x->risk_tier),
+			                                     wire_tier_name(x->risk_tier))
+			                                : "";
 			r = output_add_row(
 			    out, (const char *const[]){x->id, x->name, x->area,
-			                               wire_elder_status_name(x->status), tier,
-			                               cats, x->birth_date, x->phone, x->address,
-			                               lat, lon, nbs, vis});
+			                               zh(o, labels_status(x->status),
+			                                  wire_elder_status_name(x->status)),
+			                               tier, cats, x->birth_date, x->phone,
+			                               x->address, lat, lon, nbs, vis});
 		}
 		break;
 	}
@@ -905,6 +926,8 @@ static int cmd_list(struct conn *c, const struct opts *o, char **args, size_t na
 	int ex;
 	if (val(o, OPT_AREA) && (ex = need_area("--area", val(o, OPT_AREA))))
 		return ex;
+	if (o->format == OUTPUT_XLSX && isatty(STDOUT_FILENO))
+		return cli_usage("--format xlsx writes a workbook: redirect it, > FILE.xlsx");
 	if ((ex = conn_open(c, o)))
 		return ex;
 	struct output *out;
@@ -938,7 +961,7 @@ static int cmd_list(struct conn *c, const struct opts *o, char **args, size_t na
 			break;
 		}
 		const Tanfang__V1__RegistryList *rl = rep->registry;
-		if (add_rows(out, rl, what) < 0) {
+		if (add_rows(o, out, rl, what) < 0) {
 			wire_free(WIRE_REPLY, rep);
 			ex = cli_fail("out of memory");
 			break;
@@ -1201,6 +1224,8 @@ static const char *opt_name(int o)
 int main(int argc, char **argv)
 {
 	cli_init(PROG);
+	if (argc > 1 && strcmp(argv[1], "--version") == 0)
+		return cli_version();
 	/* Dates given to the registry (--registered, the CSV's 登记日期) are
 	 * local days in the daemon's default zone unless TZ says otherwise. */
 	if (!getenv("TZ") && period_set_timezone("Asia/Shanghai") < 0)
@@ -1211,6 +1236,7 @@ int main(int argc, char **argv)
 	                 .max_message = DEFAULT_MAX_MESSAGE};
 	int c;
 	const char *effective = NULL;
+	bool help = false;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", long_opts, NULL)) != -1) {
 		char *end;
@@ -1229,7 +1255,12 @@ int main(int argc, char **argv)
 		}
 		case OPT_FORMAT:
 			if (output_format_parse(optarg, &o.format) < 0)
-				return cli_usage("--format must be table, csv or json");
+				return cli_usage("--format must be table, csv, xlsx or json");
+			break;
+		case OPT_LANG:
+			if (strcmp(optarg, "en") != 0 && strcmp(optarg, "zh") != 0)
+				return cli_usage("--lang must be zh or en");
+			o.english = strcmp(optarg, "en") == 0;
 			break;
 		case OPT_EFFECTIVE: effective = optarg; break;
 		case OPT_NOW: {
@@ -1240,7 +1271,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		case 'h':
-		case OPT_HELP: fputs(usage_text, stdout); return 0;
+		case OPT_HELP: help = true; break;
 		case ':': return cli_usage("option %s needs a value", argv[optind - 1]);
 		case '?': return cli_usage("unknown option %s", argv[optind - 1]);
 		default:
@@ -1262,6 +1293,12 @@ int main(int argc, char **argv)
 		                 effective);
 	char **words = argv + optind;
 	size_t nwords = (size_t)(argc - optind);
+	if (help && nwords)
+		return cli_command_help(usage_text, words, nwords);
+	if (help) {
+		fputs(usage_text, stdout);
+		return 0;
+	}
 	if (nwords == 0) {
 		fputs(usage_text, stderr);
 		return CLI_USAGE;

@@ -411,6 +411,47 @@ static int get_kept(struct q *q, enum store_db db, const char *key, size_t kl, s
 	return r;
 }
 
+static bool elder_duty_falls_to(const struct policy *pol, const char *rule, int role);
+
+/* An elder-wide duty names the elder's assigned visitors whose role counts
+ * under the rule (issue 11, item 6), in it->assigned_ids / _names. */
+static int overdue_assigned(struct q *q, const tf_elder *e, const char *rule, struct msgs *keep,
+                            Tanfang__V1__OverdueItem *it)
+{
+	if (!e->n_visitors)
+		return 0;
+	char **ids = calloc(e->n_visitors, sizeof *ids);
+	char **names = calloc(e->n_visitors, sizeof *names);
+	int r = !ids || !names ? -ENOMEM : msgs_push(&keep[2], ids);
+	if (r < 0) {
+		free(ids);
+		free(names);
+		return r;
+	}
+	if ((r = msgs_push(&keep[2], names)) < 0) {
+		free(names);
+		return r;
+	}
+	size_t n = 0;
+	for (size_t i = 0; i < e->n_visitors; i++) {
+		tf_visitor *v;
+		r = get_kept(q, DB_VISITORS, e->visitors[i], strlen(e->visitors[i]), &keep[3],
+		             (void **)&v);
+		if (r == -ENOENT)
+			continue;
+		if (r < 0)
+			return r;
+		if (!elder_duty_falls_to(q->pol, rule, (int)v->role))
+			continue;
+		ids[n] = v->id;
+		names[n++] = v->name;
+	}
+	it->assigned_ids = ids;
+	it->assigned_names = names;
+	it->n_assigned_ids = it->n_assigned_names = n;
+	return 0;
+}
+
 static int overdue_item(struct q *q, int64_t due, const char *elder, const char *rule,
                         const char *visitor, const char *area, struct msgs *keep,
                         Tanfang__V1__OverdueItem *it)
@@ -434,8 +475,13 @@ static int overdue_item(struct q *q, int64_t due, const char *elder, const char 
 		r = get_kept(q, DB_ELDERS, elder, strlen(elder), &keep[1], (void **)&e);
 	if (r == 0)
 		it->elder_name = e->name;
+	if (r == 0 && !*visitor)
+		r = overdue_assigned(q, e, rule, keep, it);
 	if (r < 0 && r != -ENOENT)
 		return r;
+	const struct policy_rule *pr = policy_find(q->pol, rule);
+	if (pr && *pr->label)
+		it->rule_label = (char *)pr->label;
 	/* The strings point into the decoded duty/elder kept alive in `keep`,
 	 * or into the caller's key copy, which is duplicated here. */
 	char *dup = malloc(strlen(elder) + strlen(rule) + strlen(visitor) + strlen(area) + 4);
@@ -475,6 +521,178 @@ static int duty_area(struct q *q, const uint8_t *key, size_t kl, char *out, size
 	return 0;
 }
 
+/* A due-index key (be64 due || elder \0 rule \0 visitor), copied. */
+struct due_key {
+	size_t len;
+	uint8_t k[264];
+};
+
+struct due_keys {
+	struct due_key *v;
+	size_t n, cap;
+};
+
+/* Beyond this a visitor's list is cut (and the count says "at least"). */
+#define VISITOR_DUTIES_MAX 200000
+
+static int due_keys_push(struct due_keys *d, int64_t due, const void *key, size_t kl)
+{
+	if (kl + 8 > sizeof d->v[0].k)
+		return TF_E_CORRUPT;
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? 2 * d->cap : 64;
+		struct due_key *v = realloc(d->v, cap * sizeof *v);
+		if (!v)
+			return -ENOMEM;
+		d->v = v, d->cap = cap;
+	}
+	struct due_key *e = &d->v[d->n++];
+	store_be64(e->k, (uint64_t)due);
+	memcpy(e->k + 8, key, kl);
+	e->len = kl + 8;
+	return 0;
+}
+
+static int due_key_cmp(const void *pa, const void *pb)
+{
+	const struct due_key *a = pa, *b = pb;
+	int c = memcmp(a->k, b->k, a->len < b->len ? a->len : b->len);
+	return c ? c : (a->len > b->len) - (a->len < b->len);
+}
+
+/* Does an elder-wide duty under rule (a policy rule name, or "1+2 not set
+ * up") fall to an assigned visitor of this role? The rule's counting roles
+ * decide; finding two neighbour households ("not set up") falls to the
+ * village's own staff, not to a party member or a volunteer. */
+static bool elder_duty_falls_to(const struct policy *pol, const char *rule, int role)
+{
+	const struct policy_rule *r = policy_find(pol, rule);
+	if (!r)
+		return strcmp(rule, SCHEDULE_NOT_SET_UP) == 0 &&
+		       (role == ROLE(GRID_WORKER) || role == ROLE(VILLAGE_CADRE) ||
+		        role == ROLE(CIVIL_AFFAIRS_ASSISTANT) || role == ROLE(SOCIAL_WORKER));
+	return r->duty == DUTY_ELDER && (!r->roles || (r->roles & (1u << role)));
+}
+
+/* The elder-wide duties of elder e due by until that fall to visitor
+ * (issue 11, item 6: "overdue --visitor G" finds a grid worker's monthly
+ * visits), appended to d. */
+static int visitor_elder_duties(struct q *q, const tf_elder *e, int role, int64_t until,
+                                struct due_keys *d)
+{
+	size_t pl = strlen(e->id) + 1;
+	struct store_cursor *cur;
+	int r = store_cursor_open(q->txn, DB_DUTIES, &cur);
+	if (r < 0)
+		return r;
+	const void *k, *v;
+	size_t kl, vl;
+	for (r = store_cursor_seek(cur, e->id, pl, &k, &kl, &v, &vl); r == 0;
+	     r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
+		if (kl < pl || memcmp(k, e->id, pl) != 0)
+			break;
+		const char *rule = (const char *)k + pl;
+		size_t rl = strnlen(rule, kl - pl);
+		/* elder \0 rule \0 and no visitor: an elder-wide duty. */
+		if (pl + rl + 1 != kl || rl >= POLICY_NAME_MAX)
+			continue;
+		char name[POLICY_NAME_MAX];
+		memcpy(name, rule, rl);
+		name[rl] = '\0';
+		if (!elder_duty_falls_to(q->pol, name, role))
+			continue;
+		tf_duty *duty;
+		if (wire_unpack(WIRE_DUTY, v, vl, (void **)&duty) < 0) {
+			r = TF_E_CORRUPT;
+			break;
+		}
+		int64_t due = duty->due_at;
+		wire_free(WIRE_DUTY, duty);
+		if (!due || due > until)
+			continue;
+		if (d->n >= VISITOR_DUTIES_MAX)
+			break;
+		if ((r = due_keys_push(d, due, k, kl)) < 0)
+			break;
+	}
+	store_cursor_close(cur);
+	return r == -ENOENT ? 0 : r;
+}
+
+/* Every duty of visitor vis due by until, in due order: those that name
+ * the visitor (DB_DUE_VISITOR) and the elder-wide duties of the elders the
+ * visitor is assigned to (DB_ASSIGNED, then the elder's duties). A
+ * visitor serves hundreds of elders, not a banner: collected whole. */
+static int visitor_duties(struct q *q, const tf_visitor *vis, int64_t until, struct due_keys *d)
+{
+	size_t pl = strlen(vis->id) + 1;
+	struct store_cursor *cur;
+	int r = store_cursor_open(q->txn, DB_DUE_VISITOR, &cur);
+	if (r < 0)
+		return r;
+	const void *k, *v;
+	size_t kl, vl;
+	for (r = store_cursor_seek(cur, vis->id, pl, &k, &kl, &v, &vl); r == 0;
+	     r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
+		if (kl < pl + 8 || memcmp(k, vis->id, pl) != 0)
+			break;
+		int64_t due = (int64_t)store_get_be64((const uint8_t *)k + pl);
+		if (due > until || d->n >= VISITOR_DUTIES_MAX)
+			break;
+		if ((r = due_keys_push(d, due, (const uint8_t *)k + pl + 8, kl - pl - 8)) < 0)
+			break;
+	}
+	store_cursor_close(cur);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if ((r = store_cursor_open(q->txn, DB_ASSIGNED, &cur)) < 0)
+		return r;
+	for (r = store_cursor_seek(cur, vis->id, pl, &k, &kl, &v, &vl); r == 0;
+	     r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
+		if (kl < pl || memcmp(k, vis->id, pl) != 0)
+			break;
+		char id[REGISTRY_ID_MAX + 1];
+		if (kl - pl > REGISTRY_ID_MAX)
+			continue;
+		memcpy(id, (const char *)k + pl, kl - pl);
+		id[kl - pl] = '\0';
+		tf_elder *e;
+		r = registry_get_elder(q->txn, id, &e);
+		if (r == -ENOENT)
+			continue;
+		if (r < 0)
+			break;
+		/* Assigned as a visitor, not as a neighbour household. */
+		bool visitor = false;
+		for (size_t i = 0; i < e->n_visitors; i++)
+			if (strcmp(e->visitors[i], vis->id) == 0)
+				visitor = true;
+		if (visitor)
+			r = visitor_elder_duties(q, e, (int)vis->role, until, d);
+		wire_free(WIRE_ELDER, e);
+		if (r < 0)
+			break;
+	}
+	store_cursor_close(cur);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if (d->n)
+		qsort(d->v, d->n, sizeof *d->v, due_key_cmp);
+	return 0;
+}
+
+/* The rule names of the policy, for a refusal: "a, b, c". */
+static void rule_names(const struct policy *pol, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	size_t n = 0;
+	for (size_t i = 0; i < pol->n_rules; i++)
+		n += (size_t)snprintf(buf + n, n < size ? size - n : 0, "%s%s", i ? ", " : "",
+		                      pol->rules[i].name);
+	if (n < size)
+		snprintf(buf + n, size - n, ", %s", SCHEDULE_NOT_SET_UP);
+}
+
 static int q_overdue(struct q *q, struct msgs keep[4], Tanfang__V1__OverdueList *list,
                      Tanfang__V1__OverdueItem **items_out)
 {
@@ -484,6 +702,29 @@ static int q_overdue(struct q *q, struct msgs keep[4], Tanfang__V1__OverdueList 
 		return r;
 	if (o->horizon_s < 0 || o->horizon_s > 366 * 86400)
 		return refuse(q, S(INVALID), "horizon must be 0 to 366 days");
+	/* A rule or visitor that does not exist is an error, not an empty
+	 * "all clear" (issue 11, item 6: "--rule monthly" was a typo). */
+	if (*o->rule && !policy_find(q->pol, o->rule) &&
+	    strcmp(o->rule, SCHEDULE_NOT_SET_UP) != 0) {
+		char names[300];
+		rule_names(q->pol, names, sizeof names);
+		return refuse(q, S(NOT_FOUND), "no rule '%s' in the policy (rules: %s)", o->rule,
+		              names);
+	}
+	bool by_visitor = *o->visitor_id;
+	tf_visitor *vis = NULL;
+	if (by_visitor) {
+		r = registry_get_visitor(q->txn, o->visitor_id, &vis);
+		if (r == -ENOENT)
+			return refuse(q, S(NOT_FOUND), "no visitor %s", o->visitor_id);
+		if (r < 0)
+			return r;
+		r = msgs_push(&keep[3], vis);
+		if (r < 0) {
+			wire_free(WIRE_VISITOR, vis);
+			return r;
+		}
+	}
 	unsigned limit = o->limit ? o->limit : 50;
 	if (limit > 1000)
 		limit = 1000;
@@ -497,30 +738,38 @@ static int q_overdue(struct q *q, struct msgs keep[4], Tanfang__V1__OverdueList 
 	/* The whole registry walks the due index; a scope walks its own
 	 * entries in the per-area index (scope \0 due duty), so a township's
 	 * first page does not pass over the rest of the banner; one visitor's
-	 * duties are their own prefix of the per-visitor index, filtered by
-	 * the scope. */
-	bool by_visitor = *o->visitor_id;
-	const char *pfx = by_visitor ? o->visitor_id : q->scope;
-	char prefix[REGISTRY_ID_MAX + 2] = "";
-	size_t pl = *pfx ? strlen(pfx) + 1 : 0;
-	if (pl > sizeof prefix)
-		return refuse(q, S(INVALID), "%s too long",
-		              by_visitor ? "visitor id" : "area code");
-	memcpy(prefix, pfx, pl);
-	struct store_cursor *cur;
-	r = store_cursor_open(q->txn,
-	                      by_visitor ? DB_DUE_VISITOR
-	                      : pl       ? DB_DUE_AREA
-	                                 : DB_DUE,
-	                      &cur);
-	if (r < 0)
+	 * duties are collected whole (visitor_duties), filtered by the scope. */
+	struct due_keys vd = {0};
+	if (by_visitor && (r = visitor_duties(q, vis, until, &vd)) < 0) {
+		free(vd.v);
 		return r;
-	const void *k, *v;
-	size_t kl, vl;
-	bool capped = false;
+	}
+	const char *pfx = q->scope;
+	char prefix[REGISTRY_ID_MAX + 2] = "";
+	size_t pl = *pfx && !by_visitor ? strlen(pfx) + 1 : 0;
+	if (pl > sizeof prefix) {
+		free(vd.v);
+		return refuse(q, S(INVALID), "area code too long");
+	}
+	memcpy(prefix, pfx, pl);
+	struct store_cursor *cur = NULL;
+	if (!by_visitor && (r = store_cursor_open(q->txn, pl ? DB_DUE_AREA : DB_DUE, &cur)) < 0)
+		return r;
+	const void *k = NULL, *v;
+	size_t kl = 0, vl, vi = 0;
+	bool capped = by_visitor && vd.n >= VISITOR_DUTIES_MAX;
 	uint64_t examined = 0;
-	for (r = store_cursor_seek(cur, prefix, pl, &k, &kl, &v, &vl); r == 0;
-	     r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
+	if (by_visitor) {
+		r = vd.n ? 0 : -ENOENT;
+		if (!r)
+			k = vd.v[0].k, kl = vd.v[0].len;
+	} else {
+		r = store_cursor_seek(cur, prefix, pl, &k, &kl, &v, &vl);
+	}
+	for (; r == 0; r = by_visitor ? (++vi < vd.n ? 0 : -ENOENT)
+	                              : store_cursor_next(cur, &k, &kl, &v, &vl)) {
+		if (by_visitor)
+			k = vd.v[vi].k, kl = vd.v[vi].len;
 		if (kl < pl || memcmp(k, prefix, pl) != 0)
 			break;
 		char buf[256], area[32];
@@ -535,13 +784,11 @@ static int q_overdue(struct q *q, struct msgs keep[4], Tanfang__V1__OverdueList 
 		/* The first page must come back in milliseconds even from a
 		 * store where most of a million elders are overdue: the walk
 		 * beyond the page is bounded, and the count says so. */
-		if (++examined > (uint64_t)o->offset + limit + OVERDUE_COUNT_CAP) {
+		if (!by_visitor && ++examined > (uint64_t)o->offset + limit + OVERDUE_COUNT_CAP) {
 			capped = true;
 			break;
 		}
 		if (*o->rule && strcmp(o->rule, rule) != 0)
-			continue;
-		if (*o->visitor_id && strcmp(o->visitor_id, visitor) != 0)
 			continue;
 		bool have_area = false;
 		if (by_visitor && *q->scope) {
@@ -568,6 +815,7 @@ static int q_overdue(struct q *q, struct msgs keep[4], Tanfang__V1__OverdueList 
 		total++;
 	}
 	store_cursor_close(cur);
+	free(vd.v);
 	if (r < 0 && r != -ENOENT)
 		return r;
 	list->items = item_ptrs(&keep[2], items, sizeof *items, n);
@@ -1875,6 +2123,16 @@ static int q_activity(struct q *q, struct msgs keep[4], Tanfang__V1__Activity *a
 	if (period_parse_span(aq->period, &start, &end) < 0)
 		return refuse(q, S(INVALID), "period must be YYYY-MM or YYYY-Qn, got '%s'",
 		              aq->period);
+	/* An unknown visitor is an error, not an empty list (issue 11). */
+	if (*aq->visitor_id) {
+		tf_visitor *v;
+		r = registry_get_visitor(q->txn, aq->visitor_id, &v);
+		if (r == -ENOENT)
+			return refuse(q, S(NOT_FOUND), "no visitor %s", aq->visitor_id);
+		if (r < 0)
+			return r;
+		wire_free(WIRE_VISITOR, v);
+	}
 	keep[0].type = WIRE_VISITOR;
 	struct visitor_walk w = {q, &keep[0], aq->visitor_id};
 	r = registry_foreach(q->txn, DB_VISITORS, activity_visitor, &w);

@@ -73,7 +73,7 @@ expect 0 "${D[@]}" list elders --area 152223101
 out_has "乌云其其格"
 grep -qF "张桂兰" "$tmp/out" && fail "--area 152223101 listed an elder of 152223100"
 expect 0 "${D[@]}" list elders --format csv
-out_has "zlt-000013,乌云其其格,152223101201,active"
+out_has $'zlt-000013,乌云其其格,"\t152223101201",active' # the code as text for Excel
 
 # --- two bad rows: both reported, exit 1, nothing stored ---
 {

@@ -1101,7 +1101,9 @@ static void test_birthday_tier(void)
 }
 
 /* One visitor's duties come from the per-visitor index, still within the
- * asker's area: p1 holds party duties in villages A and B. */
+ * asker's area: p1 holds party duties in villages A and B; and, since issue
+ * 11, the elder-wide monthly visits of the elders p1 is assigned to (any
+ * role counts under monthly_visit), each naming p1. */
 static void test_overdue_by_visitor(void)
 {
 	open_store();
@@ -1113,7 +1115,7 @@ static void test_overdue_by_visitor(void)
 	CHECK_EQ_INT(put_elder("x", VB, alone, NULL, NULL, 0, 0), ST(OK));
 	clock_set_fixed(T_NOV20_12);
 	const char *areas[] = {"", TOWNSHIP, VA, VB, VC};
-	const unsigned want[] = {2, 2, 1, 1, 0};
+	const unsigned want[] = {4, 4, 2, 2, 0};
 	for (size_t i = 0; i < 5; i++) {
 		Tanfang__V1__OverdueQuery o = TANFANG__V1__OVERDUE_QUERY__INIT;
 		o.area = (char *)areas[i], o.visitor_id = "p1", o.limit = 50;
@@ -1126,8 +1128,16 @@ static void test_overdue_by_visitor(void)
 		if (r->overdue) {
 			CHECK_EQ_INT(r->overdue->total, want[i]);
 			for (size_t k = 0; k < r->overdue->n_items; k++) {
-				CHECK_STR(r->overdue->items[k]->duty_visitor, "p1");
-				CHECK_STR(r->overdue->items[k]->rule, "party_member");
+				const Tanfang__V1__OverdueItem *it = r->overdue->items[k];
+				if (strcmp(it->rule, "party_member") == 0) {
+					CHECK_STR(it->duty_visitor, "p1");
+				} else {
+					CHECK_STR(it->rule, "monthly_visit");
+					CHECK_STR(it->duty_visitor, "");
+					CHECK(it->n_assigned_ids == 1 &&
+					      strcmp(it->assigned_ids[0], "p1") == 0);
+					CHECK_STR(it->rule_label, "每月探访");
+				}
 			}
 		}
 		wire_free(WIRE_REPLY, r);
@@ -1141,8 +1151,9 @@ static void test_overdue_by_visitor(void)
 	req.op_case = TANFANG__V1__REQUEST__OP_OVERDUE;
 	req.overdue = &o;
 	tf_reply *r = inproc_call(&p, &s1, &req);
-	CHECK(r->overdue && r->overdue->total == 1 &&
-	      strcmp(r->overdue->items[0]->elder_id, "v") == 0);
+	CHECK(r->overdue && r->overdue->total == 2 &&
+	      strcmp(r->overdue->items[0]->elder_id, "v") == 0 &&
+	      strcmp(r->overdue->items[1]->elder_id, "v") == 0);
 	wire_free(WIRE_REPLY, r);
 	close_store();
 }
