@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <search.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -980,91 +981,6 @@ static int put_elder(struct wctx *w, const tf_elder *e)
 	return r;
 }
 
-/* Most refusals a check-only import lists (the reply stays well inside a
- * frame). */
-#define CHECK_PROBLEMS_MAX 1000
-
-/* ImportElders with check_only: each elder put in a transaction of its own
- * that is always undone, so every refusal is found (an office fixes a whole
- * file in one pass) and nothing is stored. The reply is packed here: it
- * carries the problems. */
-static int check_import(struct wctx *w)
-{
-	const Tanfang__V1__ImportElders *im = w->job->req->import_elders;
-	char **problems = calloc(CHECK_PROBLEMS_MAX, sizeof *problems);
-	if (!problems)
-		return -ENOMEM;
-	size_t n = 0, refused = 0;
-	struct store_txn *outer = w->txn;
-	int r = 0;
-	for (size_t i = 0; r == 0 && i < im->n_elders; i++) {
-		struct store_txn *t;
-		if ((r = store_txn_begin(w->ig->st, true, outer, &t)) < 0)
-			break;
-		w->txn = t;
-		w->job->status = S(OK);
-		int pr = put_elder(w, im->elders[i]);
-		store_txn_abort(t);
-		w->txn = outer;
-		if (pr == 0)
-			continue;
-		if (w->job->status == S(OK)) {
-			r = pr; /* a failure of the store, not a refusal */
-			break;
-		}
-		refused++;
-		if (n < CHECK_PROBLEMS_MAX &&
-		    asprintf(&problems[n], "elder %zu of %zu (%s): %s", i + 1, im->n_elders,
-		             im->elders[i]->id, w->job->detail) >= 0)
-			n++;
-	}
-	if (r == 0) {
-		char detail[160];
-		if (refused)
-			snprintf(detail, sizeof detail,
-			         "%zu of %zu elders would be refused; nothing stored", refused,
-			         im->n_elders);
-		else
-			snprintf(detail, sizeof detail,
-			         "all %zu elders can be imported; nothing stored", im->n_elders);
-		w->job->status = refused ? S(INVALID) : S(OK);
-		snprintf(w->job->detail, sizeof w->job->detail, "%s", detail);
-		tf_reply rep;
-		wire_init(WIRE_REPLY, &rep);
-		rep.status = w->job->status;
-		rep.detail = detail;
-		rep.ref.data = w->job->ref, rep.ref.len = ENVELOPE_REF_LEN;
-		rep.problems = problems, rep.n_problems = n;
-		r = wire_pack(WIRE_REPLY, &rep, &w->job->reply, &w->job->reply_len);
-	}
-	for (size_t i = 0; i < n; i++)
-		free(problems[i]);
-	free(problems);
-	return r;
-}
-
-static int apply_import(struct wctx *w)
-{
-	const Tanfang__V1__ImportElders *im = w->job->req->import_elders;
-	if (im->check_only)
-		return check_import(w);
-	for (size_t i = 0; i < im->n_elders; i++) {
-		int r = put_elder(w, im->elders[i]);
-		if (r < 0) {
-			if (w->job->status != S(OK)) {
-				char d[sizeof w->job->detail];
-				snprintf(d, sizeof d, "%s", w->job->detail);
-				set_status(w->job, w->job->status,
-				           "elder %zu of %zu: %s; nothing imported", i + 1,
-				           im->n_elders, d);
-			}
-			return r;
-		}
-	}
-	set_status(w->job, S(OK), "imported %zu elders", im->n_elders);
-	return 0;
-}
-
 /* SetNeighbours / SetVisitors: a fact of their own, from its time on. */
 static int apply_set_list(struct wctx *w, const char *elder_id, char **ids, size_t n,
                           bool neighbours)
@@ -1230,6 +1146,354 @@ static int revoke_scope(struct wctx *w, const uint8_t pk[32])
 	return r;
 }
 
+/* PutVisitor, and each visitor of an ImportVisitors. */
+static int put_visitor(struct wctx *w, const tf_visitor *v)
+{
+	char err[400];
+	struct registry_when when = change_when(w);
+	int r;
+
+	tf_visitor *old;
+	r = registry_get_visitor(w->txn, v->id, &old);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	bool exists = r == 0;
+	r = admin_scope(w, exists ? old->area : NULL, v->area);
+	if (r == 0 && exists)
+		r = guard_admin(w, old, "changing");
+	if (exists)
+		wire_free(WIRE_VISITOR, old);
+	/* Making an admin at or above oneself would make someone no one
+	 * below the root can undo; the root admin may add root admins. */
+	if (r == 0 && *w->signer->area)
+		r = guard_admin(w, v, "making");
+	if (r < 0)
+		return r;
+	bool role_changed = false;
+	r = invalid(w, registry_put_visitor(w->txn, v, &when, &role_changed, err, sizeof err), err);
+	if (r == 0 && role_changed)
+		r = reschedule_assigned(w, v->id);
+	return r;
+}
+
+/* ---- imports (issue 11, items 2 to 4) ---- */
+
+/* Most problems an import lists (the reply stays well inside a frame). */
+#define IMPORT_PROBLEMS_MAX 1000
+
+/* The registry's elders by ID-card number, and by village, name and birth
+ * date, so an import finds a person registered twice (issue 11, item 4). */
+struct twins {
+	struct hsearch_data h;
+	bool ok;
+	char **keys, **ids;
+	size_t n, cap;
+	int err;
+};
+
+static char *twin_key(char kind, const tf_elder *e)
+{
+	char *k;
+	int n = kind == 'c' ? asprintf(&k, "c\x1f%s", e->id_card)
+	                    : asprintf(&k, "n\x1f%s\x1f%s\x1f%s", e->area, e->name, e->birth_date);
+	return n < 0 ? NULL : k;
+}
+
+static const char *twins_get(struct twins *t, const char *key)
+{
+	ENTRY q = {.key = (char *)key}, *f = NULL;
+	return hsearch_r(q, FIND, &f, &t->h) && f ? f->data : NULL;
+}
+
+/* Adds key (taken) for elder id; the first elder of a key stays. */
+static int twins_put(struct twins *t, char *key, const char *id)
+{
+	if (!key)
+		return -ENOMEM;
+	if (twins_get(t, key)) {
+		free(key);
+		return 0;
+	}
+	if (t->n == t->cap) {
+		size_t c = t->cap ? 2 * t->cap : 1024;
+		char **nk = realloc(t->keys, c * sizeof *nk);
+		if (nk)
+			t->keys = nk;
+		char **ni = nk ? realloc(t->ids, c * sizeof *ni) : NULL;
+		if (!ni) {
+			free(key);
+			return -ENOMEM;
+		}
+		t->ids = ni, t->cap = c;
+	}
+	char *v = strdup(id);
+	if (!v) {
+		free(key);
+		return -ENOMEM;
+	}
+	t->keys[t->n] = key, t->ids[t->n] = v;
+	t->n++;
+	ENTRY e = {.key = key, .data = v}, *f;
+	return hsearch_r(e, ENTER, &f, &t->h) ? 0 : -ENOMEM;
+}
+
+static int twins_add(struct twins *t, const tf_elder *e)
+{
+	int r = 0;
+	if (*e->id_card)
+		r = twins_put(t, twin_key('c', e), e->id);
+	if (r == 0 && *e->birth_date)
+		r = twins_put(t, twin_key('n', e), e->id);
+	return r;
+}
+
+static int twins_each(void *msg, void *ctx)
+{
+	struct twins *t = ctx;
+	int r = twins_add(t, msg);
+	wire_free(WIRE_ELDER, msg);
+	return r;
+}
+
+static void twins_free(struct twins *t)
+{
+	if (t->ok)
+		hdestroy_r(&t->h);
+	for (size_t i = 0; i < t->n; i++)
+		free(t->keys[i]), free(t->ids[i]);
+	free(t->keys);
+	free(t->ids);
+	*t = (struct twins){0};
+}
+
+/* One pass over the registry's elders, once per import (a banner's tens of
+ * thousands take tens of milliseconds). */
+static int twins_build(struct wctx *w, struct twins *t, size_t extra)
+{
+	size_t n;
+	int r = store_count(w->txn, DB_ELDERS, &n);
+	if (r < 0)
+		return r;
+	if (!hcreate_r((n + extra) * 2 + 64, &t->h))
+		return -ENOMEM;
+	t->ok = true;
+	return registry_foreach(w->txn, DB_ELDERS, twins_each, t);
+}
+
+/* Is e another elder already registered (or earlier in the request)?
+ * Returns 0, TF_E_INVALID (status set), or -ENOMEM. */
+static int twin_check(struct wctx *w, struct twins *t, const tf_elder *e)
+{
+	for (int i = 0; i < 2; i++) {
+		char kind = i == 0 ? 'c' : 'n';
+		if (kind == 'c' ? !*e->id_card : !*e->birth_date)
+			continue;
+		char *key = twin_key(kind, e);
+		if (!key)
+			return -ENOMEM;
+		const char *other = twins_get(t, key);
+		free(key);
+		if (!other || strcmp(other, e->id) == 0)
+			continue;
+		if (kind == 'c')
+			set_status(w->job, S(INVALID),
+			           "ID-card number %s is already registered as elder %s: the same "
+			           "person twice?",
+			           e->id_card, other);
+		else
+			set_status(w->job, S(INVALID),
+			           "the same name and birth date (%s, %s) in area %s are already "
+			           "registered as elder %s: the same person twice?",
+			           e->name, e->birth_date, e->area, other);
+		return TF_E_INVALID;
+	}
+	return twins_add(t, e);
+}
+
+/* One item of an import: applies item i in w->txn and writes its label
+ * ("elder 3 of 120 (zlt-3)"). Returns 0, a refusal (status set) or a
+ * store code. */
+typedef int (*import_item_fn)(struct wctx *w, size_t i, void *ctx, char *label, size_t size);
+
+/* Applies n items, each in a transaction of its own inside one for the
+ * whole request: a refused item is undone and listed, and the items after
+ * it are still checked, against the ones accepted before them (an
+ * assignment needs the visitor the same file adds). Then the whole request
+ * is undone if it only checks or any item was refused (all or nothing),
+ * else kept. Every refusal comes back at once, once each, in the reply's
+ * problems (issue 11, item 2; the reply is packed here). Returns 0 or a
+ * store code. */
+static int import_run(struct wctx *w, bool check_only, size_t n, import_item_fn fn, void *ctx,
+                      const char *what)
+{
+	char **problems = calloc(IMPORT_PROBLEMS_MAX, sizeof *problems);
+	if (!problems)
+		return -ENOMEM;
+	size_t np = 0, refused = 0;
+	struct store_txn *outer = w->txn, *all;
+	int r = store_txn_begin(w->ig->st, true, outer, &all);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		struct store_txn *t;
+		if ((r = store_txn_begin(w->ig->st, true, all, &t)) < 0)
+			break;
+		w->txn = t;
+		w->job->status = S(OK);
+		char label[200];
+		int pr = fn(w, i, ctx, label, sizeof label);
+		w->txn = all;
+		if (pr == 0) {
+			r = store_txn_commit(t);
+			continue;
+		}
+		store_txn_abort(t);
+		if (w->job->status == S(OK) || (pr == TF_E_DUPLICATE && !check_only)) {
+			r = pr; /* a failure of the store, or a resent change */
+			break;
+		}
+		refused++;
+		if (np < IMPORT_PROBLEMS_MAX &&
+		    asprintf(&problems[np], "%s: %s", label, w->job->detail) >= 0)
+			np++;
+	}
+	w->txn = outer;
+	if (r == 0 && !check_only && !refused)
+		r = store_txn_commit(all);
+	else if (all)
+		store_txn_abort(all);
+	if (r == 0) {
+		char detail[200];
+		if (refused)
+			snprintf(detail, sizeof detail, "%zu of %zu %s refused; nothing %s",
+			         refused, n, what, check_only ? "stored" : "imported");
+		else if (check_only)
+			snprintf(detail, sizeof detail,
+			         "all %zu %s can be imported; nothing stored", n, what);
+		else
+			snprintf(detail, sizeof detail, "imported %zu %s", n, what);
+		set_status(w->job, refused ? S(INVALID) : S(OK), "%s", detail);
+		if (refused || check_only) {
+			tf_reply rep;
+			wire_init(WIRE_REPLY, &rep);
+			rep.status = w->job->status;
+			rep.detail = detail;
+			rep.ref.data = w->job->ref, rep.ref.len = ENVELOPE_REF_LEN;
+			rep.problems = problems, rep.n_problems = np;
+			r = wire_pack(WIRE_REPLY, &rep, &w->job->reply, &w->job->reply_len);
+		}
+	}
+	for (size_t i = 0; i < np; i++)
+		free(problems[i]);
+	free(problems);
+	return r;
+}
+
+struct elders_import {
+	const Tanfang__V1__ImportElders *im;
+	struct twins twins;
+};
+
+static int import_elder(struct wctx *w, size_t i, void *ctx, char *label, size_t size)
+{
+	struct elders_import *x = ctx;
+	const tf_elder *e = x->im->elders[i];
+	snprintf(label, size, "elder %zu of %zu (%s)", i + 1, x->im->n_elders, e->id);
+	int r = put_elder(w, e);
+	return r < 0 ? r : twin_check(w, &x->twins, e);
+}
+
+static int apply_import(struct wctx *w)
+{
+	struct elders_import x = {.im = w->job->req->import_elders};
+	int r = twins_build(w, &x.twins, x.im->n_elders);
+	if (r == 0)
+		r = import_run(w, x.im->check_only, x.im->n_elders, import_elder, &x, "elders");
+	twins_free(&x.twins);
+	return r;
+}
+
+/* ImportVisitors: the visitors, then one item per (assignment, elder). */
+struct visitors_import {
+	const Tanfang__V1__ImportVisitors *iv;
+	size_t *asg, *eld; /* item k - n_visitors: assignment asg[k], its elder eld[k] */
+	size_t n_pairs;
+};
+
+/* Adds id to the list the elder has (kept if there), as SetVisitors or
+ * SetNeighbours would set it. */
+static int assign_one(struct wctx *w, const char *visitor, const char *elder_id, bool neighbour)
+{
+	tf_elder *e;
+	int r = registry_get_elder(w->txn, elder_id, &e);
+	if (r == -ENOENT) {
+		set_status(w->job, S(UNKNOWN_ELDER), "no elder with id %s", elder_id);
+		return TF_E_NOELDER;
+	}
+	if (r < 0)
+		return r;
+	char **have = neighbour ? e->neighbours : e->visitors;
+	size_t n = neighbour ? e->n_neighbours : e->n_visitors;
+	char **ids = calloc(n + 1, sizeof *ids);
+	if (!ids) {
+		wire_free(WIRE_ELDER, e);
+		return -ENOMEM;
+	}
+	bool there = false;
+	for (size_t i = 0; i < n; i++)
+		ids[i] = have[i], there |= strcmp(have[i], visitor) == 0;
+	if (!there)
+		ids[n++] = (char *)visitor;
+	r = there ? 0 : apply_set_list(w, elder_id, ids, n, neighbour);
+	free(ids);
+	wire_free(WIRE_ELDER, e);
+	return r;
+}
+
+static int import_visitor(struct wctx *w, size_t i, void *ctx, char *label, size_t size)
+{
+	struct visitors_import *x = ctx;
+	const Tanfang__V1__ImportVisitors *iv = x->iv;
+	if (i < iv->n_visitors) {
+		snprintf(label, size, "visitor %zu of %zu (%s)", i + 1, iv->n_visitors,
+		         iv->visitors[i]->id);
+		return put_visitor(w, iv->visitors[i]);
+	}
+	size_t k = i - iv->n_visitors;
+	const Tanfang__V1__ImportAssignment *a = iv->assignments[x->asg[k]];
+	const char *elder = a->elder_ids[x->eld[k]];
+	snprintf(label, size, "assignment %zu of %zu (visitor %s, elder %s)", x->asg[k] + 1,
+	         iv->n_assignments, a->visitor_id, elder);
+	tf_visitor *v;
+	int r = registry_get_visitor(w->txn, a->visitor_id, &v);
+	if (r == -ENOENT) {
+		set_status(w->job, S(NOT_FOUND), "no visitor with id %s", a->visitor_id);
+		return TF_E_INVALID;
+	}
+	if (r < 0)
+		return r;
+	wire_free(WIRE_VISITOR, v);
+	return assign_one(w, a->visitor_id, elder, a->neighbour);
+}
+
+static int apply_import_visitors(struct wctx *w)
+{
+	struct visitors_import x = {.iv = w->job->req->import_visitors};
+	size_t n = 0;
+	for (size_t i = 0; i < x.iv->n_assignments; i++)
+		n += x.iv->assignments[i]->n_elder_ids;
+	x.asg = calloc(n + 1, sizeof *x.asg);
+	x.eld = calloc(n + 1, sizeof *x.eld);
+	int r = x.asg && x.eld ? 0 : -ENOMEM;
+	for (size_t i = 0; r == 0 && i < x.iv->n_assignments; i++)
+		for (size_t j = 0; j < x.iv->assignments[i]->n_elder_ids; j++)
+			x.asg[x.n_pairs] = i, x.eld[x.n_pairs++] = j;
+	if (r == 0)
+		r = import_run(w, x.iv->check_only, x.iv->n_visitors + x.n_pairs, import_visitor,
+		               &x, "visitors and assignments");
+	free(x.asg);
+	free(x.eld);
+	return r;
+}
+
 static int apply_registry(struct wctx *w)
 {
 	const tf_request *q = w->job->req;
@@ -1260,33 +1524,10 @@ static int apply_registry(struct wctx *w)
 			r = schedule_rebuild(w->txn, w->ig->pol, w->now);
 		return r;
 	}
-	case OP(PUT_VISITOR): {
-		const tf_visitor *v = q->put_visitor->visitor;
-		tf_visitor *old;
-		r = registry_get_visitor(w->txn, v->id, &old);
-		if (r < 0 && r != -ENOENT)
-			return r;
-		bool exists = r == 0;
-		r = admin_scope(w, exists ? old->area : NULL, v->area);
-		if (r == 0 && exists)
-			r = guard_admin(w, old, "changing");
-		if (exists)
-			wire_free(WIRE_VISITOR, old);
-		/* Making an admin at or above oneself would make someone no one
-		 * below the root can undo; the root admin may add root admins. */
-		if (r == 0 && *w->signer->area)
-			r = guard_admin(w, v, "making");
-		if (r < 0)
-			return r;
-		bool role_changed = false;
-		r = invalid(
-		    w, registry_put_visitor(w->txn, v, &when, &role_changed, err, sizeof err), err);
-		if (r == 0 && role_changed)
-			r = reschedule_assigned(w, v->id);
-		return r;
-	}
+	case OP(PUT_VISITOR): return put_visitor(w, q->put_visitor->visitor);
 	case OP(PUT_ELDER): return put_elder(w, q->put_elder->elder);
 	case OP(IMPORT_ELDERS): return apply_import(w);
+	case OP(IMPORT_VISITORS): return apply_import_visitors(w);
 	case OP(SET_NEIGHBOURS):
 		return apply_set_list(w, q->set_neighbours->elder_id, q->set_neighbours->neighbours,
 		                      q->set_neighbours->n_neighbours, true);
@@ -1395,8 +1636,11 @@ static int apply(struct wctx *w)
 	}
 	/* Registry changes are logged too: the log holds every accepted envelope
 	 * (a check-only import changed nothing). */
-	bool check =
-	    w->job->req->op_case == OP(IMPORT_ELDERS) && w->job->req->import_elders->check_only;
+	const tf_request *q = w->job->req;
+	bool check = (q->op_case == OP(IMPORT_ELDERS) && q->import_elders->check_only) ||
+	             (q->op_case == OP(IMPORT_VISITORS) && q->import_visitors->check_only) ||
+	             ((q->op_case == OP(IMPORT_ELDERS) || q->op_case == OP(IMPORT_VISITORS)) &&
+	              w->job->status != S(OK));
 	if (r == 0 && !check && w->job->req->op_case != OP(VISIT) &&
 	    w->job->req->op_case != OP(CARE_EVENT))
 		r = auditlog_append(w->txn, w->job->frame, w->job->frame_len, NULL);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "idcard.h"
 #include "keys.h"
 #include "timeline.h"
 
@@ -261,6 +262,14 @@ int registry_put_elder(struct store_txn *txn, const tf_elder *e, const struct re
 		return ERR("elder %s: location out of range", e->id);
 	if (e->n_categories > 16)
 		return ERR("elder %s: too many categories", e->id);
+	/* issue 11: the ID-card number is checked here too, so a request
+	 * made by another client than ours cannot store a mistyped one. */
+	if (*e->id_card && idcard_check(e->id_card, NULL, NULL) < 0)
+		return ERR("elder %s: ID-card number '%s' is not a valid 18-digit number (GB 11643 "
+		           "check digit)",
+		           e->id, e->id_card);
+	if (*e->sex && strcmp(e->sex, "male") != 0 && strcmp(e->sex, "female") != 0)
+		return ERR("elder %s: sex must be male, female or empty", e->id);
 	/* registered_at: when the elder entered the register. An office that
 	 * moves its existing list into tanfang gives the real date, so past
 	 * months' reports count the elder. */
