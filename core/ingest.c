@@ -982,8 +982,20 @@ static int put_elder(struct wctx *w, const tf_elder *e)
 }
 
 /* SetNeighbours / SetVisitors: a fact of their own, from its time on. */
+static int set_list_at(struct wctx *w, const char *elder_id, char **ids, size_t n, bool neighbours,
+                       bool second);
+
 static int apply_set_list(struct wctx *w, const char *elder_id, char **ids, size_t n,
                           bool neighbours)
+{
+	return set_list_at(w, elder_id, ids, n, neighbours, false);
+}
+
+/* second: the request's second fact about this elder (ImportVisitors sets
+ * an elder's visitors and neighbours at once): a tie of its own, so the two
+ * are two facts, not one elder changed twice by mistake. */
+static int set_list_at(struct wctx *w, const char *elder_id, char **ids, size_t n, bool neighbours,
+                       bool second)
 {
 	tf_elder *e;
 	int r = registry_get_elder(w->txn, elder_id, &e);
@@ -999,6 +1011,8 @@ static int apply_set_list(struct wctx *w, const char *elder_id, char **ids, size
 		return r;
 	char err[400];
 	struct registry_when when = change_when(w);
+	if (second)
+		when.tie[7] ^= 0x5a;
 	tf_elder *now;
 	r = invalid(
 	    w,
@@ -1411,38 +1425,67 @@ static int apply_import(struct wctx *w)
 	return r;
 }
 
-/* ImportVisitors: the visitors, then one item per (assignment, elder). */
-struct visitors_import {
-	const Tanfang__V1__ImportVisitors *iv;
-	size_t *asg, *eld; /* item k - n_visitors: assignment asg[k], its elder eld[k] */
-	size_t n_pairs;
+/* ImportVisitors: the visitors, then one item per elder served, which
+ * adds every visitor the file assigns to it at once (one request changes
+ * an elder's lists once). */
+struct pair {
+	const char *elder, *visitor;
+	bool neighbour;
+	size_t asg; /* the assignment's index in the request */
 };
 
-/* Adds id to the list the elder has (kept if there), as SetVisitors or
- * SetNeighbours would set it. */
-static int assign_one(struct wctx *w, const char *visitor, const char *elder_id, bool neighbour)
+struct visitors_import {
+	const Tanfang__V1__ImportVisitors *iv;
+	struct pair *pairs; /* sorted by elder, then assignment */
+	size_t n_pairs;
+	size_t *group; /* item k - n_visitors: pairs[group[k]] starts its elder's run */
+	size_t n_groups;
+};
+
+static int cmp_pair(const void *a, const void *b)
 {
+	const struct pair *x = a, *y = b;
+	int c = strcmp(x->elder, y->elder);
+	return c ? c : (x->asg > y->asg) - (x->asg < y->asg);
+}
+
+/* The elder's list (visitors or neighbours) with the run's additions.
+ * Returns 0 (status set on a refusal) or a code. */
+static int assign_run(struct wctx *w, const struct pair *run, size_t n, bool neighbour, bool second,
+                      bool *changed)
+{
+	*changed = false;
 	tf_elder *e;
-	int r = registry_get_elder(w->txn, elder_id, &e);
+	int r = registry_get_elder(w->txn, run[0].elder, &e);
 	if (r == -ENOENT) {
-		set_status(w->job, S(UNKNOWN_ELDER), "no elder with id %s", elder_id);
+		set_status(w->job, S(UNKNOWN_ELDER), "no elder with id %s", run[0].elder);
 		return TF_E_NOELDER;
 	}
 	if (r < 0)
 		return r;
 	char **have = neighbour ? e->neighbours : e->visitors;
-	size_t n = neighbour ? e->n_neighbours : e->n_visitors;
-	char **ids = calloc(n + 1, sizeof *ids);
+	size_t m = neighbour ? e->n_neighbours : e->n_visitors;
+	char **ids = calloc(m + n + 1, sizeof *ids);
 	if (!ids) {
 		wire_free(WIRE_ELDER, e);
 		return -ENOMEM;
 	}
-	bool there = false;
-	for (size_t i = 0; i < n; i++)
-		ids[i] = have[i], there |= strcmp(have[i], visitor) == 0;
-	if (!there)
-		ids[n++] = (char *)visitor;
-	r = there ? 0 : apply_set_list(w, elder_id, ids, n, neighbour);
+	for (size_t i = 0; i < m; i++)
+		ids[i] = have[i];
+	size_t k = m;
+	for (size_t i = 0; i < n; i++) {
+		if (run[i].neighbour != neighbour)
+			continue;
+		bool there = false;
+		for (size_t j = 0; j < k && !there; j++)
+			there = strcmp(ids[j], run[i].visitor) == 0;
+		if (!there)
+			ids[k++] = (char *)run[i].visitor;
+	}
+	if (k > m) {
+		*changed = true;
+		r = set_list_at(w, run[0].elder, ids, k, neighbour, second);
+	}
 	free(ids);
 	wire_free(WIRE_ELDER, e);
 	return r;
@@ -1457,21 +1500,32 @@ static int import_visitor(struct wctx *w, size_t i, void *ctx, char *label, size
 		         iv->visitors[i]->id);
 		return put_visitor(w, iv->visitors[i]);
 	}
-	size_t k = i - iv->n_visitors;
-	const Tanfang__V1__ImportAssignment *a = iv->assignments[x->asg[k]];
-	const char *elder = a->elder_ids[x->eld[k]];
-	snprintf(label, size, "assignment %zu of %zu (visitor %s, elder %s)", x->asg[k] + 1,
-	         iv->n_assignments, a->visitor_id, elder);
-	tf_visitor *v;
-	int r = registry_get_visitor(w->txn, a->visitor_id, &v);
-	if (r == -ENOENT) {
-		set_status(w->job, S(NOT_FOUND), "no visitor with id %s", a->visitor_id);
-		return TF_E_INVALID;
+	size_t g = i - iv->n_visitors;
+	const struct pair *run = x->pairs + x->group[g];
+	size_t end = g + 1 < x->n_groups ? x->group[g + 1] : x->n_pairs;
+	size_t n = end - x->group[g];
+	/* Named by its last assignment: the one that overflows a list. */
+	const struct pair *last = &run[n - 1];
+	snprintf(label, size, "assignment %zu of %zu (visitor %s, elder %s)", last->asg + 1,
+	         iv->n_assignments, last->visitor, last->elder);
+	for (size_t k = 0; k < n; k++) {
+		tf_visitor *v;
+		int r = registry_get_visitor(w->txn, run[k].visitor, &v);
+		if (r == -ENOENT) {
+			snprintf(label, size, "assignment %zu of %zu (visitor %s, elder %s)",
+			         run[k].asg + 1, iv->n_assignments, run[k].visitor, run[k].elder);
+			set_status(w->job, S(NOT_FOUND), "no visitor with id %s", run[k].visitor);
+			return TF_E_INVALID;
+		}
+		if (r < 0)
+			return r;
+		wire_free(WIRE_VISITOR, v);
 	}
-	if (r < 0)
-		return r;
-	wire_free(WIRE_VISITOR, v);
-	return assign_one(w, a->visitor_id, elder, a->neighbour);
+	bool changed;
+	int r = assign_run(w, run, n, false, false, &changed);
+	if (r == 0)
+		r = assign_run(w, run, n, true, changed, &changed);
+	return r;
 }
 
 static int apply_import_visitors(struct wctx *w)
@@ -1480,17 +1534,25 @@ static int apply_import_visitors(struct wctx *w)
 	size_t n = 0;
 	for (size_t i = 0; i < x.iv->n_assignments; i++)
 		n += x.iv->assignments[i]->n_elder_ids;
-	x.asg = calloc(n + 1, sizeof *x.asg);
-	x.eld = calloc(n + 1, sizeof *x.eld);
-	int r = x.asg && x.eld ? 0 : -ENOMEM;
-	for (size_t i = 0; r == 0 && i < x.iv->n_assignments; i++)
-		for (size_t j = 0; j < x.iv->assignments[i]->n_elder_ids; j++)
-			x.asg[x.n_pairs] = i, x.eld[x.n_pairs++] = j;
-	if (r == 0)
-		r = import_run(w, x.iv->check_only, x.iv->n_visitors + x.n_pairs, import_visitor,
+	x.pairs = calloc(n + 1, sizeof *x.pairs);
+	x.group = calloc(n + 1, sizeof *x.group);
+	int r = x.pairs && x.group ? 0 : -ENOMEM;
+	for (size_t i = 0; r == 0 && i < x.iv->n_assignments; i++) {
+		const Tanfang__V1__ImportAssignment *a = x.iv->assignments[i];
+		for (size_t j = 0; j < a->n_elder_ids; j++)
+			x.pairs[x.n_pairs++] =
+			    (struct pair){a->elder_ids[j], a->visitor_id, a->neighbour, i};
+	}
+	if (r == 0) {
+		qsort(x.pairs, x.n_pairs, sizeof *x.pairs, cmp_pair);
+		for (size_t i = 0; i < x.n_pairs; i++)
+			if (i == 0 || strcmp(x.pairs[i].elder, x.pairs[i - 1].elder) != 0)
+				x.group[x.n_groups++] = i;
+		r = import_run(w, x.iv->check_only, x.iv->n_visitors + x.n_groups, import_visitor,
 		               &x, "visitors and assignments");
-	free(x.asg);
-	free(x.eld);
+	}
+	free(x.pairs);
+	free(x.group);
 	return r;
 }
 
