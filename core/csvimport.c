@@ -897,6 +897,8 @@ static int seen_key(struct ctx *x, char *key, size_t *first_row)
 /* The line of data row `row` (1-based) for messages naming it. */
 static size_t row_line(const struct ctx *x, size_t row)
 {
+	if (x->sh->workbook)
+		return x->hdr->line + row;
 	return x->sh->rows[(size_t)(x->hdr - x->sh->rows) + row].line;
 }
 
@@ -1560,7 +1562,10 @@ static int parse_visitor_row(struct ctx *x, const struct sheet_row *rec, tf_visi
 		id = idcard && *idcard ? idcard : phone;
 	if (r == 0 && !*id && x->bad == 0)
 		r = row_error(
-		    x, x->map[COL_ID] >= 0 ? COL_ID : COL_IDCARD,
+		    x,
+		    x->map[COL_ID] >= 0       ? COL_ID
+		    : x->map[COL_IDCARD] >= 0 ? COL_IDCARD
+		                              : COL_PHONE,
 		    "is empty, and the visitor needs an id (or an ID-card or phone number)");
 	else if (r == 0 && *id && !registry_id_valid(id))
 		r = row_error(x, COL_ID, "'%s' is not a valid id (1 to %d of A-Z a-z 0-9 _ . -)",
@@ -1708,7 +1713,9 @@ static int check_rows(struct csvimport *ci, struct ctx *x, const struct sheet *s
 		return -ENOMEM;
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		const struct sheet_row *rec = &recs[i];
-		x->row = i + 1;
+		/* A workbook leaves empty rows out: its rows count from the
+		 * header as the sheet numbers them. */
+		x->row = sh->workbook ? rec->line - x->hdr->line : i + 1;
 		x->line = rec->line;
 		x->bad = 0;
 		ci->n_rows++;

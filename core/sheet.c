@@ -359,6 +359,9 @@ static int parse_text(struct sheet *s, const char *data, size_t len)
 /* ---- xlsx (libzip + expat) ---- */
 
 #define XLSX_MAX_PART (256u << 20) /* an unpacked part larger is refused */
+/* Cells right of this column are ignored: an office's list has a few dozen
+ * columns, and a cell at XFD1048576 must not cost 16384 empty cells a row. */
+#define SHEET_MAX_COLS 256
 
 /* Reads one part of the package. Returns 0, -ENOENT, -EFBIG or -ENOMEM. */
 static int zip_part(zip_t *z, const char *name, char **out, size_t *len)
@@ -598,7 +601,7 @@ static void ws_start(void *ud, const char *name, const char **atts)
 	} else if (strcmp(l, "c") == 0) {
 		const char *r = attr(atts, "r"), *t = attr(atts, "t"), *st = attr(atts, "s");
 		long c = r ? col_of(r) : (long)x->next_col;
-		x->col = c >= 0 && c < 16384 ? (size_t)c : x->next_col;
+		x->col = c >= 0 && c < SHEET_MAX_COLS ? (size_t)c : SHEET_MAX_COLS;
 		x->next_col = x->col + 1;
 		snprintf(x->type, sizeof x->type, "%s", t ? t : "n");
 		x->style = st ? strtol(st, NULL, 10) : -1;
@@ -642,6 +645,8 @@ static void ws_end(void *ud, const char *name)
 		x->in_rph = false;
 	} else if (strcmp(l, "c") == 0 && x->in_c && !x->oom) {
 		x->in_c = false;
+		if (x->col >= SHEET_MAX_COLS)
+			return;
 		const char *v = x->v.s ? x->v.s : "";
 		char *text = NULL;
 		bool numeric = false, date = false;
@@ -871,6 +876,8 @@ static int parse_xls(struct sheet *s, const char *data, size_t len)
 	size_t cap = 0;
 	if (freexl_worksheet_dimensions(h, &rows, &cols) != FREEXL_OK)
 		rows = 0;
+	if (cols > SHEET_MAX_COLS)
+		cols = SHEET_MAX_COLS;
 	for (unsigned int i = 0; r == 0 && i < rows; i++) {
 		struct sheet_row row = {.line = i + 1};
 		for (unsigned short c = 0; r == 0 && c < cols; c++) {
