@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
-#include <search.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -137,6 +136,7 @@ void ingest_free(struct ingest *ig)
 
 /* Key in DB_META: present once every enrolled key's CURVE twin is indexed. */
 #define TRANSPORT_KEY "transport-index-v1"
+#define TWINS_KEY     "elder-twins-index-v1"
 
 /* The store's side of a policy: migrates an old store, and recomputes
  * every duty unless pol is the policy they already follow. One write
@@ -167,6 +167,14 @@ static int install(struct ingest *ig, const struct policy *pol)
 		r = registry_transport_index(txn);
 		if (r == 0)
 			r = store_put(txn, DB_META, TRANSPORT_KEY, strlen(TRANSPORT_KEY), "", 0, 0);
+	}
+	/* A store from before the twin index gets its elders indexed once
+	 * (issue 11, item 4). */
+	if (r == 0 &&
+	    (r = store_get(txn, DB_META, TWINS_KEY, strlen(TWINS_KEY), &v, &vl)) == -ENOENT) {
+		r = registry_twin_index_all(txn);
+		if (r == 0)
+			r = store_put(txn, DB_META, TWINS_KEY, strlen(TWINS_KEY), "", 0, 0);
 	}
 	if (r == 0)
 		r = store_get(txn, DB_META, POLICY_FP_KEY, strlen(POLICY_FP_KEY), &v, &vl);
@@ -1195,133 +1203,28 @@ static int put_visitor(struct wctx *w, const tf_visitor *v)
 /* Most problems an import lists (the reply stays well inside a frame). */
 #define IMPORT_PROBLEMS_MAX 1000
 
-/* The registry's elders by ID-card number, and by village, name and birth
- * date, so an import finds a person registered twice (issue 11, item 4). */
-struct twins {
-	struct hsearch_data h;
-	bool ok;
-	char **keys, **ids;
-	size_t n, cap;
-	int err;
-};
-
-static char *twin_key(char kind, const tf_elder *e)
+/* Is e another elder already registered, or earlier in the request (the
+ * registry's twin index, issue 11, item 4)? Returns 0, TF_E_INVALID (status
+ * set), or a store code. */
+static int twin_check(struct wctx *w, const tf_elder *e)
 {
-	char *k;
-	int n = kind == 'c' ? asprintf(&k, "c\x1f%s", e->id_card)
-	                    : asprintf(&k, "n\x1f%s\x1f%s\x1f%s", e->area, e->name, e->birth_date);
-	return n < 0 ? NULL : k;
-}
-
-static const char *twins_get(struct twins *t, const char *key)
-{
-	ENTRY q = {.key = (char *)key}, *f = NULL;
-	return hsearch_r(q, FIND, &f, &t->h) && f ? f->data : NULL;
-}
-
-/* Adds key (taken) for elder id; the first elder of a key stays. */
-static int twins_put(struct twins *t, char *key, const char *id)
-{
-	if (!key)
-		return -ENOMEM;
-	if (twins_get(t, key)) {
-		free(key);
-		return 0;
-	}
-	if (t->n == t->cap) {
-		size_t c = t->cap ? 2 * t->cap : 1024;
-		char **nk = realloc(t->keys, c * sizeof *nk);
-		if (nk)
-			t->keys = nk;
-		char **ni = nk ? realloc(t->ids, c * sizeof *ni) : NULL;
-		if (!ni) {
-			free(key);
-			return -ENOMEM;
-		}
-		t->ids = ni, t->cap = c;
-	}
-	char *v = strdup(id);
-	if (!v) {
-		free(key);
-		return -ENOMEM;
-	}
-	t->keys[t->n] = key, t->ids[t->n] = v;
-	t->n++;
-	ENTRY e = {.key = key, .data = v}, *f;
-	return hsearch_r(e, ENTER, &f, &t->h) ? 0 : -ENOMEM;
-}
-
-static int twins_add(struct twins *t, const tf_elder *e)
-{
-	int r = 0;
-	if (*e->id_card)
-		r = twins_put(t, twin_key('c', e), e->id);
-	if (r == 0 && *e->birth_date)
-		r = twins_put(t, twin_key('n', e), e->id);
-	return r;
-}
-
-static int twins_each(void *msg, void *ctx)
-{
-	struct twins *t = ctx;
-	int r = twins_add(t, msg);
-	wire_free(WIRE_ELDER, msg);
-	return r;
-}
-
-static void twins_free(struct twins *t)
-{
-	if (t->ok)
-		hdestroy_r(&t->h);
-	for (size_t i = 0; i < t->n; i++)
-		free(t->keys[i]), free(t->ids[i]);
-	free(t->keys);
-	free(t->ids);
-	*t = (struct twins){0};
-}
-
-/* One pass over the registry's elders, once per import (a banner's tens of
- * thousands take tens of milliseconds). */
-static int twins_build(struct wctx *w, struct twins *t, size_t extra)
-{
-	size_t n;
-	int r = store_count(w->txn, DB_ELDERS, &n);
-	if (r < 0)
+	char other[REGISTRY_ID_MAX + 1];
+	bool by_card = false;
+	int r = registry_find_twin(w->txn, e, other, &by_card);
+	if (r <= 0)
 		return r;
-	if (!hcreate_r((n + extra) * 2 + 64, &t->h))
-		return -ENOMEM;
-	t->ok = true;
-	return registry_foreach(w->txn, DB_ELDERS, twins_each, t);
-}
-
-/* Is e another elder already registered (or earlier in the request)?
- * Returns 0, TF_E_INVALID (status set), or -ENOMEM. */
-static int twin_check(struct wctx *w, struct twins *t, const tf_elder *e)
-{
-	for (int i = 0; i < 2; i++) {
-		char kind = i == 0 ? 'c' : 'n';
-		if (kind == 'c' ? !*e->id_card : !*e->birth_date)
-			continue;
-		char *key = twin_key(kind, e);
-		if (!key)
-			return -ENOMEM;
-		const char *other = twins_get(t, key);
-		free(key);
-		if (!other || strcmp(other, e->id) == 0)
-			continue;
-		if (kind == 'c')
-			set_status(w->job, S(INVALID),
-			           "ID-card number %s is already registered as elder %s: the same "
-			           "person twice?",
-			           e->id_card, other);
-		else
-			set_status(w->job, S(INVALID),
-			           "the same name and birth date (%s, %s) in area %s are already "
-			           "registered as elder %s: the same person twice?",
-			           e->name, e->birth_date, e->area, other);
-		return TF_E_INVALID;
-	}
-	return twins_add(t, e);
+	if (by_card)
+		set_status(w->job, S(INVALID),
+		           "ID-card number %s is already registered as elder %s: the same person "
+		           "twice?",
+		           e->id_card, other);
+	else
+		set_status(
+		    w->job, S(INVALID),
+		    "the same name and birth date (%s, %s) in area %s are already registered "
+		    "as elder %s: the same person twice?",
+		    e->name, e->birth_date, e->area, other);
+	return TF_E_INVALID;
 }
 
 /* One item of an import: applies item i in w->txn and writes its label
@@ -1401,28 +1304,19 @@ static int import_run(struct wctx *w, bool check_only, size_t n, import_item_fn 
 	return r;
 }
 
-struct elders_import {
-	const Tanfang__V1__ImportElders *im;
-	struct twins twins;
-};
-
 static int import_elder(struct wctx *w, size_t i, void *ctx, char *label, size_t size)
 {
-	struct elders_import *x = ctx;
-	const tf_elder *e = x->im->elders[i];
-	snprintf(label, size, "elder %zu of %zu (%s)", i + 1, x->im->n_elders, e->id);
+	const Tanfang__V1__ImportElders *im = ctx;
+	const tf_elder *e = im->elders[i];
+	snprintf(label, size, "elder %zu of %zu (%s)", i + 1, im->n_elders, e->id);
 	int r = put_elder(w, e);
-	return r < 0 ? r : twin_check(w, &x->twins, e);
+	return r < 0 ? r : twin_check(w, e);
 }
 
 static int apply_import(struct wctx *w)
 {
-	struct elders_import x = {.im = w->job->req->import_elders};
-	int r = twins_build(w, &x.twins, x.im->n_elders);
-	if (r == 0)
-		r = import_run(w, x.im->check_only, x.im->n_elders, import_elder, &x, "elders");
-	twins_free(&x.twins);
-	return r;
+	const Tanfang__V1__ImportElders *im = w->job->req->import_elders;
+	return import_run(w, im->check_only, im->n_elders, import_elder, (void *)im, "elders");
 }
 
 /* ImportVisitors: the visitors, then one item per elder served, which

@@ -42,6 +42,7 @@ static const char *const db_names[DB_COUNT] = {
     [DB_FACT_ARRIVALS] = "fact_arrivals",
     [DB_SEEN] = "seen",
     [DB_TRANSPORT] = "transport",
+    [DB_ELDER_TWINS] = "elder_twins",
     [DB_OUTBOX] = "outbox",
     [DB_REFUSED] = "refused",
 };
