@@ -219,5 +219,25 @@ err_has "nb3.csv: row 1 (line 2): column 包联老人: assignment 1 of 1 (visito
 expect 0 "${D[@]}" list visitors --format json
 grep -qF 13800000005 "$tmp/out" && fail "a refused visitor import stored the visitor"
 
+# --- names are found in the importer's scope only: an admin of 新林镇 sees
+#     one 永安村 (its own), and not 巴彦乌兰嘎查 ---
+expect 0 "${D[@]}" key new "$tmp/xl.key"
+xl_pk=$(grep -oE '[0-9a-f]{64}' "$tmp/out" | head -1)
+expect 0 "${D[@]}" visitor add adm-xl 新林镇管理员 --role admin --area 152223101
+expect 0 "${D[@]}" key enrol "$xl_pk" --visitor adm-xl
+XL=(--key "$tmp/xl.key" --server-key-file "$tmp/data/curve.pub")
+cat >"$F/xl.csv" <<CSV
+姓名,身份证号码,所属村（社区）
+新甲,$(idc 19350505 101),永安村
+新乙,$(idc 19350606 103),巴彦乌兰嘎查
+CSV
+expect 1 "${XL[@]}" import elders "$F/xl.csv" --dry-run
+err_has "row 2 (line 3): column 所属村（社区）: no area named '巴彦乌兰嘎查' in your scope"
+[[ $(grep -c "xl.csv: row" "$tmp/err") == 1 ]] || { cat "$tmp/err"; fail "永安村 is one village in 新林镇's scope"; }
+sed -i '$d' "$F/xl.csv"
+expect 0 "${XL[@]}" import elders "$F/xl.csv"
+expect 0 "${D[@]}" list elders --format csv
+out_has "新甲,152223101202"
+
 kill -0 "$daemon_pid" || fail "tanfangd died"
 echo "e2e-import-office: ok ($pass checks)"
