@@ -742,7 +742,8 @@ static int dirx_build(struct dirx *x, const struct csvimport_dir *d)
 	struct index *all[] = {&x->area_code, &x->area_name, &x->vis_id,
 	                       &x->vis_name,  &x->eld_id,    &x->eld_name};
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-		qsort(all[i]->v, all[i]->n, sizeof *all[i]->v, cmp_ref);
+		if (all[i]->n) /* qsort(NULL, 0) is undefined */
+			qsort(all[i]->v, all[i]->n, sizeof *all[i]->v, cmp_ref);
 	if (r < 0)
 		dirx_free(x);
 	return r;
@@ -1696,7 +1697,7 @@ static int check_rows(struct csvimport *ci, struct ctx *x, const struct sheet *s
 	size_t n = sh->n - h - 1;
 	if (n == 0)
 		return ci->n_errors ? 0 : error(ci, "the file has a header but no rows");
-	if (hcreate_r(n * 3 + 16, &x->seen))
+	if (hcreate_r(n * 4 + 64, &x->seen)) /* at most three keys a row */
 		x->seen_ok = true;
 	else
 		return -ENOMEM;
