@@ -25,8 +25,10 @@
  * million elders; walking parent links per elder would dominate. */
 
 struct smap_entry {
-	char *key;
+	uint64_t hash; /* of key; 0 marks a free slot (hash_str never gives 0) */
 	long val;
+	char *key;      /* small, or its own allocation */
+	char small[40]; /* keys up to 39 bytes (ids, codes) live here: one cache line */
 };
 
 struct smap {
@@ -34,33 +36,51 @@ struct smap {
 	size_t cap, n;
 };
 
+/* FNV-1a, never 0 (0 marks a free slot). */
 static uint64_t hash_str(const char *s)
 {
 	uint64_t h = 1469598103934665603ull;
 	while (*s)
 		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
-	return h;
+	return h ? h : 1;
 }
 
 static void smap_free(struct smap *m)
 {
 	for (size_t i = 0; i < m->cap; i++)
-		free(m->tab[i].key);
+		if (m->tab[i].hash && m->tab[i].key != m->tab[i].small)
+			free(m->tab[i].key);
 	free(m->tab);
 	memset(m, 0, sizeof *m);
 }
 
-/* Returns the entry's slot, NULL if absent. */
+/* Returns the entry's slot, NULL if absent. Entries stay where they are
+ * until the next smap_put. */
 static struct smap_entry *smap_get(const struct smap *m, const char *key)
 {
 	if (!m->cap)
 		return NULL;
-	for (size_t i = hash_str(key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
-		if (!m->tab[i].key)
+	uint64_t h = hash_str(key);
+	for (size_t i = h & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+		struct smap_entry *e = &m->tab[i];
+		if (!e->hash)
 			return NULL;
-		if (strcmp(m->tab[i].key, key) == 0)
-			return &m->tab[i];
+		if (e->hash == h && strcmp(e->key, key) == 0)
+			return e;
 	}
+}
+
+/* Moves entry e into an empty slot of m (keys in small move with it). */
+static void smap_place(struct smap *m, const struct smap_entry *e)
+{
+	size_t j = e->hash & (m->cap - 1);
+	while (m->tab[j].hash)
+		j = (j + 1) & (m->cap - 1);
+	struct smap_entry *d = &m->tab[j];
+	*d = *e;
+	if (e->key == e->small)
+		d->key = d->small;
+	m->n++;
 }
 
 static int smap_put(struct smap *m, const char *key, long val)
@@ -71,30 +91,25 @@ static int smap_put(struct smap *m, const char *key, long val)
 		return 0;
 	}
 	if ((m->n + 1) * 2 > m->cap) {
-		struct smap big = {calloc(m->cap ? m->cap * 2 : 64, sizeof *m->tab),
-		                   m->cap ? m->cap * 2 : 64, 0};
+		size_t cap = m->cap ? m->cap * 2 : 64;
+		struct smap big = {calloc(cap, sizeof *m->tab), cap, 0};
 		if (!big.tab)
 			return -ENOMEM;
-		for (size_t i = 0; i < m->cap; i++) {
-			if (!m->tab[i].key)
-				continue;
-			size_t j = hash_str(m->tab[i].key) & (big.cap - 1);
-			while (big.tab[j].key)
-				j = (j + 1) & (big.cap - 1);
-			big.tab[j] = m->tab[i];
-			big.n++;
-		}
+		for (size_t i = 0; i < m->cap; i++)
+			if (m->tab[i].hash)
+				smap_place(&big, &m->tab[i]);
 		free(m->tab);
 		*m = big;
 	}
-	size_t j = hash_str(key) & (m->cap - 1);
-	while (m->tab[j].key)
-		j = (j + 1) & (m->cap - 1);
-	m->tab[j].key = strdup(key);
-	if (!m->tab[j].key)
+	struct smap_entry n = {.hash = hash_str(key), .val = val};
+	size_t len = strlen(key);
+	if (len < sizeof n.small) {
+		memcpy(n.small, key, len + 1);
+		n.key = n.small;
+	} else if (!(n.key = strdup(key))) {
 		return -ENOMEM;
-	m->tab[j].val = val;
-	m->n++;
+	}
+	smap_place(m, &n);
 	return 0;
 }
 
@@ -268,7 +283,7 @@ static int q_registry(struct q *q, struct msgs *keep, Tanfang__V1__RegistryList 
 		r = store_cursor_next(cur, &k, &kl, &v, &vl);
 	for (; r == 0; r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
 		void *m;
-		r = wire_unpack(keep->type, v, vl, &m);
+		r = wire_unpack_stored(keep->type, v, vl, &m);
 		if (r < 0) {
 			r = TF_E_CORRUPT;
 			break;
@@ -386,7 +401,7 @@ static int get_kept(struct q *q, enum store_db db, const char *key, size_t kl, s
 	int r = store_get(q->txn, db, key, kl, &v, &vl);
 	if (r < 0)
 		return r;
-	if (wire_unpack(keep->type, v, vl, out) < 0)
+	if (wire_unpack_stored(keep->type, v, vl, out) < 0)
 		return TF_E_CORRUPT;
 	r = msgs_push(keep, *out);
 	if (r < 0) {
@@ -676,7 +691,7 @@ static int collect_area(const tf_area *a, void *ctx)
 	int r = wire_pack(WIRE_AREA, a, &buf, &len);
 	if (r < 0)
 		return r;
-	r = wire_unpack(WIRE_AREA, buf, len, (void **)&set->a[set->n]);
+	r = wire_unpack_stored(WIRE_AREA, buf, len, (void **)&set->a[set->n]);
 	free(buf);
 	if (r < 0)
 		return r;
@@ -778,6 +793,7 @@ static unsigned owed(const struct policy_rule *r, int64_t seconds)
 /* One elder's month: its spans (raw values, decoded on demand) and the
  * month's visits. */
 #define MONTH_VISITS_MAX 512
+#define ROLE_UNKNOWN     (-2) /* a visit's role not looked up yet (-1: none) */
 struct elder_month {
 	char id[REGISTRY_ID_MAX + 1];
 	size_t n_spans;
@@ -940,7 +956,7 @@ static int late_facts(struct q *q, struct report *rp, const char *elder, const c
 		if ((int64_t)store_get_be64((const uint8_t *)k + pl) >= rp->end)
 			continue;
 		tf_elder_fact *f;
-		if (wire_unpack(WIRE_ELDER_FACT, v, vl, (void **)&f) < 0) {
+		if (wire_unpack_stored(WIRE_ELDER_FACT, v, vl, (void **)&f) < 0) {
 			r = TF_E_CORRUPT;
 			break;
 		}
@@ -969,6 +985,24 @@ static int late_facts(struct q *q, struct report *rp, const char *elder, const c
 	}
 	store_cursor_close(cur);
 	return r == -ENOENT ? 0 : r;
+}
+
+/* Does visit k of the elder's month count for the rule, for holder (a
+ * household's duty; "" for the elder's)? 1, 0 or a negative code. The
+ * visitor's role is looked up only for a rule that names roles, once per
+ * visit: most visits need none. */
+static int visit_counts(struct q *q, struct report *rp, struct elder_month *m, size_t k,
+                        const struct policy_rule *rule, const char *holder)
+{
+	const struct month_visit *mv = &m->visits[k];
+	if (rule->duty != DUTY_ELDER && strcmp(holder, mv->visitor) != 0)
+		return 0;
+	if (rule->roles && m->roles[k] == ROLE_UNKNOWN) {
+		int r = report_role(q, rp, mv->visitor, mv->at, &m->roles[k]);
+		if (r < 0)
+			return r;
+	}
+	return schedule_visit_counts(rule, holder, mv->visitor, m->roles[k], mv->kind);
 }
 
 static int report_elder(struct q *q, struct report *rp, struct elder_month *m)
@@ -1002,11 +1036,8 @@ static int report_elder(struct q *q, struct report *rp, struct elder_month *m)
 	struct smap_entry *ent = left_before ? NULL : report_row_of(rp, st->area);
 	if (!ent && !rp->filed_at)
 		return 0; /* counted outside this scope, or gone before the month */
-	for (size_t i = 0; i < m->n_visits; i++) {
-		r = report_role(q, rp, m->visits[i].visitor, m->visits[i].at, &m->roles[i]);
-		if (r < 0)
-			return r;
-	}
+	for (size_t i = 0; i < m->n_visits; i++)
+		m->roles[i] = ROLE_UNKNOWN;
 	if (rp->filed_at) {
 		/* Late facts of a filed month: for an elder that was in the scope
 		 * at any time up to the month's end, so a late death dated before
@@ -1045,8 +1076,10 @@ static int report_elder(struct q *q, struct report *rp, struct elder_month *m)
 			bool visited = false, visited_under = false;
 			for (size_t k = 0; k < m->n_visits; k++) {
 				const struct month_visit *mv = &m->visits[k];
-				if (!schedule_visit_counts(rule, "", mv->visitor, m->roles[k],
-				                           mv->kind))
+				int c = visit_counts(q, rp, m, k, rule, "");
+				if (c < 0)
+					return c;
+				if (!c)
 					continue;
 				visited = true;
 				int a = active_at(q, m, rule, mv->at);
@@ -1069,10 +1102,12 @@ static int report_elder(struct q *q, struct report *rp, struct elder_month *m)
 				if (role < 0 || (rule->roles && !(rule->roles & (1u << role))))
 					continue;
 				unsigned done = 0;
-				for (size_t j = 0; j < m->n_visits; j++)
-					done += schedule_visit_counts(
-					    rule, st->visitors[k], m->visits[j].visitor,
-					    m->roles[j], m->visits[j].kind);
+				for (size_t j = 0; j < m->n_visits; j++) {
+					int c = visit_counts(q, rp, m, j, rule, st->visitors[k]);
+					if (c < 0)
+						return c;
+					done += (unsigned)c;
+				}
 				if (!present_at_end && !done)
 					continue;
 				preq++;
@@ -1093,10 +1128,12 @@ static int report_elder(struct q *q, struct report *rp, struct elder_month *m)
 			bool all = true, any = false;
 			for (size_t k = 0; k < st->n_neighbours; k++) {
 				unsigned done = 0;
-				for (size_t j = 0; j < m->n_visits; j++)
-					done += schedule_visit_counts(
-					    rule, st->neighbours[k], m->visits[j].visitor,
-					    m->roles[j], m->visits[j].kind);
+				for (size_t j = 0; j < m->n_visits; j++) {
+					int c = visit_counts(q, rp, m, j, rule, st->neighbours[k]);
+					if (c < 0)
+						return c;
+					done += (unsigned)c;
+				}
 				all &= done >= owed(rule, secs);
 				any |= done > 0;
 			}
@@ -1124,97 +1161,158 @@ static void month_clear(struct elder_month *m)
 	m->n_visits = 0;
 }
 
-/* Walks every elder's spans beside the month's visits, both in elder-id
- * order (a merge join: one pass over each, no lookups per elder). */
-static uint32_t part_of(const char *id, unsigned nparts)
+/* ---- the walk: every elder's spans beside the month's visits, both in
+ * elder-id order (a merge join: one pass over each, no lookup per elder).
+ *
+ * Two walkers share the work on one snapshot. The spans are handed out in
+ * batches of consecutive elders from one cursor (a dispenser, under a
+ * mutex), so each walker reads only its own elders' spans and visits, and
+ * neither waits for a slower half: the split follows the store, whatever
+ * the ids look like. A walker's batches come in id order, so its late
+ * facts stay in elder order (part_merge relies on it). */
+
+#define BATCH_ELDERS 64
+#define BATCH_SPANS  2048 /* room for a full batch plus one elder's longest history */
+
+struct span_ref {
+	const char *id; /* the elder id, NUL-terminated inside the key (in the map) */
+	size_t id_len;
+	int64_t from;
+	const void *val;
+	size_t len;
+};
+
+struct batch {
+	size_t n;
+	struct span_ref s[BATCH_SPANS];
+};
+
+struct dispenser {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool second_up;          /* the second walker runs: the first starts only then */
+	struct store_cursor *sc; /* on the first walker's transaction (MDB_NOTLS) */
+	int r;                   /* 0: at (k, v), not yet handed out; -ENOENT: done */
+	const void *k, *v;
+	size_t kl, vl;
+};
+
+/* Fills b with the next elders' spans (at most BATCH_ELDERS elders, an
+ * elder's first TIMELINE_FACTS_MAX spans, never an elder split). Returns
+ * the number of spans (0 at the end) or a negative code. */
+static int dispense(struct dispenser *d, struct batch *b)
 {
-	return nparts < 2 ? 0 : (uint32_t)(hash_str(id) % nparts);
+	b->n = 0;
+	pthread_mutex_lock(&d->mu);
+	size_t elders = 0, of_elder = 0;
+	while (d->r == 0) {
+		const char *k = d->k;
+		size_t il = strnlen(k, d->kl);
+		if (il >= d->kl || il > REGISTRY_ID_MAX || d->kl != il + 9) {
+			d->r = TF_E_CORRUPT;
+			break;
+		}
+		bool same =
+		    b->n && b->s[b->n - 1].id_len == il && memcmp(b->s[b->n - 1].id, k, il) == 0;
+		if (!same) {
+			if (elders == BATCH_ELDERS || b->n > BATCH_SPANS - TIMELINE_FACTS_MAX)
+				break;
+			elders++, of_elder = 0;
+		}
+		if (of_elder++ < TIMELINE_FACTS_MAX)
+			b->s[b->n++] = (struct span_ref){
+			    .id = k,
+			    .id_len = il,
+			    .from = (int64_t)store_get_be64((const uint8_t *)k + il + 1),
+			    .val = d->v,
+			    .len = d->vl,
+			};
+		d->r = store_cursor_next(d->sc, &d->k, &d->kl, &d->v, &d->vl);
+	}
+	int r = d->r < 0 && d->r != -ENOENT ? d->r : (int)b->n;
+	pthread_mutex_unlock(&d->mu);
+	return r;
 }
 
-/* Walks the elders of part `part` of `nparts` (by a hash of the id). */
-static int report_walk(struct q *q, struct report *rp, unsigned part, unsigned nparts)
+/* The month's visits of elder m->id, from the visits cursor (at or before
+ * the elder's first), into m. *vr is the cursor's state. */
+static int month_visits_of(struct store_cursor *vc, const uint8_t month[4], int *vr,
+                           const void **vk, size_t *vkl, const void **vv, size_t *vvl,
+                           struct elder_month *m)
+{
+	size_t idl = strlen(m->id);
+	for (; *vr == 0; *vr = store_cursor_next(vc, vk, vkl, vv, vvl)) {
+		if (*vkl < 4 || memcmp(*vk, month, 4) != 0) {
+			*vr = -ENOENT;
+			break;
+		}
+		/* Compare the key's elder id in place (a million visits a
+		 * month); split only this elder's. The order is the keys' own:
+		 * id bytes, then the shorter first. */
+		size_t el = *vkl > 29 ? *vkl - 29 : 0;
+		int c = memcmp((const uint8_t *)*vk + 4, m->id, el < idl ? el : idl);
+		if (c == 0)
+			c = (el > idl) - (el < idl);
+		if (c > 0)
+			break;
+		if (c < 0 || m->n_visits == MONTH_VISITS_MAX)
+			continue;
+		int r = record_month_split(*vk, *vkl, *vv, *vvl, &m->visits[m->n_visits]);
+		if (r < 0)
+			return r;
+		m->n_visits++;
+	}
+	return *vr < 0 && *vr != -ENOENT ? *vr : 0;
+}
+
+/* One walker: batches from d until none is left. */
+static int report_walk(struct q *q, struct report *rp, struct dispenser *d)
 {
 	struct elder_month *m = calloc(1, sizeof *m);
-	if (!m || wire_arena_new(&m->arena) < 0) {
-		free(m);
+	struct batch *b = malloc(sizeof *b);
+	if (!m || !b || wire_arena_new(&m->arena) < 0) {
+		free(m), free(b);
 		return -ENOMEM;
 	}
 	uint8_t month[4];
 	record_month_prefix(rp->yyyymm, month);
-	struct store_cursor *sc = NULL, *vc = NULL;
-	int r = store_cursor_open(q->txn, DB_ELDER_SPANS, &sc);
-	if (r == 0)
-		r = store_cursor_open(q->txn, DB_MONTH_VISITS, &vc);
-	const void *k, *v, *vk = NULL, *vv = NULL;
-	size_t kl, vl, vkl = 0, vvl = 0;
-	int vr = r == 0 ? store_cursor_seek(vc, month, 4, &vk, &vkl, &vv, &vvl) : r;
-	if (r == 0)
-		r = store_cursor_seek(sc, NULL, 0, &k, &kl, &v, &vl);
-	for (;;) {
-		size_t il = r == 0 ? strnlen(k, kl) : 0;
-		bool same =
-		    r == 0 && m->n_spans && il == strlen(m->id) && memcmp(k, m->id, il) == 0;
-		if (!same && m->n_spans) {
-			/* The elder is complete: its month's visits, then its figures.
-			 * Another walker's elder only has its visits stepped over. */
-			bool mine = part_of(m->id, nparts) == part;
-			for (; vr == 0; vr = store_cursor_next(vc, &vk, &vkl, &vv, &vvl)) {
-				if (vkl < 4 || memcmp(vk, month, 4) != 0) {
-					vr = -ENOENT;
-					break;
-				}
-				/* Compare the key's elder id in place (a million
-				 * visits a month); split only this elder's. The order
-				 * is the keys' own: id bytes, then the shorter first. */
-				size_t el = vkl > 29 ? vkl - 29 : 0, idl = strlen(m->id);
-				int c = memcmp((const uint8_t *)vk + 4, m->id, el < idl ? el : idl);
-				if (c == 0)
-					c = (el > idl) - (el < idl);
-				if (c > 0)
-					break;
-				if (c < 0 || !mine || m->n_visits == MONTH_VISITS_MAX)
-					continue;
-				int sr =
-				    record_month_split(vk, vkl, vv, vvl, &m->visits[m->n_visits]);
-				if (sr < 0) {
-					r = sr;
-					break;
-				}
-				m->n_visits++;
+	struct store_cursor *vc = NULL;
+	int r = store_cursor_open(q->txn, DB_MONTH_VISITS, &vc);
+	while (r == 0 && (r = dispense(d, b)) > 0) {
+		/* The visits cursor goes to this batch's first elder: the
+		 * other walker's elders in between are never read. */
+		uint8_t seek[4 + REGISTRY_ID_MAX];
+		memcpy(seek, month, 4);
+		memcpy(seek + 4, b->s[0].id, b->s[0].id_len);
+		const void *vk, *vv;
+		size_t vkl, vvl;
+		int vr = store_cursor_seek(vc, seek, 4 + b->s[0].id_len, &vk, &vkl, &vv, &vvl);
+		r = 0;
+		for (size_t i = 0; r == 0 && i < b->n;) {
+			const struct span_ref *e = &b->s[i];
+			memcpy(m->id, e->id, e->id_len);
+			m->id[e->id_len] = '\0';
+			size_t j = i;
+			while (j < b->n && b->s[j].id_len == e->id_len &&
+			       memcmp(b->s[j].id, e->id, e->id_len) == 0) {
+				size_t n = m->n_spans++;
+				m->from[n] = b->s[j].from;
+				m->val[n] = b->s[j].val, m->len[n] = b->s[j].len;
+				m->state[n] = NULL;
+				j++;
 			}
-			if (vr < 0 && vr != -ENOENT)
-				r = vr;
-			int er = r < 0 && r != -ENOENT ? r : !mine ? 0 : report_elder(q, rp, m);
+			i = j;
+			r = month_visits_of(vc, month, &vr, &vk, &vkl, &vv, &vvl, m);
+			if (r == 0)
+				r = report_elder(q, rp, m);
 			month_clear(m);
-			if (er < 0) {
-				r = er;
-				break;
-			}
 		}
-		if (r < 0)
-			break;
-		if (il >= kl || il > REGISTRY_ID_MAX || kl != il + 9) {
-			r = TF_E_CORRUPT;
-			break;
-		}
-		if (!m->n_spans) {
-			memcpy(m->id, k, il);
-			m->id[il] = '\0';
-		}
-		if (m->n_spans < TIMELINE_FACTS_MAX) {
-			size_t i = m->n_spans++;
-			m->from[i] = (int64_t)store_get_be64((const uint8_t *)k + il + 1);
-			m->val[i] = v, m->len[i] = vl;
-			m->state[i] = NULL;
-		}
-		r = store_cursor_next(sc, &k, &kl, &v, &vl);
 	}
-	month_clear(m);
 	wire_arena_free(m->arena);
 	free(m);
-	store_cursor_close(sc);
+	free(b);
 	store_cursor_close(vc);
-	return r == -ENOENT ? 0 : r;
+	return r < 0 ? r : 0;
 }
 
 /* A second walker's share: its own counters (a copy of the rows), role
@@ -1223,13 +1321,18 @@ static int report_walk(struct q *q, struct report *rp, unsigned part, unsigned n
 struct part {
 	struct q q;
 	struct report rp;
+	struct dispenser *d;
 	int r;
 };
 
 static void *part_main(void *arg)
 {
 	struct part *p = arg;
-	p->r = report_walk(&p->q, &p->rp, 1, 2);
+	pthread_mutex_lock(&p->d->mu);
+	p->d->second_up = true;
+	pthread_cond_signal(&p->d->cv);
+	pthread_mutex_unlock(&p->d->mu);
+	p->r = report_walk(&p->q, &p->rp, p->d);
 	return NULL;
 }
 
@@ -1315,19 +1418,42 @@ static int part_merge(struct report *rp, struct part *p)
  * (the writer's filing, or a write committed meanwhile). */
 static int report_walk_all(struct q *q, struct report *rp)
 {
+	struct dispenser d = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+	int r = store_cursor_open(q->txn, DB_ELDER_SPANS, &d.sc);
+	if (r < 0)
+		return r;
+	d.r = store_cursor_seek(d.sc, NULL, 0, &d.k, &d.kl, &d.v, &d.vl);
 	struct part *p = malloc(sizeof *p);
-	if (!p)
+	if (!p) {
+		store_cursor_close(d.sc);
 		return -ENOMEM;
-	int r = part_init(p, q, rp);
+	}
+	r = part_init(p, q, rp);
+	p->d = &d;
 	pthread_t th;
 	bool started = r == 0 && pthread_create(&th, NULL, part_main, p) == 0;
 	if (!started) {
 		part_free(p);
 		free(p);
-		return r < 0 && r != -EAGAIN ? r : report_walk(q, rp, 0, 1);
+		r = r < 0 && r != -EAGAIN ? r : report_walk(q, rp, &d);
+		store_cursor_close(d.sc);
+		return r;
 	}
-	r = report_walk(q, rp, 0, 2);
+	/* Both walkers start together, so the batches split evenly even in a
+	 * small store (a new thread takes a while to run). */
+	pthread_mutex_lock(&d.mu);
+	while (!d.second_up)
+		pthread_cond_wait(&d.cv, &d.mu);
+	pthread_mutex_unlock(&d.mu);
+	r = report_walk(q, rp, &d);
+	if (r < 0) {
+		/* Stop the other walker at its next batch. */
+		pthread_mutex_lock(&d.mu);
+		d.r = r;
+		pthread_mutex_unlock(&d.mu);
+	}
 	pthread_join(th, NULL);
+	store_cursor_close(d.sc);
 	if (r == 0)
 		r = p->r;
 	if (r == 0)
@@ -1363,7 +1489,7 @@ static int get_filed(struct store_txn *txn, const char *area, int yyyymm, tf_fil
 	int r = store_get(txn, DB_FILED, key, kl, &v, &vl);
 	if (r < 0)
 		return r;
-	return wire_unpack(WIRE_FILED_REPORT, v, vl, (void **)out) < 0 ? TF_E_CORRUPT : 0;
+	return wire_unpack_stored(WIRE_FILED_REPORT, v, vl, (void **)out) < 0 ? TF_E_CORRUPT : 0;
 }
 
 /* Builds the month's rows for q->scope into rp; *ptrs_out (caller frees)

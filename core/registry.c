@@ -47,7 +47,7 @@ static int get_msg(struct store_txn *txn, enum store_db db, enum wire_type type,
 	int r = store_get(txn, db, key, klen, &v, &vl);
 	if (r < 0)
 		return r;
-	r = wire_unpack(type, v, vl, out);
+	r = wire_unpack_stored(type, v, vl, out);
 	return r == TF_E_MALFORMED ? TF_E_CORRUPT : r;
 }
 
@@ -415,7 +415,7 @@ int registry_foreach(struct store_txn *txn, enum store_db db, registry_each_fn f
 	for (r = store_cursor_seek(cur, NULL, 0, &k, &kl, &v, &vl); r == 0;
 	     r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
 		void *msg;
-		if (wire_unpack(type, v, vl, &msg) < 0) {
+		if (wire_unpack_stored(type, v, vl, &msg) < 0) {
 			r = TF_E_CORRUPT;
 			break;
 		}

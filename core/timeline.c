@@ -105,7 +105,7 @@ static int version_put(struct store_txn *txn, enum store_db spans, enum store_db
 		const void *v;
 		size_t vl;
 		int r = version_at(txn, spans, id, at, &v, &vl);
-		if (r == 0 && wire_unpack(type, v, vl, prev) < 0)
+		if (r == 0 && wire_unpack_stored(type, v, vl, prev) < 0)
 			return TF_E_CORRUPT;
 		if (r < 0 && r != -ENOENT)
 			return r;
@@ -146,7 +146,7 @@ static int decoded_at(struct store_txn *txn, enum store_db db, enum wire_type ty
 	int r = version_at(txn, db, id, t, &v, &vl);
 	if (r < 0)
 		return r;
-	return wire_unpack(type, v, vl, out) < 0 ? TF_E_CORRUPT : 0;
+	return wire_unpack_stored(type, v, vl, out) < 0 ? TF_E_CORRUPT : 0;
 }
 
 int timeline_visitor_at(struct store_txn *txn, const char *id, int64_t t, tf_visitor **out)
@@ -212,11 +212,12 @@ int timeline_role_at(struct store_txn *txn, const char *id, int64_t t, int *role
 			break;
 		}
 		tf_visitor *vis;
-		if (wire_unpack(WIRE_VISITOR, v, vl, (void **)&vis) < 0) {
+		if (wire_unpack_stored(WIRE_VISITOR, v, vl, (void **)&vis) < 0) {
 			r = TF_E_CORRUPT;
 			break;
 		}
-		*role = vis->role;
+		/* A role is a bit of a rule's mask. */
+		*role = vis->role >= 0 && vis->role < 32 ? (int)vis->role : -1;
 		wire_free(WIRE_VISITOR, vis);
 		*from = first ? INT64_MIN : at;
 		first = false;
@@ -288,7 +289,7 @@ int timeline_areas_at(struct store_txn *txn, int64_t t, timeline_area_fn fn, voi
 		if (same && at > t)
 			continue;
 		tf_area *a;
-		if (wire_unpack(WIRE_AREA, v, vl, (void **)&a) < 0) {
+		if (wire_unpack_stored(WIRE_AREA, v, vl, (void **)&a) < 0) {
 			r = TF_E_CORRUPT;
 			break;
 		}
@@ -334,7 +335,7 @@ static int load_facts(struct store_txn *txn, const char *id, struct fact_list *l
 			r = TF_E_INVALID;
 			break;
 		}
-		if (wire_unpack(WIRE_ELDER_FACT, v, vl, (void **)&l->f[l->n]) < 0) {
+		if (wire_unpack_stored(WIRE_ELDER_FACT, v, vl, (void **)&l->f[l->n]) < 0) {
 			r = TF_E_CORRUPT;
 			break;
 		}
@@ -598,7 +599,7 @@ static int rebuild_elder(struct store_txn *txn, const char *id, tf_elder **curre
 			size_t len;
 			r = wire_pack(WIRE_ELDER, &cur, &buf, &len);
 			if (r == 0) {
-				r = wire_unpack(WIRE_ELDER, buf, len, (void **)current);
+				r = wire_unpack_stored(WIRE_ELDER, buf, len, (void **)current);
 				free(buf);
 			}
 		}
@@ -626,7 +627,7 @@ int timeline_elder_fact(struct store_txn *txn, const char *id, const tf_elder_fa
 		 * anything else under this key is a second change of the elder by
 		 * one request. */
 		tf_elder_fact *old;
-		if (wire_unpack(WIRE_ELDER_FACT, v, vl, (void **)&old) < 0)
+		if (wire_unpack_stored(WIRE_ELDER_FACT, v, vl, (void **)&old) < 0)
 			return TF_E_CORRUPT;
 		old->received_at = copy.received_at;
 		uint8_t *a = NULL, *b = NULL;
@@ -869,7 +870,7 @@ static int old_assignment_starts(struct store_txn *txn, const tf_elder *e, char 
 		if (kl < pl || memcmp(k, e->id, pl) != 0)
 			break;
 		tf_duty *d;
-		if (wire_unpack(WIRE_DUTY, v, vl, (void **)&d) < 0) {
+		if (wire_unpack_stored(WIRE_DUTY, v, vl, (void **)&d) < 0) {
 			r = TF_E_CORRUPT;
 			break;
 		}
@@ -1044,7 +1045,7 @@ static int migrate_visits(struct store_txn *txn)
 	for (r = store_cursor_seek(cur, NULL, 0, &k, &kl, &v, &vl); r == 0;
 	     r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
 		tf_record *rec;
-		if (wire_unpack(WIRE_RECORD, v, vl, (void **)&rec) < 0) {
+		if (wire_unpack_stored(WIRE_RECORD, v, vl, (void **)&rec) < 0) {
 			r = TF_E_CORRUPT;
 			break;
 		}

@@ -1187,6 +1187,107 @@ static void test_role_at_visit(void)
 	close_store();
 }
 
+/* ---- The report's two walkers ----
+ * A report is walked by two threads that take batches of elders from one
+ * cursor (256 elders a batch). With 700 elders (three batches) both walk, in an order the
+ * scheduler decides: the figures must equal the filing's (which the writer
+ * walks alone), every time, and the late facts must come in elder order,
+ * the first 200 of them. */
+
+#define WALK_N 700
+
+static bool same_rows(const tf_reply *a, const tf_reply *b, bool filed_b)
+{
+	if (!a->report || !b->report || a->report->n_rows != b->report->n_rows)
+		return false;
+	for (size_t i = 0; i < a->report->n_rows; i++) {
+		const Tanfang__V1__ReportRow *x = a->report->rows[i], *y = b->report->rows[i];
+		if (filed_b && y->filed)
+			y = y->filed; /* the row as filed, beside the current one */
+		if (strcmp(x->area, b->report->rows[i]->area) != 0 || x->required != y->required ||
+		    x->visited != y->visited || x->party_required != y->party_required ||
+		    x->party_done != y->party_done ||
+		    x->neighbour_required != y->neighbour_required ||
+		    x->neighbour_set_up != y->neighbour_set_up ||
+		    x->neighbour_done != y->neighbour_done)
+			return false;
+	}
+	return true;
+}
+
+static void test_two_walkers(void)
+{
+	open_store();
+	const int alone[] = {CAT(LIVING_ALONE), 0};
+	const char *party[] = {"p1", NULL}, *households[] = {"n1", "n2", NULL};
+	char id[16];
+	clock_set_fixed(T_OCT1_10);
+	for (int i = 0; i < WALK_N; i++) {
+		snprintf(id, sizeof id, "w%04d", i);
+		CHECK_EQ_INT(put_elder(id, i % 2 ? VB : VA, alone, i % 5 == 0 ? party : NULL,
+		                       i % 2 == 0 && i % 7 == 0 ? households : NULL, 0, 0),
+		             ST(OK));
+	}
+	clock_set_fixed(T_OCT15_10);
+	for (int i = 0; i < WALK_N; i++) {
+		snprintf(id, sizeof id, "w%04d", i);
+		if (i % 3)
+			visit(&g2, id, KIND(DOOR), T_OCT10_10 + i);
+		if (i % 5 == 0 && i % 4 == 0)
+			visit(&p1, id, KIND(PARTY_MEMBER), T_OCT10_10 + i);
+		if (i % 14 == 0)
+			visit(&n1, id, KIND(NEIGHBOUR_CHECK), T_OCT10_10 + i);
+	}
+	clock_set_fixed(T_NOV2_10);
+	CHECK_EQ_INT(file_report(&s1, BANNER, "2026-10"), ST(OK));
+	tf_reply *filed = report_q(&s1, BANNER, "2026-10", true);
+	CHECK_EQ_INT(filed->status, ST(OK));
+	CHECK(filed->report && filed->report->n_rows > 0 &&
+	      filed->report->rows[0]->required == WALK_N &&
+	      filed->report->rows[0]->visited == WALK_N - (WALK_N + 2) / 3);
+	for (int k = 0; k < 5; k++) {
+		tf_reply *r = report(BANNER, "2026-10");
+		CHECK(same_rows(filed, r, false));
+		CHECK(r->report && r->report->late_total == 0);
+		wire_free(WIRE_REPLY, r);
+	}
+
+	/* The unvisited third is visited late: 234 late facts. */
+	clock_set_fixed(T_NOV3_12);
+	for (int i = 0; i < WALK_N; i += 3) {
+		snprintf(id, sizeof id, "w%04d", i);
+		visit(&g2, id, KIND(DOOR), T_OCT25_10 + i);
+	}
+	tf_reply *first = NULL;
+	for (int k = 0; k < 5; k++) {
+		tf_reply *r = report(BANNER, "2026-10");
+		/* Beside each figure, the filing's: the banner's visits changed. */
+		CHECK(r->report && r->report->rows[0]->filed &&
+		      r->report->rows[0]->filed->visited == WALK_N - (WALK_N + 2) / 3);
+		CHECK(r->report && r->report->rows[0]->visited == WALK_N);
+		CHECK(r->report && r->report->late_total == (WALK_N + 2) / 3);
+		CHECK(r->report && r->report->n_late == 200);
+		for (size_t j = 0; r->report && j < r->report->n_late; j++) {
+			snprintf(id, sizeof id, "w%04zu", j * 3);
+			CHECK_STREQ(r->report->late[j]->elder_id, id);
+			CHECK_STREQ(r->report->late[j]->kind, "visit");
+		}
+		if (!first) {
+			first = r;
+			continue;
+		}
+		CHECK(same_rows(first, r, false));
+		wire_free(WIRE_REPLY, r);
+	}
+	/* The filing still says what it said. */
+	tf_reply *again = report_q(&s1, BANNER, "2026-10", true);
+	CHECK(same_rows(filed, again, false));
+	wire_free(WIRE_REPLY, again);
+	wire_free(WIRE_REPLY, first);
+	wire_free(WIRE_REPLY, filed);
+	close_store();
+}
+
 int main(void)
 {
 	CHECK_OK(period_set_timezone("Asia/Shanghai"));
@@ -1209,5 +1310,6 @@ int main(void)
 	test_birthday_tier();
 	test_overdue_by_visitor();
 	test_role_at_visit();
+	test_two_walkers();
 	return tft_done();
 }
