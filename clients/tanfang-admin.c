@@ -69,6 +69,7 @@ enum opt {
 	OPT_NOTE,
 	OPT_NAME,
 	OPT_REASON,
+	OPT_MAP,
 	OPT_CMD_LAST,
 };
 
@@ -107,6 +108,7 @@ static const struct option long_opts[] = {
     {"visitors", required_argument, NULL, OPT_VISITORS},
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
     {"max-message", required_argument, NULL, OPT_MAX_MESSAGE},
+    {"map", required_argument, NULL, OPT_MAP},
     {NULL, 0, NULL, 0},
 };
 
@@ -180,9 +182,12 @@ static const char usage_text[] =
     "  neighbours clear ELDER\n"
     "  visitors assign ELDER V...        replace the elder's assigned visitors\n"
     "  visitors clear ELDER\n"
-    "  import elders FILE.csv [--dry-run] [--max-message BYTES]\n"
-    "      all or nothing: any bad row is reported and nothing is sent; prints\n"
-    "      the batch (64 hex digits) that 'import undo' takes\n"
+    "  import elders FILE [--dry-run] [--map 'HEADER=FIELD,...'] [--max-message BYTES]\n"
+    "  import visitors FILE [--role ROLE] [--dry-run] [--map ...] [--max-message BYTES]\n"
+    "      FILE: CSV (UTF-8, GB18030, UTF-16 text) or an .xlsx/.xls workbook, with the\n"
+    "      office's own headers (docs/admin.md); all or nothing: every problem is\n"
+    "      reported, with its row and column; --dry-run: the daemon checks, stores nothing;\n"
+    "      an import of elders prints its batch (64 hex digits) for 'import undo'\n"
     "  import undo BATCH [--note TEXT]\n"
     "      remove every elder that import registered, as entered in error\n"
     "  list areas|elders|visitors|keys [--area CODE]\n"
@@ -719,26 +724,179 @@ static int cmd_visitors_clear(struct conn *c, const struct opts *o, char **args,
 	return set_list(c, o, args[0], NULL, 0, false);
 }
 
-/* Adds ", row R (line L)" to the daemon's "elder K of N: ..." refusal, so
- * the office can find the row the daemon did not accept. */
-static void import_refused(const struct csvimport *ci, const char *file, const tf_reply *rep)
+/* ---- import (issue 11, items 1 to 3) ---- */
+
+/* The registry of the admin's scope, so the file may name villages,
+ * visitors and elders: the pages of GetRegistry, kept while their entries
+ * are borrowed by dir. */
+struct directory {
+	struct csvimport_dir d;
+	tf_reply **pages;
+	size_t n_pages;
+};
+
+static void directory_free(struct directory *dir)
 {
-	size_t k, n;
-	if (sscanf(rep->detail, "elder %zu of %zu", &k, &n) == 2 && k >= 1 && k <= ci->n_elders)
-		fprintf(stderr, PROG ": %s: row %zu (line %zu): %s\n", file, ci->rows[k - 1],
-		        ci->lines[k - 1], rep->detail);
+	for (size_t i = 0; i < dir->n_pages; i++)
+		wire_free(WIRE_REPLY, dir->pages[i]);
+	free(dir->pages);
+	free(dir->d.areas);
+	free(dir->d.visitors);
+	free(dir->d.elders);
 }
 
-static int cmd_import_elders(struct conn *c, const struct opts *o, char **args, size_t nargs)
+/* Appends n pointers to *list. Returns 0 or -ENOMEM. */
+static int append(void ***list, size_t *len, void **items, size_t n)
 {
-	const char *file = args[0];
-	size_t max = o->max_message;
-	struct csvimport *ci;
-	int r = csvimport_read(file, &ci);
+	if (!n)
+		return 0;
+	void **nl = realloc(*list, (*len + n) * sizeof *nl);
+	if (!nl)
+		return -ENOMEM;
+	memcpy(nl + *len, items, n * sizeof *nl);
+	*list = nl;
+	*len += n;
+	return 0;
+}
+
+/* Fetches every page of one kind. Returns an exit code. */
+static int fetch_directory(struct conn *c, int what, struct directory *dir)
+{
+	char after[128] = "";
+	for (;;) {
+		Tanfang__V1__GetRegistry g = TANFANG__V1__GET_REGISTRY__INIT;
+		g.what = (Tanfang__V1__GetRegistry__What)what;
+		g.after = after;
+		tf_request req;
+		wire_init(WIRE_REQUEST, &req);
+		req.op_case = TANFANG__V1__REQUEST__OP_GET_REGISTRY;
+		req.get_registry = &g;
+		tf_reply *rep;
+		int ex = cli_call(&c->s, &req, &rep);
+		if (ex)
+			return ex;
+		if (rep->status != TANFANG__V1__STATUS__STATUS_OK ||
+		    rep->result_case != TANFANG__V1__REPLY__RESULT_REGISTRY) {
+			ex = rep->status != TANFANG__V1__STATUS__STATUS_OK
+			         ? cli_refused(rep)
+			         : cli_fail("the daemon's reply holds no registry list");
+			wire_free(WIRE_REPLY, rep);
+			return ex;
+		}
+		tf_reply **np = realloc(dir->pages, (dir->n_pages + 1) * sizeof *np);
+		if (!np) {
+			wire_free(WIRE_REPLY, rep);
+			return cli_fail("out of memory");
+		}
+		dir->pages = np;
+		dir->pages[dir->n_pages++] = rep;
+		const Tanfang__V1__RegistryList *rl = rep->registry;
+		if (append((void ***)&dir->d.areas, &dir->d.n_areas, (void **)rl->areas,
+		           rl->n_areas) < 0 ||
+		    append((void ***)&dir->d.visitors, &dir->d.n_visitors, (void **)rl->visitors,
+		           rl->n_visitors) < 0 ||
+		    append((void ***)&dir->d.elders, &dir->d.n_elders, (void **)rl->elders,
+		           rl->n_elders) < 0)
+			return cli_fail("out of memory");
+		if (!*rl->next || strcmp(rl->next, after) == 0 || strlen(rl->next) >= sizeof after)
+			return 0;
+		snprintf(after, sizeof after, "%s", rl->next);
+	}
+}
+
+/* The file's column a daemon's refusal is about, from the words of its
+ * reason (the daemon names what it refused: an area, a visitor, ...). */
+static const char *problem_column(const struct csvimport *ci, const char *reason, bool assignment)
+{
+	static const struct {
+		const char *word, *field;
+	} words[] = {
+	    {"ID-card", "id_card"},
+	    {"same name and birth date", "name"},
+	    {"no elder with id", "elder"},
+	    {"neighbour", "neighbour"},
+	    {"no visitor with id", "id"},
+	    {"visitor", "visitor"},
+	    {"area", "area"},
+	    {"birth", "birth"},
+	    {"name", "name"},
+	};
+	if (assignment)
+		return csvimport_field_header(ci, "elder");
+	for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+		if (strstr(reason, words[i].word))
+			return csvimport_field_header(ci, words[i].field);
+	return NULL;
+}
+
+/* Prints the daemon's problems as the file's rows and columns:
+ * "elder 3 of 20 (zlt-3): reason" becomes "FILE: row R (line L): column X:
+ * reason". */
+static void print_problems(const struct csvimport *ci, const char *file, const tf_reply *rep,
+                           bool visitors)
+{
+	for (size_t i = 0; i < rep->n_problems; i++) {
+		const char *p = rep->problems[i];
+		size_t k = 0, n = 0;
+		int used = 0;
+		bool assignment = false;
+		char vid[REGISTRY_ID_MAX + 1] = "";
+		if (sscanf(p, "elder %zu of %zu (%n", &k, &n, &used) == 2 ||
+		    sscanf(p, "visitor %zu of %zu (%n", &k, &n, &used) == 2) {
+			/* k indexes the request's elders or visitors */
+		} else if (sscanf(p, "assignment %zu of %zu (visitor %64[^,]", &k, &n, vid) == 3) {
+			assignment = true;
+			k = 0;
+			for (size_t j = 0; j < ci->n_visitors && !k; j++)
+				if (strcmp(ci->visitors[j]->id, vid) == 0)
+					k = j + 1;
+		}
+		size_t total = visitors ? ci->n_visitors : ci->n_elders;
+		const char *reason = strstr(p, "): ");
+		if (k < 1 || k > total || !reason) {
+			fprintf(stderr, "%s: %s\n", file, p);
+			continue;
+		}
+		reason += 3;
+		const char *col = problem_column(ci, reason, assignment);
+		fprintf(stderr, "%s: row %zu (line %zu): %s%s%s%s\n", file, ci->rows[k - 1],
+		        ci->lines[k - 1], col ? "column " : "", col ? col : "", col ? ": " : "",
+		        assignment ? p : reason);
+	}
+}
+
+static int cmd_import(struct conn *c, const struct opts *o, const char *file, bool visitors)
+{
+	const char *what = visitors ? "visitors" : "elders";
+	bool dry = val(o, OPT_DRY_RUN) != NULL;
+	int role = 0;
+	if (val(o, OPT_ROLE) && (role = csvimport_role_value(val(o, OPT_ROLE))) <= 0)
+		return cli_usage("--role '%s' is not a role", val(o, OPT_ROLE));
+	char *data;
+	size_t len;
+	int r = csvimport_slurp(file, &data, &len);
 	if (r < 0)
 		return cli_fail("cannot read %s: %s", file,
 		                r == -EFBIG ? "larger than 64 MiB; split it" : tf_strerror(r));
-	int ex = 0;
+	struct directory dir = {0};
+	struct csvimport *ci = NULL;
+	int ex = conn_open(c, o);
+	/* Names in the file are found in the admin's scope. */
+	if (!ex)
+		ex = fetch_directory(c, TANFANG__V1__GET_REGISTRY__WHAT__WHAT_AREAS, &dir);
+	if (!ex)
+		ex = fetch_directory(c, TANFANG__V1__GET_REGISTRY__WHAT__WHAT_VISITORS, &dir);
+	if (!ex && visitors)
+		ex = fetch_directory(c, TANFANG__V1__GET_REGISTRY__WHAT__WHAT_ELDERS, &dir);
+	if (ex)
+		goto out;
+	struct csvimport_opts io = {.map = val(o, OPT_MAP), .dir = &dir.d, .default_role = role};
+	r = visitors ? csvimport_visitors_parse(data, len, &io, &ci)
+	             : csvimport_parse_opts(data, len, &io, &ci);
+	if (r < 0) {
+		ex = cli_fail("cannot read %s: %s", file, tf_strerror(r));
+		goto out;
+	}
 	for (size_t i = 0; i < ci->n_warnings; i++)
 		fprintf(stderr, PROG ": %s: warning: %s\n", file, ci->warnings[i]);
 	if (ci->n_errors) {
@@ -748,58 +906,82 @@ static int cmd_import_elders(struct conn *c, const struct opts *o, char **args, 
 		              ci->n_errors == 1 ? "" : "s");
 		goto out;
 	}
-	if (val(o, OPT_DRY_RUN)) {
-		printf("%s: %zu elders ready to import (dry run: nothing sent)\n", file,
-		       ci->n_elders);
-		goto out;
-	}
-	if ((ex = conn_open(c, o)))
-		goto out;
-	Tanfang__V1__ImportElders im = TANFANG__V1__IMPORT_ELDERS__INIT;
-	im.elders = ci->elders;
-	im.n_elders = ci->n_elders;
 	tf_request req;
 	wire_init(WIRE_REQUEST, &req);
-	req.op_case = TANFANG__V1__REQUEST__OP_IMPORT_ELDERS;
-	req.import_elders = &im;
+	Tanfang__V1__ImportElders im = TANFANG__V1__IMPORT_ELDERS__INIT;
+	Tanfang__V1__ImportVisitors iv = TANFANG__V1__IMPORT_VISITORS__INIT;
+	if (visitors) {
+		iv.visitors = ci->visitors, iv.n_visitors = ci->n_visitors;
+		iv.assignments = ci->assignments, iv.n_assignments = ci->n_assignments;
+		iv.check_only = dry;
+		req.op_case = TANFANG__V1__REQUEST__OP_IMPORT_VISITORS;
+		req.import_visitors = &iv;
+	} else {
+		im.elders = ci->elders, im.n_elders = ci->n_elders;
+		im.check_only = dry;
+		req.op_case = TANFANG__V1__REQUEST__OP_IMPORT_ELDERS;
+		req.import_elders = &im;
+	}
 	req.effective_at = o->effective;
+	size_t n = visitors ? ci->n_visitors : ci->n_elders;
 	uint8_t *frame;
-	size_t len;
-	if ((r = rpc_seal(&c->s.key, &req, &frame, &len)) < 0) {
+	size_t flen;
+	if ((r = rpc_seal(&c->s.key, &req, &frame, &flen)) < 0) {
 		ex = cli_fail("cannot seal the request: %s", tf_strerror(r));
 		goto out;
 	}
 	/* One request, so the daemon stores all or nothing. Splitting it here
 	 * would quietly weaken that to "all or nothing per part". */
-	if (len > max) {
-		size_t rows = ci->n_elders * (max * 9 / 10) / len;
+	if (flen > o->max_message) {
+		size_t rows = n * (o->max_message * 9 / 10) / flen;
 		ex = cli_fail(
 		    "%s makes a request of %zu bytes, more than the daemon's message limit of "
 		    "%zu bytes; split the file into files of at most about %zu rows and import "
 		    "each (or raise max_message_size and pass --max-message)",
-		    file, len, max, rows ? rows : 1);
+		    file, flen, o->max_message, rows ? rows : 1);
 		free(frame);
 		goto out;
 	}
 	tf_reply *rep;
-	r = rpc_call_sealed(c->s.rpc, frame, len, o->timeout_ms, &rep);
+	r = rpc_call_sealed(c->s.rpc, frame, flen, o->timeout_ms, &rep);
 	free(frame);
 	if ((ex = cli_check_call(&c->s, r)))
 		goto out;
-	if (rep->status == TANFANG__V1__STATUS__STATUS_OK) {
+	print_problems(ci, file, rep, visitors);
+	if (rep->status == TANFANG__V1__STATUS__STATUS_OK && dry) {
+		printf("%s: %zu %s ready to import (dry run: checked by the daemon, nothing "
+		       "stored)\n",
+		       file, n, what);
+	} else if (rep->status == TANFANG__V1__STATUS__STATUS_OK && !visitors) {
 		char batch[65] = "";
 		if (rep->ref.len == 32)
 			hex_encode(rep->ref.data, 32, batch);
 		printf("%s: %zu elders imported (batch %s; 'import undo %s' removes them)\n", file,
-		       ci->n_elders, batch, batch);
+		       n, batch, batch);
+	} else if (rep->status == TANFANG__V1__STATUS__STATUS_OK) {
+		printf("%s: %zu %s imported%s\n", file, n, what,
+		       ci->n_assignments ? ", with the elders each serves" : "");
 	} else {
-		import_refused(ci, file, rep);
 		ex = cli_refused(rep);
 	}
 	wire_free(WIRE_REPLY, rep);
 out:
 	csvimport_free(ci);
+	directory_free(&dir);
+	free(data);
 	return ex;
+}
+
+static int cmd_import_elders(struct conn *c, const struct opts *o, char **args, size_t nargs)
+{
+	(void)nargs;
+	return cmd_import(c, o, args[0], false);
+}
+
+static int cmd_import_visitors(struct conn *c, const struct opts *o, char **args, size_t nargs)
+{
+	(void)nargs;
+	return cmd_import(c, o, args[0], true);
 }
 
 /* ---- list ---- */
@@ -1206,8 +1388,11 @@ static const struct cmd cmds[] = {
     {"neighbours", "clear", 1, 1, 0, cmd_neighbours_clear, "neighbours clear ELDER"},
     {"visitors", "assign", 2, 17, 0, cmd_visitors_assign, "visitors assign ELDER V..."},
     {"visitors", "clear", 1, 1, 0, cmd_visitors_clear, "visitors clear ELDER"},
-    {"import", "elders", 1, 1, BIT(OPT_DRY_RUN) | BIT(OPT_MAX_MESSAGE), cmd_import_elders,
-     "import elders FILE.csv [--dry-run] [--max-message BYTES]"},
+    {"import", "elders", 1, 1, BIT(OPT_DRY_RUN) | BIT(OPT_MAX_MESSAGE) | BIT(OPT_MAP),
+     cmd_import_elders, "import elders FILE [--dry-run] [--map H=F,...] [--max-message BYTES]"},
+    {"import", "visitors", 1, 1,
+     BIT(OPT_DRY_RUN) | BIT(OPT_MAX_MESSAGE) | BIT(OPT_MAP) | BIT(OPT_ROLE), cmd_import_visitors,
+     "import visitors FILE [--role ROLE] [--dry-run] [--map H=F,...] [--max-message BYTES]"},
     {"list", NULL, 1, 1, BIT(OPT_AREA), cmd_list, "list areas|elders|visitors|keys [--area CODE]"},
     {"event", "correct", 1, 1, BIT(OPT_NOTE), cmd_event_correct,
      "event correct EVENT_ID [--note TEXT]"},

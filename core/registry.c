@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "idcard.h"
 #include "keys.h"
 #include "timeline.h"
 
@@ -261,6 +262,14 @@ static int elder_check(struct store_txn *txn, const tf_elder *e, const struct re
 		return ERR("elder %s: location out of range", e->id);
 	if (e->n_categories > 16)
 		return ERR("elder %s: too many categories", e->id);
+	/* issue 11: the ID-card number is checked here too, so a request
+	 * made by another client than ours cannot store a mistyped one. */
+	if (*e->id_card && idcard_check(e->id_card, NULL, NULL) < 0)
+		return ERR("elder %s: ID-card number '%s' is not a valid 18-digit number (GB 11643 "
+		           "check digit)",
+		           e->id, e->id_card);
+	if (*e->sex && strcmp(e->sex, "male") != 0 && strcmp(e->sex, "female") != 0)
+		return ERR("elder %s: sex must be male, female or empty", e->id);
 	/* registered_at: when the elder entered the register. An office that
 	 * moves its existing list into tanfang gives the real date, so past
 	 * months' reports count the elder. */
@@ -607,4 +616,93 @@ int registry_remove_elder(struct store_txn *txn, const char *id, int reason, con
 	default: return ERR("elder %s: a removal needs a reason", id);
 	}
 	return add_fact(txn, id, &f, &at, current, err, errlen);
+}
+
+/* The twin key of e: kind 'c' (ID card) or 'n' (area, name, birth date),
+ * then e->id when with_id. Returns the length, or 0 when e has no such key
+ * or it would not fit. */
+static size_t twin_key(const tf_elder *e, char kind, bool with_id, uint8_t *key, size_t size)
+{
+	int n;
+	if (kind == 'c') {
+		if (!*e->id_card)
+			return 0;
+		n = snprintf((char *)key, size, "c%s%c%s", e->id_card, 0, with_id ? e->id : "");
+	} else {
+		if (!*e->birth_date || !*e->name)
+			return 0;
+		n = snprintf((char *)key, size, "n%s%c%s%c%s%c%s", e->area, 0, e->name, 0,
+		             e->birth_date, 0, with_id ? e->id : "");
+	}
+	return n > 0 && (size_t)n < size ? (size_t)n : 0;
+}
+
+#define TWIN_KEY_MAX 500 /* under LMDB's 511-byte key limit */
+
+int registry_twin_index(struct store_txn *txn, const tf_elder *e, bool add)
+{
+	for (int i = 0; i < 2; i++) {
+		uint8_t key[TWIN_KEY_MAX];
+		size_t kl = twin_key(e, i ? 'n' : 'c', true, key, sizeof key);
+		if (!kl)
+			continue;
+		int r = add ? store_put(txn, DB_ELDER_TWINS, key, kl, "", 0, 0)
+		            : store_del(txn, DB_ELDER_TWINS, key, kl);
+		if (r < 0 && r != -ENOENT)
+			return r;
+	}
+	return 0;
+}
+
+static int twin_each(void *msg, void *ctx)
+{
+	const tf_elder *e = msg;
+	int r = e->status == TANFANG__V1__ELDER_STATUS__ELDER_STATUS_REMOVED
+	            ? 0
+	            : registry_twin_index(ctx, msg, true);
+	wire_free(WIRE_ELDER, msg);
+	return r;
+}
+
+int registry_twin_index_all(struct store_txn *txn)
+{
+	return registry_foreach(txn, DB_ELDERS, twin_each, txn);
+}
+
+int registry_find_twin(struct store_txn *txn, const tf_elder *e, char *other, bool *by_card)
+{
+	for (int i = 0; i < 2; i++) {
+		uint8_t prefix[TWIN_KEY_MAX];
+		size_t pl = twin_key(e, i ? 'n' : 'c', false, prefix, sizeof prefix);
+		if (!pl)
+			continue;
+		struct store_cursor *cur;
+		int r = store_cursor_open(txn, DB_ELDER_TWINS, &cur);
+		if (r < 0)
+			return r;
+		const void *k, *v;
+		size_t kl, vl;
+		int found = 0;
+		for (r = store_cursor_seek(cur, prefix, pl, &k, &kl, &v, &vl); r == 0;
+		     r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
+			if (kl < pl || memcmp(k, prefix, pl) != 0)
+				break;
+			size_t il = kl - pl;
+			if (il == 0 || il > REGISTRY_ID_MAX)
+				continue;
+			if (il == strlen(e->id) && memcmp((const uint8_t *)k + pl, e->id, il) == 0)
+				continue; /* the elder itself */
+			memcpy(other, (const uint8_t *)k + pl, il);
+			other[il] = '\0';
+			*by_card = i == 0;
+			found = 1;
+			break;
+		}
+		store_cursor_close(cur);
+		if (r < 0 && r != -ENOENT)
+			return r;
+		if (found)
+			return 1;
+	}
+	return 0;
 }

@@ -106,6 +106,20 @@ int registry_signer(struct store_txn *txn, const uint8_t pk[32], tf_visitor **ou
  * Walks parent links (bounded depth). Returns 1, 0, or a negative code. */
 int registry_within(struct store_txn *txn, const char *area, const char *scope) TF_MUST_CHECK;
 
+/* The twin index (issue 11, item 4): adds (add) or drops the keys of e's
+ * current record, its ID-card number and its area, name and birth date
+ * (when set). Called wherever the current record changes (timeline.c).
+ * Returns 0 or a store code. */
+int registry_twin_index(struct store_txn *txn, const tf_elder *e, bool add) TF_MUST_CHECK;
+/* Indexes every stored elder (a store made before the index; the writes
+ * keep it up to date after). Idempotent. Returns 0 or a store code. */
+int registry_twin_index_all(struct store_txn *txn) TF_MUST_CHECK;
+/* Another elder than e->id (id kept in other, REGISTRY_ID_MAX + 1 bytes)
+ * with e's ID-card number (*by_card true), else with e's name and birth
+ * date in e's area. Returns 1 if found, 0 if not, or a store code. */
+int registry_find_twin(struct store_txn *txn, const tf_elder *e, char *other,
+                       bool *by_card) TF_MUST_CHECK;
+
 /* Calls fn(msg, ctx) for every message of a registry database (DB_AREAS,
  * DB_ELDERS, DB_VISITORS) in key order, decoded. fn owns msg: it frees it
  * with wire_free or keeps it. fn returns 0 to go on, a positive value to

@@ -180,6 +180,20 @@ static int check_op(struct chk *c, const tf_request *q)
 		}
 		return r;
 	}
+	case OP(IMPORT_VISITORS): {
+		const Tanfang__V1__ImportVisitors *iv = q->import_visitors;
+		r = bound(c, "import_visitors.visitors count", iv->n_visitors, REQCHECK_IMPORT_MAX);
+		if (r == 0)
+			r = bound(c, "import_visitors.assignments count", iv->n_assignments,
+			          REQCHECK_IMPORT_MAX);
+		for (size_t i = 0; r == 0 && i < iv->n_visitors; i++)
+			if (!iv->visitors[i])
+				r = refuse(c, "import_visitors.visitors[%zu] is empty", i);
+		for (size_t i = 0; r == 0 && i < iv->n_assignments; i++)
+			r = bound(c, "import_visitors.assignments[].elder_ids count",
+			          iv->assignments[i]->n_elder_ids, REQCHECK_IMPORT_MAX);
+		return r;
+	}
 	case OP(CORRECT_EVENT):
 		if (q->correct_event->event_id.len != 16)
 			return refuse(c, "correct_event.event_id must be 16 bytes");

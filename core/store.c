@@ -43,6 +43,7 @@ static const char *const db_names[DB_COUNT] = {
     [DB_SEEN] = "seen",
     [DB_TRANSPORT] = "transport",
     [DB_IMPORTS] = "imports",
+    [DB_ELDER_TWINS] = "elder_twins",
     [DB_OUTBOX] = "outbox",
     [DB_REFUSED] = "refused",
 };

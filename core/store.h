@@ -62,6 +62,10 @@ enum store_db {
 	                     for the handshake check (registry.h) */
 	DB_IMPORTS,       /* ref[32] of an ImportElders -> the elder ids it registered, each
 	                     NUL-terminated: what UndoImport removes */
+	/* issue 11, item 4: the same person registered twice is found without a
+	 * scan. 'c' id_card \0 elder_id, and 'n' area \0 name \0 birth_date \0
+	 * elder_id -> "", for each elder's current record (registry.h). */
+	DB_ELDER_TWINS,
 	/* A field device's outbox (a separate store in the device's folder). */
 	DB_OUTBOX,  /* be64(recorded) id[16] -> signed envelope bytes */
 	DB_REFUSED, /* id[16] -> status(4, be) || detail || \0 || envelope bytes */

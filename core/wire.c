@@ -24,6 +24,7 @@ static const ProtobufCMessageDescriptor *descriptors[WIRE_TYPE_COUNT] = {
     [WIRE_ELDER_FACT] = &tanfang__store__elder_fact__descriptor,
     [WIRE_FILED_REPORT] = &tanfang__store__filed_report__descriptor,
     [WIRE_IMPORT_ELDERS] = &tanfang__v1__import_elders__descriptor,
+    [WIRE_IMPORT_VISITORS] = &tanfang__v1__import_visitors__descriptor,
 };
 
 /* ---- the check over the wire bytes (issue 8, item 6) ----

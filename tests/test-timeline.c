@@ -975,7 +975,11 @@ static void test_registry_resend(void)
 	inproc_seal(&p.admin, &req, &frame, &len);
 	r = inproc_frame(&p, frame, len);
 	CHECK_STATUS(r->status, INVALID);
-	CHECK(strstr(r->detail, "changed twice") != NULL);
+	/* Every refusal comes back at once, in the problems (issue 11). */
+	CHECK(strstr(r->detail, "1 of 2 elders refused; nothing imported") != NULL);
+	CHECK_EQ_INT(r->n_problems, 1);
+	CHECK(strstr(r->problems[0], "elder 2 of 2") != NULL);
+	CHECK(strstr(r->problems[0], "changed twice") != NULL);
 	wire_free(WIRE_REPLY, r);
 	free(frame);
 	close_store();
