@@ -488,6 +488,11 @@ void job_free(struct job *job)
 
 /* ---- queries (worker threads) ---- */
 
+int ingest_prewarm(struct ingest *ig, const volatile int *stop)
+{
+	return query_prewarm(ig->st, clock_now(), stop);
+}
+
 int ingest_query(struct ingest *ig, struct job *job)
 {
 	/* A query is answered once: a replayed envelope would hand the answer

@@ -1290,6 +1290,14 @@ static void test_two_walkers(void)
 		CHECK(same_rows(first, r, false));
 		wire_free(WIRE_REPLY, r);
 	}
+	/* The prewarm after a start reads the same tables and changes nothing;
+	 * told to stop, it stops. */
+	volatile int go = 0, stop = 1;
+	CHECK_OK(ingest_prewarm(p.ig, &go));
+	CHECK_OK(ingest_prewarm(p.ig, &stop));
+	tf_reply *warm = report(BANNER, "2026-10");
+	CHECK(same_rows(first, warm, false));
+	wire_free(WIRE_REPLY, warm);
 	/* The filing still says what it said. */
 	tf_reply *again = report_q(&s1, BANNER, "2026-10", true);
 	CHECK(same_rows(filed, again, false));
@@ -1452,7 +1460,9 @@ static void test_registry_corrections(void)
 		req.put_elder = &pe;
 		CHECK_EQ_INT(inproc_status(&p, &p.admin, &req), ST(INVALID));
 	}
-	/* Restored: back in October, the visit with it. */
+	/* Restored: back in October, the visit with it. (Removals and
+	 * restores hold for all time and apply in the order signed.) */
+	clock_set_fixed(T_NOV10_10 + 60);
 	CHECK_EQ_INT(remove_elder("c2", REASON(RESTORE)), ST(OK));
 	r = report(TOWNSHIP, "2026-10");
 	EXPECT_ROW(r, VA, 3, 1, 1, 0, 3, 1, 0);
