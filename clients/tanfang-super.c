@@ -1228,6 +1228,29 @@ static int cmd_history(struct conn *c, const struct opts *o, char **args, size_t
 				         val_shown(o, labels_aid(ev->aid), wire_aid_name(ev->aid),
 				                   b, sizeof b));
 			note = ev->note;
+		} else if (it->change) {
+			/* A change of the registry entry (issue 11, item 4); a
+			 * removal holds for all time: shown when it was made. */
+			const Tanfang__V1__RegistryChange *ch = it->change;
+			period_format(ch->effective_at ? ch->effective_at : ch->received_at, when,
+			              sizeof when);
+			const char *zh = strcmp(ch->kind, "registered") == 0         ? "登记"
+			                 : strcmp(ch->kind, "registered again") == 0 ? "重新登记"
+			                 : strcmp(ch->kind, "edited") == 0           ? "修改"
+			                 : strcmp(ch->kind, "neighbours") == 0       ? "1+2邻户"
+			                 : strcmp(ch->kind, "visitors") == 0         ? "包联人"
+			                 : strcmp(ch->kind, "status") == 0           ? "状态"
+			                 : strcmp(ch->kind, "removed") == 0 ? "移除(录入错误)"
+			                 : strcmp(ch->kind, "restored") == 0 ? "恢复"
+			                                                     : "登记变更";
+			if (o->format != OUTPUT_TABLE)
+				snprintf(type, sizeof type, "registry %s", ch->kind);
+			else if (o->english)
+				snprintf(type, sizeof type, "registry: %s", ch->kind);
+			else
+				snprintf(type, sizeof type, "登记变更: %s", zh);
+			snprintf(findings, sizeof findings, "%s", ch->detail);
+			note = ch->note;
 		} else {
 			continue;
 		}
