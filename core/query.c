@@ -2420,7 +2420,7 @@ static int touch_range(struct store_txn *txn, enum store_db db, const void *pref
 	unsigned n = 0;
 	for (r = store_cursor_seek(cur, prefix, plen, &k, &kl, &v, &vl); r == 0;
 	     r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
-		if (kl < plen || memcmp(k, prefix, plen) != 0)
+		if (plen && (kl < plen || memcmp(k, prefix, plen) != 0))
 			break;
 		*sum += vl ? ((const uint8_t *)v)[0] : 0;
 		if (++n % 4096 == 0 && *stop)
