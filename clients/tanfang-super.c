@@ -1131,6 +1131,7 @@ static int cmd_history(struct conn *c, const struct opts *o, char **args, size_t
 	Tanfang__V1__ElderHistoryQuery q = TANFANG__V1__ELDER_HISTORY_QUERY__INIT;
 	q.elder_id = args[0];
 	q.limit = (uint32_t)o->limit;
+	q.with_changes = true; /* corrections and removals show in the history */
 	tf_request req;
 	wire_init(WIRE_REQUEST, &req);
 	req.op_case = TANFANG__V1__REQUEST__OP_ELDER_HISTORY;

@@ -2200,8 +2200,7 @@ static int q_history(struct q *q, struct msgs *keep, Tanfang__V1__ElderHistory *
 	store_cursor_close(cur);
 	if (r < 0 && r != -ENOENT)
 		return r;
-	r = history_changes(q, keep, e->id, items, &n, limit);
-	if (r < 0)
+	if (hq->with_changes && (r = history_changes(q, keep, e->id, items, &n, limit)) < 0)
 		return r;
 	h->items = item_ptrs(&keep[2], items, sizeof *items, n);
 	if (!h->items)

@@ -382,7 +382,7 @@ function when(unix) {
 async function elderPage() {
   const id = new URLSearchParams(location.hash.split('?')[1] || '').get('id') || '';
   main.replaceChildren(el('p', { class: 'muted' }, t('loading')));
-  const rep = await ask({ elder_history: { elder_id: id, limit: 200 } });
+  const rep = await ask({ elder_history: { elder_id: id, limit: 200, with_changes: true } });
   if (!rep) return;
   const e = rep.history.elder;
   // Enum names without their prefix: CARE_EVENT_TYPE_FALL -> fall.
