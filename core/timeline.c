@@ -561,10 +561,37 @@ static int rebuild_elder(struct store_txn *txn, const char *id, tf_elder **curre
 	 * date, so a death or a stay in hospital reported later, dated between
 	 * the registered date and the day the office entered the elder, falls
 	 * after it. Every other fact folds in at its own time. */
+	/* Entered in error (issue 11, item 4): the last ERASE or RESTORE, in
+	 * the order signed, decides (stored at time 0, they load first, in
+	 * that order). The registry facts that arrived before the removal are
+	 * void; a registration that arrived after it puts the elder on the
+	 * register anew, as entered then (an import undone, then the right
+	 * file imported with the same ids). Without one the elder stays
+	 * removed, for all time. Care events are what happened: never void. */
+	int64_t erased_at = INT64_MIN;
+	for (size_t i = 0; i < l->n; i++) {
+		if (l->f[i]->kind == FACT(ERASE))
+			erased_at = l->f[i]->received_at;
+		else if (l->f[i]->kind == FACT(RESTORE))
+			erased_at = INT64_MIN;
+	}
+	bool erased = erased_at != INT64_MIN, anew = false;
+	bool *voided = calloc(l->n ? l->n : 1, sizeof *voided);
+	if (r == 0 && !voided)
+		r = -ENOMEM;
+	for (size_t i = 0; erased && voided && i < l->n; i++) {
+		const tf_elder_fact *f = l->f[i];
+		voided[i] = !f->event && f->kind != FACT(CORRECT) && f->received_at <= erased_at;
+		anew |= f->kind == FACT(PUT) && !voided[i];
+	}
+	if (erased && anew)
+		erased = false;
+	else if (voided)
+		memset(voided, 0, (l->n ? l->n : 1) * sizeof *voided);
 	int64_t reg_from = INT64_MAX;
 	size_t reg_i = 0;
-	for (size_t i = 0; i < l->n; i++)
-		if (l->f[i]->kind == FACT(PUT) && l->f[i]->elder) {
+	for (size_t i = 0; voided && i < l->n; i++)
+		if (l->f[i]->kind == FACT(PUT) && l->f[i]->elder && !voided[i]) {
 			const tf_elder_fact *f = l->f[i];
 			int64_t at =
 			    f->elder->registered_at > 0 && f->elder->registered_at < f->effective_at
@@ -577,10 +604,14 @@ static int rebuild_elder(struct store_txn *txn, const char *id, tf_elder **curre
 	int64_t *when = malloc((l->n ? l->n : 1) * sizeof *when);
 	if (r == 0 && (!order || !when))
 		r = -ENOMEM;
-	for (size_t i = 0; order && when && i < l->n; i++) {
+	/* The facts in force (not void), by time of effect. */
+	size_t m = 0;
+	for (size_t i = 0; r == 0 && order && when && i < l->n; i++) {
+		if (voided[i])
+			continue;
 		when[i] = i == reg_i && reg_from != INT64_MAX ? reg_from : l->f[i]->effective_at;
 		/* Insertion: stable, and the list is short and nearly sorted. */
-		size_t j = i;
+		size_t j = m++;
 		while (j > 0 && when[order[j - 1]] > when[i]) {
 			order[j] = order[j - 1];
 			j--;
@@ -589,17 +620,9 @@ static int rebuild_elder(struct store_txn *txn, const char *id, tf_elder **curre
 	}
 	struct state s = {.reg_from = reg_from};
 	wire_init(WIRE_ELDER, &s.e);
-	/* Entered in error holds for all time (its facts fold first, at time
-	 * 0): the last ERASE or RESTORE decides every span. */
-	bool erased = false;
-	for (size_t k = 0; r == 0 && k < l->n; k++) {
-		int kind = l->f[order[k]]->kind;
-		if (kind == FACT(ERASE) || kind == FACT(RESTORE))
-			erased = kind == FACT(ERASE);
-	}
 	uint8_t *last = NULL;
 	size_t last_len = 0;
-	for (size_t k = 0; r == 0 && k < l->n; k++) {
+	for (size_t k = 0; r == 0 && k < m; k++) {
 		size_t i = order[k];
 		apply_fact(&s, l->f[i], l);
 		s.erased = erased;
@@ -607,7 +630,7 @@ static int rebuild_elder(struct store_txn *txn, const char *id, tf_elder **curre
 			continue;
 		/* Facts of one second fold together: the span is written once the
 		 * next fact's time differs. */
-		if (k + 1 < l->n && when[order[k + 1]] == when[i])
+		if (k + 1 < m && when[order[k + 1]] == when[i])
 			continue;
 		tf_elder span;
 		state_span(&s, &span);
@@ -628,6 +651,7 @@ static int rebuild_elder(struct store_txn *txn, const char *id, tf_elder **curre
 	}
 	free(order);
 	free(when);
+	free(voided);
 	free(last);
 	if (r == 0 && !s.registered)
 		r = -ENOENT;

@@ -1555,6 +1555,31 @@ static void test_registry_corrections(void)
 	r = report(TOWNSHIP, "2026-11");
 	CHECK(row(r, VA) && row(r, VA)->required == 2); /* c2 (restored), c4; not i1, i2 */
 	wire_free(WIRE_REPLY, r);
+	/* The right file, with the same ids, imported after the undo: the
+	 * elders are on the register anew, as the new file has them (the
+	 * undone entries stay void). */
+	clock_set_fixed(T_NOV12_12 + 120);
+	im[0].area = VB, im[0].name = "孙一";
+	Tanfang__V1__Category lone[1] = {CAT(LIVING_ALONE)};
+	for (int i = 0; i < 2; i++)
+		im[i].categories = lone, im[i].n_categories = 1;
+	ie.n_elders = 2;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_IMPORT_ELDERS;
+	req.import_elders = &ie;
+	CHECK_EQ_INT(inproc_status(&p, &p.admin, &req), ST(OK));
+	reg = elder_record("i1", &x);
+	CHECK(x && x->status == ES(ACTIVE) && strcmp(x->area, VB) == 0 &&
+	      strcmp(x->name, "孙一") == 0);
+	wire_free(WIRE_REPLY, reg);
+	reg = elder_record("i2", &x);
+	CHECK(x && x->status == ES(ACTIVE));
+	wire_free(WIRE_REPLY, reg);
+	r = report(TOWNSHIP, "2026-11");
+	CHECK_EQ_INT(row(r, VA) ? row(r, VA)->required : 0, 3); /* c2, c4, i2 */
+	/* c1 was given again by the first import, without categories: i1 alone. */
+	CHECK_EQ_INT(row(r, VB) ? row(r, VB)->required : 0, 1);
+	wire_free(WIRE_REPLY, r);
 	close_store();
 }
 
