@@ -308,6 +308,9 @@ int timeline_areas_at(struct store_txn *txn, int64_t t, timeline_area_fn fn, voi
 struct fact_list {
 	size_t n;
 	tf_elder_fact *f[TIMELINE_FACTS_MAX];
+	/* When each registry fact was signed (ms, from its key's tie: see
+	 * ingest.c, tie_signed_at); a care event's tie is its record id. */
+	int64_t signed_ms[TIMELINE_FACTS_MAX];
 };
 
 static void facts_clear(struct fact_list *l)
@@ -339,7 +342,11 @@ static int load_facts(struct store_txn *txn, const char *id, struct fact_list *l
 			r = TF_E_CORRUPT;
 			break;
 		}
-		l->n++;
+		int64_t ms = 0;
+		if (kl == pl + 8 + TIMELINE_TIE_LEN)
+			for (int b = 0; b < 6; b++)
+				ms = ms << 8 | ((const uint8_t *)k)[pl + 8 + b];
+		l->signed_ms[l->n++] = ms;
 	}
 	store_cursor_close(cur);
 	if (r < 0 && r != -ENOENT) {
@@ -563,15 +570,16 @@ static int rebuild_elder(struct store_txn *txn, const char *id, tf_elder **curre
 	 * after it. Every other fact folds in at its own time. */
 	/* Entered in error (issue 11, item 4): the last ERASE or RESTORE, in
 	 * the order signed, decides (stored at time 0, they load first, in
-	 * that order). The registry facts that arrived before the removal are
-	 * void; a registration that arrived after it puts the elder on the
+	 * that order). The registry facts signed before the removal are void
+	 * (signed, not arrived: the answer must not depend on the order facts
+	 * arrive in); a registration signed after it puts the elder on the
 	 * register anew, as entered then (an import undone, then the right
 	 * file imported with the same ids). Without one the elder stays
 	 * removed, for all time. Care events are what happened: never void. */
-	int64_t erased_at = INT64_MIN;
+	int64_t erased_at = INT64_MIN; /* when the removal in force was signed, ms */
 	for (size_t i = 0; i < l->n; i++) {
 		if (l->f[i]->kind == FACT(ERASE))
-			erased_at = l->f[i]->received_at;
+			erased_at = l->signed_ms[i];
 		else if (l->f[i]->kind == FACT(RESTORE))
 			erased_at = INT64_MIN;
 	}
@@ -581,7 +589,7 @@ static int rebuild_elder(struct store_txn *txn, const char *id, tf_elder **curre
 		r = -ENOMEM;
 	for (size_t i = 0; erased && voided && i < l->n; i++) {
 		const tf_elder_fact *f = l->f[i];
-		voided[i] = !f->event && f->kind != FACT(CORRECT) && f->received_at <= erased_at;
+		voided[i] = !f->event && f->kind != FACT(CORRECT) && l->signed_ms[i] <= erased_at;
 		anew |= f->kind == FACT(PUT) && !voided[i];
 	}
 	if (erased && anew)
