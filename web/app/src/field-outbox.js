@@ -38,9 +38,14 @@ export function fieldDb() {
     upgrade(d) {
       // id (32 hex) -> { id, op, elderId, elderName, at, recordedMs, frame,
       //                  state: 'pending' | 'refused', status, detail, values }
-      d.createObjectStore('outbox', { keyPath: 'id' }).createIndex('recorded', 'recordedMs');
+      const out = d.createObjectStore('outbox', { keyPath: 'id' });
+      out.createIndex('recorded', 'recordedMs');
+      out.createIndex('state', 'state');
+      out.createIndex('elder', 'elderId');
       d.createObjectStore('elders', { keyPath: 'id' });
-      d.createObjectStore('sent', { keyPath: 'id' }).createIndex('acked', 'ackedMs');
+      const sent = d.createObjectStore('sent', { keyPath: 'id' });
+      sent.createIndex('acked', 'ackedMs');
+      sent.createIndex('elder', 'elderId');
       d.createObjectStore('meta');
     },
   });
@@ -126,8 +131,23 @@ export async function outboxAll() {
 }
 
 export async function counts() {
-  const all = await outboxAll();
-  return { pending: all.filter((e) => e.state === 'pending').length, refused: all.filter((e) => e.state === 'refused').length };
+  const d = await fieldDb();
+  const tx = d.transaction('outbox');
+  const idx = tx.store.index('state');
+  const [pending, refused] = await Promise.all([idx.count('pending'), idx.count('refused')]);
+  return { pending, refused };
+}
+
+// The records of one elder, in the outbox and recently delivered.
+export async function ofElder(id) {
+  const d = await fieldDb();
+  return [...(await d.getAllFromIndex('outbox', 'elder', id)), ...(await d.getAllFromIndex('sent', 'elder', id))];
+}
+
+// One record of the outbox, or undefined.
+export async function entry(id) {
+  const d = await fieldDb();
+  return d.get('outbox', id);
 }
 
 export async function sentList() {

@@ -13,7 +13,7 @@ import { ft } from './field-i18n.js';
 import { deviceKey, hex } from './keys.js';
 import * as ob from './field-outbox.js';
 
-const main = document.getElementById('main');
+const shown = document.getElementById('main');
 
 function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
@@ -158,7 +158,7 @@ function byName(a, b) {
   return a.name.localeCompare(b.name, 'zh-CN') || a.id.localeCompare(b.id);
 }
 
-async function home() {
+async function home(main) {
   const all = (await ob.elders()).sort(byName);
   const meta = await ob.syncMeta();
   if (!all.length) {
@@ -188,7 +188,7 @@ async function home() {
 
 // ---- an elder ----
 
-async function elderPage() {
+async function elderPage(main) {
   const id = params().get('id') || '';
   const e = await ob.elder(id);
   if (!e) {
@@ -197,7 +197,7 @@ async function elderPage() {
   }
   const meta = await ob.syncMeta();
   const mine = (meta?.due || []).filter((it) => it.elder_id === id);
-  const recs = [...(await ob.outboxAll()), ...(await ob.sentList())].filter((r) => r.elderId === id).sort((a, b) => b.at - a.at).slice(0, 10);
+  const recs = (await ob.ofElder(id)).sort((a, b) => b.at - a.at).slice(0, 10);
   const whyText = { area: ft('whyArea'), visitor: ft('whyVisitor'), neighbour: ft('whyNeighbour') };
   main.replaceChildren(
     el('h1', { id: 'elder-name' }, e.name, ' ', el('span', { class: 'sub' }, e.id)),
@@ -264,10 +264,11 @@ function locationBox(state) {
   return el('div', { class: 'field' }, el('span', { class: 'legend' }, ft('location')), btn, ' ', text);
 }
 
-async function formPage(op) {
+async function formPage(main, op) {
   const p = params();
   const fixId = p.get('fix');
-  const fixing = fixId ? (await ob.outboxAll()).find((r) => r.id === fixId && r.state === 'refused') : null;
+  const found = fixId ? await ob.entry(fixId) : null;
+  const fixing = found?.state === 'refused' ? found : null;
   const v = fixing ? fixing.values : {};
   const all = (await ob.elders()).sort(byName);
   const elderId = fixing ? v.elderId : p.get('elder');
@@ -347,7 +348,7 @@ function reason(status) {
 
 // ---- the outbox ----
 
-async function outboxPage() {
+async function outboxPage(main) {
   const all = await ob.outboxAll();
   const pending = all.filter((r) => r.state === 'pending');
   const refused = all.filter((r) => r.state === 'refused');
@@ -376,7 +377,7 @@ async function outboxPage() {
 
 // ---- this phone's key ----
 
-async function keyPage() {
+async function keyPage(main) {
   let key;
   try {
     key = await deviceKey();
@@ -414,24 +415,31 @@ async function route() {
     route();
   };
   document.documentElement.lang = currentLang() === 'zh' ? 'zh-CN' : 'en';
+  // Each drawing goes into a page of its own, shown only if no later one
+  // began meanwhile (a sync redraws while the worker moves on).
+  const main = document.createElement('div');
   try {
     await bar();
-    if (p === 'elder') await elderPage();
-    else if (p === 'visit') await formPage('visit');
-    else if (p === 'event') await formPage('event');
-    else if (p === 'outbox') await outboxPage();
-    else if (p === 'key') await keyPage();
-    else await home();
+    if (p === 'elder') await elderPage(main);
+    else if (p === 'visit') await formPage(main, 'visit');
+    else if (p === 'event') await formPage(main, 'event');
+    else if (p === 'outbox') await outboxPage(main);
+    else if (p === 'key') await keyPage(main);
+    else await home(main);
   } catch (e) {
     main.replaceChildren(el('p', { class: 'error', id: 'trouble' }, String(e)));
     throw e;
+  } finally {
+    if (seq === routeSeq) shown.replaceChildren(...main.childNodes);
   }
-  // Only the latest drawing of the page the hash names is "ready".
   if (seq === routeSeq && page() === p) document.body.dataset.ready = p;
 }
 
 window.addEventListener('hashchange', route);
 window.addEventListener('online', () => { bar(); doSync(); });
 window.addEventListener('offline', () => bar());
+// Records waiting to be sent must not be evicted when the phone is short of
+// space: ask for persistent storage (granted to an installed app).
+navigator.storage?.persist?.().catch(() => {});
 if ('serviceWorker' in navigator) navigator.serviceWorker.register('/field-sw.js', { scope: '/field' }).catch(() => {});
 route().then(() => navigator.onLine && doSync());
