@@ -89,7 +89,15 @@ async function doSync(byHand = false) {
   await bar();
   let r;
   try {
-    r = await ob.syncOutbox({ onProgress: () => bar() });
+    // The bar follows the sync, redrawn at most four times a second.
+    let drawn = 0;
+    r = await ob.syncOutbox({
+      onProgress: () => {
+        if (performance.now() - drawn < 250) return;
+        drawn = performance.now();
+        bar();
+      },
+    });
     if (!r.failure && !r.busy) {
       const dl = await ob.download();
       if (dl.status === 'STATUS_UNKNOWN_SIGNER') toast(ft('notEnrolled'), 8000);
