@@ -15,7 +15,8 @@
 //     shown with the reason in Chinese, corrected (the right elder) and
 //     delivered as a new record;
 //  6. a visit dated tomorrow is refused on the phone, nothing kept;
-//  7. a care event; a revoked phone says so plainly.
+//  7. a care event; a revoked phone says so plainly;
+//  8. the browser started again with no network at all: the app opens.
 // Screenshots go to $TANFANG_SCREENSHOTS when set.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -407,6 +408,16 @@ async function main() {
     await page.waitForSelector('#not-enrolled-bar');
     await go('#/key', 'key');
     check(await page.isVisible('#not-enrolled'), 'a revoked phone says so plainly');
+
+    // ---- 8. the phone restarted with no network at all ----
+    await context.close();
+    context = await phone({ offline: true });
+    page = context.pages()[0] || (await context.newPage());
+    watch(page);
+    await page.goto(`${base}/field.html`);
+    await ready('home');
+    check(await page.isVisible('#net.off'), 'the browser started again offline: the app opens from its service worker');
+    check((await count('elder-count')) === 3, 'with the worker\'s elders of the last download');
 
     check(errors.length === 0, `no errors in the page${errors.length ? `: ${errors.join('; ')}` : ''}`);
   } catch (e) {

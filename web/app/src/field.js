@@ -89,13 +89,15 @@ async function doSync(byHand = false) {
   await bar();
   let r;
   try {
-    // The bar follows the sync, redrawn at most four times a second.
-    let drawn = 0;
+    // The bar follows the sync, redrawn at most four times a second (and
+    // once more after the last reply of a quarter second).
+    let pendingDraw = null;
     r = await ob.syncOutbox({
       onProgress: () => {
-        if (performance.now() - drawn < 250) return;
-        drawn = performance.now();
-        bar();
+        pendingDraw ??= setTimeout(() => {
+          pendingDraw = null;
+          bar();
+        }, 250);
       },
     });
     if (!r.failure && !r.busy) {
