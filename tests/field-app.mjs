@@ -2,7 +2,8 @@
 // headless Chromium at a phone's 360×740, driven by playwright-core, against
 // the real daemon and the real gateway on loopback, with a persistent
 // browser profile (IndexedDB and the service worker survive a restart).
-//  1. a phone not enrolled says so; enrolled by its key, it downloads the
+//  1. a phone not enrolled says so; enrolled by the administrator's page
+//     scanning its QR code, it downloads the
 //     grid worker's elders and due list (equal to the daemon's);
 //  2. three visits recorded offline; the page reloaded offline: the app
 //     and the outbox are still there;
@@ -225,7 +226,29 @@ async function main() {
     check(await page.isVisible('#key-qr'), 'the key is shown as a QR code for the administrator to scan');
     check(await page.isVisible('#not-enrolled'), 'the key page says plainly that the phone is not enrolled');
     await shot('field-key');
-    admin('key', 'enrol', keyHex, '--visitor', 'g1');
+    // The administrator enrols it on the offices' page by scanning a photo
+    // of that QR code (the office's browser has an admin key of its own).
+    const office = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: launchArgs });
+    try {
+      const adminPage = await (await office.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+      await adminPage.goto(`${base}/#/key`);
+      const officeHex = (await (await adminPage.waitForSelector('#public-key')).textContent()).trim();
+      admin('visitor', 'add', 'a1', '镇管理员', '--role', 'admin', '--area', '152223100');
+      admin('key', 'enrol', officeHex, '--visitor', 'a1');
+      const qrPath = join(tmp, 'phone-qr.png');
+      writeFileSync(qrPath, Buffer.from((await page.getAttribute('#key-qr', 'src')).split(',')[1], 'base64'));
+      await adminPage.goto(`${base}/#/keys`);
+      await adminPage.waitForSelector('body[data-ready="keys"] #enrol-form');
+      await adminPage.setInputFiles('#scan-file', qrPath);
+      await adminPage.waitForFunction(() => document.querySelector('#enrol-form input[name=key]').value.length === 64);
+      check((await adminPage.inputValue('#enrol-form input[name=key]')) === keyHex, 'the administrator\'s page reads the phone\'s key from a photo of its QR code');
+      await adminPage.fill('#enrol-form input[name=visitor]', 'g1');
+      await adminPage.click('#enrol-form button[type=submit]');
+      await adminPage.waitForSelector(`#key-list tr[data-key="${keyHex}"]`);
+      check(true, 'and enrols it for the grid worker');
+    } finally {
+      await office.close();
+    }
     n0 = await syncs();
     await page.click('#sync');
     await synced(n0);
@@ -389,6 +412,7 @@ async function main() {
     const err = await page.textContent('#form-error');
     check(/日期在未来/.test(err), `a visit dated tomorrow is refused on the phone: ${err}`);
     check((await outboxSize()) === kept && (await count('pending-count')) === 0, 'and nothing was kept');
+    await page.evaluate(() => document.getElementById('at').scrollIntoView({ block: 'center' }));
     await shot('field-future');
 
     // ---- 7. a care event; a revoked phone ----

@@ -312,8 +312,9 @@ async function formPage(main, op) {
       el('label', { class: 'field' }, el('span', {}, ft('note')), note),
     ];
   }
-  const form = el('form', { id: `${op}-form`, novalidate: true }, elderChooser(state, all), ...fields, err,
-    el('div', { class: 'savebar' }, el('button', { type: 'submit', class: 'primary wide', id: 'save' }, ft('save'))));
+  // The error sits with the save button, which stays in sight.
+  const form = el('form', { id: `${op}-form`, novalidate: true }, elderChooser(state, all), ...fields,
+    el('div', { class: 'savebar' }, err, el('button', { type: 'submit', class: 'primary wide', id: 'save' }, ft('save'))));
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const t0 = performance.now();
