@@ -19,6 +19,7 @@
 #include "csvimport.h"
 #include "hex.h"
 #include "keys.h"
+#include "labels.h"
 #include "output.h"
 #include "period.h"
 #include "registry.h"
@@ -42,6 +43,7 @@ enum opt {
 	OPT_DATA,
 	OPT_TIMEOUT,
 	OPT_FORMAT,
+	OPT_LANG,
 	OPT_EFFECTIVE,
 	OPT_NOW,
 	OPT_HELP,
@@ -65,6 +67,9 @@ enum opt {
 	OPT_DRY_RUN,
 	OPT_MAX_MESSAGE,
 	OPT_NOTE,
+	OPT_NAME,
+	OPT_REASON,
+	OPT_MAP,
 	OPT_CMD_LAST,
 };
 
@@ -78,10 +83,13 @@ static const struct option long_opts[] = {
     {"data", required_argument, NULL, OPT_DATA},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"format", required_argument, NULL, OPT_FORMAT},
+    {"lang", required_argument, NULL, OPT_LANG},
     {"effective", required_argument, NULL, OPT_EFFECTIVE},
     {"now", required_argument, NULL, OPT_NOW},
     {"help", no_argument, NULL, OPT_HELP},
     {"note", required_argument, NULL, OPT_NOTE},
+    {"name", required_argument, NULL, OPT_NAME},
+    {"reason", required_argument, NULL, OPT_REASON},
     {"parent", required_argument, NULL, OPT_PARENT},
     {"contact", required_argument, NULL, OPT_CONTACT},
     {"role", required_argument, NULL, OPT_ROLE},
@@ -100,6 +108,7 @@ static const struct option long_opts[] = {
     {"visitors", required_argument, NULL, OPT_VISITORS},
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
     {"max-message", required_argument, NULL, OPT_MAX_MESSAGE},
+    {"map", required_argument, NULL, OPT_MAP},
     {NULL, 0, NULL, 0},
 };
 
@@ -107,6 +116,7 @@ struct opts {
 	const char *endpoint, *server_key, *server_key_file, *key_file, *data_dir;
 	int timeout_ms;
 	enum output_format format;
+	bool english; /* --lang en: values of list tables in English */
 	const char *val[OPT_CMD_LAST - OPT_CMD_FIRST]; /* per-command option values */
 	unsigned given;
 	size_t max_message;
@@ -131,7 +141,9 @@ static const char usage_text[] =
     "  --key FILE             admin key file (64 hex digits, made by tanfangd init)\n"
     "  --data DIR             shortcut: --key DIR/admin.key, --server-key-file DIR/curve.pub\n"
     "  --timeout MS           how long to wait for each reply (default 15000)\n"
-    "  --format F             output of list: table (default), csv, json\n"
+    "  --format F             output of list: table (default), csv, xlsx (redirected\n"
+    "                         to a file), json\n"
+    "  --lang zh|en           values of list tables in Chinese (default) or English\n"
     "  --effective WHEN       the changes take effect at WHEN, 'YYYY-MM-DD' (local\n"
     "                         midnight) or 'YYYY-MM-DD HH:MM', in Asia/Shanghai unless\n"
     "                         TZ says otherwise (default: now). A correction may be\n"
@@ -157,13 +169,27 @@ static const char usage_text[] =
     "      (an existing elder with this ID is replaced)\n"
     "      categories: living_alone empty_nest left_behind incapacitated\n"
     "      severely_disabled family_planning_special extreme_poverty (or 独居 空巢 ...)\n"
+    "  elder edit ID [--name N] [--area CODE] [--address A] [--phone P] [--birth D]\n"
+    "      [--categories a,b] [--tier T] [--lat X --lon Y] [--neighbours V1,V2]\n"
+    "      [--visitors V,...]   change only the fields given (from --effective on)\n"
+    "  elder remove ID --reason error|deceased|moved-away [--note TEXT]\n"
+    "      error: entered in error, out of every list and report, past months\n"
+    "      included (filed months list it as a correction); deceased and\n"
+    "      moved-away are statuses from --effective on\n"
+    "  elder restore ID [--note TEXT]   withdraw a removal as entered in error\n"
     "  elder set-status ID active|hospitalised|moved_away|deceased\n"
     "  neighbours set ELDER V1 [V2]      the two \"1+2\" neighbour households\n"
     "  neighbours clear ELDER\n"
     "  visitors assign ELDER V...        replace the elder's assigned visitors\n"
     "  visitors clear ELDER\n"
-    "  import elders FILE.csv [--dry-run] [--max-message BYTES]\n"
-    "      all or nothing: any bad row is reported and nothing is sent\n"
+    "  import elders FILE [--dry-run] [--map 'HEADER=FIELD,...'] [--max-message BYTES]\n"
+    "  import visitors FILE [--role ROLE] [--dry-run] [--map ...] [--max-message BYTES]\n"
+    "      FILE: CSV (UTF-8, GB18030, UTF-16 text) or an .xlsx/.xls workbook, with the\n"
+    "      office's own headers (docs/admin.md); all or nothing: every problem is\n"
+    "      reported, with its row and column; --dry-run: the daemon checks, stores nothing;\n"
+    "      an import of elders prints its batch (64 hex digits) for 'import undo'\n"
+    "  import undo BATCH [--note TEXT]\n"
+    "      remove every elder that import registered, as entered in error\n"
     "  list areas|elders|visitors|keys [--area CODE]\n"
     "  event correct EVENT_ID [--note TEXT]\n"
     "      withdraw a care event reported in error (a wrong death or move, by\n"
@@ -419,31 +445,46 @@ static int parse_degrees(const char *opt, const char *s, double limit, double *o
 	return 0;
 }
 
-/* Fills e from the elder add flags. Arrays are malloc'd (freed by
- * elder_flags_free). Returns an exit code. */
-static int elder_from_flags(const struct opts *o, char **args, tf_elder *e, char birth[11])
+/* Fills e from the elder flags given (elder add and edit alike); fields
+ * (may be NULL) gets the EditElder field name of each, *nf their number.
+ * Arrays are malloc'd (freed by elder_flags_free). Returns an exit code. */
+static int elder_fields_from_flags(const struct opts *o, tf_elder *e, char birth[11],
+                                   const char **fields, size_t *nf)
 {
-	int ex;
-	if ((ex = need_id("elder id", args[0])))
-		return ex;
-	if (!*args[1])
-		return cli_usage("the elder's name is empty");
-	if (!val(o, OPT_AREA))
-		return cli_usage("elder add needs --area CODE");
-	if ((ex = need_area("--area", val(o, OPT_AREA))))
-		return ex;
-	e->id = args[0];
-	e->name = args[1];
-	e->area = (char *)val(o, OPT_AREA);
-	if (val(o, OPT_ADDRESS))
+	int ex = 0;
+	size_t n_f = 0;
+#define GIVEN(name)                                                                                \
+	do {                                                                                       \
+		if (fields)                                                                        \
+			fields[n_f] = name;                                                        \
+		n_f++;                                                                             \
+	} while (0)
+	if (val(o, OPT_NAME)) {
+		if (!*val(o, OPT_NAME))
+			return cli_usage("the elder's name is empty");
+		e->name = (char *)val(o, OPT_NAME);
+		GIVEN("name");
+	}
+	if (val(o, OPT_AREA)) {
+		if ((ex = need_area("--area", val(o, OPT_AREA))))
+			return ex;
+		e->area = (char *)val(o, OPT_AREA);
+		GIVEN("area");
+	}
+	if (val(o, OPT_ADDRESS)) {
 		e->address = (char *)val(o, OPT_ADDRESS);
-	if (val(o, OPT_PHONE))
+		GIVEN("address");
+	}
+	if (val(o, OPT_PHONE)) {
 		e->phone = (char *)val(o, OPT_PHONE);
+		GIVEN("phone");
+	}
 	if (val(o, OPT_BIRTH)) {
 		if (csvimport_date(val(o, OPT_BIRTH), birth) < 0)
 			return cli_usage("--birth '%s' is not a real date (YYYY-MM-DD)",
 			                 val(o, OPT_BIRTH));
 		e->birth_date = birth;
+		GIVEN("birth_date");
 	}
 	if (val(o, OPT_REGISTERED) &&
 	    csvimport_registered(val(o, OPT_REGISTERED), &e->registered_at) < 0)
@@ -455,6 +496,7 @@ static int elder_from_flags(const struct opts *o, char **args, tf_elder *e, char
 		if (t < 0)
 			return cli_usage("--tier must be general, key or high");
 		e->risk_tier = (Tanfang__V1__RiskTier)t;
+		GIVEN("risk_tier");
 	}
 	if (!!val(o, OPT_LAT) != !!val(o, OPT_LON))
 		return cli_usage("give both --lat and --lon, or neither");
@@ -463,6 +505,7 @@ static int elder_from_flags(const struct opts *o, char **args, tf_elder *e, char
 		    (ex = parse_degrees("--lon", val(o, OPT_LON), 180, &e->lon)))
 			return ex;
 		e->has_location = true;
+		GIVEN("location");
 	}
 	if (val(o, OPT_CATEGORIES)) {
 		char **items;
@@ -485,14 +528,39 @@ static int elder_from_flags(const struct opts *o, char **args, tf_elder *e, char
 		csvimport_list_free(items, n);
 		if (ex)
 			return ex;
+		GIVEN("categories");
 	}
-	if (val(o, OPT_NEIGHBOURS) && (ex = need_ids("neighbour", val(o, OPT_NEIGHBOURS), 2,
-	                                             &e->neighbours, &e->n_neighbours)))
-		return ex;
-	if (val(o, OPT_VISITORS) &&
-	    (ex = need_ids("visitor", val(o, OPT_VISITORS), 16, &e->visitors, &e->n_visitors)))
-		return ex;
+	if (val(o, OPT_NEIGHBOURS)) {
+		if ((ex = need_ids("neighbour", val(o, OPT_NEIGHBOURS), 2, &e->neighbours,
+		                   &e->n_neighbours)))
+			return ex;
+		GIVEN("neighbours");
+	}
+	if (val(o, OPT_VISITORS)) {
+		if ((ex = need_ids("visitor", val(o, OPT_VISITORS), 16, &e->visitors,
+		                   &e->n_visitors)))
+			return ex;
+		GIVEN("visitors");
+	}
+#undef GIVEN
+	if (nf)
+		*nf = n_f;
 	return 0;
+}
+
+/* Fills e from the elder add arguments and flags. Returns an exit code. */
+static int elder_from_flags(const struct opts *o, char **args, tf_elder *e, char birth[11])
+{
+	int ex;
+	if ((ex = need_id("elder id", args[0])))
+		return ex;
+	if (!*args[1])
+		return cli_usage("the elder's name is empty");
+	if (!val(o, OPT_AREA))
+		return cli_usage("elder add needs --area CODE");
+	e->id = args[0];
+	e->name = args[1];
+	return elder_fields_from_flags(o, e, birth, NULL, NULL);
 }
 
 static void elder_flags_free(tf_elder *e)
@@ -656,26 +724,179 @@ static int cmd_visitors_clear(struct conn *c, const struct opts *o, char **args,
 	return set_list(c, o, args[0], NULL, 0, false);
 }
 
-/* Adds ", row R (line L)" to the daemon's "elder K of N: ..." refusal, so
- * the office can find the row the daemon did not accept. */
-static void import_refused(const struct csvimport *ci, const char *file, const tf_reply *rep)
+/* ---- import (issue 11, items 1 to 3) ---- */
+
+/* The registry of the admin's scope, so the file may name villages,
+ * visitors and elders: the pages of GetRegistry, kept while their entries
+ * are borrowed by dir. */
+struct directory {
+	struct csvimport_dir d;
+	tf_reply **pages;
+	size_t n_pages;
+};
+
+static void directory_free(struct directory *dir)
 {
-	size_t k, n;
-	if (sscanf(rep->detail, "elder %zu of %zu", &k, &n) == 2 && k >= 1 && k <= ci->n_elders)
-		fprintf(stderr, PROG ": %s: row %zu (line %zu): %s\n", file, ci->rows[k - 1],
-		        ci->lines[k - 1], rep->detail);
+	for (size_t i = 0; i < dir->n_pages; i++)
+		wire_free(WIRE_REPLY, dir->pages[i]);
+	free(dir->pages);
+	free(dir->d.areas);
+	free(dir->d.visitors);
+	free(dir->d.elders);
 }
 
-static int cmd_import_elders(struct conn *c, const struct opts *o, char **args, size_t nargs)
+/* Appends n pointers to *list. Returns 0 or -ENOMEM. */
+static int append(void ***list, size_t *len, void **items, size_t n)
 {
-	const char *file = args[0];
-	size_t max = o->max_message;
-	struct csvimport *ci;
-	int r = csvimport_read(file, &ci);
+	if (!n)
+		return 0;
+	void **nl = realloc(*list, (*len + n) * sizeof *nl);
+	if (!nl)
+		return -ENOMEM;
+	memcpy(nl + *len, items, n * sizeof *nl);
+	*list = nl;
+	*len += n;
+	return 0;
+}
+
+/* Fetches every page of one kind. Returns an exit code. */
+static int fetch_directory(struct conn *c, int what, struct directory *dir)
+{
+	char after[128] = "";
+	for (;;) {
+		Tanfang__V1__GetRegistry g = TANFANG__V1__GET_REGISTRY__INIT;
+		g.what = (Tanfang__V1__GetRegistry__What)what;
+		g.after = after;
+		tf_request req;
+		wire_init(WIRE_REQUEST, &req);
+		req.op_case = TANFANG__V1__REQUEST__OP_GET_REGISTRY;
+		req.get_registry = &g;
+		tf_reply *rep;
+		int ex = cli_call(&c->s, &req, &rep);
+		if (ex)
+			return ex;
+		if (rep->status != TANFANG__V1__STATUS__STATUS_OK ||
+		    rep->result_case != TANFANG__V1__REPLY__RESULT_REGISTRY) {
+			ex = rep->status != TANFANG__V1__STATUS__STATUS_OK
+			         ? cli_refused(rep)
+			         : cli_fail("the daemon's reply holds no registry list");
+			wire_free(WIRE_REPLY, rep);
+			return ex;
+		}
+		tf_reply **np = realloc(dir->pages, (dir->n_pages + 1) * sizeof *np);
+		if (!np) {
+			wire_free(WIRE_REPLY, rep);
+			return cli_fail("out of memory");
+		}
+		dir->pages = np;
+		dir->pages[dir->n_pages++] = rep;
+		const Tanfang__V1__RegistryList *rl = rep->registry;
+		if (append((void ***)&dir->d.areas, &dir->d.n_areas, (void **)rl->areas,
+		           rl->n_areas) < 0 ||
+		    append((void ***)&dir->d.visitors, &dir->d.n_visitors, (void **)rl->visitors,
+		           rl->n_visitors) < 0 ||
+		    append((void ***)&dir->d.elders, &dir->d.n_elders, (void **)rl->elders,
+		           rl->n_elders) < 0)
+			return cli_fail("out of memory");
+		if (!*rl->next || strcmp(rl->next, after) == 0 || strlen(rl->next) >= sizeof after)
+			return 0;
+		snprintf(after, sizeof after, "%s", rl->next);
+	}
+}
+
+/* The file's column a daemon's refusal is about, from the words of its
+ * reason (the daemon names what it refused: an area, a visitor, ...). */
+static const char *problem_column(const struct csvimport *ci, const char *reason, bool assignment)
+{
+	static const struct {
+		const char *word, *field;
+	} words[] = {
+	    {"ID-card", "id_card"},
+	    {"same name and birth date", "name"},
+	    {"no elder with id", "elder"},
+	    {"neighbour", "neighbour"},
+	    {"no visitor with id", "id"},
+	    {"visitor", "visitor"},
+	    {"area", "area"},
+	    {"birth", "birth"},
+	    {"name", "name"},
+	};
+	if (assignment)
+		return csvimport_field_header(ci, "elder");
+	for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+		if (strstr(reason, words[i].word))
+			return csvimport_field_header(ci, words[i].field);
+	return NULL;
+}
+
+/* Prints the daemon's problems as the file's rows and columns:
+ * "elder 3 of 20 (zlt-3): reason" becomes "FILE: row R (line L): column X:
+ * reason". */
+static void print_problems(const struct csvimport *ci, const char *file, const tf_reply *rep,
+                           bool visitors)
+{
+	for (size_t i = 0; i < rep->n_problems; i++) {
+		const char *p = rep->problems[i];
+		size_t k = 0, n = 0;
+		int used = 0;
+		bool assignment = false;
+		char vid[REGISTRY_ID_MAX + 1] = "";
+		if (sscanf(p, "elder %zu of %zu (%n", &k, &n, &used) == 2 ||
+		    sscanf(p, "visitor %zu of %zu (%n", &k, &n, &used) == 2) {
+			/* k indexes the request's elders or visitors */
+		} else if (sscanf(p, "assignment %zu of %zu (visitor %64[^,]", &k, &n, vid) == 3) {
+			assignment = true;
+			k = 0;
+			for (size_t j = 0; j < ci->n_visitors && !k; j++)
+				if (strcmp(ci->visitors[j]->id, vid) == 0)
+					k = j + 1;
+		}
+		size_t total = visitors ? ci->n_visitors : ci->n_elders;
+		const char *reason = strstr(p, "): ");
+		if (k < 1 || k > total || !reason) {
+			fprintf(stderr, "%s: %s\n", file, p);
+			continue;
+		}
+		reason += 3;
+		const char *col = problem_column(ci, reason, assignment);
+		fprintf(stderr, "%s: row %zu (line %zu): %s%s%s%s\n", file, ci->rows[k - 1],
+		        ci->lines[k - 1], col ? "column " : "", col ? col : "", col ? ": " : "",
+		        assignment ? p : reason);
+	}
+}
+
+static int cmd_import(struct conn *c, const struct opts *o, const char *file, bool visitors)
+{
+	const char *what = visitors ? "visitors" : "elders";
+	bool dry = val(o, OPT_DRY_RUN) != NULL;
+	int role = 0;
+	if (val(o, OPT_ROLE) && (role = csvimport_role_value(val(o, OPT_ROLE))) <= 0)
+		return cli_usage("--role '%s' is not a role", val(o, OPT_ROLE));
+	char *data;
+	size_t len;
+	int r = csvimport_slurp(file, &data, &len);
 	if (r < 0)
 		return cli_fail("cannot read %s: %s", file,
 		                r == -EFBIG ? "larger than 64 MiB; split it" : tf_strerror(r));
-	int ex = 0;
+	struct directory dir = {0};
+	struct csvimport *ci = NULL;
+	int ex = conn_open(c, o);
+	/* Names in the file are found in the admin's scope. */
+	if (!ex)
+		ex = fetch_directory(c, TANFANG__V1__GET_REGISTRY__WHAT__WHAT_AREAS, &dir);
+	if (!ex)
+		ex = fetch_directory(c, TANFANG__V1__GET_REGISTRY__WHAT__WHAT_VISITORS, &dir);
+	if (!ex && visitors)
+		ex = fetch_directory(c, TANFANG__V1__GET_REGISTRY__WHAT__WHAT_ELDERS, &dir);
+	if (ex)
+		goto out;
+	struct csvimport_opts io = {.map = val(o, OPT_MAP), .dir = &dir.d, .default_role = role};
+	r = visitors ? csvimport_visitors_parse(data, len, &io, &ci)
+	             : csvimport_parse_opts(data, len, &io, &ci);
+	if (r < 0) {
+		ex = cli_fail("cannot read %s: %s", file, tf_strerror(r));
+		goto out;
+	}
 	for (size_t i = 0; i < ci->n_warnings; i++)
 		fprintf(stderr, PROG ": %s: warning: %s\n", file, ci->warnings[i]);
 	if (ci->n_errors) {
@@ -685,54 +906,82 @@ static int cmd_import_elders(struct conn *c, const struct opts *o, char **args, 
 		              ci->n_errors == 1 ? "" : "s");
 		goto out;
 	}
-	if (val(o, OPT_DRY_RUN)) {
-		printf("%s: %zu elders ready to import (dry run: nothing sent)\n", file,
-		       ci->n_elders);
-		goto out;
-	}
-	if ((ex = conn_open(c, o)))
-		goto out;
-	Tanfang__V1__ImportElders im = TANFANG__V1__IMPORT_ELDERS__INIT;
-	im.elders = ci->elders;
-	im.n_elders = ci->n_elders;
 	tf_request req;
 	wire_init(WIRE_REQUEST, &req);
-	req.op_case = TANFANG__V1__REQUEST__OP_IMPORT_ELDERS;
-	req.import_elders = &im;
+	Tanfang__V1__ImportElders im = TANFANG__V1__IMPORT_ELDERS__INIT;
+	Tanfang__V1__ImportVisitors iv = TANFANG__V1__IMPORT_VISITORS__INIT;
+	if (visitors) {
+		iv.visitors = ci->visitors, iv.n_visitors = ci->n_visitors;
+		iv.assignments = ci->assignments, iv.n_assignments = ci->n_assignments;
+		iv.check_only = dry;
+		req.op_case = TANFANG__V1__REQUEST__OP_IMPORT_VISITORS;
+		req.import_visitors = &iv;
+	} else {
+		im.elders = ci->elders, im.n_elders = ci->n_elders;
+		im.check_only = dry;
+		req.op_case = TANFANG__V1__REQUEST__OP_IMPORT_ELDERS;
+		req.import_elders = &im;
+	}
 	req.effective_at = o->effective;
+	size_t n = visitors ? ci->n_visitors : ci->n_elders;
 	uint8_t *frame;
-	size_t len;
-	if ((r = rpc_seal(&c->s.key, &req, &frame, &len)) < 0) {
+	size_t flen;
+	if ((r = rpc_seal(&c->s.key, &req, &frame, &flen)) < 0) {
 		ex = cli_fail("cannot seal the request: %s", tf_strerror(r));
 		goto out;
 	}
 	/* One request, so the daemon stores all or nothing. Splitting it here
 	 * would quietly weaken that to "all or nothing per part". */
-	if (len > max) {
-		size_t rows = ci->n_elders * (max * 9 / 10) / len;
+	if (flen > o->max_message) {
+		size_t rows = n * (o->max_message * 9 / 10) / flen;
 		ex = cli_fail(
 		    "%s makes a request of %zu bytes, more than the daemon's message limit of "
 		    "%zu bytes; split the file into files of at most about %zu rows and import "
 		    "each (or raise max_message_size and pass --max-message)",
-		    file, len, max, rows ? rows : 1);
+		    file, flen, o->max_message, rows ? rows : 1);
 		free(frame);
 		goto out;
 	}
 	tf_reply *rep;
-	r = rpc_call_sealed(c->s.rpc, frame, len, o->timeout_ms, &rep);
+	r = rpc_call_sealed(c->s.rpc, frame, flen, o->timeout_ms, &rep);
 	free(frame);
 	if ((ex = cli_check_call(&c->s, r)))
 		goto out;
-	if (rep->status == TANFANG__V1__STATUS__STATUS_OK) {
-		printf("%s: %zu elders imported\n", file, ci->n_elders);
+	print_problems(ci, file, rep, visitors);
+	if (rep->status == TANFANG__V1__STATUS__STATUS_OK && dry) {
+		printf("%s: %zu %s ready to import (dry run: checked by the daemon, nothing "
+		       "stored)\n",
+		       file, n, what);
+	} else if (rep->status == TANFANG__V1__STATUS__STATUS_OK && !visitors) {
+		char batch[65] = "";
+		if (rep->ref.len == 32)
+			hex_encode(rep->ref.data, 32, batch);
+		printf("%s: %zu elders imported (batch %s; 'import undo %s' removes them)\n", file,
+		       n, batch, batch);
+	} else if (rep->status == TANFANG__V1__STATUS__STATUS_OK) {
+		printf("%s: %zu %s imported%s\n", file, n, what,
+		       ci->n_assignments ? ", with the elders each serves" : "");
 	} else {
-		import_refused(ci, file, rep);
 		ex = cli_refused(rep);
 	}
 	wire_free(WIRE_REPLY, rep);
 out:
 	csvimport_free(ci);
+	directory_free(&dir);
+	free(data);
 	return ex;
+}
+
+static int cmd_import_elders(struct conn *c, const struct opts *o, char **args, size_t nargs)
+{
+	(void)nargs;
+	return cmd_import(c, o, args[0], false);
+}
+
+static int cmd_import_visitors(struct conn *c, const struct opts *o, char **args, size_t nargs)
+{
+	(void)nargs;
+	return cmd_import(c, o, args[0], true);
 }
 
 /* ---- list ---- */
@@ -757,7 +1006,15 @@ static void join(char *buf, size_t size, char *const *items, size_t n)
 		l += (size_t)snprintf(buf + l, size - l, "%s%s", i ? ";" : "", items[i]);
 }
 
-static int add_rows(struct output *out, const Tanfang__V1__RegistryList *rl, int what)
+/* A value as a list table shows it: Chinese (labels.h) unless --lang en;
+ * the wire name in exports, which programs and imports read back. */
+static const char *zh(const struct opts *o, const char *chinese, const char *name)
+{
+	return o->format == OUTPUT_TABLE && !o->english && chinese ? chinese : name;
+}
+
+static int add_rows(const struct opts *o, struct output *out, const Tanfang__V1__RegistryList *rl,
+                    int what)
 {
 	int r = 0;
 	char a[40], b[40], cats[512], nbs[512], vis[2048], lat[32], lon[32];
@@ -773,7 +1030,8 @@ static int add_rows(struct output *out, const Tanfang__V1__RegistryList *rl, int
 		for (size_t i = 0; r == 0 && i < rl->n_visitors; i++) {
 			const tf_visitor *x = rl->visitors[i];
 			r = output_add_row(out, (const char *const[]){x->id, x->name,
-			                                              wire_role_name(x->role),
+			                                              zh(o, labels_role(x->role),
+			                                                 wire_role_name(x->role)),
 			                                              x->area, x->contact});
 		}
 		break;
@@ -787,7 +1045,9 @@ static int add_rows(struct output *out, const Tanfang__V1__RegistryList *rl, int
 			fmt_time(x->revoked ? x->revoked_at : 0, b);
 			r = output_add_row(
 			    out, (const char *const[]){hex, x->visitor_id,
-			                               x->revoked ? "revoked" : "active", a, b});
+			                               x->revoked ? zh(o, "已吊销", "revoked")
+			                                          : zh(o, "有效", "active"),
+			                               a, b});
 		}
 		break;
 	default:
@@ -798,7 +1058,8 @@ static int add_rows(struct output *out, const Tanfang__V1__RegistryList *rl, int
 			for (size_t k = 0; k < x->n_categories && l < sizeof cats; k++)
 				l += (size_t)snprintf(cats + l, sizeof cats - l, "%s%s",
 				                      k ? ";" : "",
-				                      wire_category_name(x->categories[k]));
+				                      zh(o, labels_category(x->categories[k]),
+				                         wire_category_name(x->categories[k])));
 			join(nbs, sizeof nbs, x->neighbours, x->n_neighbours);
 			join(vis, sizeof vis, x->visitors, x->n_visitors);
 			*lat = *lon = '\0';
@@ -806,12 +1067,15 @@ static int add_rows(struct output *out, const Tanfang__V1__RegistryList *rl, int
 				snprintf(lat, sizeof lat, "%.6f", x->lat);
 				snprintf(lon, sizeof lon, "%.6f", x->lon);
 			}
-			const char *tier = x->risk_tier ? wire_tier_name(x->risk_tier) : "";
+			const char *tier = x->risk_tier ? zh(o, labels_tier(x->risk_tier),
+			                                     wire_tier_name(x->risk_tier))
+			                                : "";
 			r = output_add_row(
 			    out, (const char *const[]){x->id, x->name, x->area,
-			                               wire_elder_status_name(x->status), tier,
-			                               cats, x->birth_date, x->phone, x->address,
-			                               lat, lon, nbs, vis});
+			                               zh(o, labels_status(x->status),
+			                                  wire_elder_status_name(x->status)),
+			                               tier, cats, x->birth_date, x->phone,
+			                               x->address, lat, lon, nbs, vis});
 		}
 		break;
 	}
@@ -844,6 +1108,8 @@ static int cmd_list(struct conn *c, const struct opts *o, char **args, size_t na
 	int ex;
 	if (val(o, OPT_AREA) && (ex = need_area("--area", val(o, OPT_AREA))))
 		return ex;
+	if (o->format == OUTPUT_XLSX && isatty(STDOUT_FILENO))
+		return cli_usage("--format xlsx writes a workbook: redirect it, > FILE.xlsx");
 	if ((ex = conn_open(c, o)))
 		return ex;
 	struct output *out;
@@ -877,7 +1143,7 @@ static int cmd_list(struct conn *c, const struct opts *o, char **args, size_t na
 			break;
 		}
 		const Tanfang__V1__RegistryList *rl = rep->registry;
-		if (add_rows(out, rl, what) < 0) {
+		if (add_rows(o, out, rl, what) < 0) {
 			wire_free(WIRE_REPLY, rep);
 			ex = cli_fail("out of memory");
 			break;
@@ -922,6 +1188,139 @@ static int cmd_event_correct(struct conn *c, const struct opts *o, char **args, 
 	char done[96];
 	snprintf(done, sizeof done, "event %s withdrawn", args[0]);
 	return call_change(c, &req, done);
+}
+
+/* ---- corrections to the register (issue 11, item 4) ---- */
+
+static int cmd_elder_edit(struct conn *c, const struct opts *o, char **args, size_t nargs)
+{
+	(void)nargs;
+	int ex = need_id("elder id", args[0]);
+	if (ex)
+		return ex;
+	tf_elder e;
+	wire_init(WIRE_ELDER, &e);
+	e.id = args[0];
+	char birth[11];
+	const char *fields[16];
+	size_t nf = 0;
+	ex = elder_fields_from_flags(o, &e, birth, fields, &nf);
+	if (!ex && val(o, OPT_REGISTERED))
+		ex = cli_usage("elder edit cannot change --registered (register the elder again "
+		               "with elder add)");
+	if (!ex && !nf)
+		ex = cli_usage("elder edit needs at least one field to change (--name, --area, "
+		               "--address, --phone, --birth, --categories, --tier, --lat/--lon, "
+		               "--neighbours, --visitors)");
+	if (!ex)
+		ex = conn_open(c, o);
+	if (!ex) {
+		Tanfang__V1__EditElder ed = TANFANG__V1__EDIT_ELDER__INIT;
+		ed.elder = &e;
+		ed.fields = (char **)fields, ed.n_fields = nf;
+		tf_request req;
+		wire_init(WIRE_REQUEST, &req);
+		req.op_case = TANFANG__V1__REQUEST__OP_EDIT_ELDER;
+		req.edit_elder = &ed;
+		char done[256];
+		int at = snprintf(done, sizeof done, "elder %s: changed", e.id);
+		for (size_t i = 0; i < nf && at > 0 && (size_t)at < sizeof done; i++)
+			at += snprintf(done + at, sizeof done - (size_t)at, "%s%s", i ? ", " : " ",
+			               fields[i]);
+		ex = call_change(c, &req, done);
+	}
+	elder_flags_free(&e);
+	return ex;
+}
+
+static int remove_elder(struct conn *c, const struct opts *o, const char *id, int reason,
+                        const char *done)
+{
+	const char *note = val(o, OPT_NOTE) ? val(o, OPT_NOTE) : "";
+	if (strlen(note) > 1000)
+		return cli_usage("--note is longer than 1000 bytes");
+	int ex = conn_open(c, o);
+	if (ex)
+		return ex;
+	Tanfang__V1__RemoveElder rm = TANFANG__V1__REMOVE_ELDER__INIT;
+	rm.elder_id = (char *)id;
+	rm.reason = (Tanfang__V1__RemoveElder__Reason)reason;
+	rm.note = (char *)note;
+	tf_request req;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_REMOVE_ELDER;
+	req.remove_elder = &rm;
+	return call_change(c, &req, done);
+}
+
+static int cmd_elder_remove(struct conn *c, const struct opts *o, char **args, size_t nargs)
+{
+	(void)nargs;
+	int ex = need_id("elder id", args[0]);
+	if (ex)
+		return ex;
+	const char *why = val(o, OPT_REASON);
+	int reason;
+	const char *what;
+	if (!why)
+		return cli_usage("elder remove needs --reason error|deceased|moved-away");
+	if (strcmp(why, "error") == 0 || strcmp(why, "entered-in-error") == 0 ||
+	    strcmp(why, "录入错误") == 0)
+		reason = TANFANG__V1__REMOVE_ELDER__REASON__REASON_ENTERED_IN_ERROR,
+		what = "removed as entered in error: out of every list and report, past months "
+		       "included";
+	else if (strcmp(why, "deceased") == 0 || strcmp(why, "去世") == 0)
+		reason = TANFANG__V1__REMOVE_ELDER__REASON__REASON_DECEASED, what = "deceased";
+	else if (strcmp(why, "moved-away") == 0 || strcmp(why, "moved_away") == 0 ||
+	         strcmp(why, "迁出") == 0)
+		reason = TANFANG__V1__REMOVE_ELDER__REASON__REASON_MOVED_AWAY, what = "moved away";
+	else
+		return cli_usage("--reason must be error, deceased or moved-away, not '%s'", why);
+	char done[256];
+	snprintf(done, sizeof done, "elder %s %s", args[0], what);
+	return remove_elder(c, o, args[0], reason, done);
+}
+
+static int cmd_elder_restore(struct conn *c, const struct opts *o, char **args, size_t nargs)
+{
+	(void)nargs;
+	int ex = need_id("elder id", args[0]);
+	if (ex)
+		return ex;
+	char done[160];
+	snprintf(done, sizeof done,
+	         "elder %s restored: its removal as entered in error is withdrawn", args[0]);
+	return remove_elder(c, o, args[0], TANFANG__V1__REMOVE_ELDER__REASON__REASON_RESTORE, done);
+}
+
+static int cmd_import_undo(struct conn *c, const struct opts *o, char **args, size_t nargs)
+{
+	(void)nargs;
+	uint8_t ref[32];
+	if (strlen(args[0]) != 64 || hex_decode(args[0], ref, 32) < 0)
+		return cli_usage("BATCH must be the 64 hex digits 'import elders' printed");
+	const char *note = val(o, OPT_NOTE) ? val(o, OPT_NOTE) : "";
+	if (strlen(note) > 1000)
+		return cli_usage("--note is longer than 1000 bytes");
+	int ex = conn_open(c, o);
+	if (ex)
+		return ex;
+	Tanfang__V1__UndoImport u = TANFANG__V1__UNDO_IMPORT__INIT;
+	u.import_ref.data = ref, u.import_ref.len = 32;
+	u.note = (char *)note;
+	tf_request req;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_UNDO_IMPORT;
+	req.undo_import = &u;
+	tf_reply *rep;
+	if ((ex = cli_call(&c->s, &req, &rep)))
+		return ex;
+	if (rep->status == TANFANG__V1__STATUS__STATUS_OK)
+		printf("%s\n", rep->detail);
+	else
+		ex = cli_refused(rep);
+	wire_free(WIRE_REPLY, rep);
+	return ex;
 }
 
 /* Parses --effective: a local date (midnight) or date and time. */
@@ -974,14 +1373,26 @@ static const struct cmd cmds[] = {
          BIT(OPT_TIER) | BIT(OPT_LAT) | BIT(OPT_LON) | BIT(OPT_PHONE) | BIT(OPT_NEIGHBOURS) |
          BIT(OPT_VISITORS),
      cmd_elder_add, "elder add ID NAME --area CODE [...]"},
+    {"elder", "edit", 1, 1,
+     BIT(OPT_NAME) | BIT(OPT_AREA) | BIT(OPT_ADDRESS) | BIT(OPT_BIRTH) | BIT(OPT_REGISTERED) |
+         BIT(OPT_CATEGORIES) | BIT(OPT_TIER) | BIT(OPT_LAT) | BIT(OPT_LON) | BIT(OPT_PHONE) |
+         BIT(OPT_NEIGHBOURS) | BIT(OPT_VISITORS),
+     cmd_elder_edit, "elder edit ID [--phone P] [--area CODE] [...] (only what is given)"},
+    {"elder", "remove", 1, 1, BIT(OPT_REASON) | BIT(OPT_NOTE), cmd_elder_remove,
+     "elder remove ID --reason error|deceased|moved-away [--note TEXT]"},
+    {"elder", "restore", 1, 1, BIT(OPT_NOTE), cmd_elder_restore, "elder restore ID [--note TEXT]"},
+    {"import", "undo", 1, 1, BIT(OPT_NOTE), cmd_import_undo, "import undo BATCH [--note TEXT]"},
     {"elder", "set-status", 2, 2, 0, cmd_elder_set_status,
      "elder set-status ID active|hospitalised|moved_away|deceased"},
     {"neighbours", "set", 2, 3, 0, cmd_neighbours_set, "neighbours set ELDER V1 [V2]"},
     {"neighbours", "clear", 1, 1, 0, cmd_neighbours_clear, "neighbours clear ELDER"},
     {"visitors", "assign", 2, 17, 0, cmd_visitors_assign, "visitors assign ELDER V..."},
     {"visitors", "clear", 1, 1, 0, cmd_visitors_clear, "visitors clear ELDER"},
-    {"import", "elders", 1, 1, BIT(OPT_DRY_RUN) | BIT(OPT_MAX_MESSAGE), cmd_import_elders,
-     "import elders FILE.csv [--dry-run] [--max-message BYTES]"},
+    {"import", "elders", 1, 1, BIT(OPT_DRY_RUN) | BIT(OPT_MAX_MESSAGE) | BIT(OPT_MAP),
+     cmd_import_elders, "import elders FILE [--dry-run] [--map H=F,...] [--max-message BYTES]"},
+    {"import", "visitors", 1, 1,
+     BIT(OPT_DRY_RUN) | BIT(OPT_MAX_MESSAGE) | BIT(OPT_MAP) | BIT(OPT_ROLE), cmd_import_visitors,
+     "import visitors FILE [--role ROLE] [--dry-run] [--map H=F,...] [--max-message BYTES]"},
     {"list", NULL, 1, 1, BIT(OPT_AREA), cmd_list, "list areas|elders|visitors|keys [--area CODE]"},
     {"event", "correct", 1, 1, BIT(OPT_NOTE), cmd_event_correct,
      "event correct EVENT_ID [--note TEXT]"},
@@ -998,6 +1409,8 @@ static const char *opt_name(int o)
 int main(int argc, char **argv)
 {
 	cli_init(PROG);
+	if (argc > 1 && strcmp(argv[1], "--version") == 0)
+		return cli_version();
 	/* Dates given to the registry (--registered, the CSV's 登记日期) are
 	 * local days in the daemon's default zone unless TZ says otherwise. */
 	if (!getenv("TZ") && period_set_timezone("Asia/Shanghai") < 0)
@@ -1008,6 +1421,7 @@ int main(int argc, char **argv)
 	                 .max_message = DEFAULT_MAX_MESSAGE};
 	int c;
 	const char *effective = NULL;
+	bool help = false;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", long_opts, NULL)) != -1) {
 		char *end;
@@ -1026,7 +1440,12 @@ int main(int argc, char **argv)
 		}
 		case OPT_FORMAT:
 			if (output_format_parse(optarg, &o.format) < 0)
-				return cli_usage("--format must be table, csv or json");
+				return cli_usage("--format must be table, csv, xlsx or json");
+			break;
+		case OPT_LANG:
+			if (strcmp(optarg, "en") != 0 && strcmp(optarg, "zh") != 0)
+				return cli_usage("--lang must be zh or en");
+			o.english = strcmp(optarg, "en") == 0;
 			break;
 		case OPT_EFFECTIVE: effective = optarg; break;
 		case OPT_NOW: {
@@ -1037,7 +1456,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		case 'h':
-		case OPT_HELP: fputs(usage_text, stdout); return 0;
+		case OPT_HELP: help = true; break;
 		case ':': return cli_usage("option %s needs a value", argv[optind - 1]);
 		case '?': return cli_usage("unknown option %s", argv[optind - 1]);
 		default:
@@ -1059,6 +1478,12 @@ int main(int argc, char **argv)
 		                 effective);
 	char **words = argv + optind;
 	size_t nwords = (size_t)(argc - optind);
+	if (help && nwords)
+		return cli_command_help(usage_text, words, nwords);
+	if (help) {
+		fputs(usage_text, stdout);
+		return 0;
+	}
 	if (nwords == 0) {
 		fputs(usage_text, stderr);
 		return CLI_USAGE;

@@ -232,7 +232,7 @@ static int build_config(const struct cli *cli, struct dispatch_config *cfg)
 	if (path) {
 		char err[PATH_MAX + 640];
 		if (dispatch_config_load(cfg, path, err, sizeof err) < 0) {
-			fprintf(stderr, PROG ": %s\n", err);
+			fprintf(stderr, PROG ": error: %s\n", err);
 			return EXIT_USAGE;
 		}
 	}
@@ -305,7 +305,8 @@ static int cmd_keygen(const struct dispatch_config *cfg, bool create)
 		if (r == 0)
 			r = keys_save(cfg->key_file, &kp);
 		if (r == -EEXIST) {
-			fprintf(stderr, PROG ": %s already exists; it is never overwritten\n",
+			fprintf(stderr,
+			        PROG ": error: %s already exists; it is never overwritten\n",
 			        cfg->key_file);
 			return EXIT_UNDELIVERED;
 		}
@@ -313,7 +314,7 @@ static int cmd_keygen(const struct dispatch_config *cfg, bool create)
 		r = keys_load(cfg->key_file, &kp);
 	}
 	if (r < 0) {
-		fprintf(stderr, PROG ": %s: %s\n", cfg->key_file,
+		fprintf(stderr, PROG ": error: %s: %s\n", cfg->key_file,
 		        r == TF_E_MALFORMED ? "not a key file (64 hex digits)" : tf_strerror(r));
 		return EXIT_UNDELIVERED;
 	}
@@ -341,7 +342,7 @@ static int cmd_dispatch(const struct dispatch_config *cfg, bool dry_run)
 	} else if (cfg->server_key_file) {
 		int r = cli_read_server_key(cfg->server_key_file, server_key);
 		if (r < 0) {
-			fprintf(stderr, PROG ": cannot read the server key from %s: %s\n",
+			fprintf(stderr, PROG ": error: cannot read the server key from %s: %s\n",
 			        cfg->server_key_file,
 			        r == TF_E_MALFORMED ? "not a 40-character Z85 key"
 			                            : tf_strerror(r));
@@ -351,7 +352,8 @@ static int cmd_dispatch(const struct dispatch_config *cfg, bool dry_run)
 	struct keypair kp;
 	int r = keys_load(cfg->key_file, &kp);
 	if (r < 0) {
-		fprintf(stderr, PROG ": cannot load the dispatcher key %s: %s\n", cfg->key_file,
+		fprintf(stderr, PROG ": error: cannot load the dispatcher key %s: %s\n",
+		        cfg->key_file,
 		        r == TF_E_MALFORMED ? "not a key file (64 hex digits)" : tf_strerror(r));
 		return EXIT_USAGE;
 	}
@@ -361,7 +363,8 @@ static int cmd_dispatch(const struct dispatch_config *cfg, bool dry_run)
 	if (r == -EINVAL)
 		return cli_usage("bad endpoint '%s' or server key", cfg->endpoint);
 	if (r < 0) {
-		fprintf(stderr, PROG ": cannot connect to %s: %s\n", cfg->endpoint, tf_strerror(r));
+		fprintf(stderr, PROG ": error: cannot connect to %s: %s\n", cfg->endpoint,
+		        tf_strerror(r));
 		return EXIT_DAEMON;
 	}
 	int ex = dispatch_run(cfg, rpc, dry_run);
@@ -373,19 +376,21 @@ int main(int argc, char **argv)
 {
 	log_set_name(PROG);
 	cli_init(PROG);
+	if (argc > 1 && strcmp(argv[1], "--version") == 0)
+		return cli_version();
 	struct cli cli;
 	int ex = parse_cli(argc, argv, &cli);
 	if (ex >= 0)
 		return ex;
 	log_set_level(cli.level);
 	if (envelope_init() < 0) {
-		fprintf(stderr, PROG ": cannot initialise libsodium\n");
+		fprintf(stderr, PROG ": error: cannot initialise libsodium\n");
 		return EXIT_DAEMON;
 	}
 	/* A command sink that exits without reading its stdin must not kill us. */
 	signal(SIGPIPE, SIG_IGN);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		fprintf(stderr, PROG ": cannot initialise libcurl\n");
+		fprintf(stderr, PROG ": error: cannot initialise libcurl\n");
 		return EXIT_DAEMON;
 	}
 	struct dispatch_config cfg;

@@ -1124,6 +1124,8 @@ static void month_name(int64_t t, char *buf, size_t size)
 int main(int argc, char **argv)
 {
 	cli_init(PROG);
+	if (argc > 1 && strcmp(argv[1], "--version") == 0)
+		return cli_version();
 	struct opts o = {.endpoint = DEFAULT_ENDPOINT,
 	                 .elders = DEFAULT_ELDERS,
 	                 .seed = DEFAULT_SEED,

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "tanfang/tanfang.h"
+#include "version.h"
 
 #define PROG "tanfang-field"
 
@@ -21,7 +22,7 @@ static void errx_msg(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fputs(PROG ": ", stderr);
+	fputs(PROG ": error: ", stderr);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
 	va_end(ap);
@@ -872,6 +873,10 @@ int main(int argc, char **argv)
 	                                   {"now", required_argument, NULL, 'n'},
 	                                   {"help", no_argument, NULL, 'h'},
 	                                   {0}};
+	if (argc > 1 && strcmp(argv[1], "--version") == 0) {
+		printf("%s (tanfang) %s\n", PROG, TANFANG_VERSION);
+		return 0;
+	}
 	char *dir = NULL;
 	int c;
 	/* "+": stop at the command word; its options are parsed by the command. */

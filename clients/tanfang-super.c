@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "cliopt.h"
@@ -23,6 +24,7 @@
 #include "envelope.h"
 #include "hex.h"
 #include "keys.h"
+#include "labels.h"
 #include "output.h"
 #include "period.h"
 #include "registry.h"
@@ -50,6 +52,8 @@ enum opt {
 	OPT_TZ,
 	OPT_NOW,
 	OPT_HELP,
+	OPT_VERSION,
+	OPT_LANG,
 	/* per command */
 	OPT_AREA,
 	OPT_RULE,
@@ -79,6 +83,8 @@ static const struct option long_opts[] = {
     {"tz", required_argument, NULL, OPT_TZ},
     {"now", required_argument, NULL, OPT_NOW},
     {"help", no_argument, NULL, OPT_HELP},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {"lang", required_argument, NULL, OPT_LANG},
     {"area", required_argument, NULL, OPT_AREA},
     {"rule", required_argument, NULL, OPT_RULE},
     {"visitor", required_argument, NULL, OPT_VISITOR},
@@ -106,6 +112,8 @@ struct opts {
 	long page, per_page, limit;
 	long depth; /* -1 = every level */
 	bool as_filed, late;
+	bool html;      /* --format html: the printable monthly report */
+	bool english;   /* --lang en: values in English in tables */
 	unsigned given; /* bit (opt - OPT_AREA) per command option seen */
 };
 
@@ -122,12 +130,16 @@ static const char usage_text[] =
     "  --key FILE             your key file (made by '" PROG " keygen', enrolled by an admin)\n"
     "  --data DIR             a local daemon's data folder: server key from DIR/curve.pub,\n"
     "                         key DIR/admin.key unless --key is given\n"
-    "  --format F             table (default), csv (UTF-8 with BOM, for Excel) or json\n"
+    "  --format F             table (default), csv (UTF-8 with BOM, for Excel), xlsx\n"
+    "                         (an Excel workbook; with --output), json, or html (report\n"
+    "                         only: the printable monthly report)\n"
     "  --output FILE          write there instead of standard output\n"
+    "  --lang zh|en           language of the values in tables (default zh)\n"
     "  --timeout MS           how long to wait for a reply (default 15000)\n"
     "  --tz ZONE              time zone of dates shown (default " DEFAULT_TZ ")\n"
     "  --now SECONDS          pin this client's clock (tests against 'tanfangd --now')\n"
-    "  --help                 this text\n"
+    "  --help                 this text; COMMAND --help: that command's\n"
+    "  --version              the version\n"
     "\n"
     "Commands:\n"
     "  keygen --key FILE\n"
@@ -135,7 +147,11 @@ static const char usage_text[] =
     "  overdue [--area CODE] [--rule NAME] [--visitor ID] [--within DAYS]\n"
     "          [--page N] [--per-page N]\n"
     "      elders overdue for a visit, longest overdue first; --within also lists\n"
-    "      what falls due in the next DAYS days (negative days overdue)\n"
+    "      what falls due in the next DAYS days (negative days overdue). A table\n"
+    "      shows one page (default 50); csv, xlsx and json hold every row unless\n"
+    "      --page or --per-page is given, and the total is stated. An unknown\n"
+    "      rule, area or visitor is an error. --visitor also finds the elder-wide\n"
+    "      duties (e.g. monthly_visit) of the elders the visitor is assigned to\n"
     "      rules: monthly_visit party_member neighbour_check high_risk_weekly\n"
     "             after_major_change 1+2_not_set_up (as named in the daemon's policy)\n"
     "  report --month YYYY-MM [--area CODE] [--depth N] [--as-filed | --late]\n"
@@ -360,25 +376,43 @@ static void fmt_rate(uint32_t done, uint32_t required, enum output_format f, cha
 	snprintf(buf, size, "%llu.%llu", tenths / 10, tenths % 10);
 }
 
-static int write_output(const struct output *out, const struct opts *o, const char *preamble)
+/* Writes out in the chosen format, after preamble (if any). total >= 0:
+ * the JSON is an object {"total": N, "complete": bool, "items": [...]},
+ * so a program knows how many rows there are (issue 11, item 5). */
+static int write_output_total(const struct output *out, const struct opts *o, const char *preamble,
+                              long long total, bool complete)
 {
 	FILE *f = stdout;
+	if (o->format == OUTPUT_XLSX && !o->output && isatty(STDOUT_FILENO))
+		return cli_usage("--format xlsx writes a workbook: give --output FILE.xlsx");
 	if (o->output) {
 		f = fopen(o->output, "w");
 		if (!f)
 			return cli_fail("cannot write %s: %s", o->output, strerror(errno));
 	}
 	int r = 0;
+	bool wrap = total >= 0 && o->format == OUTPUT_JSON;
 	if (preamble && fputs(preamble, f) == EOF)
+		r = -EIO;
+	if (r == 0 && wrap &&
+	    fprintf(f, "{\n\"total\": %lld,\n\"total_exact\": %s,\n\"items\": ", total,
+	            complete ? "true" : "false") < 0)
 		r = -EIO;
 	if (r == 0)
 		r = output_write(out, o->format, f);
+	if (r == 0 && wrap && (fputs("}\n", f) == EOF || fflush(f) == EOF))
+		r = -EIO;
 	if (f != stdout && fclose(f) == EOF && r == 0)
 		r = -EIO;
 	if (r < 0)
 		return cli_fail("cannot write the output%s%s: %s", o->output ? " to " : "",
 		                o->output ? o->output : "", tf_strerror(r));
 	return 0;
+}
+
+static int write_output(const struct output *out, const struct opts *o, const char *preamble)
+{
+	return write_output_total(out, o, preamble, -1, true);
 }
 
 /* One column of a command's output, named for each audience: a short
@@ -406,9 +440,9 @@ static int sheet_new(const struct col *cols, size_t n, enum output_format f, str
 	for (size_t i = 0; i < n && k < MAX_COLS; i++) {
 		if (!col_shown(&cols[i], f))
 			continue;
-		headers[k] = f == OUTPUT_TABLE ? cols[i].table
-		             : f == OUTPUT_CSV ? cols[i].csv
-		                               : cols[i].json;
+		headers[k] = f == OUTPUT_TABLE  ? cols[i].table
+		             : f == OUTPUT_JSON ? cols[i].json
+		                                : cols[i].csv;
 		numeric[k++] = cols[i].numeric;
 	}
 	if (output_new(k, headers, out) < 0)
@@ -503,6 +537,55 @@ static int cmd_keygen(struct conn *c, const struct opts *o, char **args, size_t 
 	return 0;
 }
 
+/* ---- values in Chinese (issue 11, item 6) ----
+ *
+ * Tables show values as the offices say them; --lang en shows the wire
+ * names. CSV and xlsx carry both ("上门 door"), JSON the wire names. */
+
+/* A value for format f: Chinese in a table (the wire name with --lang en
+ * or when there is no Chinese), "中文 name" in CSV and xlsx, the name in
+ * JSON. buf holds the result when both are joined. */
+static const char *val_shown(const struct opts *o, const char *zh, const char *name, char *buf,
+                             size_t size)
+{
+	if (!zh || !*zh || o->format == OUTPUT_JSON || (o->format == OUTPUT_TABLE && o->english))
+		return name;
+	if (o->format == OUTPUT_TABLE)
+		return zh;
+	snprintf(buf, size, "%s %s", zh, name);
+	return buf;
+}
+
+/* The rule as shown: the policy's label (label), or its name. */
+static const char *rule_shown(const struct opts *o, const Tanfang__V1__OverdueItem *it, char *buf,
+                              size_t size)
+{
+	const char *label = *it->rule_label                           ? it->rule_label
+	                    : strcmp(it->rule, "1+2_not_set_up") == 0 ? "1+2未落实"
+	                                                              : NULL;
+	return val_shown(o, label, it->rule, buf, size);
+}
+
+/* Whose duty: the holder, or for an elder-wide duty the elder's assigned
+ * visitors whose role counts (issue 11, item 6); "-" for nobody. */
+static void fmt_duty(const Tanfang__V1__OverdueItem *it, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	if (*it->duty_visitor) {
+		snprintf(buf, size, "%s%s%s", it->duty_name, *it->duty_name ? " " : "",
+		         it->duty_visitor);
+		return;
+	}
+	for (size_t i = 0; i < it->n_assigned_ids; i++) {
+		const char *name = i < it->n_assigned_names ? it->assigned_names[i] : "";
+		size_t n = strlen(buf);
+		snprintf(buf + n, n < size ? size - n : 0, "%s%s%s%s", i ? ", " : "", name,
+		         *name ? " " : "", it->assigned_ids[i]);
+	}
+	if (!*buf)
+		snprintf(buf, size, "-");
+}
+
 /* ---- overdue ---- */
 
 static int cmd_overdue(struct conn *c, const struct opts *o, char **args, size_t nargs)
@@ -521,13 +604,17 @@ static int cmd_overdue(struct conn *c, const struct opts *o, char **args, size_t
 	if ((ex = conn_open_areas(c, o, &areas)))
 		return ex;
 
+	/* An export (csv, xlsx, json) holds every row unless a page is asked
+	 * for: it pages through the daemon's list 1000 rows at a time (issue
+	 * 11, item 5: it used to stop at 1,000 rows without saying so). */
+	bool all = o->format != OUTPUT_TABLE && !o->page && !o->per_page;
 	Tanfang__V1__OverdueQuery q = TANFANG__V1__OVERDUE_QUERY__INIT;
 	q.area = (char *)(o->area ? o->area : "");
 	q.rule = (char *)(o->rule ? o->rule : "");
 	q.visitor_id = (char *)(o->visitor ? o->visitor : "");
 	q.horizon_s = o->within_days > 0 ? (int64_t)o->within_days * 86400 : 0;
 	q.offset = (uint32_t)((page - 1) * per_page);
-	q.limit = (uint32_t)per_page;
+	q.limit = all ? 1000 : (uint32_t)per_page;
 	tf_request req;
 	wire_init(WIRE_REQUEST, &req);
 	req.op_case = TANFANG__V1__REQUEST__OP_OVERDUE;
@@ -546,56 +633,76 @@ static int cmd_overdue(struct conn *c, const struct opts *o, char **args, size_t
 	    {"上次探访", "上次探访 Last visit", "last_visit", false, false},
 	};
 	enum { NCOLS = sizeof cols / sizeof cols[0] };
-	tf_reply *rep;
-	struct output *out;
-	if ((ex = query_sheet(c, &req, TANFANG__V1__REPLY__RESULT_OVERDUE, cols, NCOLS, o->format,
-	                      &rep, &out))) {
-		areas_free(&areas);
-		return ex;
-	}
-	const Tanfang__V1__OverdueList *ol = rep->overdue;
-	for (size_t i = 0; !ex && i < ol->n_items; i++) {
-		const Tanfang__V1__OverdueItem *it = ol->items[i];
-		char duty[256], due[32], days[32], last[32];
-		if (!*it->duty_visitor)
-			snprintf(duty, sizeof duty, "-");
-		else if (*it->duty_name)
-			snprintf(duty, sizeof duty, "%s %s", it->duty_name, it->duty_visitor);
-		else
-			snprintf(duty, sizeof duty, "%s", it->duty_visitor);
-		fmt_when(it->due_at, due, sizeof due);
-		snprintf(days, sizeof days, "%ld", days_overdue(it->overdue_s));
-		if (it->last_visit_at)
-			fmt_date(it->last_visit_at, last, sizeof last);
-		else
-			snprintf(last, sizeof last, "%s",
-			         o->format == OUTPUT_TABLE ? "从未"
-			         : o->format == OUTPUT_CSV ? "从未 never"
-			                                   : "");
-		const char *cells[NCOLS] = {*it->elder_name ? it->elder_name : "?",
-		                            it->elder_id,
-		                            it->area,
-		                            area_name(&areas, it->area),
-		                            it->rule,
-		                            duty,
-		                            due,
-		                            days,
-		                            last};
-		ex = sheet_add(out, cols, NCOLS, o->format, cells);
-	}
-	if (!ex)
-		ex = write_output(out, o, NULL);
-	if (!ex && o->format == OUTPUT_TABLE) {
+	struct output *out = NULL;
+	uint32_t total = 0;
+	unsigned long long fetched = 0;
+	bool at_least = false;
+	for (;;) {
+		if (all)
+			q.offset = (uint32_t)fetched;
+		tf_reply *rep;
+		if ((ex = query(c, &req, TANFANG__V1__REPLY__RESULT_OVERDUE, &rep)))
+			break;
+		if (!out && (ex = sheet_new(cols, NCOLS, o->format, &out))) {
+			wire_free(WIRE_REPLY, rep);
+			break;
+		}
+		const Tanfang__V1__OverdueList *ol = rep->overdue;
+		for (size_t i = 0; !ex && i < ol->n_items; i++) {
+			const Tanfang__V1__OverdueItem *it = ol->items[i];
+			char duty[512], due[32], days[32], last[32], rule[160];
+			fmt_duty(it, duty, sizeof duty);
+			fmt_when(it->due_at, due, sizeof due);
+			snprintf(days, sizeof days, "%ld", days_overdue(it->overdue_s));
+			if (it->last_visit_at)
+				fmt_date(it->last_visit_at, last, sizeof last);
+			else
+				snprintf(last, sizeof last, "%s",
+				         o->format == OUTPUT_TABLE ? (o->english ? "never" : "从未")
+				         : o->format == OUTPUT_JSON ? ""
+				                                    : "从未 never");
+			const char *cells[NCOLS] = {*it->elder_name ? it->elder_name : "?",
+			                            it->elder_id,
+			                            it->area,
+			                            area_name(&areas, it->area),
+			                            rule_shown(o, it, rule, sizeof rule),
+			                            duty,
+			                            due,
+			                            days,
+			                            last};
+			ex = sheet_add(out, cols, NCOLS, o->format, cells);
+		}
+		fetched += ol->n_items;
+		total = ol->total;
 		/* The count beyond the page is bounded by the daemon (it must
 		 * answer in milliseconds from a million elders) and then says so. */
-		bool at_least = strncmp(rep->detail, "total is at least", 17) == 0;
-		unsigned long pages = ol->total ? (ol->total + per_page - 1) / per_page : 1;
+		at_least = strncmp(rep->detail, "total is at least", 17) == 0;
+		bool more = all && ol->n_items == q.limit;
+		wire_free(WIRE_REPLY, rep);
+		if (ex || !more)
+			break;
+		if (fetched + q.limit > REQCHECK_OFFSET_MAX) {
+			ex = cli_fail("more than %llu overdue rows: narrow the export with --area "
+			              "or --rule",
+			              fetched);
+			break;
+		}
+	}
+	if (!ex && all) {
+		total = (uint32_t)fetched;
+		at_least = false;
+	}
+	if (!ex)
+		ex = write_output_total(out, o, NULL, (long long)total, !at_least);
+	if (!ex && all)
+		fprintf(stderr, "导出全部 %u 条  (exported all %u rows)\n", total, total);
+	else if (!ex) {
+		unsigned long pages = total ? (total + per_page - 1) / per_page : 1;
 		fprintf(stderr, "第 %ld / %s%lu 页，共 %s%u 条  (page %ld of %s%lu, %s%u total)\n",
-		        page, at_least ? "≥" : "", pages, at_least ? "≥" : "", ol->total, page,
-		        at_least ? "at least " : "", pages, at_least ? "at least " : "", ol->total);
+		        page, at_least ? "≥" : "", pages, at_least ? "≥" : "", total, page,
+		        at_least ? "at least " : "", pages, at_least ? "at least " : "", total);
 	}
 	output_free(out);
-	wire_free(WIRE_REPLY, rep);
 	areas_free(&areas);
 	return ex;
 }
@@ -714,6 +821,124 @@ static int cmd_file(struct conn *c, const struct opts *o, char **args, size_t na
 	return ex;
 }
 
+/* ---- the printable monthly report ---- */
+
+/* s with &, <, >, " escaped for HTML. */
+static int html_put(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		const char *e = *s == '&'   ? "&amp;"
+		                : *s == '<' ? "&lt;"
+		                : *s == '>' ? "&gt;"
+		                : *s == '"' ? "&quot;"
+		                            : NULL;
+		if (e ? fputs(e, f) == EOF : fputc(*s, f) == EOF)
+			return -EIO;
+	}
+	return 0;
+}
+
+/* The monthly report as an office hands it in (issue 11, item 5): one
+ * self-contained HTML page (no script, no fonts or styles from elsewhere)
+ * for the browser's Print, A4 landscape: area, required, visited, rate,
+ * the party-member and "1+2" columns, then the signature and date lines.
+ * Rows as the table shows them (--depth applies). Returns an exit code. */
+static int report_html(const struct opts *o, const Tanfang__V1__Report *rp)
+{
+	FILE *f = stdout;
+	if (o->output && !(f = fopen(o->output, "w")))
+		return cli_fail("cannot write %s: %s", o->output, strerror(errno));
+	const Tanfang__V1__ReportRow *top = rp->n_rows ? rp->rows[0] : NULL;
+	int y = 0, m = 0;
+	sscanf(rp->month, "%d-%d", &y, &m);
+	fputs("<!DOCTYPE html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\">\n<title>",
+	      f);
+	html_put(f, top ? top->name : "");
+	fprintf(f, " %d年%d月 特殊困难老年人探访情况月报</title>\n", y, m);
+	fputs("<style>\n"
+	      "@page { size: A4 landscape; margin: 15mm; }\n"
+	      "body { font-family: \"SimSun\", \"Songti SC\", serif; font-size: 11pt; color: #000; "
+	      "}\n"
+	      "h1 { font-size: 16pt; text-align: center; margin: 0 0 4mm; }\n"
+	      ".meta { display: flex; justify-content: space-between; margin-bottom: 2mm; }\n"
+	      "table { border-collapse: collapse; width: 100%; }\n"
+	      "th, td { border: 1px solid #000; padding: 1.5mm 2mm; }\n"
+	      "th { font-weight: bold; text-align: center; }\n"
+	      "td.n { text-align: right; font-variant-numeric: tabular-nums; }\n"
+	      "tr.total td { font-weight: bold; }\n"
+	      "thead { display: table-header-group; }\n"
+	      "tr { page-break-inside: avoid; }\n"
+	      ".sign { display: flex; justify-content: space-between; margin-top: 10mm; }\n"
+	      ".sign span { min-width: 55mm; }\n"
+	      "</style>\n</head>\n<body>\n",
+	      f);
+	fputs("<h1>", f);
+	html_put(f, top ? top->name : "");
+	fprintf(f, " %d年%d月特殊困难老年人探访情况统计表</h1>\n", y, m);
+	fputs("<div class=\"meta\"><span>填报单位（盖章）：", f);
+	html_put(f, top ? top->name : "");
+	fprintf(f, "</span><span>统计月份：%d年%d月</span></div>\n", y, m);
+	fputs("<table>\n<thead>\n<tr><th rowspan=\"2\">序号</th><th rowspan=\"2\">地区</th>"
+	      "<th rowspan=\"2\">区划代码</th>"
+	      "<th colspan=\"3\">月探访</th><th colspan=\"3\">党员探访</th>"
+	      "<th colspan=\"5\">“1+2”邻里守望</th></tr>\n"
+	      "<tr><th>应探访</th><th>已探访</th><th>探访率%</th>"
+	      "<th>应访</th><th>已访</th><th>完成率%</th>"
+	      "<th>应落实</th><th>已落实</th><th>落实率%</th><th>达标</th><th>达标率%</th></tr>\n"
+	      "</thead>\n<tbody>\n",
+	      f);
+	unsigned k = 0;
+	for (size_t i = 0; i < rp->n_rows; i++) {
+		const Tanfang__V1__ReportRow *r = rp->rows[i];
+		if (o->depth >= 0 && r->depth > top->depth + (uint32_t)o->depth)
+			continue;
+		k++;
+		char rate[4][16];
+		fmt_rate(r->visited, r->required, OUTPUT_CSV, rate[0], sizeof rate[0]);
+		fmt_rate(r->party_done, r->party_required, OUTPUT_CSV, rate[1], sizeof rate[1]);
+		fmt_rate(r->neighbour_set_up, r->neighbour_required, OUTPUT_CSV, rate[2],
+		         sizeof rate[2]);
+		fmt_rate(r->neighbour_done, r->neighbour_required, OUTPUT_CSV, rate[3],
+		         sizeof rate[3]);
+		/* The first row is the whole area: the total line. */
+		char no[16];
+		snprintf(no, sizeof no, "%u", k - 1);
+		fprintf(f, "<tr%s><td class=\"n\">%s</td><td style=\"padding-left:%umm\">",
+		        i == 0 ? " class=\"total\"" : "", i == 0 ? "合计" : no,
+		        2 + 4 * (r->depth - top->depth));
+		html_put(f, r->name);
+		fputs("</td><td>", f);
+		html_put(f, r->area);
+		fprintf(f,
+		        "</td><td class=\"n\">%u</td><td class=\"n\">%u</td><td class=\"n\">%s</td>"
+		        "<td class=\"n\">%u</td><td class=\"n\">%u</td><td class=\"n\">%s</td>"
+		        "<td class=\"n\">%u</td><td class=\"n\">%u</td><td class=\"n\">%s</td>"
+		        "<td class=\"n\">%u</td><td class=\"n\">%s</td></tr>\n",
+		        r->required, r->visited, rate[0], r->party_required, r->party_done, rate[1],
+		        r->neighbour_required, r->neighbour_set_up, rate[2], r->neighbour_done,
+		        rate[3]);
+	}
+	char filed[32] = "";
+	if (rp->filed_at)
+		fmt_date(rp->filed_at, filed, sizeof filed);
+	fputs("</tbody>\n</table>\n", f);
+	if (*filed)
+		fprintf(f, "<p>已于 %s 报送。</p>\n", filed);
+	fputs("<div class=\"sign\"><span>填报人：</span><span>审核人：</span>"
+	      "<span>单位负责人（签字）：</span></div>\n"
+	      "<div class=\"sign\"><span>联系电话：</span><span></span>"
+	      "<span>填报日期：&emsp;&emsp;年&emsp;&emsp;月&emsp;&emsp;日</span></div>\n"
+	      "</body>\n</html>\n",
+	      f);
+	int bad = ferror(f) || fflush(f) == EOF;
+	if (f != stdout && fclose(f) == EOF)
+		bad = 1;
+	if (bad)
+		return cli_fail("cannot write the report%s%s", o->output ? " to " : "",
+		                o->output ? o->output : "");
+	return 0;
+}
+
 static int cmd_report(struct conn *c, const struct opts *o, char **args, size_t nargs)
 {
 	(void)args, (void)nargs;
@@ -737,6 +962,14 @@ static int cmd_report(struct conn *c, const struct opts *o, char **args, size_t 
 	req.report = &q;
 	if (o->late)
 		return report_late(c, o, &req);
+	if (o->html) {
+		tf_reply *hrep;
+		if ((ex = query(c, &req, TANFANG__V1__REPLY__RESULT_REPORT, &hrep)))
+			return ex;
+		ex = report_html(o, hrep->report);
+		wire_free(WIRE_REPLY, hrep);
+		return ex;
+	}
 	static const struct col cols[] = {
 	    {"代码", "代码 Code", "area", false, false},
 	    {"地区", "地区 Area", "name", false, false},
@@ -834,6 +1067,20 @@ static const char *kind_label(int kind)
 	}
 }
 
+/* The visit kind as shown (see val_shown()): kind_label holds "中文 name". */
+static void kind_shown(const struct opts *o, int kind, char *buf, size_t size)
+{
+	const char *both = kind_label(kind);
+	const char *sp = strchr(both, ' ');
+	/* JSON keeps "上门 door", as it always has. */
+	if (!sp || o->format != OUTPUT_TABLE)
+		snprintf(buf, size, "%s", both);
+	else if (o->english)
+		snprintf(buf, size, "%s", sp + 1);
+	else
+		snprintf(buf, size, "%.*s", (int)(sp - both), both);
+}
+
 /* The four findings of a visit in a few characters: "正常 ok" when every
  * assessed one is ok, else the ones that are not ("安全 safety:concern"). */
 static void fmt_findings(const tf_visit *v, char *buf, size_t size)
@@ -888,7 +1135,12 @@ static int cmd_history(struct conn *c, const struct opts *o, char **args, size_t
 	wire_init(WIRE_REQUEST, &req);
 	req.op_case = TANFANG__V1__REQUEST__OP_ELDER_HISTORY;
 	req.elder_history = &q;
+	/* The elder's name and id lead every row of an export, so a saved
+	 * file says whose history it is (issue 11, item 5); the table names
+	 * the elder above the rows. */
 	static const struct col cols[] = {
+	    {"老人编号", "老人编号 Elder ID", "elder_id", false, true},
+	    {"老人", "老人 Elder", "elder_name", false, true},
 	    {"时间", "时间 When", "when", false, false},
 	    {"类型", "类型 Type", "type", false, false},
 	    {"探访人", "探访人 Visitor", "visitor_id", false, false},
@@ -915,9 +1167,11 @@ static int cmd_history(struct conn *c, const struct opts *o, char **args, size_t
 	FILE *pf = e && o->format == OUTPUT_TABLE ? open_memstream(&pre, &pre_len) : NULL;
 	if (pf) {
 		char cats[256] = "", nb[200], vis[400];
+		char b[96];
 		for (size_t i = 0; i < e->n_categories; i++)
 			cat(cats, sizeof cats, "%s%s", i ? "," : "",
-			    wire_category_name(e->categories[i]));
+			    val_shown(o, labels_category(e->categories[i]),
+			              wire_category_name(e->categories[i]), b, sizeof b));
 		fmt_list(e->neighbours, e->n_neighbours, nb, sizeof nb);
 		fmt_list(e->visitors, e->n_visitors, vis, sizeof vis);
 		fprintf(pf, "老人 Elder:          %s (%s)\n", e->name, e->id);
@@ -925,7 +1179,9 @@ static int cmd_history(struct conn *c, const struct opts *o, char **args, size_t
 		if (*e->birth_date)
 			fprintf(pf, "出生 Born:           %s\n", e->birth_date);
 		fprintf(pf, "类别 Categories:     %s\n", *cats ? cats : "-");
-		fprintf(pf, "状态 Status:         %s\n", wire_elder_status_name(e->status));
+		fprintf(pf, "状态 Status:         %s\n",
+		        val_shown(o, labels_status(e->status), wire_elder_status_name(e->status), b,
+		                  sizeof b));
 		fprintf(pf, "探访人 Visitors:     %s\n", *vis ? vis : "-");
 		fprintf(pf, "1+2 邻户 Neighbours: %s%s\n\n", *nb ? nb : "-",
 		        e->n_neighbours < 2 ? "  (1+2 未落实 not set up)" : "");
@@ -936,7 +1192,7 @@ static int cmd_history(struct conn *c, const struct opts *o, char **args, size_t
 	}
 	for (size_t i = 0; !ex && i < h->n_items; i++) {
 		const Tanfang__V1__HistoryItem *it = h->items[i];
-		char when[32] = "", type[96] = "", findings[600] = "", needs[128] = "",
+		char when[32] = "", type[160] = "", findings[600] = "", needs[128] = "",
 		     flags[256] = "", id[33] = "";
 		const char *note = "";
 		const ProtobufCBinaryData *rid = it->visit        ? &it->visit->id
@@ -947,19 +1203,30 @@ static int cmd_history(struct conn *c, const struct opts *o, char **args, size_t
 		if (it->visit) {
 			const tf_visit *v = it->visit;
 			period_format(v->visited_at, when, sizeof when);
-			snprintf(type, sizeof type, "%s", kind_label(v->kind));
+			kind_shown(o, v->kind, type, sizeof type);
 			fmt_findings(v, findings, sizeof findings);
-			for (size_t k = 0; k < v->n_needs; k++)
+			for (size_t k = 0; k < v->n_needs; k++) {
+				char b[64];
 				cat(needs, sizeof needs, "%s%s", k ? "," : "",
-				    wire_aid_name(v->needs[k]));
+				    val_shown(o, labels_aid(v->needs[k]),
+				              wire_aid_name(v->needs[k]), b, sizeof b));
+			}
 			note = v->note;
 		} else if (it->care_event) {
 			const tf_care_event *ev = it->care_event;
 			period_format(ev->occurred_at, when, sizeof when);
-			snprintf(type, sizeof type, "事件 %s", wire_event_type_name(ev->type));
-			snprintf(findings, sizeof findings, "%s", wire_severity_name(ev->severity));
+			char b[96];
+			snprintf(type, sizeof type, "%s %s",
+			         o->format == OUTPUT_TABLE && o->english ? "event" : "事件",
+			         val_shown(o, labels_event(ev->type),
+			                   wire_event_type_name(ev->type), b, sizeof b));
+			snprintf(findings, sizeof findings, "%s",
+			         val_shown(o, labels_severity(ev->severity),
+			                   wire_severity_name(ev->severity), b, sizeof b));
 			if (ev->aid != TANFANG__V1__AID__AID_UNSPECIFIED)
-				snprintf(needs, sizeof needs, "%s", wire_aid_name(ev->aid));
+				snprintf(needs, sizeof needs, "%s",
+				         val_shown(o, labels_aid(ev->aid), wire_aid_name(ev->aid),
+				                   b, sizeof b));
 			note = ev->note;
 		} else {
 			continue;
@@ -967,8 +1234,16 @@ static int cmd_history(struct conn *c, const struct opts *o, char **args, size_t
 		fmt_list(it->flags, it->n_flags, flags, sizeof flags);
 		if (it->corrected)
 			cat(flags, sizeof flags, "%s已更正 corrected", *flags ? "," : "");
-		const char *cells[NCOLS] = {when,  type,  it->visitor_id, findings,
-		                            needs, flags, note,           id};
+		const char *cells[NCOLS] = {e ? e->id : args[0],
+		                            e ? e->name : "",
+		                            when,
+		                            type,
+		                            it->visitor_id,
+		                            findings,
+		                            needs,
+		                            flags,
+		                            note,
+		                            id};
 		ex = sheet_add(out, cols, NCOLS, o->format, cells);
 	}
 	if (!ex)
@@ -1046,17 +1321,19 @@ static int cmd_activity(struct conn *c, const struct opts *o, char **args, size_
 			snprintf(num[k], sizeof num[k], "%u", v[k]);
 			sum[k] += v[k];
 		}
-		const char *cells[NCOLS] = {r->visitor_id,
-		                            r->name,
-		                            wire_role_name(r->role),
-		                            r->area,
-		                            area_name(&areas, r->area),
-		                            num[0],
-		                            num[1],
-		                            num[2],
-		                            num[3],
-		                            num[4],
-		                            num[5]};
+		char rb[96];
+		const char *cells[NCOLS] = {
+		    r->visitor_id,
+		    r->name,
+		    val_shown(o, labels_role(r->role), wire_role_name(r->role), rb, sizeof rb),
+		    r->area,
+		    area_name(&areas, r->area),
+		    num[0],
+		    num[1],
+		    num[2],
+		    num[3],
+		    num[4],
+		    num[5]};
 		ex = sheet_add(out, cols, NCOLS, o->format, cells);
 		shown++;
 	}
@@ -1119,6 +1396,8 @@ static const char *opt_name(int o)
 int main(int argc, char **argv)
 {
 	cli_init(PROG);
+	if (argc > 1 && strcmp(argv[1], "--version") == 0)
+		return cli_version();
 	struct opts o = {.endpoint = DEFAULT_ENDPOINT,
 	                 .timeout_ms = DEFAULT_TIMEOUT_MS,
 	                 .format = OUTPUT_TABLE,
@@ -1127,6 +1406,7 @@ int main(int argc, char **argv)
 	                 .depth = -1};
 	int c;
 	long n;
+	bool help = false;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", long_opts, NULL)) != -1) {
 		if (c >= OPT_AREA)
@@ -1140,9 +1420,20 @@ int main(int argc, char **argv)
 		case OPT_OUTPUT: o.output = optarg; break;
 		case OPT_TZ: o.tz = optarg; break;
 		case OPT_FORMAT:
-			if (output_format_parse(optarg, &o.format) < 0)
-				return cli_usage("--format must be table, csv or json");
+			/* html is the report's printable page: its cells are
+			 * made as for a spreadsheet (plain names, "-" rates). */
+			o.html = strcasecmp(optarg, "html") == 0;
+			if (o.html)
+				o.format = OUTPUT_CSV;
+			else if (output_format_parse(optarg, &o.format) < 0)
+				return cli_usage("--format must be table, csv, xlsx, json or html");
 			break;
+		case OPT_LANG:
+			if (strcmp(optarg, "en") != 0 && strcmp(optarg, "zh") != 0)
+				return cli_usage("--lang must be zh or en");
+			o.english = strcmp(optarg, "en") == 0;
+			break;
+		case OPT_VERSION: return cli_version();
 		case OPT_TIMEOUT:
 			if (parse_long(optarg, 1, 3600000, &n) < 0)
 				return cli_usage("--timeout needs milliseconds (1..3600000)");
@@ -1182,10 +1473,16 @@ int main(int argc, char **argv)
 		case OPT_AS_FILED: o.as_filed = true; break;
 		case OPT_LATE: o.late = true; break;
 		case 'h':
-		case OPT_HELP: fputs(usage_text, stdout); return 0;
+		case OPT_HELP: help = true; break;
 		case ':': return cli_usage("option %s needs a value", argv[optind - 1]);
 		default: return cli_usage("unknown option %s", argv[optind - 1]);
 		}
+	}
+	if (help && optind < argc)
+		return cli_command_help(usage_text, argv + optind, (size_t)(argc - optind));
+	if (help) {
+		fputs(usage_text, stdout);
+		return 0;
 	}
 	if (optind >= argc) {
 		fputs(usage_text, stderr);
@@ -1197,6 +1494,8 @@ int main(int argc, char **argv)
 			cmd = &cmds[i];
 	if (!cmd)
 		return cli_usage("unknown command '%s'", argv[optind]);
+	if (o.html && cmd->fn != cmd_report)
+		return cli_usage("--format html is the printable monthly report: 'report' only");
 	char **args = argv + optind + 1;
 	size_t nargs = (size_t)(argc - optind - 1);
 	if (nargs > cmd->max_args)

@@ -320,7 +320,7 @@ static int withdraw_duty_alerts(struct store_txn *txn, const char *elder)
 		if (r < 0)
 			break;
 		tf_alert *a;
-		if (wire_unpack(WIRE_ALERT, av, al, (void **)&a) < 0) {
+		if (wire_unpack_stored(WIRE_ALERT, av, al, (void **)&a) < 0) {
 			r = TF_E_CORRUPT;
 			break;
 		}
@@ -367,7 +367,7 @@ static int refresh_one(struct store_txn *txn, const tf_elder *e, const uint8_t i
 	if (r < 0)
 		return r == -ENOENT ? 0 : r;
 	tf_alert *a;
-	if (wire_unpack(WIRE_ALERT, v, vl, (void **)&a) < 0)
+	if (wire_unpack_stored(WIRE_ALERT, v, vl, (void **)&a) < 0)
 		return TF_E_CORRUPT;
 	uint8_t pk[24];
 	store_be64(pk, (uint64_t)a->created_at);
@@ -740,7 +740,7 @@ int alert_lease(struct store_txn *txn, unsigned limit, unsigned lease_s, int64_t
 		r = store_get(txn, DB_ALERTS, key + 8, 16, &av, &al);
 		if (r < 0)
 			break;
-		r = wire_unpack(WIRE_ALERT, av, al, (void **)&alerts[n]);
+		r = wire_unpack_stored(WIRE_ALERT, av, al, (void **)&alerts[n]);
 		if (r < 0) {
 			r = TF_E_CORRUPT;
 			break;
@@ -799,7 +799,7 @@ static int pending_key(struct store_txn *txn, const ProtobufCBinaryData *id, uin
 	if (r < 0)
 		return r;
 	tf_alert *a;
-	if (wire_unpack(WIRE_ALERT, av, al, (void **)&a) < 0)
+	if (wire_unpack_stored(WIRE_ALERT, av, al, (void **)&a) < 0)
 		return TF_E_CORRUPT;
 	store_be64(key, (uint64_t)a->created_at);
 	memcpy(key + 8, id->data, 16);

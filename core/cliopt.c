@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "version.h"
+
 static const char *prog_name = "tanfang";
 
 void cli_init(const char *prog)
@@ -19,7 +21,7 @@ int cli_usage(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fprintf(stderr, "%s: ", prog_name);
+	fprintf(stderr, "%s: error: ", prog_name);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, " (see %s --help)\n", prog_name);
@@ -30,11 +32,22 @@ int cli_fail(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fprintf(stderr, "%s: ", prog_name);
+	fprintf(stderr, "%s: error: ", prog_name);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
 	return CLI_FAILED;
+}
+
+const char *cli_version_string(void)
+{
+	return TANFANG_VERSION;
+}
+
+int cli_version(void)
+{
+	printf("%s (tanfang) %s\n", prog_name, TANFANG_VERSION);
+	return ferror(stdout) ? CLI_FAILED : CLI_OK;
 }
 
 int cli_refused(const tf_reply *rep)
@@ -134,4 +147,48 @@ const char *cli_sysconfdir(void)
 {
 	const char *d = getenv("TANFANG_SYSCONFDIR");
 	return d && *d ? d : CLI_SYSCONFDIR;
+}
+
+/* A command line of usage's "Commands:" section: two blanks, then words. */
+static bool command_line_matches(const char *line, const char *const *words, size_t nwords)
+{
+	const char *p = line + 2;
+	for (size_t i = 0; i < nwords && i < 2; i++) {
+		size_t n = strlen(words[i]);
+		if (strncmp(p, words[i], n) != 0 || (p[n] != ' ' && p[n] != '\n' && p[n] != '\0'))
+			return i > 0; /* "area" matches every "area ..." command */
+		p += n;
+		while (*p == ' ')
+			p++;
+	}
+	return true;
+}
+
+int cli_command_help(const char *usage, char *const *words, size_t nwords)
+{
+	const char *sec = strstr(usage, "\nCommands:\n");
+	bool any = false;
+	const char *line = sec ? sec + strlen("\nCommands:\n") : NULL;
+	bool printing = false;
+	while (line && *line && *line != '\n') {
+		const char *end = strchr(line, '\n');
+		size_t len = end ? (size_t)(end - line + 1) : strlen(line);
+		bool command = line[0] == ' ' && line[1] == ' ' && line[2] != ' ';
+		if (command)
+			printing = command_line_matches(line, (const char *const *)words, nwords);
+		if (printing) {
+			if (command)
+				printf("%susage: %s [global options] ", any ? "\n" : "", prog_name);
+			fwrite(command ? line + 2 : line, 1, command ? len - 2 : len, stdout);
+			any = true;
+		}
+		line = end ? end + 1 : NULL;
+	}
+	if (!any)
+		return cli_usage("no command '%s'", nwords ? words[0] : "");
+	const char *g = strstr(usage, "Global options");
+	const char *ge = g ? strstr(g, "\n\n") : NULL;
+	if (g && ge)
+		printf("\n%.*s\n", (int)(ge - g + 1), g);
+	return ferror(stdout) ? CLI_FAILED : CLI_OK;
 }

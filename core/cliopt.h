@@ -27,10 +27,22 @@ const char *cli_sysconfdir(void);
 
 /* Names the program in every message. Call first in main. */
 void cli_init(const char *prog);
-/* "prog: message (see prog --help)" on stderr; returns CLI_USAGE. */
+/* "prog: error: message (see prog --help)" on stderr; returns CLI_USAGE. */
 int cli_usage(const char *fmt, ...) TF_PRINTF(1, 2);
-/* "prog: message" on stderr; returns CLI_FAILED. */
+/* "prog: error: message" on stderr; returns CLI_FAILED. */
 int cli_fail(const char *fmt, ...) TF_PRINTF(1, 2);
+/* The project's version, "0.2.0" (meson's project version). Never NULL. */
+const char *cli_version_string(void);
+/* --version: "prog (tanfang) VERSION" on stdout, in the form help2man
+ * reads. Returns CLI_OK, or CLI_FAILED if stdout failed. */
+int cli_version(void);
+/* COMMAND --help: from usage (a program's --help text), the lines of its
+ * "Commands:" section that start with words (one or two: "overdue", or
+ * "elder add"; one word gives every command starting with it), each with
+ * its indented lines under it, then the "Global options" paragraph, on
+ * stdout. Returns CLI_OK, or CLI_USAGE (message printed) when no command
+ * matches. */
+int cli_command_help(const char *usage, char *const *words, size_t nwords);
 /* A refusal reply as "STATUS_X: detail" on stderr; returns CLI_FAILED. */
 int cli_refused(const tf_reply *rep);
 

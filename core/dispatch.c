@@ -421,18 +421,18 @@ struct run {
 static int daemon_problem(const struct run *run, const char *what, int rc, const tf_reply *rep)
 {
 	if (rc == TF_E_TIMEOUT)
-		log_warnx("%s: no reply from %s within %d ms (is tanfangd running, and is the "
-		          "server key its curve.pub?)",
-		          what, run->cfg->endpoint, run->cfg->timeout_ms);
+		log_errorx("%s: no reply from %s within %d ms (is tanfangd running, and is the "
+		           "server key its curve.pub?)",
+		           what, run->cfg->endpoint, run->cfg->timeout_ms);
 	else if (rc < 0)
-		log_warnx("%s: %s", what, tf_strerror(rc));
+		log_errorx("%s: %s", what, tf_strerror(rc));
 	else if (rep->status == TANFANG__V1__STATUS__STATUS_UNKNOWN_SIGNER)
-		log_warnx("%s: the daemon does not know this key (enrol its public key, "
-		          "`tanfang-alert pubkey`, for a visitor with role dispatcher): %s",
-		          what, rep->detail);
+		log_errorx("%s: the daemon does not know this key (enrol its public key, "
+		           "`tanfang-alert pubkey`, for a visitor with role dispatcher): %s",
+		           what, rep->detail);
 	else
-		log_warnx("%s: refused: %s%s%s", what, wire_status_name(rep->status),
-		          *rep->detail ? ": " : "", rep->detail);
+		log_errorx("%s: refused: %s%s%s", what, wire_status_name(rep->status),
+		           *rep->detail ? ": " : "", rep->detail);
 	return DISPATCH_EXIT_DAEMON;
 }
 

@@ -542,11 +542,115 @@ static enum MHD_Result demo_enrol(struct gw *g, struct MHD_Connection *c, const 
 	return r;
 }
 
-/* The office's elder file, read by the same code as tanfang-admin import
- * (core/csvimport.c), so a file means the same in the browser and on the
- * command line. The gateway signs nothing: it answers JSON
- * {"errors": [...], "warnings": [...], "elders": "<ImportElders, base64>"},
- * and the browser signs the import (first with check_only). */
+/* The import page's request (issue 11, items 1 and 3): the file as it is
+ * (any format core/sheet.c reads), or JSON {"file": "<base64>", "kind":
+ * "elders"|"visitors", "map": "...", "role": "...", "areas": [[code, name,
+ * parent], ...], "visitors": [[id, name, role, area], ...], "elders": [[id,
+ * name, area, id_card, birth_date], ...]}: the registry of the signer's
+ * scope as the browser fetched it (signed GetRegistry), so the file may
+ * name villages, visitors and elders. Strings are borrowed from root. */
+struct import_req {
+	json_t *root;
+	uint8_t *file;
+	size_t len;
+	bool visitors;
+	const char *map;
+	int role;
+	struct csvimport_dir dir;
+	tf_area *areas;
+	tf_visitor *vis;
+	tf_elder *elders;
+};
+
+static void import_req_free(struct import_req *q)
+{
+	json_decref(q->root);
+	free(q->file);
+	free(q->dir.areas);
+	free(q->dir.visitors);
+	free(q->dir.elders);
+	free(q->areas);
+	free(q->vis);
+	free(q->elders);
+}
+
+static const char *jstr(json_t *row, size_t i)
+{
+	const char *s = json_string_value(json_array_get(row, i));
+	return s ? s : "";
+}
+
+/* Returns 0, -EINVAL (not the JSON above) or -ENOMEM. */
+static int import_req_json(struct import_req *q, const uint8_t *body, size_t len)
+{
+	q->root = json_loadb((const char *)body, len, 0, NULL);
+	if (!json_is_object(q->root))
+		return -EINVAL;
+	const char *b64 = json_string_value(json_object_get(q->root, "file"));
+	const char *kind = json_string_value(json_object_get(q->root, "kind"));
+	const char *role = json_string_value(json_object_get(q->root, "role"));
+	q->map = json_string_value(json_object_get(q->root, "map"));
+	q->visitors = kind && strcmp(kind, "visitors") == 0;
+	if (role && *role && (q->role = csvimport_role_value(role)) <= 0)
+		return -EINVAL;
+	if (!b64)
+		return -EINVAL;
+	size_t bl = strlen(b64);
+	if (!(q->file = malloc(bl / 4 * 3 + 4)))
+		return -ENOMEM;
+	if (sodium_base642bin(q->file, bl / 4 * 3 + 4, b64, bl, "\r\n", &q->len, NULL,
+	                      sodium_base64_VARIANT_ORIGINAL) != 0)
+		return -EINVAL;
+	json_t *a = json_object_get(q->root, "areas"), *v = json_object_get(q->root, "visitors"),
+	       *e = json_object_get(q->root, "elders");
+	size_t na = json_array_size(a), nv = json_array_size(v), ne = json_array_size(e);
+	q->areas = calloc(na + 1, sizeof *q->areas);
+	q->vis = calloc(nv + 1, sizeof *q->vis);
+	q->elders = calloc(ne + 1, sizeof *q->elders);
+	q->dir.areas = calloc(na + 1, sizeof *q->dir.areas);
+	q->dir.visitors = calloc(nv + 1, sizeof *q->dir.visitors);
+	q->dir.elders = calloc(ne + 1, sizeof *q->dir.elders);
+	if (!q->areas || !q->vis || !q->elders || !q->dir.areas || !q->dir.visitors ||
+	    !q->dir.elders)
+		return -ENOMEM;
+	for (size_t i = 0; i < na; i++) {
+		json_t *r = json_array_get(a, i);
+		tf_area *x = &q->areas[i];
+		wire_init(WIRE_AREA, x);
+		x->code = (char *)jstr(r, 0), x->name = (char *)jstr(r, 1);
+		x->parent = (char *)jstr(r, 2);
+		q->dir.areas[q->dir.n_areas++] = x;
+	}
+	for (size_t i = 0; i < nv; i++) {
+		json_t *r = json_array_get(v, i);
+		tf_visitor *x = &q->vis[i];
+		wire_init(WIRE_VISITOR, x);
+		x->id = (char *)jstr(r, 0), x->name = (char *)jstr(r, 1);
+		x->role = (Tanfang__V1__Role)json_integer_value(json_array_get(r, 2));
+		x->area = (char *)jstr(r, 3);
+		q->dir.visitors[q->dir.n_visitors++] = x;
+	}
+	for (size_t i = 0; i < ne; i++) {
+		json_t *r = json_array_get(e, i);
+		tf_elder *x = &q->elders[i];
+		wire_init(WIRE_ELDER, x);
+		x->id = (char *)jstr(r, 0), x->name = (char *)jstr(r, 1);
+		x->area = (char *)jstr(r, 2), x->id_card = (char *)jstr(r, 3);
+		x->birth_date = (char *)jstr(r, 4);
+		q->dir.elders[q->dir.n_elders++] = x;
+	}
+	return 0;
+}
+
+/* The office's elder or visitor file, read by the same code as
+ * tanfang-admin import (core/csvimport.c), so a file means the same in the
+ * browser and on the command line. The gateway signs nothing: it answers
+ * JSON {"errors": [...], "warnings": [...], "rows": N, "format": "xlsx",
+ * "kind": "elders", "request": "<ImportElders or ImportVisitors, base64>",
+ * "elders": (the same, for elders), "items": [[row, line], ...]} (items: the
+ * file's row and line of each elder or visitor, so the page can place the
+ * daemon's problems), and the browser signs the import (first with
+ * check_only). */
 static enum MHD_Result parse_elders(struct gw *g, struct MHD_Connection *c, const char *data,
                                     size_t *size, void **state)
 {
@@ -565,37 +669,77 @@ static enum MHD_Result parse_elders(struct gw *g, struct MHD_Connection *c, cons
 		return upload_add(u, data, size, g->cfg.max_body);
 	if (u->too_big)
 		return send_text(g, c, MHD_HTTP_CONTENT_TOO_LARGE,
-		                 "file larger than one import can carry; split it\n");
-	struct csvimport *ci;
-	if (csvimport_parse((const char *)u->buf, u->len, &ci) < 0)
+		                 "file larger than one import can carry (max_body); split it\n");
+	struct import_req q = {0};
+	const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+	const char *kind = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "kind");
+	int r = 0;
+	if (ct && strncmp(ct, "application/json", 16) == 0) {
+		r = import_req_json(&q, u->buf, u->len);
+	} else {
+		q.visitors = kind && strcmp(kind, "visitors") == 0;
+		q.map = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "map");
+	}
+	if (r == -EINVAL) {
+		import_req_free(&q);
+		return send_text(g, c, MHD_HTTP_BAD_REQUEST,
+		                 "expected the file, or JSON {\"file\": base64, ...}\n");
+	}
+	struct csvimport *ci = NULL;
+	struct csvimport_opts io = {
+	    .map = q.map, .dir = q.root ? &q.dir : NULL, .default_role = q.role};
+	const char *fb = q.root ? (const char *)q.file : (const char *)u->buf;
+	size_t fl = q.root ? q.len : u->len;
+	if (r == 0)
+		r = q.visitors ? csvimport_visitors_parse(fb ? fb : "", fl, &io, &ci)
+		               : csvimport_parse_opts(fb ? fb : "", fl, &io, &ci);
+	if (r < 0) {
+		import_req_free(&q);
 		return send_text(g, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot read the file\n");
-	json_t *o = json_object(), *errs = json_array(), *warns = json_array();
+	}
+	json_t *o = json_object(), *errs = json_array(), *warns = json_array(),
+	       *items = json_array();
 	for (size_t i = 0; i < ci->n_errors; i++)
 		json_array_append_new(errs, json_string(ci->errors[i]));
 	for (size_t i = 0; i < ci->n_warnings; i++)
 		json_array_append_new(warns, json_string(ci->warnings[i]));
+	size_t n = q.visitors ? ci->n_visitors : ci->n_elders;
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(
+		    items, json_pack("[II]", (json_int_t)ci->rows[i], (json_int_t)ci->lines[i]));
 	json_object_set_new(o, "errors", errs);
 	json_object_set_new(o, "warnings", warns);
+	json_object_set_new(o, "items", items);
 	json_object_set_new(o, "rows", json_integer((json_int_t)ci->n_rows));
+	json_object_set_new(o, "format", json_string(ci->format ? ci->format : ""));
+	json_object_set_new(o, "kind", json_string(q.visitors ? "visitors" : "elders"));
 	if (!ci->n_errors) {
 		Tanfang__V1__ImportElders im;
+		Tanfang__V1__ImportVisitors iv;
 		wire_init(WIRE_IMPORT_ELDERS, &im);
+		wire_init(WIRE_IMPORT_VISITORS, &iv);
 		im.elders = ci->elders, im.n_elders = ci->n_elders;
+		iv.visitors = ci->visitors, iv.n_visitors = ci->n_visitors;
+		iv.assignments = ci->assignments, iv.n_assignments = ci->n_assignments;
 		uint8_t *buf = NULL;
 		size_t len = 0;
 		char *b64 = NULL;
-		if (wire_pack(WIRE_IMPORT_ELDERS, &im, &buf, &len) == 0) {
+		if ((q.visitors ? wire_pack(WIRE_IMPORT_VISITORS, &iv, &buf, &len)
+		                : wire_pack(WIRE_IMPORT_ELDERS, &im, &buf, &len)) == 0) {
 			size_t bl = sodium_base64_encoded_len(len, sodium_base64_VARIANT_ORIGINAL);
 			if ((b64 = malloc(bl)) != NULL) {
 				sodium_bin2base64(b64, bl, buf, len,
 				                  sodium_base64_VARIANT_ORIGINAL);
-				json_object_set_new(o, "elders", json_string(b64));
+				json_object_set_new(o, "request", json_string(b64));
+				if (!q.visitors)
+					json_object_set_new(o, "elders", json_string(b64));
 			}
 		}
 		free(buf);
 		free(b64);
 	}
 	csvimport_free(ci);
+	import_req_free(&q);
 	char *text = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	if (!text)

@@ -136,6 +136,7 @@ void ingest_free(struct ingest *ig)
 
 /* Key in DB_META: present once every enrolled key's CURVE twin is indexed. */
 #define TRANSPORT_KEY "transport-index-v1"
+#define TWINS_KEY     "elder-twins-index-v1"
 
 /* The store's side of a policy: migrates an old store, and recomputes
  * every duty unless pol is the policy they already follow. One write
@@ -166,6 +167,14 @@ static int install(struct ingest *ig, const struct policy *pol)
 		r = registry_transport_index(txn);
 		if (r == 0)
 			r = store_put(txn, DB_META, TRANSPORT_KEY, strlen(TRANSPORT_KEY), "", 0, 0);
+	}
+	/* A store from before the twin index gets its elders indexed once
+	 * (issue 11, item 4). */
+	if (r == 0 &&
+	    (r = store_get(txn, DB_META, TWINS_KEY, strlen(TWINS_KEY), &v, &vl)) == -ENOENT) {
+		r = registry_twin_index_all(txn);
+		if (r == 0)
+			r = store_put(txn, DB_META, TWINS_KEY, strlen(TWINS_KEY), "", 0, 0);
 	}
 	if (r == 0)
 		r = store_get(txn, DB_META, POLICY_FP_KEY, strlen(POLICY_FP_KEY), &v, &vl);
@@ -981,94 +990,21 @@ static int put_elder(struct wctx *w, const tf_elder *e)
 	return r;
 }
 
-/* Most refusals a check-only import lists (the reply stays well inside a
- * frame). */
-#define CHECK_PROBLEMS_MAX 1000
-
-/* ImportElders with check_only: each elder put in a transaction of its own
- * that is always undone, so every refusal is found (an office fixes a whole
- * file in one pass) and nothing is stored. The reply is packed here: it
- * carries the problems. */
-static int check_import(struct wctx *w)
-{
-	const Tanfang__V1__ImportElders *im = w->job->req->import_elders;
-	char **problems = calloc(CHECK_PROBLEMS_MAX, sizeof *problems);
-	if (!problems)
-		return -ENOMEM;
-	size_t n = 0, refused = 0;
-	struct store_txn *outer = w->txn;
-	int r = 0;
-	for (size_t i = 0; r == 0 && i < im->n_elders; i++) {
-		struct store_txn *t;
-		if ((r = store_txn_begin(w->ig->st, true, outer, &t)) < 0)
-			break;
-		w->txn = t;
-		w->job->status = S(OK);
-		int pr = put_elder(w, im->elders[i]);
-		store_txn_abort(t);
-		w->txn = outer;
-		if (pr == 0)
-			continue;
-		if (w->job->status == S(OK)) {
-			r = pr; /* a failure of the store, not a refusal */
-			break;
-		}
-		refused++;
-		if (n < CHECK_PROBLEMS_MAX &&
-		    asprintf(&problems[n], "elder %zu of %zu (%s): %s", i + 1, im->n_elders,
-		             im->elders[i]->id, w->job->detail) >= 0)
-			n++;
-	}
-	if (r == 0) {
-		char detail[160];
-		if (refused)
-			snprintf(detail, sizeof detail,
-			         "%zu of %zu elders would be refused; nothing stored", refused,
-			         im->n_elders);
-		else
-			snprintf(detail, sizeof detail,
-			         "all %zu elders can be imported; nothing stored", im->n_elders);
-		w->job->status = refused ? S(INVALID) : S(OK);
-		snprintf(w->job->detail, sizeof w->job->detail, "%s", detail);
-		tf_reply rep;
-		wire_init(WIRE_REPLY, &rep);
-		rep.status = w->job->status;
-		rep.detail = detail;
-		rep.ref.data = w->job->ref, rep.ref.len = ENVELOPE_REF_LEN;
-		rep.problems = problems, rep.n_problems = n;
-		r = wire_pack(WIRE_REPLY, &rep, &w->job->reply, &w->job->reply_len);
-	}
-	for (size_t i = 0; i < n; i++)
-		free(problems[i]);
-	free(problems);
-	return r;
-}
-
-static int apply_import(struct wctx *w)
-{
-	const Tanfang__V1__ImportElders *im = w->job->req->import_elders;
-	if (im->check_only)
-		return check_import(w);
-	for (size_t i = 0; i < im->n_elders; i++) {
-		int r = put_elder(w, im->elders[i]);
-		if (r < 0) {
-			if (w->job->status != S(OK)) {
-				char d[sizeof w->job->detail];
-				snprintf(d, sizeof d, "%s", w->job->detail);
-				set_status(w->job, w->job->status,
-				           "elder %zu of %zu: %s; nothing imported", i + 1,
-				           im->n_elders, d);
-			}
-			return r;
-		}
-	}
-	set_status(w->job, S(OK), "imported %zu elders", im->n_elders);
-	return 0;
-}
-
 /* SetNeighbours / SetVisitors: a fact of their own, from its time on. */
+static int set_list_at(struct wctx *w, const char *elder_id, char **ids, size_t n, bool neighbours,
+                       bool second);
+
 static int apply_set_list(struct wctx *w, const char *elder_id, char **ids, size_t n,
                           bool neighbours)
+{
+	return set_list_at(w, elder_id, ids, n, neighbours, false);
+}
+
+/* second: the request's second fact about this elder (ImportVisitors sets
+ * an elder's visitors and neighbours at once): a tie of its own, so the two
+ * are two facts, not one elder changed twice by mistake. */
+static int set_list_at(struct wctx *w, const char *elder_id, char **ids, size_t n, bool neighbours,
+                       bool second)
 {
 	tf_elder *e;
 	int r = registry_get_elder(w->txn, elder_id, &e);
@@ -1084,6 +1020,8 @@ static int apply_set_list(struct wctx *w, const char *elder_id, char **ids, size
 		return r;
 	char err[400];
 	struct registry_when when = change_when(w);
+	if (second)
+		when.tie[7] ^= 0x5a;
 	tf_elder *now;
 	r = invalid(
 	    w,
@@ -1231,6 +1169,435 @@ static int revoke_scope(struct wctx *w, const uint8_t pk[32])
 	return r;
 }
 
+/* PutVisitor, and each visitor of an ImportVisitors. */
+static int put_visitor(struct wctx *w, const tf_visitor *v)
+{
+	char err[400];
+	struct registry_when when = change_when(w);
+	int r;
+
+	tf_visitor *old;
+	r = registry_get_visitor(w->txn, v->id, &old);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	bool exists = r == 0;
+	r = admin_scope(w, exists ? old->area : NULL, v->area);
+	if (r == 0 && exists)
+		r = guard_admin(w, old, "changing");
+	if (exists)
+		wire_free(WIRE_VISITOR, old);
+	/* Making an admin at or above oneself would make someone no one
+	 * below the root can undo; the root admin may add root admins. */
+	if (r == 0 && *w->signer->area)
+		r = guard_admin(w, v, "making");
+	if (r < 0)
+		return r;
+	bool role_changed = false;
+	r = invalid(w, registry_put_visitor(w->txn, v, &when, &role_changed, err, sizeof err), err);
+	if (r == 0 && role_changed)
+		r = reschedule_assigned(w, v->id);
+	return r;
+}
+
+/* ---- imports (issue 11, items 2 to 4) ---- */
+
+/* Most problems an import lists (the reply stays well inside a frame). */
+#define IMPORT_PROBLEMS_MAX 1000
+
+/* Is e another elder already registered, or earlier in the request (the
+ * registry's twin index, issue 11, item 4)? Returns 0, TF_E_INVALID (status
+ * set), or a store code. */
+static int twin_check(struct wctx *w, const tf_elder *e)
+{
+	char other[REGISTRY_ID_MAX + 1];
+	bool by_card = false;
+	int r = registry_find_twin(w->txn, e, other, &by_card);
+	if (r <= 0)
+		return r;
+	if (by_card)
+		set_status(w->job, S(INVALID),
+		           "ID-card number %s is already registered as elder %s: the same person "
+		           "twice?",
+		           e->id_card, other);
+	else
+		set_status(
+		    w->job, S(INVALID),
+		    "the same name and birth date (%s, %s) in area %s are already registered "
+		    "as elder %s: the same person twice?",
+		    e->name, e->birth_date, e->area, other);
+	return TF_E_INVALID;
+}
+
+/* One item of an import: applies item i in w->txn and writes its label
+ * ("elder 3 of 120 (zlt-3)"). Returns 0, a refusal (status set) or a
+ * store code. */
+typedef int (*import_item_fn)(struct wctx *w, size_t i, void *ctx, char *label, size_t size);
+
+/* Applies n items, each in a transaction of its own inside one for the
+ * whole request: a refused item is undone and listed, and the items after
+ * it are still checked, against the ones accepted before them (an
+ * assignment needs the visitor the same file adds). Then the whole request
+ * is undone if it only checks or any item was refused (all or nothing),
+ * else kept. Every refusal comes back at once, once each, in the reply's
+ * problems (issue 11, item 2; the reply is packed here). Returns 0 or a
+ * store code. */
+static int import_run(struct wctx *w, bool check_only, size_t n, import_item_fn fn, void *ctx,
+                      const char *what)
+{
+	char **problems = calloc(IMPORT_PROBLEMS_MAX, sizeof *problems);
+	if (!problems)
+		return -ENOMEM;
+	size_t np = 0, refused = 0;
+	struct store_txn *outer = w->txn, *all;
+	int r = store_txn_begin(w->ig->st, true, outer, &all);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		struct store_txn *t;
+		if ((r = store_txn_begin(w->ig->st, true, all, &t)) < 0)
+			break;
+		w->txn = t;
+		w->job->status = S(OK);
+		char label[200];
+		int pr = fn(w, i, ctx, label, sizeof label);
+		w->txn = all;
+		if (pr == 0) {
+			r = store_txn_commit(t);
+			continue;
+		}
+		store_txn_abort(t);
+		if (w->job->status == S(OK) || (pr == TF_E_DUPLICATE && !check_only)) {
+			r = pr; /* a failure of the store, or a resent change */
+			break;
+		}
+		refused++;
+		if (np < IMPORT_PROBLEMS_MAX &&
+		    asprintf(&problems[np], "%s: %s", label, w->job->detail) >= 0)
+			np++;
+	}
+	w->txn = outer;
+	if (r == 0 && !check_only && !refused)
+		r = store_txn_commit(all);
+	else if (all)
+		store_txn_abort(all);
+	if (r == 0) {
+		char detail[200];
+		if (refused)
+			snprintf(detail, sizeof detail, "%zu of %zu %s refused; nothing %s",
+			         refused, n, what, check_only ? "stored" : "imported");
+		else if (check_only)
+			snprintf(detail, sizeof detail,
+			         "all %zu %s can be imported; nothing stored", n, what);
+		else
+			snprintf(detail, sizeof detail, "imported %zu %s", n, what);
+		set_status(w->job, refused ? S(INVALID) : S(OK), "%s", detail);
+		if (refused || check_only) {
+			tf_reply rep;
+			wire_init(WIRE_REPLY, &rep);
+			rep.status = w->job->status;
+			rep.detail = detail;
+			rep.ref.data = w->job->ref, rep.ref.len = ENVELOPE_REF_LEN;
+			rep.problems = problems, rep.n_problems = np;
+			r = wire_pack(WIRE_REPLY, &rep, &w->job->reply, &w->job->reply_len);
+		}
+	}
+	for (size_t i = 0; i < np; i++)
+		free(problems[i]);
+	free(problems);
+	return r;
+}
+
+/* An import's elders, and which of them it registers (not those it only
+ * changes): what UndoImport takes back. */
+struct import_elders {
+	const Tanfang__V1__ImportElders *im;
+	bool *made;
+};
+
+static int import_elder(struct wctx *w, size_t i, void *ctx, char *label, size_t size)
+{
+	struct import_elders *ie = ctx;
+	const tf_elder *e = ie->im->elders[i];
+	snprintf(label, size, "elder %zu of %zu (%s)", i + 1, ie->im->n_elders, e->id);
+	tf_elder *old;
+	int r = registry_get_elder(w->txn, e->id, &old);
+	if (r == 0)
+		wire_free(WIRE_ELDER, old);
+	else if (r != -ENOENT)
+		return r;
+	ie->made[i] = r == -ENOENT;
+	r = put_elder(w, e);
+	return r < 0 ? r : twin_check(w, e);
+}
+
+/* Keeps the ids of the elders an import registered under the import's
+ * ref (DB_IMPORTS), each NUL-terminated. */
+static int remember_import(struct wctx *w, const struct import_elders *ie)
+{
+	size_t len = 0;
+	for (size_t i = 0; i < ie->im->n_elders; i++)
+		len += ie->made[i] ? strlen(ie->im->elders[i]->id) + 1 : 0;
+	char *ids = malloc(len ? len : 1), *p = ids;
+	if (!ids)
+		return -ENOMEM;
+	for (size_t i = 0; i < ie->im->n_elders; i++) {
+		if (!ie->made[i])
+			continue;
+		size_t n = strlen(ie->im->elders[i]->id) + 1;
+		memcpy(p, ie->im->elders[i]->id, n);
+		p += n;
+	}
+	int r = store_put(w->txn, DB_IMPORTS, w->job->ref, ENVELOPE_REF_LEN, ids, len, 0);
+	free(ids);
+	return r;
+}
+
+static int apply_import(struct wctx *w)
+{
+	const Tanfang__V1__ImportElders *im = w->job->req->import_elders;
+	struct import_elders ie = {im, calloc(im->n_elders ? im->n_elders : 1, sizeof(bool))};
+	if (!ie.made)
+		return -ENOMEM;
+	int r = import_run(w, im->check_only, im->n_elders, import_elder, &ie, "elders");
+	/* The reply's ref names a stored import for UndoImport. */
+	if (r == 0 && !im->check_only && w->job->status == S(OK))
+		r = remember_import(w, &ie);
+	free(ie.made);
+	return r;
+}
+
+/* EditElder: the named fields only, checked in scope before and after. */
+static int apply_edit(struct wctx *w)
+{
+	const Tanfang__V1__EditElder *ed = w->job->req->edit_elder;
+	tf_elder *old;
+	int r = registry_get_elder(w->txn, ed->elder->id, &old);
+	if (r == -ENOENT) {
+		set_status(w->job, S(UNKNOWN_ELDER), "no elder with id %s", ed->elder->id);
+		return TF_E_NOELDER;
+	}
+	if (r < 0)
+		return r;
+	bool moves = false;
+	for (size_t i = 0; i < ed->n_fields; i++)
+		moves |= strcmp(ed->fields[i], "area") == 0;
+	r = admin_scope(w, old->area, moves ? ed->elder->area : old->area);
+	wire_free(WIRE_ELDER, old);
+	if (r < 0)
+		return r;
+	char err[400];
+	struct registry_when when = change_when(w);
+	tf_elder *now;
+	r = invalid(w,
+	            registry_edit_elder(w->txn, ed->elder, ed->fields, ed->n_fields, &when, &now,
+	                                err, sizeof err),
+	            err);
+	if (r < 0)
+		return r;
+	r = elder_changed(w, now);
+	wire_free(WIRE_ELDER, now);
+	return r;
+}
+
+/* One elder off the register (RemoveElder, or one of UndoImport's). */
+static int remove_one(struct wctx *w, const char *id, int reason, const char *note)
+{
+	tf_elder *old;
+	int r = registry_get_elder(w->txn, id, &old);
+	if (r == -ENOENT) {
+		set_status(w->job, S(UNKNOWN_ELDER), "no elder with id %s", id);
+		return TF_E_NOELDER;
+	}
+	if (r < 0)
+		return r;
+	r = admin_scope(w, old->area, old->area);
+	wire_free(WIRE_ELDER, old);
+	if (r < 0)
+		return r;
+	char err[400];
+	struct registry_when when = change_when(w);
+	tf_elder *now;
+	r = invalid(
+	    w, registry_remove_elder(w->txn, id, reason, note, &when, &now, err, sizeof err), err);
+	if (r < 0)
+		return r;
+	r = elder_changed(w, now);
+	wire_free(WIRE_ELDER, now);
+	return r;
+}
+
+/* UndoImport: every elder the import registered, as entered in error; all
+ * or nothing (the caller's transaction is undone on a refusal). */
+static int apply_undo_import(struct wctx *w)
+{
+	const Tanfang__V1__UndoImport *u = w->job->req->undo_import;
+	const void *v;
+	size_t vl;
+	int r = u->import_ref.len == ENVELOPE_REF_LEN
+	            ? store_get(w->txn, DB_IMPORTS, u->import_ref.data, ENVELOPE_REF_LEN, &v, &vl)
+	            : -ENOENT;
+	if (r == -ENOENT) {
+		set_status(
+		    w->job, S(NOT_FOUND),
+		    "no stored import has that reference (the 64 hex digits its reply gave)");
+		return r;
+	}
+	if (r < 0)
+		return r;
+	/* The value lives in the map until this transaction writes: copy. */
+	char *ids = malloc(vl ? vl : 1);
+	if (!ids)
+		return -ENOMEM;
+	memcpy(ids, v, vl);
+	size_t n = 0;
+	for (size_t off = 0; r == 0 && off < vl; off += strlen(ids + off) + 1) {
+		if (!memchr(ids + off, '\0', vl - off)) {
+			r = TF_E_CORRUPT;
+			break;
+		}
+		r = remove_one(w, ids + off,
+		               TANFANG__V1__REMOVE_ELDER__REASON__REASON_ENTERED_IN_ERROR,
+		               *u->note ? u->note : "import undone");
+		if (r == TF_E_DUPLICATE)
+			r = 0; /* removed already by hand */
+		n += r == 0;
+	}
+	free(ids);
+	if (r == 0)
+		set_status(w->job, S(OK), "%zu elders of the import removed as entered in error",
+		           n);
+	return r;
+}
+
+/* ImportVisitors: the visitors, then one item per elder served, which
+ * adds every visitor the file assigns to it at once (one request changes
+ * an elder's lists once). */
+struct pair {
+	const char *elder, *visitor;
+	bool neighbour;
+	size_t asg; /* the assignment's index in the request */
+};
+
+struct visitors_import {
+	const Tanfang__V1__ImportVisitors *iv;
+	struct pair *pairs; /* sorted by elder, then assignment */
+	size_t n_pairs;
+	size_t *group; /* item k - n_visitors: pairs[group[k]] starts its elder's run */
+	size_t n_groups;
+};
+
+static int cmp_pair(const void *a, const void *b)
+{
+	const struct pair *x = a, *y = b;
+	int c = strcmp(x->elder, y->elder);
+	return c ? c : (x->asg > y->asg) - (x->asg < y->asg);
+}
+
+/* The elder's list (visitors or neighbours) with the run's additions.
+ * Returns 0 (status set on a refusal) or a code. */
+static int assign_run(struct wctx *w, const struct pair *run, size_t n, bool neighbour, bool second,
+                      bool *changed)
+{
+	*changed = false;
+	tf_elder *e;
+	int r = registry_get_elder(w->txn, run[0].elder, &e);
+	if (r == -ENOENT) {
+		set_status(w->job, S(UNKNOWN_ELDER), "no elder with id %s", run[0].elder);
+		return TF_E_NOELDER;
+	}
+	if (r < 0)
+		return r;
+	char **have = neighbour ? e->neighbours : e->visitors;
+	size_t m = neighbour ? e->n_neighbours : e->n_visitors;
+	char **ids = calloc(m + n + 1, sizeof *ids);
+	if (!ids) {
+		wire_free(WIRE_ELDER, e);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < m; i++)
+		ids[i] = have[i];
+	size_t k = m;
+	for (size_t i = 0; i < n; i++) {
+		if (run[i].neighbour != neighbour)
+			continue;
+		bool there = false;
+		for (size_t j = 0; j < k && !there; j++)
+			there = strcmp(ids[j], run[i].visitor) == 0;
+		if (!there)
+			ids[k++] = (char *)run[i].visitor;
+	}
+	if (k > m) {
+		*changed = true;
+		r = set_list_at(w, run[0].elder, ids, k, neighbour, second);
+	}
+	free(ids);
+	wire_free(WIRE_ELDER, e);
+	return r;
+}
+
+static int import_visitor(struct wctx *w, size_t i, void *ctx, char *label, size_t size)
+{
+	struct visitors_import *x = ctx;
+	const Tanfang__V1__ImportVisitors *iv = x->iv;
+	if (i < iv->n_visitors) {
+		snprintf(label, size, "visitor %zu of %zu (%s)", i + 1, iv->n_visitors,
+		         iv->visitors[i]->id);
+		return put_visitor(w, iv->visitors[i]);
+	}
+	size_t g = i - iv->n_visitors;
+	const struct pair *run = x->pairs + x->group[g];
+	size_t end = g + 1 < x->n_groups ? x->group[g + 1] : x->n_pairs;
+	size_t n = end - x->group[g];
+	/* Named by its last assignment: the one that overflows a list. */
+	const struct pair *last = &run[n - 1];
+	snprintf(label, size, "assignment %zu of %zu (visitor %s, elder %s)", last->asg + 1,
+	         iv->n_assignments, last->visitor, last->elder);
+	for (size_t k = 0; k < n; k++) {
+		tf_visitor *v;
+		int r = registry_get_visitor(w->txn, run[k].visitor, &v);
+		if (r == -ENOENT) {
+			snprintf(label, size, "assignment %zu of %zu (visitor %s, elder %s)",
+			         run[k].asg + 1, iv->n_assignments, run[k].visitor, run[k].elder);
+			set_status(w->job, S(NOT_FOUND), "no visitor with id %s", run[k].visitor);
+			return TF_E_INVALID;
+		}
+		if (r < 0)
+			return r;
+		wire_free(WIRE_VISITOR, v);
+	}
+	bool changed;
+	int r = assign_run(w, run, n, false, false, &changed);
+	if (r == 0)
+		r = assign_run(w, run, n, true, changed, &changed);
+	return r;
+}
+
+static int apply_import_visitors(struct wctx *w)
+{
+	struct visitors_import x = {.iv = w->job->req->import_visitors};
+	size_t n = 0;
+	for (size_t i = 0; i < x.iv->n_assignments; i++)
+		n += x.iv->assignments[i]->n_elder_ids;
+	x.pairs = calloc(n + 1, sizeof *x.pairs);
+	x.group = calloc(n + 1, sizeof *x.group);
+	int r = x.pairs && x.group ? 0 : -ENOMEM;
+	for (size_t i = 0; r == 0 && i < x.iv->n_assignments; i++) {
+		const Tanfang__V1__ImportAssignment *a = x.iv->assignments[i];
+		for (size_t j = 0; j < a->n_elder_ids; j++)
+			x.pairs[x.n_pairs++] =
+			    (struct pair){a->elder_ids[j], a->visitor_id, a->neighbour, i};
+	}
+	if (r == 0) {
+		qsort(x.pairs, x.n_pairs, sizeof *x.pairs, cmp_pair);
+		for (size_t i = 0; i < x.n_pairs; i++)
+			if (i == 0 || strcmp(x.pairs[i].elder, x.pairs[i - 1].elder) != 0)
+				x.group[x.n_groups++] = i;
+		r = import_run(w, x.iv->check_only, x.iv->n_visitors + x.n_groups, import_visitor,
+		               &x, "visitors and assignments");
+	}
+	free(x.pairs);
+	free(x.group);
+	return r;
+}
+
 static int apply_registry(struct wctx *w)
 {
 	const tf_request *q = w->job->req;
@@ -1261,33 +1628,10 @@ static int apply_registry(struct wctx *w)
 			r = schedule_rebuild(w->txn, w->ig->pol, w->now);
 		return r;
 	}
-	case OP(PUT_VISITOR): {
-		const tf_visitor *v = q->put_visitor->visitor;
-		tf_visitor *old;
-		r = registry_get_visitor(w->txn, v->id, &old);
-		if (r < 0 && r != -ENOENT)
-			return r;
-		bool exists = r == 0;
-		r = admin_scope(w, exists ? old->area : NULL, v->area);
-		if (r == 0 && exists)
-			r = guard_admin(w, old, "changing");
-		if (exists)
-			wire_free(WIRE_VISITOR, old);
-		/* Making an admin at or above oneself would make someone no one
-		 * below the root can undo; the root admin may add root admins. */
-		if (r == 0 && *w->signer->area)
-			r = guard_admin(w, v, "making");
-		if (r < 0)
-			return r;
-		bool role_changed = false;
-		r = invalid(
-		    w, registry_put_visitor(w->txn, v, &when, &role_changed, err, sizeof err), err);
-		if (r == 0 && role_changed)
-			r = reschedule_assigned(w, v->id);
-		return r;
-	}
+	case OP(PUT_VISITOR): return put_visitor(w, q->put_visitor->visitor);
 	case OP(PUT_ELDER): return put_elder(w, q->put_elder->elder);
 	case OP(IMPORT_ELDERS): return apply_import(w);
+	case OP(IMPORT_VISITORS): return apply_import_visitors(w);
 	case OP(SET_NEIGHBOURS):
 		return apply_set_list(w, q->set_neighbours->elder_id, q->set_neighbours->neighbours,
 		                      q->set_neighbours->n_neighbours, true);
@@ -1295,6 +1639,11 @@ static int apply_registry(struct wctx *w)
 		return apply_set_list(w, q->set_visitors->elder_id, q->set_visitors->visitors,
 		                      q->set_visitors->n_visitors, false);
 	case OP(CORRECT_EVENT): return apply_correct(w);
+	case OP(EDIT_ELDER): return apply_edit(w);
+	case OP(REMOVE_ELDER):
+		return remove_one(w, q->remove_elder->elder_id, q->remove_elder->reason,
+		                  q->remove_elder->note);
+	case OP(UNDO_IMPORT): return apply_undo_import(w);
 	case OP(FILE_REPORT): {
 		int64_t now = w->now;
 		r = query_file_report(w->txn, w->ig->pol, w->signer, q->file_report, now,
@@ -1396,8 +1745,11 @@ static int apply(struct wctx *w)
 	}
 	/* Registry changes are logged too: the log holds every accepted envelope
 	 * (a check-only import changed nothing). */
-	bool check =
-	    w->job->req->op_case == OP(IMPORT_ELDERS) && w->job->req->import_elders->check_only;
+	const tf_request *q = w->job->req;
+	bool check = (q->op_case == OP(IMPORT_ELDERS) && q->import_elders->check_only) ||
+	             (q->op_case == OP(IMPORT_VISITORS) && q->import_visitors->check_only) ||
+	             ((q->op_case == OP(IMPORT_ELDERS) || q->op_case == OP(IMPORT_VISITORS)) &&
+	              w->job->status != S(OK));
 	if (r == 0 && !check && w->job->req->op_case != OP(VISIT) &&
 	    w->job->req->op_case != OP(CARE_EVENT))
 		r = auditlog_append(w->txn, w->job->frame, w->job->frame_len, NULL);

@@ -60,12 +60,23 @@ void log_warn(const char *fmt, ...)
 	LOG_BODY(LOG_LEVEL_WARN, "warning: ", e);
 }
 
+void log_errorx(const char *fmt, ...)
+{
+	LOG_BODY(LOG_LEVEL_WARN, "error: ", 0);
+}
+
+void log_error(const char *fmt, ...)
+{
+	int e = errno;
+	LOG_BODY(LOG_LEVEL_WARN, "error: ", e);
+}
+
 void fatal(const char *fmt, ...)
 {
 	int e = errno;
 	va_list ap;
 	va_start(ap, fmt);
-	vlog(LOG_LEVEL_WARN, "fatal: ", 0, fmt, ap);
+	vlog(LOG_LEVEL_WARN, "error: ", 0, fmt, ap);
 	va_end(ap);
 	(void)e;
 	exit(1);

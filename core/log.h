@@ -17,6 +17,10 @@ void log_info(const char *fmt, ...) TF_PRINTF(1, 2);
 /* Appends ": strerror(errno)". */
 void log_warn(const char *fmt, ...) TF_PRINTF(1, 2);
 void log_warnx(const char *fmt, ...) TF_PRINTF(1, 2);
+/* For what stops the program or the command (issue 11: such a message
+ * says "error:", not "warning:"). log_error appends ": strerror(errno)". */
+void log_error(const char *fmt, ...) TF_PRINTF(1, 2);
+void log_errorx(const char *fmt, ...) TF_PRINTF(1, 2);
 /* Logs and exits with status 1. For start-up failures only. */
 void fatal(const char *fmt, ...) TF_PRINTF(1, 2) __attribute__((noreturn));
 

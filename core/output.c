@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 #include <utf8proc.h>
+#include <xlsxwriter.h>
 
 #include "table.h"
 
@@ -24,7 +26,10 @@ int output_format_parse(const char *name, enum output_format *out)
 	static const struct {
 		const char *name;
 		enum output_format fmt;
-	} names[] = {{"table", OUTPUT_TABLE}, {"csv", OUTPUT_CSV}, {"json", OUTPUT_JSON}};
+	} names[] = {{"table", OUTPUT_TABLE},
+	             {"csv", OUTPUT_CSV},
+	             {"json", OUTPUT_JSON},
+	             {"xlsx", OUTPUT_XLSX}};
 	for (size_t i = 0; name && i < sizeof names / sizeof names[0]; i++) {
 		if (strcasecmp(name, names[i].name) == 0) {
 			*out = names[i].fmt;
@@ -175,6 +180,36 @@ static int write_table(const struct output *o, FILE *f)
 
 /* ---- CSV ---- */
 
+static bool json_number_text(const char *s);
+
+/* Would Excel read s as a number and lose what makes it an id: leading
+ * zeros, digits past the 15th (1.52223E+11), or "1e5" as 100000? */
+static bool excel_would_convert(const char *s)
+{
+	size_t n = strlen(s);
+	return n >= 2 && s[0] >= '0' && s[0] <= '9' && strspn(s, "0123456789eE") == n;
+}
+
+/* Would Excel (or LibreOffice) take s as a formula? OWASP's list: =, +, -,
+ * @, and tab or CR, which some readers strip before looking. */
+static bool excel_would_evaluate(const char *s)
+{
+	/* A lone "-" (nobody, no rate) is text to every reader. */
+	if (strcmp(s, "-") == 0)
+		return false;
+	return *s && strchr("=+-@\t\r", *s) != NULL;
+}
+
+char *output_csv_text(const char *s)
+{
+	/* A tab, not ="...": the formula form is itself what the rule below
+	 * neutralises, and other readers show it verbatim. Excel keeps a cell
+	 * that begins with a tab as text, digits and all. */
+	const char *pre = excel_would_convert(s) ? "\t" : excel_would_evaluate(s) ? "'" : "";
+	char *out;
+	return asprintf(&out, "%s%s", pre, s) < 0 ? NULL : out;
+}
+
 static int write_csv_field(const char *s, FILE *f)
 {
 	/* RFC 4180: quote a field holding a comma, a quote or a line break,
@@ -197,12 +232,23 @@ static int write_csv_field(const char *s, FILE *f)
 	return fputc('"', f) == EOF ? -EIO : 0;
 }
 
-static int write_csv_line(const struct output *o, char *const *fields, FILE *f)
+/* One line; a data line (not the header) has its cells made safe for
+ * Excel, except the numbers of numeric columns. */
+static int write_csv_line(const struct output *o, char *const *fields, bool data, FILE *f)
 {
 	for (size_t c = 0; c < o->ncols; c++) {
 		if (c > 0 && fputc(',', f) == EOF)
 			return -EIO;
-		int r = write_csv_field(fields[c], f);
+		int r;
+		if (!data || (o->numeric[c] && json_number_text(fields[c]))) {
+			r = write_csv_field(fields[c], f);
+		} else {
+			char *safe = output_csv_text(fields[c]);
+			if (!safe)
+				return -ENOMEM;
+			r = write_csv_field(safe, f);
+			free(safe);
+		}
 		if (r < 0)
 			return r;
 	}
@@ -213,9 +259,9 @@ static int write_csv(const struct output *o, FILE *f)
 {
 	if (fputs("\xef\xbb\xbf", f) == EOF)
 		return -EIO;
-	int r = write_csv_line(o, o->headers, f);
+	int r = write_csv_line(o, o->headers, false, f);
 	for (size_t row = 0; r == 0 && row < o->rows; row++)
-		r = write_csv_line(o, o->cells + row * o->ncols, f);
+		r = write_csv_line(o, o->cells + row * o->ncols, true, f);
 	return r;
 }
 
@@ -332,6 +378,107 @@ out:
 	return r;
 }
 
+/* ---- xlsx ---- */
+
+/* Copies the file at path to f. Returns 0 or -EIO. */
+static int copy_file(const char *path, FILE *f)
+{
+	FILE *in = fopen(path, "rb");
+	if (!in)
+		return -EIO;
+	char buf[65536];
+	size_t n;
+	int r = 0;
+	while (r == 0 && (n = fread(buf, 1, sizeof buf, in)) > 0)
+		if (fwrite(buf, 1, n, f) != n)
+			r = -EIO;
+	if (ferror(in))
+		r = -EIO;
+	fclose(in);
+	return r;
+}
+
+/* Column widths in characters, as a table counts them (a Chinese character
+ * two), capped so a long note does not make a sheet unreadable. */
+static double xlsx_width(const struct output *o, size_t c)
+{
+	size_t w = table_width(o->headers[c]);
+	for (size_t row = 0; row < o->rows && row < 1000; row++) {
+		size_t cw = table_width(cell(o, row, c));
+		if (cw > w)
+			w = cw;
+	}
+	return (double)(w < 8 ? 8 : w > 60 ? 60 : w) + 1;
+}
+
+static int write_xlsx_file(const struct output *o, const char *path)
+{
+	lxw_workbook_options opt = {.constant_memory = LXW_TRUE, .tmpdir = NULL};
+	lxw_workbook *wb = workbook_new_opt(path, &opt);
+	if (!wb)
+		return -ENOMEM;
+	lxw_worksheet *ws = workbook_add_worksheet(wb, NULL);
+	lxw_format *bold = workbook_add_format(wb);
+	if (!ws || !bold) {
+		workbook_close(wb);
+		return -ENOMEM;
+	}
+	format_set_bold(bold);
+	/* Text cells stay text when edited: the "@" number format. */
+	lxw_format *text = workbook_add_format(wb);
+	if (text)
+		format_set_num_format(text, "@");
+	lxw_error e = LXW_NO_ERROR;
+	for (size_t c = 0; e == LXW_NO_ERROR && c < o->ncols && c < LXW_COL_MAX; c++)
+		e = worksheet_set_column(ws, (lxw_col_t)c, (lxw_col_t)c, xlsx_width(o, c),
+		                         o->numeric[c] ? NULL : text);
+	for (size_t c = 0; e == LXW_NO_ERROR && c < o->ncols && c < LXW_COL_MAX; c++)
+		e = worksheet_write_string(ws, 0, (lxw_col_t)c, o->headers[c], bold);
+	if (e == LXW_NO_ERROR)
+		worksheet_freeze_panes(ws, 1, 0);
+	for (size_t row = 0; e == LXW_NO_ERROR && row < o->rows && row + 1 < LXW_ROW_MAX; row++) {
+		for (size_t c = 0; e == LXW_NO_ERROR && c < o->ncols && c < LXW_COL_MAX; c++) {
+			const char *s = cell(o, row, c);
+			lxw_row_t r = (lxw_row_t)(row + 1);
+			if (!*s)
+				continue;
+			/* write_string never makes a formula, so a note that begins
+			 * with "=" stays a note. */
+			if (o->numeric[c] && json_number_text(s))
+				e = worksheet_write_number(ws, r, (lxw_col_t)c, strtod(s, NULL),
+				                           NULL);
+			else
+				e = worksheet_write_string(ws, r, (lxw_col_t)c, s, text);
+		}
+	}
+	lxw_error ce = workbook_close(wb);
+	if (e == LXW_ERROR_MEMORY_MALLOC_FAILED)
+		return -ENOMEM;
+	return e == LXW_NO_ERROR && ce == LXW_NO_ERROR ? 0 : -EIO;
+}
+
+/* libxlsxwriter writes to a named file: one made under $TMPDIR, copied to
+ * f, then removed. */
+static int write_xlsx(const struct output *o, FILE *f)
+{
+	const char *dir = getenv("TMPDIR");
+	char *path;
+	if (asprintf(&path, "%s/tanfang-XXXXXX.xlsx", dir && *dir ? dir : "/tmp") < 0)
+		return -ENOMEM;
+	int fd = mkstemps(path, 5);
+	if (fd < 0) {
+		free(path);
+		return -EIO;
+	}
+	close(fd);
+	int r = write_xlsx_file(o, path);
+	if (r == 0)
+		r = copy_file(path, f);
+	unlink(path);
+	free(path);
+	return r;
+}
+
 int output_write(const struct output *o, enum output_format fmt, FILE *f)
 {
 	int r;
@@ -339,6 +486,7 @@ int output_write(const struct output *o, enum output_format fmt, FILE *f)
 	case OUTPUT_TABLE: r = write_table(o, f); break;
 	case OUTPUT_CSV: r = write_csv(o, f); break;
 	case OUTPUT_JSON: r = write_json(o, f); break;
+	case OUTPUT_XLSX: r = write_xlsx(o, f); break;
 	default: abort();
 	}
 	if (r == 0 && fflush(f) == EOF)

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <utf8proc.h>
 
 #define DEFAULT_TIMEZONE "Asia/Shanghai"
 #define N_HIGH_MAX       (sizeof(((struct policy *)0)->high_sets) / sizeof(uint32_t))
@@ -63,6 +64,7 @@ int policy_default(struct policy **out)
 	     * calendar month (the 100% monthly visit rate target). */
 	    {
 	        .name = "monthly_visit",
+	        .label = "每月探访",
 	        .kinds = BIT(TANFANG__V1__VISIT_KIND__VISIT_KIND_DOOR) |
 	                 BIT(TANFANG__V1__VISIT_KIND__VISIT_KIND_PHONE),
 	        .duty = DUTY_ELDER,
@@ -73,6 +75,7 @@ int policy_default(struct policy **out)
 	     * at least once a month. */
 	    {
 	        .name = "party_member",
+	        .label = "党员探访",
 	        .roles = BIT(TANFANG__V1__ROLE__ROLE_PARTY_MEMBER),
 	        .kinds = BIT(TANFANG__V1__VISIT_KIND__VISIT_KIND_DOOR) |
 	                 BIT(TANFANG__V1__VISIT_KIND__VISIT_KIND_PARTY_MEMBER),
@@ -83,6 +86,7 @@ int policy_default(struct policy **out)
 	    /* "1+2": each of the two neighbour households checks every 7 days. */
 	    {
 	        .name = "neighbour_check",
+	        .label = "1+2邻里查看",
 	        .kinds = BIT(TANFANG__V1__VISIT_KIND__VISIT_KIND_NEIGHBOUR_CHECK),
 	        .duty = DUTY_NEIGHBOUR,
 	        .period = {PERIOD_DAYS, 7},
@@ -93,6 +97,7 @@ int policy_default(struct policy **out)
 	    /* High-risk tier: weekly. */
 	    {
 	        .name = "high_risk_weekly",
+	        .label = "高风险每周探访",
 	        .tiers = BIT(TANFANG__V1__RISK_TIER__RISK_TIER_HIGH),
 	        .kinds = BIT(TANFANG__V1__VISIT_KIND__VISIT_KIND_DOOR) |
 	                 BIT(TANFANG__V1__VISIT_KIND__VISIT_KIND_PHONE),
@@ -105,6 +110,7 @@ int policy_default(struct policy **out)
 	     * from the event's own time. */
 	    {
 	        .name = "after_major_change",
+	        .label = "重大变化后探访",
 	        .kinds = BIT(TANFANG__V1__VISIT_KIND__VISIT_KIND_DOOR),
 	        .duty = DUTY_ELDER,
 	        .report = REPORT_NONE,
@@ -242,11 +248,12 @@ enum rule_key {
 	RK_REPORT,
 	RK_HOSPITAL,
 	RK_AFTER_EVENTS,
-	RK_WITHIN
+	RK_WITHIN,
+	RK_LABEL
 };
 static const char *const rule_keys[] = {"elders",       "tiers",  "kinds",  "roles",
                                         "duty",         "period", "report", "while_hospitalised",
-                                        "after_events", "within"};
+                                        "after_events", "within", "label"};
 enum policy_key { PK_TIMEZONE, PK_HIGH_RISK };
 static const char *const policy_keys[] = {"timezone", "high_risk"};
 
@@ -586,6 +593,19 @@ static bool policy_key(struct parser *ps, int key, char *value)
 	abort();
 }
 
+/* A label goes into replies as a protobuf string: UTF-8 only. */
+static bool utf8_valid(const char *s)
+{
+	while (*s) {
+		utf8proc_int32_t cp;
+		utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s, -1, &cp);
+		if (k <= 0)
+			return false;
+		s += k;
+	}
+	return true;
+}
+
 static bool rule_key(struct parser *ps, int key, char *value)
 {
 	static const char *const duties[] = {"elder", "assigned", "neighbour"};
@@ -597,6 +617,14 @@ static bool rule_key(struct parser *ps, int key, char *value)
 	int v;
 
 	switch (key) {
+	case RK_LABEL:
+		if (strlen(value) >= sizeof r->label || !utf8_valid(value)) {
+			fail(ps, ps->line, "bad label (UTF-8 text, at most %zu bytes)",
+			     sizeof r->label - 1);
+			return false;
+		}
+		snprintf(r->label, sizeof r->label, "%s", value);
+		return true;
 	case RK_ELDERS:
 		r->all_elders = strcmp(value, "all") == 0;
 		if (r->all_elders) {

@@ -24,10 +24,15 @@ enum duty_kind {
 /* Which column of the monthly report a rule feeds. */
 enum report_column { REPORT_NONE, REPORT_VISIT, REPORT_PARTY, REPORT_NEIGHBOUR };
 
-#define POLICY_NAME_MAX 48
+#define POLICY_NAME_MAX  48
+#define POLICY_LABEL_MAX 96
 
 struct policy_rule {
 	char name[POLICY_NAME_MAX]; /* the INI section name after "rule.", e.g. "monthly_visit" */
+	/* What people call it, shown in tables (issue 11, item 6): the
+	 * optional `label`, e.g. 每月探访; "" when none. Not part of the
+	 * fingerprint: it changes no duty. */
+	char label[POLICY_LABEL_MAX];
 	/* Which elders: an elder matches if it has any category in `categories`
 	 * (bit i = Category value i; 0 = any elder with at least one category)
 	 * AND its tier is in `tiers` (bit i = RiskTier value i; 0 = any tier). */

@@ -25,8 +25,10 @@
  * million elders; walking parent links per elder would dominate. */
 
 struct smap_entry {
-	char *key;
+	uint64_t hash; /* of key; 0 marks a free slot (hash_str never gives 0) */
 	long val;
+	char *key;      /* small, or its own allocation */
+	char small[40]; /* keys up to 39 bytes (ids, codes) live here: one cache line */
 };
 
 struct smap {
@@ -34,33 +36,51 @@ struct smap {
 	size_t cap, n;
 };
 
+/* FNV-1a, never 0 (0 marks a free slot). */
 static uint64_t hash_str(const char *s)
 {
 	uint64_t h = 1469598103934665603ull;
 	while (*s)
 		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
-	return h;
+	return h ? h : 1;
 }
 
 static void smap_free(struct smap *m)
 {
 	for (size_t i = 0; i < m->cap; i++)
-		free(m->tab[i].key);
+		if (m->tab[i].hash && m->tab[i].key != m->tab[i].small)
+			free(m->tab[i].key);
 	free(m->tab);
 	memset(m, 0, sizeof *m);
 }
 
-/* Returns the entry's slot, NULL if absent. */
+/* Returns the entry's slot, NULL if absent. Entries stay where they are
+ * until the next smap_put. */
 static struct smap_entry *smap_get(const struct smap *m, const char *key)
 {
 	if (!m->cap)
 		return NULL;
-	for (size_t i = hash_str(key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
-		if (!m->tab[i].key)
+	uint64_t h = hash_str(key);
+	for (size_t i = h & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+		struct smap_entry *e = &m->tab[i];
+		if (!e->hash)
 			return NULL;
-		if (strcmp(m->tab[i].key, key) == 0)
-			return &m->tab[i];
+		if (e->hash == h && strcmp(e->key, key) == 0)
+			return e;
 	}
+}
+
+/* Moves entry e into an empty slot of m (keys in small move with it). */
+static void smap_place(struct smap *m, const struct smap_entry *e)
+{
+	size_t j = e->hash & (m->cap - 1);
+	while (m->tab[j].hash)
+		j = (j + 1) & (m->cap - 1);
+	struct smap_entry *d = &m->tab[j];
+	*d = *e;
+	if (e->key == e->small)
+		d->key = d->small;
+	m->n++;
 }
 
 static int smap_put(struct smap *m, const char *key, long val)
@@ -71,30 +91,25 @@ static int smap_put(struct smap *m, const char *key, long val)
 		return 0;
 	}
 	if ((m->n + 1) * 2 > m->cap) {
-		struct smap big = {calloc(m->cap ? m->cap * 2 : 64, sizeof *m->tab),
-		                   m->cap ? m->cap * 2 : 64, 0};
+		size_t cap = m->cap ? m->cap * 2 : 64;
+		struct smap big = {calloc(cap, sizeof *m->tab), cap, 0};
 		if (!big.tab)
 			return -ENOMEM;
-		for (size_t i = 0; i < m->cap; i++) {
-			if (!m->tab[i].key)
-				continue;
-			size_t j = hash_str(m->tab[i].key) & (big.cap - 1);
-			while (big.tab[j].key)
-				j = (j + 1) & (big.cap - 1);
-			big.tab[j] = m->tab[i];
-			big.n++;
-		}
+		for (size_t i = 0; i < m->cap; i++)
+			if (m->tab[i].hash)
+				smap_place(&big, &m->tab[i]);
 		free(m->tab);
 		*m = big;
 	}
-	size_t j = hash_str(key) & (m->cap - 1);
-	while (m->tab[j].key)
-		j = (j + 1) & (m->cap - 1);
-	m->tab[j].key = strdup(key);
-	if (!m->tab[j].key)
+	struct smap_entry n = {.hash = hash_str(key), .val = val};
+	size_t len = strlen(key);
+	if (len < sizeof n.small) {
+		memcpy(n.small, key, len + 1);
+		n.key = n.small;
+	} else if (!(n.key = strdup(key))) {
 		return -ENOMEM;
-	m->tab[j].val = val;
-	m->n++;
+	}
+	smap_place(m, &n);
 	return 0;
 }
 
@@ -268,7 +283,7 @@ static int q_registry(struct q *q, struct msgs *keep, Tanfang__V1__RegistryList 
 		r = store_cursor_next(cur, &k, &kl, &v, &vl);
 	for (; r == 0; r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
 		void *m;
-		r = wire_unpack(keep->type, v, vl, &m);
+		r = wire_unpack_stored(keep->type, v, vl, &m);
 		if (r < 0) {
 			r = TF_E_CORRUPT;
 			break;
@@ -386,7 +401,7 @@ static int get_kept(struct q *q, enum store_db db, const char *key, size_t kl, s
 	int r = store_get(q->txn, db, key, kl, &v, &vl);
 	if (r < 0)
 		return r;
-	if (wire_unpack(keep->type, v, vl, out) < 0)
+	if (wire_unpack_stored(keep->type, v, vl, out) < 0)
 		return TF_E_CORRUPT;
 	r = msgs_push(keep, *out);
 	if (r < 0) {
@@ -394,6 +409,47 @@ static int get_kept(struct q *q, enum store_db db, const char *key, size_t kl, s
 		*out = NULL;
 	}
 	return r;
+}
+
+static bool elder_duty_falls_to(const struct policy *pol, const char *rule, int role);
+
+/* An elder-wide duty names the elder's assigned visitors whose role counts
+ * under the rule (issue 11, item 6), in it->assigned_ids / _names. */
+static int overdue_assigned(struct q *q, const tf_elder *e, const char *rule, struct msgs *keep,
+                            Tanfang__V1__OverdueItem *it)
+{
+	if (!e->n_visitors)
+		return 0;
+	char **ids = calloc(e->n_visitors, sizeof *ids);
+	char **names = calloc(e->n_visitors, sizeof *names);
+	int r = !ids || !names ? -ENOMEM : msgs_push(&keep[2], ids);
+	if (r < 0) {
+		free(ids);
+		free(names);
+		return r;
+	}
+	if ((r = msgs_push(&keep[2], names)) < 0) {
+		free(names);
+		return r;
+	}
+	size_t n = 0;
+	for (size_t i = 0; i < e->n_visitors; i++) {
+		tf_visitor *v;
+		r = get_kept(q, DB_VISITORS, e->visitors[i], strlen(e->visitors[i]), &keep[3],
+		             (void **)&v);
+		if (r == -ENOENT)
+			continue;
+		if (r < 0)
+			return r;
+		if (!elder_duty_falls_to(q->pol, rule, (int)v->role))
+			continue;
+		ids[n] = v->id;
+		names[n++] = v->name;
+	}
+	it->assigned_ids = ids;
+	it->assigned_names = names;
+	it->n_assigned_ids = it->n_assigned_names = n;
+	return 0;
 }
 
 static int overdue_item(struct q *q, int64_t due, const char *elder, const char *rule,
@@ -419,8 +475,13 @@ static int overdue_item(struct q *q, int64_t due, const char *elder, const char 
 		r = get_kept(q, DB_ELDERS, elder, strlen(elder), &keep[1], (void **)&e);
 	if (r == 0)
 		it->elder_name = e->name;
+	if (r == 0 && !*visitor)
+		r = overdue_assigned(q, e, rule, keep, it);
 	if (r < 0 && r != -ENOENT)
 		return r;
+	const struct policy_rule *pr = policy_find(q->pol, rule);
+	if (pr && *pr->label)
+		it->rule_label = (char *)pr->label;
 	/* The strings point into the decoded duty/elder kept alive in `keep`,
 	 * or into the caller's key copy, which is duplicated here. */
 	char *dup = malloc(strlen(elder) + strlen(rule) + strlen(visitor) + strlen(area) + 4);
@@ -460,6 +521,178 @@ static int duty_area(struct q *q, const uint8_t *key, size_t kl, char *out, size
 	return 0;
 }
 
+/* A due-index key (be64 due || elder \0 rule \0 visitor), copied. */
+struct due_key {
+	size_t len;
+	uint8_t k[264];
+};
+
+struct due_keys {
+	struct due_key *v;
+	size_t n, cap;
+};
+
+/* Beyond this a visitor's list is cut (and the count says "at least"). */
+#define VISITOR_DUTIES_MAX 200000
+
+static int due_keys_push(struct due_keys *d, int64_t due, const void *key, size_t kl)
+{
+	if (kl + 8 > sizeof d->v[0].k)
+		return TF_E_CORRUPT;
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? 2 * d->cap : 64;
+		struct due_key *v = realloc(d->v, cap * sizeof *v);
+		if (!v)
+			return -ENOMEM;
+		d->v = v, d->cap = cap;
+	}
+	struct due_key *e = &d->v[d->n++];
+	store_be64(e->k, (uint64_t)due);
+	memcpy(e->k + 8, key, kl);
+	e->len = kl + 8;
+	return 0;
+}
+
+static int due_key_cmp(const void *pa, const void *pb)
+{
+	const struct due_key *a = pa, *b = pb;
+	int c = memcmp(a->k, b->k, a->len < b->len ? a->len : b->len);
+	return c ? c : (a->len > b->len) - (a->len < b->len);
+}
+
+/* Does an elder-wide duty under rule (a policy rule name, or "1+2 not set
+ * up") fall to an assigned visitor of this role? The rule's counting roles
+ * decide; finding two neighbour households ("not set up") falls to the
+ * village's own staff, not to a party member or a volunteer. */
+static bool elder_duty_falls_to(const struct policy *pol, const char *rule, int role)
+{
+	const struct policy_rule *r = policy_find(pol, rule);
+	if (!r)
+		return strcmp(rule, SCHEDULE_NOT_SET_UP) == 0 &&
+		       (role == ROLE(GRID_WORKER) || role == ROLE(VILLAGE_CADRE) ||
+		        role == ROLE(CIVIL_AFFAIRS_ASSISTANT) || role == ROLE(SOCIAL_WORKER));
+	return r->duty == DUTY_ELDER && (!r->roles || (r->roles & (1u << role)));
+}
+
+/* The elder-wide duties of elder e due by until that fall to visitor
+ * (issue 11, item 6: "overdue --visitor G" finds a grid worker's monthly
+ * visits), appended to d. */
+static int visitor_elder_duties(struct q *q, const tf_elder *e, int role, int64_t until,
+                                struct due_keys *d)
+{
+	size_t pl = strlen(e->id) + 1;
+	struct store_cursor *cur;
+	int r = store_cursor_open(q->txn, DB_DUTIES, &cur);
+	if (r < 0)
+		return r;
+	const void *k, *v;
+	size_t kl, vl;
+	for (r = store_cursor_seek(cur, e->id, pl, &k, &kl, &v, &vl); r == 0;
+	     r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
+		if (kl < pl || memcmp(k, e->id, pl) != 0)
+			break;
+		const char *rule = (const char *)k + pl;
+		size_t rl = strnlen(rule, kl - pl);
+		/* elder \0 rule \0 and no visitor: an elder-wide duty. */
+		if (pl + rl + 1 != kl || rl >= POLICY_NAME_MAX)
+			continue;
+		char name[POLICY_NAME_MAX];
+		memcpy(name, rule, rl);
+		name[rl] = '\0';
+		if (!elder_duty_falls_to(q->pol, name, role))
+			continue;
+		tf_duty *duty;
+		if (wire_unpack(WIRE_DUTY, v, vl, (void **)&duty) < 0) {
+			r = TF_E_CORRUPT;
+			break;
+		}
+		int64_t due = duty->due_at;
+		wire_free(WIRE_DUTY, duty);
+		if (!due || due > until)
+			continue;
+		if (d->n >= VISITOR_DUTIES_MAX)
+			break;
+		if ((r = due_keys_push(d, due, k, kl)) < 0)
+			break;
+	}
+	store_cursor_close(cur);
+	return r == -ENOENT ? 0 : r;
+}
+
+/* Every duty of visitor vis due by until, in due order: those that name
+ * the visitor (DB_DUE_VISITOR) and the elder-wide duties of the elders the
+ * visitor is assigned to (DB_ASSIGNED, then the elder's duties). A
+ * visitor serves hundreds of elders, not a banner: collected whole. */
+static int visitor_duties(struct q *q, const tf_visitor *vis, int64_t until, struct due_keys *d)
+{
+	size_t pl = strlen(vis->id) + 1;
+	struct store_cursor *cur;
+	int r = store_cursor_open(q->txn, DB_DUE_VISITOR, &cur);
+	if (r < 0)
+		return r;
+	const void *k, *v;
+	size_t kl, vl;
+	for (r = store_cursor_seek(cur, vis->id, pl, &k, &kl, &v, &vl); r == 0;
+	     r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
+		if (kl < pl + 8 || memcmp(k, vis->id, pl) != 0)
+			break;
+		int64_t due = (int64_t)store_get_be64((const uint8_t *)k + pl);
+		if (due > until || d->n >= VISITOR_DUTIES_MAX)
+			break;
+		if ((r = due_keys_push(d, due, (const uint8_t *)k + pl + 8, kl - pl - 8)) < 0)
+			break;
+	}
+	store_cursor_close(cur);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if ((r = store_cursor_open(q->txn, DB_ASSIGNED, &cur)) < 0)
+		return r;
+	for (r = store_cursor_seek(cur, vis->id, pl, &k, &kl, &v, &vl); r == 0;
+	     r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
+		if (kl < pl || memcmp(k, vis->id, pl) != 0)
+			break;
+		char id[REGISTRY_ID_MAX + 1];
+		if (kl - pl > REGISTRY_ID_MAX)
+			continue;
+		memcpy(id, (const char *)k + pl, kl - pl);
+		id[kl - pl] = '\0';
+		tf_elder *e;
+		r = registry_get_elder(q->txn, id, &e);
+		if (r == -ENOENT)
+			continue;
+		if (r < 0)
+			break;
+		/* Assigned as a visitor, not as a neighbour household. */
+		bool visitor = false;
+		for (size_t i = 0; i < e->n_visitors; i++)
+			if (strcmp(e->visitors[i], vis->id) == 0)
+				visitor = true;
+		if (visitor)
+			r = visitor_elder_duties(q, e, (int)vis->role, until, d);
+		wire_free(WIRE_ELDER, e);
+		if (r < 0)
+			break;
+	}
+	store_cursor_close(cur);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if (d->n)
+		qsort(d->v, d->n, sizeof *d->v, due_key_cmp);
+	return 0;
+}
+
+/* The rule names of the policy, for a refusal: "a, b, c". */
+static void rule_names(const struct policy *pol, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	size_t n = 0;
+	for (size_t i = 0; i < pol->n_rules; i++)
+		n += (size_t)snprintf(buf + n, n < size ? size - n : 0, "%s%s", i ? ", " : "",
+		                      pol->rules[i].name);
+	if (n < size)
+		snprintf(buf + n, size - n, ", %s", SCHEDULE_NOT_SET_UP);
+}
+
 static int q_overdue(struct q *q, struct msgs keep[4], Tanfang__V1__OverdueList *list,
                      Tanfang__V1__OverdueItem **items_out)
 {
@@ -469,6 +702,29 @@ static int q_overdue(struct q *q, struct msgs keep[4], Tanfang__V1__OverdueList 
 		return r;
 	if (o->horizon_s < 0 || o->horizon_s > 366 * 86400)
 		return refuse(q, S(INVALID), "horizon must be 0 to 366 days");
+	/* A rule or visitor that does not exist is an error, not an empty
+	 * "all clear" (issue 11, item 6: "--rule monthly" was a typo). */
+	if (*o->rule && !policy_find(q->pol, o->rule) &&
+	    strcmp(o->rule, SCHEDULE_NOT_SET_UP) != 0) {
+		char names[300];
+		rule_names(q->pol, names, sizeof names);
+		return refuse(q, S(NOT_FOUND), "no rule '%s' in the policy (rules: %s)", o->rule,
+		              names);
+	}
+	bool by_visitor = *o->visitor_id;
+	tf_visitor *vis = NULL;
+	if (by_visitor) {
+		r = registry_get_visitor(q->txn, o->visitor_id, &vis);
+		if (r == -ENOENT)
+			return refuse(q, S(NOT_FOUND), "no visitor %s", o->visitor_id);
+		if (r < 0)
+			return r;
+		r = msgs_push(&keep[3], vis);
+		if (r < 0) {
+			wire_free(WIRE_VISITOR, vis);
+			return r;
+		}
+	}
 	unsigned limit = o->limit ? o->limit : 50;
 	if (limit > 1000)
 		limit = 1000;
@@ -482,30 +738,38 @@ static int q_overdue(struct q *q, struct msgs keep[4], Tanfang__V1__OverdueList 
 	/* The whole registry walks the due index; a scope walks its own
 	 * entries in the per-area index (scope \0 due duty), so a township's
 	 * first page does not pass over the rest of the banner; one visitor's
-	 * duties are their own prefix of the per-visitor index, filtered by
-	 * the scope. */
-	bool by_visitor = *o->visitor_id;
-	const char *pfx = by_visitor ? o->visitor_id : q->scope;
-	char prefix[REGISTRY_ID_MAX + 2] = "";
-	size_t pl = *pfx ? strlen(pfx) + 1 : 0;
-	if (pl > sizeof prefix)
-		return refuse(q, S(INVALID), "%s too long",
-		              by_visitor ? "visitor id" : "area code");
-	memcpy(prefix, pfx, pl);
-	struct store_cursor *cur;
-	r = store_cursor_open(q->txn,
-	                      by_visitor ? DB_DUE_VISITOR
-	                      : pl       ? DB_DUE_AREA
-	                                 : DB_DUE,
-	                      &cur);
-	if (r < 0)
+	 * duties are collected whole (visitor_duties), filtered by the scope. */
+	struct due_keys vd = {0};
+	if (by_visitor && (r = visitor_duties(q, vis, until, &vd)) < 0) {
+		free(vd.v);
 		return r;
-	const void *k, *v;
-	size_t kl, vl;
-	bool capped = false;
+	}
+	const char *pfx = q->scope;
+	char prefix[REGISTRY_ID_MAX + 2] = "";
+	size_t pl = *pfx && !by_visitor ? strlen(pfx) + 1 : 0;
+	if (pl > sizeof prefix) {
+		free(vd.v);
+		return refuse(q, S(INVALID), "area code too long");
+	}
+	memcpy(prefix, pfx, pl);
+	struct store_cursor *cur = NULL;
+	if (!by_visitor && (r = store_cursor_open(q->txn, pl ? DB_DUE_AREA : DB_DUE, &cur)) < 0)
+		return r;
+	const void *k = NULL, *v;
+	size_t kl = 0, vl, vi = 0;
+	bool capped = by_visitor && vd.n >= VISITOR_DUTIES_MAX;
 	uint64_t examined = 0;
-	for (r = store_cursor_seek(cur, prefix, pl, &k, &kl, &v, &vl); r == 0;
-	     r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
+	if (by_visitor) {
+		r = vd.n ? 0 : -ENOENT;
+		if (!r)
+			k = vd.v[0].k, kl = vd.v[0].len;
+	} else {
+		r = store_cursor_seek(cur, prefix, pl, &k, &kl, &v, &vl);
+	}
+	for (; r == 0; r = by_visitor ? (++vi < vd.n ? 0 : -ENOENT)
+	                              : store_cursor_next(cur, &k, &kl, &v, &vl)) {
+		if (by_visitor)
+			k = vd.v[vi].k, kl = vd.v[vi].len;
 		if (kl < pl || memcmp(k, prefix, pl) != 0)
 			break;
 		char buf[256], area[32];
@@ -520,13 +784,11 @@ static int q_overdue(struct q *q, struct msgs keep[4], Tanfang__V1__OverdueList 
 		/* The first page must come back in milliseconds even from a
 		 * store where most of a million elders are overdue: the walk
 		 * beyond the page is bounded, and the count says so. */
-		if (++examined > (uint64_t)o->offset + limit + OVERDUE_COUNT_CAP) {
+		if (!by_visitor && ++examined > (uint64_t)o->offset + limit + OVERDUE_COUNT_CAP) {
 			capped = true;
 			break;
 		}
 		if (*o->rule && strcmp(o->rule, rule) != 0)
-			continue;
-		if (*o->visitor_id && strcmp(o->visitor_id, visitor) != 0)
 			continue;
 		bool have_area = false;
 		if (by_visitor && *q->scope) {
@@ -553,6 +815,7 @@ static int q_overdue(struct q *q, struct msgs keep[4], Tanfang__V1__OverdueList 
 		total++;
 	}
 	store_cursor_close(cur);
+	free(vd.v);
 	if (r < 0 && r != -ENOENT)
 		return r;
 	list->items = item_ptrs(&keep[2], items, sizeof *items, n);
@@ -676,7 +939,7 @@ static int collect_area(const tf_area *a, void *ctx)
 	int r = wire_pack(WIRE_AREA, a, &buf, &len);
 	if (r < 0)
 		return r;
-	r = wire_unpack(WIRE_AREA, buf, len, (void **)&set->a[set->n]);
+	r = wire_unpack_stored(WIRE_AREA, buf, len, (void **)&set->a[set->n]);
 	free(buf);
 	if (r < 0)
 		return r;
@@ -778,6 +1041,7 @@ static unsigned owed(const struct policy_rule *r, int64_t seconds)
 /* One elder's month: its spans (raw values, decoded on demand) and the
  * month's visits. */
 #define MONTH_VISITS_MAX 512
+#define ROLE_UNKNOWN     (-2) /* a visit's role not looked up yet (-1: none) */
 struct elder_month {
 	char id[REGISTRY_ID_MAX + 1];
 	size_t n_spans;
@@ -940,17 +1204,25 @@ static int late_facts(struct q *q, struct report *rp, const char *elder, const c
 		if ((int64_t)store_get_be64((const uint8_t *)k + pl) >= rp->end)
 			continue;
 		tf_elder_fact *f;
-		if (wire_unpack(WIRE_ELDER_FACT, v, vl, (void **)&f) < 0) {
+		if (wire_unpack_stored(WIRE_ELDER_FACT, v, vl, (void **)&f) < 0) {
 			r = TF_E_CORRUPT;
 			break;
 		}
 		if (f->received_at > rp->filed_at) {
-			const char *kind = f->kind == TANFANG__STORE__ELDER_FACT__KIND__KIND_CORRECT
-			                       ? "correction"
-			                   : f->event ? "care_event"
-			                              : "registry";
+			bool erase = f->kind == TANFANG__STORE__ELDER_FACT__KIND__KIND_ERASE,
+			     restore = f->kind == TANFANG__STORE__ELDER_FACT__KIND__KIND_RESTORE;
+			const char *kind =
+			    f->kind == TANFANG__STORE__ELDER_FACT__KIND__KIND_CORRECT || erase ||
+			            restore
+			        ? "correction"
+			    : f->event ? "care_event"
+			               : "registry";
 			const char *what =
-			    f->event ? wire_event_type_name(f->event)
+			    erase     ? "removed: entered in error"
+			    : restore ? "removal withdrawn"
+			    : f->kind == TANFANG__STORE__ELDER_FACT__KIND__KIND_EDIT
+			        ? "registry edit"
+			    : f->event ? wire_event_type_name(f->event)
 			    : f->kind == TANFANG__STORE__ELDER_FACT__KIND__KIND_STATUS
 			        ? wire_elder_status_name(f->status)
 			    : f->kind == TANFANG__STORE__ELDER_FACT__KIND__KIND_NEIGHBOURS
@@ -960,8 +1232,10 @@ static int late_facts(struct q *q, struct report *rp, const char *elder, const c
 			    : f->kind == TANFANG__STORE__ELDER_FACT__KIND__KIND_CORRECT
 			        ? "event withdrawn"
 			        : "registry entry";
-			r = add_late(rp, kind, elder, area, f->effective_at, f->received_at,
-			             f->signer, what);
+			/* A removal holds for all time (stored at 0): shown when made. */
+			r = add_late(rp, kind, elder, area,
+			             erase || restore ? f->received_at : f->effective_at,
+			             f->received_at, f->signer, what);
 		}
 		wire_free(WIRE_ELDER_FACT, f);
 		if (r < 0)
@@ -969,6 +1243,24 @@ static int late_facts(struct q *q, struct report *rp, const char *elder, const c
 	}
 	store_cursor_close(cur);
 	return r == -ENOENT ? 0 : r;
+}
+
+/* Does visit k of the elder's month count for the rule, for holder (a
+ * household's duty; "" for the elder's)? 1, 0 or a negative code. The
+ * visitor's role is looked up only for a rule that names roles, once per
+ * visit: most visits need none. */
+static int visit_counts(struct q *q, struct report *rp, struct elder_month *m, size_t k,
+                        const struct policy_rule *rule, const char *holder)
+{
+	const struct month_visit *mv = &m->visits[k];
+	if (rule->duty != DUTY_ELDER && strcmp(holder, mv->visitor) != 0)
+		return 0;
+	if (rule->roles && m->roles[k] == ROLE_UNKNOWN) {
+		int r = report_role(q, rp, mv->visitor, mv->at, &m->roles[k]);
+		if (r < 0)
+			return r;
+	}
+	return schedule_visit_counts(rule, holder, mv->visitor, m->roles[k], mv->kind);
 }
 
 static int report_elder(struct q *q, struct report *rp, struct elder_month *m)
@@ -994,19 +1286,28 @@ static int report_elder(struct q *q, struct report *rp, struct elder_month *m)
 				break;
 			j--;
 		}
-		if (j < 0)
-			return 0; /* never present (registered as gone) */
+		if (j < 0) {
+			/* Never present: registered as gone, or removed as entered
+			 * in error; a filed month lists a removal made since. */
+			if (!rp->filed_at || !smap_get(&rp->late_elders, m->id))
+				return 0;
+			for (long i = 0; i <= iend; i++) {
+				tf_elder *si;
+				if ((r = span_state(m, i, &si)) < 0)
+					return r;
+				if (smap_get(&rp->index, si->area))
+					return late_facts(q, rp, m->id, si->area);
+			}
+			return 0;
+		}
 		left_before = m->from[j + 1] < S;
 		tstar = m->from[j + 1] - 1;
 	}
 	struct smap_entry *ent = left_before ? NULL : report_row_of(rp, st->area);
 	if (!ent && !rp->filed_at)
 		return 0; /* counted outside this scope, or gone before the month */
-	for (size_t i = 0; i < m->n_visits; i++) {
-		r = report_role(q, rp, m->visits[i].visitor, m->visits[i].at, &m->roles[i]);
-		if (r < 0)
-			return r;
-	}
+	for (size_t i = 0; i < m->n_visits; i++)
+		m->roles[i] = ROLE_UNKNOWN;
 	if (rp->filed_at) {
 		/* Late facts of a filed month: for an elder that was in the scope
 		 * at any time up to the month's end, so a late death dated before
@@ -1045,8 +1346,10 @@ static int report_elder(struct q *q, struct report *rp, struct elder_month *m)
 			bool visited = false, visited_under = false;
 			for (size_t k = 0; k < m->n_visits; k++) {
 				const struct month_visit *mv = &m->visits[k];
-				if (!schedule_visit_counts(rule, "", mv->visitor, m->roles[k],
-				                           mv->kind))
+				int c = visit_counts(q, rp, m, k, rule, "");
+				if (c < 0)
+					return c;
+				if (!c)
 					continue;
 				visited = true;
 				int a = active_at(q, m, rule, mv->at);
@@ -1069,10 +1372,12 @@ static int report_elder(struct q *q, struct report *rp, struct elder_month *m)
 				if (role < 0 || (rule->roles && !(rule->roles & (1u << role))))
 					continue;
 				unsigned done = 0;
-				for (size_t j = 0; j < m->n_visits; j++)
-					done += schedule_visit_counts(
-					    rule, st->visitors[k], m->visits[j].visitor,
-					    m->roles[j], m->visits[j].kind);
+				for (size_t j = 0; j < m->n_visits; j++) {
+					int c = visit_counts(q, rp, m, j, rule, st->visitors[k]);
+					if (c < 0)
+						return c;
+					done += (unsigned)c;
+				}
 				if (!present_at_end && !done)
 					continue;
 				preq++;
@@ -1093,10 +1398,12 @@ static int report_elder(struct q *q, struct report *rp, struct elder_month *m)
 			bool all = true, any = false;
 			for (size_t k = 0; k < st->n_neighbours; k++) {
 				unsigned done = 0;
-				for (size_t j = 0; j < m->n_visits; j++)
-					done += schedule_visit_counts(
-					    rule, st->neighbours[k], m->visits[j].visitor,
-					    m->roles[j], m->visits[j].kind);
+				for (size_t j = 0; j < m->n_visits; j++) {
+					int c = visit_counts(q, rp, m, j, rule, st->neighbours[k]);
+					if (c < 0)
+						return c;
+					done += (unsigned)c;
+				}
 				all &= done >= owed(rule, secs);
 				any |= done > 0;
 			}
@@ -1124,97 +1431,158 @@ static void month_clear(struct elder_month *m)
 	m->n_visits = 0;
 }
 
-/* Walks every elder's spans beside the month's visits, both in elder-id
- * order (a merge join: one pass over each, no lookups per elder). */
-static uint32_t part_of(const char *id, unsigned nparts)
+/* ---- the walk: every elder's spans beside the month's visits, both in
+ * elder-id order (a merge join: one pass over each, no lookup per elder).
+ *
+ * Two walkers share the work on one snapshot. The spans are handed out in
+ * batches of consecutive elders from one cursor (a dispenser, under a
+ * mutex), so each walker reads only its own elders' spans and visits, and
+ * neither waits for a slower half: the split follows the store, whatever
+ * the ids look like. A walker's batches come in id order, so its late
+ * facts stay in elder order (part_merge relies on it). */
+
+#define BATCH_ELDERS 64
+#define BATCH_SPANS  2048 /* room for a full batch plus one elder's longest history */
+
+struct span_ref {
+	const char *id; /* the elder id, NUL-terminated inside the key (in the map) */
+	size_t id_len;
+	int64_t from;
+	const void *val;
+	size_t len;
+};
+
+struct batch {
+	size_t n;
+	struct span_ref s[BATCH_SPANS];
+};
+
+struct dispenser {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool second_up;          /* the second walker runs: the first starts only then */
+	struct store_cursor *sc; /* on the first walker's transaction (MDB_NOTLS) */
+	int r;                   /* 0: at (k, v), not yet handed out; -ENOENT: done */
+	const void *k, *v;
+	size_t kl, vl;
+};
+
+/* Fills b with the next elders' spans (at most BATCH_ELDERS elders, an
+ * elder's first TIMELINE_FACTS_MAX spans, never an elder split). Returns
+ * the number of spans (0 at the end) or a negative code. */
+static int dispense(struct dispenser *d, struct batch *b)
 {
-	return nparts < 2 ? 0 : (uint32_t)(hash_str(id) % nparts);
+	b->n = 0;
+	pthread_mutex_lock(&d->mu);
+	size_t elders = 0, of_elder = 0;
+	while (d->r == 0) {
+		const char *k = d->k;
+		size_t il = strnlen(k, d->kl);
+		if (il >= d->kl || il > REGISTRY_ID_MAX || d->kl != il + 9) {
+			d->r = TF_E_CORRUPT;
+			break;
+		}
+		bool same =
+		    b->n && b->s[b->n - 1].id_len == il && memcmp(b->s[b->n - 1].id, k, il) == 0;
+		if (!same) {
+			if (elders == BATCH_ELDERS || b->n > BATCH_SPANS - TIMELINE_FACTS_MAX)
+				break;
+			elders++, of_elder = 0;
+		}
+		if (of_elder++ < TIMELINE_FACTS_MAX)
+			b->s[b->n++] = (struct span_ref){
+			    .id = k,
+			    .id_len = il,
+			    .from = (int64_t)store_get_be64((const uint8_t *)k + il + 1),
+			    .val = d->v,
+			    .len = d->vl,
+			};
+		d->r = store_cursor_next(d->sc, &d->k, &d->kl, &d->v, &d->vl);
+	}
+	int r = d->r < 0 && d->r != -ENOENT ? d->r : (int)b->n;
+	pthread_mutex_unlock(&d->mu);
+	return r;
 }
 
-/* Walks the elders of part `part` of `nparts` (by a hash of the id). */
-static int report_walk(struct q *q, struct report *rp, unsigned part, unsigned nparts)
+/* The month's visits of elder m->id, from the visits cursor (at or before
+ * the elder's first), into m. *vr is the cursor's state. */
+static int month_visits_of(struct store_cursor *vc, const uint8_t month[4], int *vr,
+                           const void **vk, size_t *vkl, const void **vv, size_t *vvl,
+                           struct elder_month *m)
+{
+	size_t idl = strlen(m->id);
+	for (; *vr == 0; *vr = store_cursor_next(vc, vk, vkl, vv, vvl)) {
+		if (*vkl < 4 || memcmp(*vk, month, 4) != 0) {
+			*vr = -ENOENT;
+			break;
+		}
+		/* Compare the key's elder id in place (a million visits a
+		 * month); split only this elder's. The order is the keys' own:
+		 * id bytes, then the shorter first. */
+		size_t el = *vkl > 29 ? *vkl - 29 : 0;
+		int c = memcmp((const uint8_t *)*vk + 4, m->id, el < idl ? el : idl);
+		if (c == 0)
+			c = (el > idl) - (el < idl);
+		if (c > 0)
+			break;
+		if (c < 0 || m->n_visits == MONTH_VISITS_MAX)
+			continue;
+		int r = record_month_split(*vk, *vkl, *vv, *vvl, &m->visits[m->n_visits]);
+		if (r < 0)
+			return r;
+		m->n_visits++;
+	}
+	return *vr < 0 && *vr != -ENOENT ? *vr : 0;
+}
+
+/* One walker: batches from d until none is left. */
+static int report_walk(struct q *q, struct report *rp, struct dispenser *d)
 {
 	struct elder_month *m = calloc(1, sizeof *m);
-	if (!m || wire_arena_new(&m->arena) < 0) {
-		free(m);
+	struct batch *b = malloc(sizeof *b);
+	if (!m || !b || wire_arena_new(&m->arena) < 0) {
+		free(m), free(b);
 		return -ENOMEM;
 	}
 	uint8_t month[4];
 	record_month_prefix(rp->yyyymm, month);
-	struct store_cursor *sc = NULL, *vc = NULL;
-	int r = store_cursor_open(q->txn, DB_ELDER_SPANS, &sc);
-	if (r == 0)
-		r = store_cursor_open(q->txn, DB_MONTH_VISITS, &vc);
-	const void *k, *v, *vk = NULL, *vv = NULL;
-	size_t kl, vl, vkl = 0, vvl = 0;
-	int vr = r == 0 ? store_cursor_seek(vc, month, 4, &vk, &vkl, &vv, &vvl) : r;
-	if (r == 0)
-		r = store_cursor_seek(sc, NULL, 0, &k, &kl, &v, &vl);
-	for (;;) {
-		size_t il = r == 0 ? strnlen(k, kl) : 0;
-		bool same =
-		    r == 0 && m->n_spans && il == strlen(m->id) && memcmp(k, m->id, il) == 0;
-		if (!same && m->n_spans) {
-			/* The elder is complete: its month's visits, then its figures.
-			 * Another walker's elder only has its visits stepped over. */
-			bool mine = part_of(m->id, nparts) == part;
-			for (; vr == 0; vr = store_cursor_next(vc, &vk, &vkl, &vv, &vvl)) {
-				if (vkl < 4 || memcmp(vk, month, 4) != 0) {
-					vr = -ENOENT;
-					break;
-				}
-				/* Compare the key's elder id in place (a million
-				 * visits a month); split only this elder's. The order
-				 * is the keys' own: id bytes, then the shorter first. */
-				size_t el = vkl > 29 ? vkl - 29 : 0, idl = strlen(m->id);
-				int c = memcmp((const uint8_t *)vk + 4, m->id, el < idl ? el : idl);
-				if (c == 0)
-					c = (el > idl) - (el < idl);
-				if (c > 0)
-					break;
-				if (c < 0 || !mine || m->n_visits == MONTH_VISITS_MAX)
-					continue;
-				int sr =
-				    record_month_split(vk, vkl, vv, vvl, &m->visits[m->n_visits]);
-				if (sr < 0) {
-					r = sr;
-					break;
-				}
-				m->n_visits++;
+	struct store_cursor *vc = NULL;
+	int r = store_cursor_open(q->txn, DB_MONTH_VISITS, &vc);
+	while (r == 0 && (r = dispense(d, b)) > 0) {
+		/* The visits cursor goes to this batch's first elder: the
+		 * other walker's elders in between are never read. */
+		uint8_t seek[4 + REGISTRY_ID_MAX];
+		memcpy(seek, month, 4);
+		memcpy(seek + 4, b->s[0].id, b->s[0].id_len);
+		const void *vk, *vv;
+		size_t vkl, vvl;
+		int vr = store_cursor_seek(vc, seek, 4 + b->s[0].id_len, &vk, &vkl, &vv, &vvl);
+		r = 0;
+		for (size_t i = 0; r == 0 && i < b->n;) {
+			const struct span_ref *e = &b->s[i];
+			memcpy(m->id, e->id, e->id_len);
+			m->id[e->id_len] = '\0';
+			size_t j = i;
+			while (j < b->n && b->s[j].id_len == e->id_len &&
+			       memcmp(b->s[j].id, e->id, e->id_len) == 0) {
+				size_t n = m->n_spans++;
+				m->from[n] = b->s[j].from;
+				m->val[n] = b->s[j].val, m->len[n] = b->s[j].len;
+				m->state[n] = NULL;
+				j++;
 			}
-			if (vr < 0 && vr != -ENOENT)
-				r = vr;
-			int er = r < 0 && r != -ENOENT ? r : !mine ? 0 : report_elder(q, rp, m);
+			i = j;
+			r = month_visits_of(vc, month, &vr, &vk, &vkl, &vv, &vvl, m);
+			if (r == 0)
+				r = report_elder(q, rp, m);
 			month_clear(m);
-			if (er < 0) {
-				r = er;
-				break;
-			}
 		}
-		if (r < 0)
-			break;
-		if (il >= kl || il > REGISTRY_ID_MAX || kl != il + 9) {
-			r = TF_E_CORRUPT;
-			break;
-		}
-		if (!m->n_spans) {
-			memcpy(m->id, k, il);
-			m->id[il] = '\0';
-		}
-		if (m->n_spans < TIMELINE_FACTS_MAX) {
-			size_t i = m->n_spans++;
-			m->from[i] = (int64_t)store_get_be64((const uint8_t *)k + il + 1);
-			m->val[i] = v, m->len[i] = vl;
-			m->state[i] = NULL;
-		}
-		r = store_cursor_next(sc, &k, &kl, &v, &vl);
 	}
-	month_clear(m);
 	wire_arena_free(m->arena);
 	free(m);
-	store_cursor_close(sc);
+	free(b);
 	store_cursor_close(vc);
-	return r == -ENOENT ? 0 : r;
+	return r < 0 ? r : 0;
 }
 
 /* A second walker's share: its own counters (a copy of the rows), role
@@ -1223,13 +1591,18 @@ static int report_walk(struct q *q, struct report *rp, unsigned part, unsigned n
 struct part {
 	struct q q;
 	struct report rp;
+	struct dispenser *d;
 	int r;
 };
 
 static void *part_main(void *arg)
 {
 	struct part *p = arg;
-	p->r = report_walk(&p->q, &p->rp, 1, 2);
+	pthread_mutex_lock(&p->d->mu);
+	p->d->second_up = true;
+	pthread_cond_signal(&p->d->cv);
+	pthread_mutex_unlock(&p->d->mu);
+	p->r = report_walk(&p->q, &p->rp, p->d);
 	return NULL;
 }
 
@@ -1315,19 +1688,42 @@ static int part_merge(struct report *rp, struct part *p)
  * (the writer's filing, or a write committed meanwhile). */
 static int report_walk_all(struct q *q, struct report *rp)
 {
+	struct dispenser d = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+	int r = store_cursor_open(q->txn, DB_ELDER_SPANS, &d.sc);
+	if (r < 0)
+		return r;
+	d.r = store_cursor_seek(d.sc, NULL, 0, &d.k, &d.kl, &d.v, &d.vl);
 	struct part *p = malloc(sizeof *p);
-	if (!p)
+	if (!p) {
+		store_cursor_close(d.sc);
 		return -ENOMEM;
-	int r = part_init(p, q, rp);
+	}
+	r = part_init(p, q, rp);
+	p->d = &d;
 	pthread_t th;
 	bool started = r == 0 && pthread_create(&th, NULL, part_main, p) == 0;
 	if (!started) {
 		part_free(p);
 		free(p);
-		return r < 0 && r != -EAGAIN ? r : report_walk(q, rp, 0, 1);
+		r = r < 0 && r != -EAGAIN ? r : report_walk(q, rp, &d);
+		store_cursor_close(d.sc);
+		return r;
 	}
-	r = report_walk(q, rp, 0, 2);
+	/* Both walkers start together, so the batches split evenly even in a
+	 * small store (a new thread takes a while to run). */
+	pthread_mutex_lock(&d.mu);
+	while (!d.second_up)
+		pthread_cond_wait(&d.cv, &d.mu);
+	pthread_mutex_unlock(&d.mu);
+	r = report_walk(q, rp, &d);
+	if (r < 0) {
+		/* Stop the other walker at its next batch. */
+		pthread_mutex_lock(&d.mu);
+		d.r = r;
+		pthread_mutex_unlock(&d.mu);
+	}
 	pthread_join(th, NULL);
+	store_cursor_close(d.sc);
 	if (r == 0)
 		r = p->r;
 	if (r == 0)
@@ -1363,7 +1759,7 @@ static int get_filed(struct store_txn *txn, const char *area, int yyyymm, tf_fil
 	int r = store_get(txn, DB_FILED, key, kl, &v, &vl);
 	if (r < 0)
 		return r;
-	return wire_unpack(WIRE_FILED_REPORT, v, vl, (void **)out) < 0 ? TF_E_CORRUPT : 0;
+	return wire_unpack_stored(WIRE_FILED_REPORT, v, vl, (void **)out) < 0 ? TF_E_CORRUPT : 0;
 }
 
 /* Builds the month's rows for q->scope into rp; *ptrs_out (caller frees)
@@ -1727,6 +2123,16 @@ static int q_activity(struct q *q, struct msgs keep[4], Tanfang__V1__Activity *a
 	if (period_parse_span(aq->period, &start, &end) < 0)
 		return refuse(q, S(INVALID), "period must be YYYY-MM or YYYY-Qn, got '%s'",
 		              aq->period);
+	/* An unknown visitor is an error, not an empty list (issue 11). */
+	if (*aq->visitor_id) {
+		tf_visitor *v;
+		r = registry_get_visitor(q->txn, aq->visitor_id, &v);
+		if (r == -ENOENT)
+			return refuse(q, S(NOT_FOUND), "no visitor %s", aq->visitor_id);
+		if (r < 0)
+			return r;
+		wire_free(WIRE_VISITOR, v);
+	}
 	keep[0].type = WIRE_VISITOR;
 	struct visitor_walk w = {q, &keep[0], aq->visitor_id};
 	r = registry_foreach(q->txn, DB_VISITORS, activity_visitor, &w);
@@ -1898,9 +2304,11 @@ static int q_field(struct q *q, struct msgs keep[4], Tanfang__V1__FieldElderList
 			r = TF_E_CORRUPT;
 			break;
 		}
-		int in = *e->area ? within(q, e->area) : !*q->scope;
-		bool by_visitor = listed(e->visitors, e->n_visitors, me);
-		bool by_neighbour = listed(e->neighbours, e->n_neighbours, me);
+		/* An elder entered in error is in no list (RemoveElder). */
+		bool removed = e->status == TANFANG__V1__ELDER_STATUS__ELDER_STATUS_REMOVED;
+		int in = removed ? 0 : *e->area ? within(q, e->area) : !*q->scope;
+		bool by_visitor = !removed && listed(e->visitors, e->n_visitors, me);
+		bool by_neighbour = !removed && listed(e->neighbours, e->n_neighbours, me);
 		if (in < 0 || (!in && !by_visitor && !by_neighbour) || n == limit) {
 			wire_free(WIRE_ELDER, e);
 			if (in < 0)

@@ -15,7 +15,7 @@ int record_get(struct store_txn *txn, const uint8_t id[16], tf_record **out)
 	int r = store_get(txn, DB_RECORDS, id, 16, &v, &vl);
 	if (r < 0)
 		return r;
-	return wire_unpack(WIRE_RECORD, v, vl, (void **)out) < 0 ? TF_E_CORRUPT : 0;
+	return wire_unpack_stored(WIRE_RECORD, v, vl, (void **)out) < 0 ? TF_E_CORRUPT : 0;
 }
 
 int record_content_hash(const uint8_t signer[32], enum wire_type type, const void *msg,

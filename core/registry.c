@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "idcard.h"
 #include "keys.h"
 #include "timeline.h"
 
@@ -46,7 +47,7 @@ static int get_msg(struct store_txn *txn, enum store_db db, enum wire_type type,
 	int r = store_get(txn, db, key, klen, &v, &vl);
 	if (r < 0)
 		return r;
-	r = wire_unpack(type, v, vl, out);
+	r = wire_unpack_stored(type, v, vl, out);
 	return r == TF_E_MALFORMED ? TF_E_CORRUPT : r;
 }
 
@@ -241,11 +242,11 @@ static int add_fact(struct store_txn *txn, const char *id, tf_elder_fact *f,
 	return r;
 }
 
-int registry_put_elder(struct store_txn *txn, const tf_elder *e, const struct registry_when *w,
-                       tf_elder **current, char *err, size_t errlen)
+/* The checks of an elder's registry entry as it would stand (put and
+ * edit alike). Returns 0, TF_E_INVALID (detail in err) or a store code. */
+static int elder_check(struct store_txn *txn, const tf_elder *e, const struct registry_when *w,
+                       char *err, size_t errlen)
 {
-	if (current)
-		*current = NULL;
 	if (!registry_id_valid(e->id))
 		return ERR("elder id '%s' must be 1 to %d characters of A-Z a-z 0-9 _ . -", e->id,
 		           REGISTRY_ID_MAX);
@@ -261,18 +262,38 @@ int registry_put_elder(struct store_txn *txn, const tf_elder *e, const struct re
 		return ERR("elder %s: location out of range", e->id);
 	if (e->n_categories > 16)
 		return ERR("elder %s: too many categories", e->id);
+	/* issue 11: the ID-card number is checked here too, so a request
+	 * made by another client than ours cannot store a mistyped one. */
+	if (*e->id_card && idcard_check(e->id_card, NULL, NULL) < 0)
+		return ERR("elder %s: ID-card number '%s' is not a valid 18-digit number (GB 11643 "
+		           "check digit)",
+		           e->id, e->id_card);
+	if (*e->sex && strcmp(e->sex, "male") != 0 && strcmp(e->sex, "female") != 0)
+		return ERR("elder %s: sex must be male, female or empty", e->id);
 	/* registered_at: when the elder entered the register. An office that
 	 * moves its existing list into tanfang gives the real date, so past
 	 * months' reports count the elder. */
 	if (e->registered_at < 0 || e->registered_at > w->received)
 		return ERR("elder %s: registered_at is in the future", e->id);
+	if (e->status == TANFANG__V1__ELDER_STATUS__ELDER_STATUS_REMOVED)
+		return ERR("elder %s: status REMOVED is set by a removal (entered in error), "
+		           "not by a registration",
+		           e->id);
 	int r = area_exists(txn, e->area);
 	if (r == -ENOENT)
 		return ERR("elder %s: area '%s' does not exist", e->id, e->area);
 	if (r < 0)
 		return r;
-	r = check_lists(txn, e->id, e->neighbours, e->n_neighbours, e->visitors, e->n_visitors, err,
-	                errlen);
+	return check_lists(txn, e->id, e->neighbours, e->n_neighbours, e->visitors, e->n_visitors,
+	                   err, errlen);
+}
+
+int registry_put_elder(struct store_txn *txn, const tf_elder *e, const struct registry_when *w,
+                       tf_elder **current, char *err, size_t errlen)
+{
+	if (current)
+		*current = NULL;
+	int r = elder_check(txn, e, w, err, errlen);
 	if (r < 0)
 		return r;
 	tf_elder copy = *e;
@@ -406,7 +427,7 @@ int registry_foreach(struct store_txn *txn, enum store_db db, registry_each_fn f
 	for (r = store_cursor_seek(cur, NULL, 0, &k, &kl, &v, &vl); r == 0;
 	     r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
 		void *msg;
-		if (wire_unpack(type, v, vl, &msg) < 0) {
+		if (wire_unpack_stored(type, v, vl, &msg) < 0) {
 			r = TF_E_CORRUPT;
 			break;
 		}
@@ -475,4 +496,213 @@ int registry_transport_index(struct store_txn *txn)
 	}
 	free(all);
 	return r;
+}
+
+/* The fields EditElder may name (tanfang.proto). */
+static const char *const edit_fields[] = {
+    "name",       "area",      "address",  "location",   "birth_date",
+    "categories", "risk_tier", "visitors", "neighbours", "phone",
+};
+
+static bool edit_field_known(const char *f)
+{
+	for (size_t i = 0; i < sizeof edit_fields / sizeof *edit_fields; i++)
+		if (strcmp(f, edit_fields[i]) == 0)
+			return true;
+	return false;
+}
+
+int registry_edit_elder(struct store_txn *txn, const tf_elder *e, char **fields, size_t n_fields,
+                        const struct registry_when *w, tf_elder **current, char *err, size_t errlen)
+{
+	if (current)
+		*current = NULL;
+	if (!n_fields)
+		return ERR("elder %s: an edit names at least one field", e->id);
+	for (size_t i = 0; i < n_fields; i++) {
+		if (!edit_field_known(fields[i]))
+			return ERR(
+			    "elder %s: '%s' is not a field an edit can change (name, area, "
+			    "address, location, birth_date, categories, risk_tier, visitors, "
+			    "neighbours, phone)",
+			    e->id, fields[i]);
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(fields[i], fields[j]) == 0)
+				return ERR("elder %s: field %s named twice", e->id, fields[i]);
+	}
+	tf_elder *cur;
+	int r = registry_get_elder(txn, e->id, &cur);
+	if (r == -ENOENT)
+		return r;
+	if (r < 0)
+		return r;
+	/* The entry as the edit leaves it, checked like a registration. */
+	tf_elder m = *cur;
+	struct {
+		const char *name;
+		bool on;
+	} f[sizeof edit_fields / sizeof *edit_fields];
+	for (size_t i = 0; i < sizeof edit_fields / sizeof *edit_fields; i++) {
+		f[i].name = edit_fields[i];
+		f[i].on = false;
+		for (size_t j = 0; j < n_fields; j++)
+			f[i].on |= strcmp(fields[j], edit_fields[i]) == 0;
+	}
+	if (f[0].on)
+		m.name = e->name;
+	if (f[1].on)
+		m.area = e->area;
+	if (f[2].on)
+		m.address = e->address;
+	if (f[3].on)
+		m.lat = e->lat, m.lon = e->lon, m.has_location = e->has_location;
+	if (f[4].on)
+		m.birth_date = e->birth_date;
+	if (f[5].on)
+		m.categories = e->categories, m.n_categories = e->n_categories;
+	if (f[6].on)
+		m.risk_tier = e->risk_tier;
+	if (f[7].on)
+		m.visitors = e->visitors, m.n_visitors = e->n_visitors;
+	if (f[8].on)
+		m.neighbours = e->neighbours, m.n_neighbours = e->n_neighbours;
+	if (f[9].on)
+		m.phone = e->phone;
+	m.status = TANFANG__V1__ELDER_STATUS__ELDER_STATUS_UNSPECIFIED;
+	m.registered_at = 0;
+	r = elder_check(txn, &m, w, err, errlen);
+	wire_free(WIRE_ELDER, cur);
+	if (r < 0)
+		return r;
+	tf_elder copy = *e;
+	copy.status = TANFANG__V1__ELDER_STATUS__ELDER_STATUS_UNSPECIFIED;
+	copy.status_since = 0, copy.registered_at = 0;
+	tf_elder_fact fact;
+	wire_init(WIRE_ELDER_FACT, &fact);
+	fact.kind = TANFANG__STORE__ELDER_FACT__KIND__KIND_EDIT;
+	fact.elder = &copy;
+	fact.fields = fields, fact.n_fields = n_fields;
+	return add_fact(txn, e->id, &fact, w, current, err, errlen);
+}
+
+int registry_remove_elder(struct store_txn *txn, const char *id, int reason, const char *note,
+                          const struct registry_when *w, tf_elder **current, char *err,
+                          size_t errlen)
+{
+	if (current)
+		*current = NULL;
+	if (!text_ok(note, 1000))
+		return ERR("elder %s: the note is too long (at most 1000 bytes)", id);
+	tf_elder_fact f;
+	wire_init(WIRE_ELDER_FACT, &f);
+	f.note = (char *)note;
+	struct registry_when at = *w;
+	switch (reason) {
+	case TANFANG__V1__REMOVE_ELDER__REASON__REASON_ENTERED_IN_ERROR:
+	case TANFANG__V1__REMOVE_ELDER__REASON__REASON_RESTORE:
+		/* For all time: the fact folds first, whatever its date. */
+		f.kind = reason == TANFANG__V1__REMOVE_ELDER__REASON__REASON_RESTORE
+		             ? TANFANG__STORE__ELDER_FACT__KIND__KIND_RESTORE
+		             : TANFANG__STORE__ELDER_FACT__KIND__KIND_ERASE;
+		at.at = 0;
+		break;
+	case TANFANG__V1__REMOVE_ELDER__REASON__REASON_DECEASED:
+	case TANFANG__V1__REMOVE_ELDER__REASON__REASON_MOVED_AWAY:
+		f.kind = TANFANG__STORE__ELDER_FACT__KIND__KIND_STATUS;
+		f.status = reason == TANFANG__V1__REMOVE_ELDER__REASON__REASON_DECEASED
+		               ? TANFANG__V1__ELDER_STATUS__ELDER_STATUS_DECEASED
+		               : TANFANG__V1__ELDER_STATUS__ELDER_STATUS_MOVED_AWAY;
+		break;
+	default: return ERR("elder %s: a removal needs a reason", id);
+	}
+	return add_fact(txn, id, &f, &at, current, err, errlen);
+}
+
+/* The twin key of e: kind 'c' (ID card) or 'n' (area, name, birth date),
+ * then e->id when with_id. Returns the length, or 0 when e has no such key
+ * or it would not fit. */
+static size_t twin_key(const tf_elder *e, char kind, bool with_id, uint8_t *key, size_t size)
+{
+	int n;
+	if (kind == 'c') {
+		if (!*e->id_card)
+			return 0;
+		n = snprintf((char *)key, size, "c%s%c%s", e->id_card, 0, with_id ? e->id : "");
+	} else {
+		if (!*e->birth_date || !*e->name)
+			return 0;
+		n = snprintf((char *)key, size, "n%s%c%s%c%s%c%s", e->area, 0, e->name, 0,
+		             e->birth_date, 0, with_id ? e->id : "");
+	}
+	return n > 0 && (size_t)n < size ? (size_t)n : 0;
+}
+
+#define TWIN_KEY_MAX 500 /* under LMDB's 511-byte key limit */
+
+int registry_twin_index(struct store_txn *txn, const tf_elder *e, bool add)
+{
+	for (int i = 0; i < 2; i++) {
+		uint8_t key[TWIN_KEY_MAX];
+		size_t kl = twin_key(e, i ? 'n' : 'c', true, key, sizeof key);
+		if (!kl)
+			continue;
+		int r = add ? store_put(txn, DB_ELDER_TWINS, key, kl, "", 0, 0)
+		            : store_del(txn, DB_ELDER_TWINS, key, kl);
+		if (r < 0 && r != -ENOENT)
+			return r;
+	}
+	return 0;
+}
+
+static int twin_each(void *msg, void *ctx)
+{
+	const tf_elder *e = msg;
+	int r = e->status == TANFANG__V1__ELDER_STATUS__ELDER_STATUS_REMOVED
+	            ? 0
+	            : registry_twin_index(ctx, msg, true);
+	wire_free(WIRE_ELDER, msg);
+	return r;
+}
+
+int registry_twin_index_all(struct store_txn *txn)
+{
+	return registry_foreach(txn, DB_ELDERS, twin_each, txn);
+}
+
+int registry_find_twin(struct store_txn *txn, const tf_elder *e, char *other, bool *by_card)
+{
+	for (int i = 0; i < 2; i++) {
+		uint8_t prefix[TWIN_KEY_MAX];
+		size_t pl = twin_key(e, i ? 'n' : 'c', false, prefix, sizeof prefix);
+		if (!pl)
+			continue;
+		struct store_cursor *cur;
+		int r = store_cursor_open(txn, DB_ELDER_TWINS, &cur);
+		if (r < 0)
+			return r;
+		const void *k, *v;
+		size_t kl, vl;
+		int found = 0;
+		for (r = store_cursor_seek(cur, prefix, pl, &k, &kl, &v, &vl); r == 0;
+		     r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
+			if (kl < pl || memcmp(k, prefix, pl) != 0)
+				break;
+			size_t il = kl - pl;
+			if (il == 0 || il > REGISTRY_ID_MAX)
+				continue;
+			if (il == strlen(e->id) && memcmp((const uint8_t *)k + pl, e->id, il) == 0)
+				continue; /* the elder itself */
+			memcpy(other, (const uint8_t *)k + pl, il);
+			other[il] = '\0';
+			*by_card = i == 0;
+			found = 1;
+			break;
+		}
+		store_cursor_close(cur);
+		if (r < 0 && r != -ENOENT)
+			return r;
+		if (found)
+			return 1;
+	}
+	return 0;
 }

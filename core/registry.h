@@ -62,6 +62,23 @@ int registry_set_list(struct store_txn *txn, const char *elder_id, char **ids, s
                       bool neighbours, const struct registry_when *w, tf_elder **current, char *err,
                       size_t errlen) TF_MUST_CHECK;
 int registry_get_elder(struct store_txn *txn, const char *id, tf_elder **out) TF_MUST_CHECK;
+/* Changes only the named fields of elder e->id from w->at on (issue 11,
+ * item 4: a corrected phone number leaves categories, visitors and
+ * neighbours as they were). fields: names of tanfang.proto's EditElder;
+ * the entry as the edit leaves it passes registry_put_elder's checks.
+ * Returns 0, -ENOENT if there is no such elder, TF_E_DUPLICATE, TF_E_INVALID
+ * (detail in err) or a store code; *current as registry_put_elder. */
+int registry_edit_elder(struct store_txn *txn, const tf_elder *e, char **fields, size_t n_fields,
+                        const struct registry_when *w, tf_elder **current, char *err,
+                        size_t errlen) TF_MUST_CHECK;
+/* Takes elder id off the register for reason (a RemoveElder reason):
+ * entered in error for all time (the elder leaves every duty and report,
+ * past months included; RESTORE withdraws it), deceased or moved away from
+ * w->at on. note: at most 1000 bytes. Same returns, -ENOENT if there is no
+ * such elder. */
+int registry_remove_elder(struct store_txn *txn, const char *id, int reason, const char *note,
+                          const struct registry_when *w, tf_elder **current, char *err,
+                          size_t errlen) TF_MUST_CHECK;
 
 /* Enrols a key for a visitor (must exist). Re-enrolling a revoked key is
  * refused (TF_E_INVALID): a revoked key stays revoked. Returns 0, -EEXIST if
@@ -88,6 +105,20 @@ int registry_signer(struct store_txn *txn, const uint8_t pk[32], tf_visitor **ou
 /* Is area `area` equal to or below `scope`? scope "" is everything.
  * Walks parent links (bounded depth). Returns 1, 0, or a negative code. */
 int registry_within(struct store_txn *txn, const char *area, const char *scope) TF_MUST_CHECK;
+
+/* The twin index (issue 11, item 4): adds (add) or drops the keys of e's
+ * current record, its ID-card number and its area, name and birth date
+ * (when set). Called wherever the current record changes (timeline.c).
+ * Returns 0 or a store code. */
+int registry_twin_index(struct store_txn *txn, const tf_elder *e, bool add) TF_MUST_CHECK;
+/* Indexes every stored elder (a store made before the index; the writes
+ * keep it up to date after). Idempotent. Returns 0 or a store code. */
+int registry_twin_index_all(struct store_txn *txn) TF_MUST_CHECK;
+/* Another elder than e->id (id kept in other, REGISTRY_ID_MAX + 1 bytes)
+ * with e's ID-card number (*by_card true), else with e's name and birth
+ * date in e's area. Returns 1 if found, 0 if not, or a store code. */
+int registry_find_twin(struct store_txn *txn, const tf_elder *e, char *other,
+                       bool *by_card) TF_MUST_CHECK;
 
 /* Calls fn(msg, ctx) for every message of a registry database (DB_AREAS,
  * DB_ELDERS, DB_VISITORS) in key order, decoded. fn owns msg: it frees it

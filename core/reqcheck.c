@@ -180,11 +180,42 @@ static int check_op(struct chk *c, const tf_request *q)
 		}
 		return r;
 	}
+	case OP(IMPORT_VISITORS): {
+		const Tanfang__V1__ImportVisitors *iv = q->import_visitors;
+		r = bound(c, "import_visitors.visitors count", iv->n_visitors, REQCHECK_IMPORT_MAX);
+		if (r == 0)
+			r = bound(c, "import_visitors.assignments count", iv->n_assignments,
+			          REQCHECK_IMPORT_MAX);
+		for (size_t i = 0; r == 0 && i < iv->n_visitors; i++)
+			if (!iv->visitors[i])
+				r = refuse(c, "import_visitors.visitors[%zu] is empty", i);
+		for (size_t i = 0; r == 0 && i < iv->n_assignments; i++)
+			r = bound(c, "import_visitors.assignments[].elder_ids count",
+			          iv->assignments[i]->n_elder_ids, REQCHECK_IMPORT_MAX);
+		return r;
+	}
 	case OP(CORRECT_EVENT):
 		if (q->correct_event->event_id.len != 16)
 			return refuse(c, "correct_event.event_id must be 16 bytes");
 		return note(c, "correct_event.note", q->correct_event->note);
 	case OP(FILE_REPORT): return period_year(c, "file_report.month", q->file_report->month);
+	case OP(EDIT_ELDER):
+		r = check_elder(c, "edit_elder.elder", q->edit_elder->elder);
+		if (r == 0 && !registry_id_valid(q->edit_elder->elder->id))
+			r = refuse(c, "edit_elder.elder.id missing or invalid");
+		return r < 0 ? r : bound(c, "edit_elder.fields", q->edit_elder->n_fields, 10);
+	case OP(REMOVE_ELDER):
+		if (!registry_id_valid(q->remove_elder->elder_id))
+			return refuse(c, "remove_elder.elder_id missing or invalid");
+		if (q->remove_elder->reason ==
+		    TANFANG__V1__REMOVE_ELDER__REASON__REASON_UNSPECIFIED)
+			return refuse(c, "remove_elder.reason missing");
+		return note(c, "remove_elder.note", q->remove_elder->note);
+	case OP(UNDO_IMPORT):
+		if (q->undo_import->import_ref.len != 32)
+			return refuse(c, "undo_import.import_ref must be 32 bytes, got %zu",
+			              q->undo_import->import_ref.len);
+		return note(c, "undo_import.note", q->undo_import->note);
 	case OP(SET_NEIGHBOURS):
 	case OP(SET_VISITORS): return 0; /* the registry bounds the lists: 2 and 16 */
 	case OP(GET_REGISTRY):

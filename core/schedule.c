@@ -324,7 +324,7 @@ static int drop_duties(struct store_txn *txn, const char *elder)
 		if (kl < pl || memcmp(k, prefix, pl) != 0)
 			break;
 		tf_duty *d;
-		r = wire_unpack(WIRE_DUTY, v, vl, (void **)&d);
+		r = wire_unpack_stored(WIRE_DUTY, v, vl, (void **)&d);
 		if (r < 0) {
 			r = TF_E_CORRUPT;
 			break;
@@ -482,7 +482,8 @@ static int fill_last(struct store_txn *txn, const tf_elder *e, struct plan *plan
 				p->last = rec->visit->visited_at;
 				open--;
 			}
-		} else if (rec->care_event && (triggers & (1u << rec->care_event->type)) &&
+		} else if (rec->care_event && (unsigned)rec->care_event->type < 32 &&
+		           (triggers & (1u << rec->care_event->type)) &&
 		           rec->care_event->occurred_at <= now + FUTURE_SLACK_S) {
 			/* A withdrawn event started nothing. */
 			r = timeline_event_corrected(txn, e->id, rec->care_event->id.data);
@@ -593,7 +594,7 @@ int schedule_visit(struct store_txn *txn, const struct policy *pol, const tf_eld
 		if (r < 0)
 			return r;
 		tf_duty *d;
-		r = wire_unpack(WIRE_DUTY, dv, dl, (void **)&d);
+		r = wire_unpack_stored(WIRE_DUTY, dv, dl, (void **)&d);
 		if (r < 0)
 			return TF_E_CORRUPT;
 		if (rule->after_events) {

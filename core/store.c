@@ -42,6 +42,8 @@ static const char *const db_names[DB_COUNT] = {
     [DB_FACT_ARRIVALS] = "fact_arrivals",
     [DB_SEEN] = "seen",
     [DB_TRANSPORT] = "transport",
+    [DB_IMPORTS] = "imports",
+    [DB_ELDER_TWINS] = "elder_twins",
     [DB_OUTBOX] = "outbox",
     [DB_REFUSED] = "refused",
 };
@@ -145,6 +147,8 @@ int store_open(const char *dir, const struct store_options *opt, struct store **
 	unsigned flags = MDB_NOTLS; /* read txns may be reset/renewed across threads */
 	if (opt->read_only)
 		flags |= MDB_RDONLY;
+	if (opt->read_only && opt->no_lock)
+		flags |= MDB_NOLOCK;
 	if (opt->no_sync)
 		flags |= MDB_NOSYNC;
 	if (!opt->read_only && mkdir(dir, 0700) < 0 && errno != EEXIST) {
@@ -497,4 +501,59 @@ uint64_t store_get_be64(const uint8_t in[8])
 	uint64_t v;
 	memcpy(&v, in, 8);
 	return be64toh(v);
+}
+
+#define VERSION_KEY "version"
+#define CREATED_KEY "created_version"
+
+/* META value key as a string into out (size > 0); "" when absent. */
+static int meta_string(struct store_txn *txn, const char *key, char *out, size_t size)
+{
+	const void *v;
+	size_t vl;
+	out[0] = '\0';
+	int r = store_get(txn, DB_META, key, strlen(key), &v, &vl);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	if (vl >= size)
+		vl = size - 1;
+	memcpy(out, v, vl);
+	out[vl] = '\0';
+	return 0;
+}
+
+int store_version_get(struct store *st, char *version, char *created, size_t size)
+{
+	struct store_txn *txn;
+	int r = store_txn_begin(st, false, NULL, &txn);
+	if (r < 0)
+		return r;
+	r = meta_string(txn, VERSION_KEY, version, size);
+	if (r == 0)
+		r = meta_string(txn, CREATED_KEY, created, size);
+	store_txn_abort(txn);
+	return r;
+}
+
+int store_version_mark(struct store *st, const char *version, bool is_new, char *prev, size_t size)
+{
+	struct store_txn *txn;
+	int r = store_txn_begin(st, true, NULL, &txn);
+	if (r < 0)
+		return r;
+	r = meta_string(txn, VERSION_KEY, prev, size);
+	if (r == 0 && strcmp(prev, version) != 0)
+		r = store_put(txn, DB_META, VERSION_KEY, strlen(VERSION_KEY), version,
+		              strlen(version), 0);
+	/* A store made before versions were recorded did not start here. */
+	if (r == 0 && is_new)
+		r = store_put(txn, DB_META, CREATED_KEY, strlen(CREATED_KEY), version,
+		              strlen(version), 0);
+	if (r < 0) {
+		store_txn_abort(txn);
+		return r;
+	}
+	return store_txn_commit(txn);
 }

@@ -60,6 +60,12 @@ enum store_db {
 	                     the skew window (replay.h) */
 	DB_TRANSPORT,     /* X25519 pk[32] -> Ed25519 pk[32]: the CURVE key of each enrolled key,
 	                     for the handshake check (registry.h) */
+	DB_IMPORTS,       /* ref[32] of an ImportElders -> the elder ids it registered, each
+	                     NUL-terminated: what UndoImport removes */
+	/* issue 11, item 4: the same person registered twice is found without a
+	 * scan. 'c' id_card \0 elder_id, and 'n' area \0 name \0 birth_date \0
+	 * elder_id -> "", for each elder's current record (registry.h). */
+	DB_ELDER_TWINS,
 	/* A field device's outbox (a separate store in the device's folder). */
 	DB_OUTBOX,  /* be64(recorded) id[16] -> signed envelope bytes */
 	DB_REFUSED, /* id[16] -> status(4, be) || detail || \0 || envelope bytes */
@@ -69,6 +75,10 @@ enum store_db {
 struct store_options {
 	size_t map_size; /* bytes; 0 = 1 GiB */
 	bool read_only;
+	/* With read_only: no lock file (MDB_NOLOCK), so nothing at all is
+	 * written into dir. Only for a copy no process writes to, such as a
+	 * backup (issue 11, item 7: verify-log on a backup changes nothing). */
+	bool no_lock;
 	bool no_sync; /* tests of non-durable paths only; never in production */
 };
 
@@ -148,6 +158,18 @@ int store_cursor_del(struct store_cursor *cur) TF_MUST_CHECK;
  * counts as room. Source: issue 8, item 5 (a full device must still record
  * acknowledgements). */
 int store_reserve(struct store_txn *txn, size_t bytes) TF_MUST_CHECK;
+
+/* The tanfang version that last wrote the store, in DB_META "version", so an
+ * upgrade knows where it starts (issue 11, item 7); "created_version" keeps
+ * the one that made it (is_new: init's first mark). Records `version` in
+ * one write transaction. prev (size >= 32) gets the version found before,
+ * "" for a store from before versions were recorded. Returns 0 or a store
+ * code. */
+int store_version_mark(struct store *st, const char *version, bool is_new, char *prev,
+                       size_t size) TF_MUST_CHECK;
+/* Reads the recorded version (and the created one) without writing; ""
+ * when none. Returns 0 or a store code. */
+int store_version_get(struct store *st, char *version, char *created, size_t size) TF_MUST_CHECK;
 
 /* Copies the whole store, consistent and compacted, to dir/data.mdb (a hot
  * backup: one read transaction, mdb_env_copyfd2). dir is created 0700 if

@@ -105,7 +105,7 @@ static int version_put(struct store_txn *txn, enum store_db spans, enum store_db
 		const void *v;
 		size_t vl;
 		int r = version_at(txn, spans, id, at, &v, &vl);
-		if (r == 0 && wire_unpack(type, v, vl, prev) < 0)
+		if (r == 0 && wire_unpack_stored(type, v, vl, prev) < 0)
 			return TF_E_CORRUPT;
 		if (r < 0 && r != -ENOENT)
 			return r;
@@ -146,7 +146,7 @@ static int decoded_at(struct store_txn *txn, enum store_db db, enum wire_type ty
 	int r = version_at(txn, db, id, t, &v, &vl);
 	if (r < 0)
 		return r;
-	return wire_unpack(type, v, vl, out) < 0 ? TF_E_CORRUPT : 0;
+	return wire_unpack_stored(type, v, vl, out) < 0 ? TF_E_CORRUPT : 0;
 }
 
 int timeline_visitor_at(struct store_txn *txn, const char *id, int64_t t, tf_visitor **out)
@@ -212,11 +212,12 @@ int timeline_role_at(struct store_txn *txn, const char *id, int64_t t, int *role
 			break;
 		}
 		tf_visitor *vis;
-		if (wire_unpack(WIRE_VISITOR, v, vl, (void **)&vis) < 0) {
+		if (wire_unpack_stored(WIRE_VISITOR, v, vl, (void **)&vis) < 0) {
 			r = TF_E_CORRUPT;
 			break;
 		}
-		*role = vis->role;
+		/* A role is a bit of a rule's mask. */
+		*role = vis->role >= 0 && vis->role < 32 ? (int)vis->role : -1;
 		wire_free(WIRE_VISITOR, vis);
 		*from = first ? INT64_MIN : at;
 		first = false;
@@ -288,7 +289,7 @@ int timeline_areas_at(struct store_txn *txn, int64_t t, timeline_area_fn fn, voi
 		if (same && at > t)
 			continue;
 		tf_area *a;
-		if (wire_unpack(WIRE_AREA, v, vl, (void **)&a) < 0) {
+		if (wire_unpack_stored(WIRE_AREA, v, vl, (void **)&a) < 0) {
 			r = TF_E_CORRUPT;
 			break;
 		}
@@ -334,7 +335,7 @@ static int load_facts(struct store_txn *txn, const char *id, struct fact_list *l
 			r = TF_E_INVALID;
 			break;
 		}
-		if (wire_unpack(WIRE_ELDER_FACT, v, vl, (void **)&l->f[l->n]) < 0) {
+		if (wire_unpack_stored(WIRE_ELDER_FACT, v, vl, (void **)&l->f[l->n]) < 0) {
 			r = TF_E_CORRUPT;
 			break;
 		}
@@ -382,9 +383,51 @@ bool timeline_status_event(int type)
 struct state {
 	tf_elder e; /* points into facts */
 	bool registered;
+	bool erased; /* entered in error (rebuild_elder: the last ERASE or RESTORE) */
 	int64_t registered_at, status_since, reg_from;
-	const tf_elder *put; /* the latest registration: descriptive fields */
+	const tf_elder *put; /* the latest registration */
+	/* Descriptive fields: the latest registration's, or an edit's. */
+	const char *name, *address, *phone;
+	double lat, lon;
+	bool has_location;
 };
+
+/* Does an EditElder fact change field `name`? */
+static bool edits(const tf_elder_fact *f, const char *name)
+{
+	for (size_t i = 0; i < f->n_fields; i++)
+		if (strcmp(f->fields[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* EditElder: only the named fields, onto the state at its time. */
+static void apply_edit(struct state *s, const tf_elder_fact *f)
+{
+	const tf_elder *p = f->elder;
+	if (!p)
+		return;
+	if (edits(f, "name"))
+		s->name = p->name;
+	if (edits(f, "address"))
+		s->address = p->address;
+	if (edits(f, "phone"))
+		s->phone = p->phone;
+	if (edits(f, "location"))
+		s->lat = p->lat, s->lon = p->lon, s->has_location = p->has_location;
+	if (edits(f, "area"))
+		s->e.area = p->area;
+	if (edits(f, "birth_date"))
+		s->e.birth_date = p->birth_date;
+	if (edits(f, "categories"))
+		s->e.categories = p->categories, s->e.n_categories = p->n_categories;
+	if (edits(f, "risk_tier"))
+		s->e.risk_tier = p->risk_tier;
+	if (edits(f, "visitors"))
+		s->e.visitors = p->visitors, s->e.n_visitors = p->n_visitors;
+	if (edits(f, "neighbours"))
+		s->e.neighbours = p->neighbours, s->e.n_neighbours = p->n_neighbours;
+}
 
 static void apply_fact(struct state *s, const tf_elder_fact *f, const struct fact_list *all)
 {
@@ -394,6 +437,8 @@ static void apply_fact(struct state *s, const tf_elder_fact *f, const struct fac
 		if (!p)
 			return;
 		s->put = p;
+		s->name = p->name, s->address = p->address, s->phone = p->phone;
+		s->lat = p->lat, s->lon = p->lon, s->has_location = p->has_location;
 		s->e.area = p->area;
 		s->e.categories = p->categories, s->e.n_categories = p->n_categories;
 		s->e.risk_tier = p->risk_tier;
@@ -414,6 +459,9 @@ static void apply_fact(struct state *s, const tf_elder_fact *f, const struct fac
 		}
 		break;
 	}
+	case FACT(EDIT): apply_edit(s, f); break;
+	case FACT(ERASE):
+	case FACT(RESTORE): break; /* for all time: rebuild_elder decides erased */
 	case FACT(NEIGHBOURS): s->e.neighbours = f->ids, s->e.n_neighbours = f->n_ids; break;
 	case FACT(VISITORS): s->e.visitors = f->ids, s->e.n_visitors = f->n_ids; break;
 	case FACT(STATUS): {
@@ -438,7 +486,7 @@ static void state_span(const struct state *s, tf_elder *span)
 	span->risk_tier = s->e.risk_tier;
 	span->visitors = s->e.visitors, span->n_visitors = s->e.n_visitors;
 	span->neighbours = s->e.neighbours, span->n_neighbours = s->e.n_neighbours;
-	span->status = s->e.status;
+	span->status = s->erased ? ST(REMOVED) : s->e.status;
 	span->birth_date = s->e.birth_date;
 	span->registered_at = s->registered_at;
 }
@@ -502,6 +550,8 @@ static int rebuild_elder(struct store_txn *txn, const char *id, tf_elder **curre
 	r = registry_get_elder(txn, id, &old);
 	if (r == 0)
 		r = assigned_index(txn, old, false);
+	if (r == 0)
+		r = registry_twin_index(txn, old, false);
 	wire_free(WIRE_ELDER, old);
 	if (r == 0 || r == -ENOENT)
 		r = drop_prefix(txn, DB_ELDER_SPANS, id);
@@ -539,11 +589,20 @@ static int rebuild_elder(struct store_txn *txn, const char *id, tf_elder **curre
 	}
 	struct state s = {.reg_from = reg_from};
 	wire_init(WIRE_ELDER, &s.e);
+	/* Entered in error holds for all time (its facts fold first, at time
+	 * 0): the last ERASE or RESTORE decides every span. */
+	bool erased = false;
+	for (size_t k = 0; r == 0 && k < l->n; k++) {
+		int kind = l->f[order[k]]->kind;
+		if (kind == FACT(ERASE) || kind == FACT(RESTORE))
+			erased = kind == FACT(ERASE);
+	}
 	uint8_t *last = NULL;
 	size_t last_len = 0;
 	for (size_t k = 0; r == 0 && k < l->n; k++) {
 		size_t i = order[k];
 		apply_fact(&s, l->f[i], l);
+		s.erased = erased;
 		if (!s.registered)
 			continue;
 		/* Facts of one second fold together: the span is written once the
@@ -577,24 +636,31 @@ static int rebuild_elder(struct store_txn *txn, const char *id, tf_elder **curre
 		 * registration, state from the fold. */
 		tf_elder cur = *s.put;
 		cur.id = (char *)id;
+		cur.name = (char *)s.name, cur.address = (char *)s.address;
+		cur.phone = (char *)s.phone;
+		cur.lat = s.lat, cur.lon = s.lon, cur.has_location = s.has_location;
 		cur.area = s.e.area;
 		cur.categories = s.e.categories, cur.n_categories = s.e.n_categories;
 		cur.risk_tier = s.e.risk_tier;
 		cur.visitors = s.e.visitors, cur.n_visitors = s.e.n_visitors;
 		cur.neighbours = s.e.neighbours, cur.n_neighbours = s.e.n_neighbours;
 		cur.birth_date = s.e.birth_date;
-		cur.status = s.e.status;
+		cur.status = erased ? ST(REMOVED) : s.e.status;
 		cur.status_since = s.status_since;
 		cur.registered_at = s.registered_at;
 		r = registry_put_msg(txn, DB_ELDERS, WIRE_ELDER, id, strlen(id), &cur);
 		if (r == 0)
 			r = assigned_index(txn, &cur, true);
+		/* An elder removed as entered in error is no twin of anyone:
+		 * an office that undoes a wrong import imports the right one. */
+		if (r == 0 && !erased)
+			r = registry_twin_index(txn, &cur, true);
 		if (r == 0 && current) {
 			uint8_t *buf;
 			size_t len;
 			r = wire_pack(WIRE_ELDER, &cur, &buf, &len);
 			if (r == 0) {
-				r = wire_unpack(WIRE_ELDER, buf, len, (void **)current);
+				r = wire_unpack_stored(WIRE_ELDER, buf, len, (void **)current);
 				free(buf);
 			}
 		}
@@ -622,7 +688,7 @@ int timeline_elder_fact(struct store_txn *txn, const char *id, const tf_elder_fa
 		 * anything else under this key is a second change of the elder by
 		 * one request. */
 		tf_elder_fact *old;
-		if (wire_unpack(WIRE_ELDER_FACT, v, vl, (void **)&old) < 0)
+		if (wire_unpack_stored(WIRE_ELDER_FACT, v, vl, (void **)&old) < 0)
 			return TF_E_CORRUPT;
 		old->received_at = copy.received_at;
 		uint8_t *a = NULL, *b = NULL;
@@ -865,7 +931,7 @@ static int old_assignment_starts(struct store_txn *txn, const tf_elder *e, char 
 		if (kl < pl || memcmp(k, e->id, pl) != 0)
 			break;
 		tf_duty *d;
-		if (wire_unpack(WIRE_DUTY, v, vl, (void **)&d) < 0) {
+		if (wire_unpack_stored(WIRE_DUTY, v, vl, (void **)&d) < 0) {
 			r = TF_E_CORRUPT;
 			break;
 		}
@@ -1040,7 +1106,7 @@ static int migrate_visits(struct store_txn *txn)
 	for (r = store_cursor_seek(cur, NULL, 0, &k, &kl, &v, &vl); r == 0;
 	     r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
 		tf_record *rec;
-		if (wire_unpack(WIRE_RECORD, v, vl, (void **)&rec) < 0) {
+		if (wire_unpack_stored(WIRE_RECORD, v, vl, (void **)&rec) < 0) {
 			r = TF_E_CORRUPT;
 			break;
 		}

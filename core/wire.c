@@ -24,6 +24,7 @@ static const ProtobufCMessageDescriptor *descriptors[WIRE_TYPE_COUNT] = {
     [WIRE_ELDER_FACT] = &tanfang__store__elder_fact__descriptor,
     [WIRE_FILED_REPORT] = &tanfang__store__filed_report__descriptor,
     [WIRE_IMPORT_ELDERS] = &tanfang__v1__import_elders__descriptor,
+    [WIRE_IMPORT_VISITORS] = &tanfang__v1__import_visitors__descriptor,
 };
 
 /* ---- the check over the wire bytes (issue 8, item 6) ----
@@ -43,10 +44,36 @@ static const ProtobufCMessageDescriptor *descriptors[WIRE_TYPE_COUNT] = {
 
 struct walk {
 	unsigned flags;
-	char path[200]; /* the field being read, e.g. "visit.basic_living.note" */
-	char *why;      /* NULL: the caller wants no detail */
+	/* The fields being read, outermost first: the path of a refusal (e.g.
+	 * "visit.basic_living.note") is spelled out only when one is made, so
+	 * a message that passes costs no formatting. */
+	struct {
+		const ProtobufCFieldDescriptor *f;
+		int index; /* occurrence of a repeated field, or -1 */
+	} frame[WALK_DEPTH_MAX + 2];
+	unsigned depth;
+	char path[200];
+	char *why; /* NULL: the caller wants no detail */
 	size_t whylen;
 };
+
+/* The path of the field being read, spelled into w->path. */
+static const char *walk_path(struct walk *w)
+{
+	size_t n = 0;
+	w->path[0] = '\0';
+	for (unsigned i = 0; i < w->depth && n < sizeof w->path; i++) {
+		int k = w->frame[i].index < 0
+		            ? snprintf(w->path + n, sizeof w->path - n, "%s%s", i ? "." : "",
+		                       w->frame[i].f->name)
+		            : snprintf(w->path + n, sizeof w->path - n, "%s%s[%d]", i ? "." : "",
+		                       w->frame[i].f->name, w->frame[i].index);
+		if (k < 0)
+			break;
+		n += (size_t)k;
+	}
+	return w->path;
+}
 
 static int walk_fail(struct walk *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int walk_fail(struct walk *w, const char *fmt, ...)
@@ -125,7 +152,7 @@ static int enum_check(struct walk *w, const ProtobufCFieldDescriptor *f, uint64_
 	int value = (int)(int32_t)(uint32_t)v;
 	if (protobuf_c_enum_descriptor_get_value(f->descriptor, value))
 		return 0;
-	return walk_fail(w, "%s: %d is not a known %s value", w->path, value,
+	return walk_fail(w, "%s: %d is not a known %s value", walk_path(w), value,
 	                 ((const ProtobufCEnumDescriptor *)f->descriptor)->name);
 }
 
@@ -144,10 +171,12 @@ static int walk_field(const ProtobufCFieldDescriptor *f, unsigned wt, uint64_t n
 		size_t at;
 		const char *problem = text_problem(val, len, &at);
 		if (problem)
-			return walk_fail(w, "%s: %s at byte %zu of %zu", w->path, problem, at, len);
+			return walk_fail(w, "%s: %s at byte %zu of %zu", walk_path(w), problem, at,
+			                 len);
 		return 0;
 	}
-	case PROTOBUF_C_TYPE_BYTES: return wt == 2 ? 0 : walk_fail(w, "%s: not bytes", w->path);
+	case PROTOBUF_C_TYPE_BYTES:
+		return wt == 2 ? 0 : walk_fail(w, "%s: not bytes", walk_path(w));
 	case PROTOBUF_C_TYPE_MESSAGE:
 		if (wt != 2)
 			break;
@@ -160,7 +189,8 @@ static int walk_field(const ProtobufCFieldDescriptor *f, unsigned wt, uint64_t n
 			const uint8_t *end = val + len;
 			while (val < end) {
 				if (!read_varint(&val, end, &num))
-					return walk_fail(w, "%s: truncated packed list", w->path);
+					return walk_fail(w, "%s: truncated packed list",
+					                 walk_path(w));
 				int r = enum_check(w, f, num);
 				if (r < 0)
 					return r;
@@ -170,25 +200,24 @@ static int walk_field(const ProtobufCFieldDescriptor *f, unsigned wt, uint64_t n
 		break;
 	default: return 0; /* numbers: protobuf-c checks their wire types */
 	}
-	return walk_fail(w, "%s: wrong wire type %u", w->path, wt);
+	return walk_fail(w, "%s: wrong wire type %u", walk_path(w), wt);
 }
 
 static int walk_message(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
                         int depth, struct walk *w)
 {
 	if (depth > WALK_DEPTH_MAX)
-		return walk_fail(w, "%s: messages nested more than %d deep", w->path,
+		return walk_fail(w, "%s: messages nested more than %d deep", walk_path(w),
 		                 WALK_DEPTH_MAX);
 	if (!len)
-		return 0; /* an empty message (p may be NULL: no arithmetic on it) */
-	size_t base = strlen(w->path);
+		return 0;        /* an empty message (p may be NULL: no arithmetic on it) */
 	unsigned seen[64] = {0}; /* occurrences of each repeated field: its index */
 	const uint8_t *end = p + len;
 	while (p < end) {
 		uint64_t tag, num = 0;
 		if (!read_varint(&p, end, &tag) || tag >> 3 == 0 || tag >> 3 > UINT32_MAX)
-			return walk_fail(w, "%s%snot valid protobuf (bad field tag)", w->path,
-			                 base ? ": " : "");
+			return walk_fail(w, "%s%snot valid protobuf (bad field tag)", walk_path(w),
+			                 w->depth ? ": " : "");
 		unsigned wt = tag & 7;
 		const uint8_t *val = NULL;
 		switch (wt) {
@@ -213,8 +242,8 @@ static int walk_message(const ProtobufCMessageDescriptor *d, const uint8_t *p, s
 			p += num;
 			break;
 		default:
-			return walk_fail(w, "%s%snot valid protobuf (wire type %u)", w->path,
-			                 base ? ": " : "", wt);
+			return walk_fail(w, "%s%snot valid protobuf (wire type %u)", walk_path(w),
+			                 w->depth ? ": " : "", wt);
 		}
 		const ProtobufCFieldDescriptor *f =
 		    protobuf_c_message_descriptor_get_field(d, (unsigned)(tag >> 3));
@@ -223,26 +252,26 @@ static int walk_message(const ProtobufCMessageDescriptor *d, const uint8_t *p, s
 			 * stored record: a request holds only what this version knows. */
 			if (w->flags & WIRE_STRICT)
 				return walk_fail(w, "%s%sfield number %u is not part of %s",
-				                 w->path, base ? ": " : "", (unsigned)(tag >> 3),
-				                 d->name);
+				                 walk_path(w), w->depth ? ": " : "",
+				                 (unsigned)(tag >> 3), d->name);
 			continue;
 		}
 		size_t fi = (size_t)(f - d->fields);
-		if (f->label == PROTOBUF_C_LABEL_REPEATED && fi < 64 &&
-		    f->type != PROTOBUF_C_TYPE_ENUM)
-			snprintf(w->path + base, sizeof w->path - base, "%s%s[%u]", base ? "." : "",
-			         f->name, seen[fi]++);
-		else
-			snprintf(w->path + base, sizeof w->path - base, "%s%s", base ? "." : "",
-			         f->name);
+		w->frame[depth].f = f;
+		w->frame[depth].index = f->label == PROTOBUF_C_LABEL_REPEATED && fi < 64 &&
+		                                f->type != PROTOBUF_C_TYPE_ENUM
+		                            ? (int)seen[fi]++
+		                            : -1;
+		w->depth = (unsigned)depth + 1;
 		int r = walk_field(f, wt, num, val, wt == 2 ? (size_t)num : 0, depth, w);
-		w->path[base] = '\0';
+		w->depth = (unsigned)depth;
 		if (r < 0)
 			return r;
 	}
 	return 0;
 truncated:
-	return walk_fail(w, "%s%snot valid protobuf (truncated)", w->path, w->path[0] ? ": " : "");
+	return walk_fail(w, "%s%snot valid protobuf (truncated)", walk_path(w),
+	                 w->depth ? ": " : "");
 }
 
 void wire_utf8_truncate(char *s)

@@ -1,6 +1,8 @@
 /* tanfangd: init a data folder, run the daemon in the foreground, check a
  * configuration, verify the audit log. The pipeline itself is in server.c. */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -21,6 +23,7 @@
 
 #include "auditlog.h"
 #include "checkpoint.h"
+#include "cliopt.h"
 #include "clock.h"
 #include "dconfig.h"
 #include "envelope.h"
@@ -32,6 +35,7 @@
 #include "policy.h"
 #include "server.h"
 #include "store.h"
+#include "version.h"
 
 #define EXIT_USAGE 2
 /* verify-log: the audit found tampering or damage (1 is "could not read"). */
@@ -45,7 +49,7 @@ static const char usage_text[] =
     "       tanfangd verify-log [--config FILE] [--data DIR] [--checkpoints FILE]\n"
     "                           [--key HEX]\n"
     "       tanfangd checkpoint-key [--config FILE] [--data DIR]\n"
-    "       tanfangd backup [--config FILE] [--data DIR] --to DIR\n"
+    "       tanfangd backup [--config FILE] [--data DIR] (--root DIR [--keep N] | --to DIR)\n"
     "       tanfangd recover-admin [--config FILE] [--data DIR] [--key FILE]\n"
     "\n"
     "  run           serve in the foreground, logging to stderr; SIGTERM/SIGINT stop\n"
@@ -53,14 +57,18 @@ static const char usage_text[] =
     "  init          create a data folder: store, admin key (admin.key), CURVE keys\n"
     "                (curve.key, curve.pub), checkpoint signing key (checkpoint.key);\n"
     "                prints the public keys\n"
-    "  check-config  validate the configuration and the policy file; exit 0 if both are good\n"
+    "  check-config  validate the configuration and the policy file it names; exit 0 if\n"
+    "                both are good. Without --config: the installed one,\n"
+    "                $TANFANG_SYSCONFDIR/tanfangd.conf (default /etc/tanfang/tanfangd.conf)\n"
     "  verify-log    re-verify every signature and the hash chain of the audit log, hold\n"
     "                it against the signed checkpoints (checkpoints.log), and every\n"
     "                stored visit and care event against its log entry\n"
     "  checkpoint-key  print the public key that signs the audit log's checkpoints\n"
-    "  backup        copy the store, consistent and compacted, to DIR/data.mdb (mode\n"
-    "                0600) while the daemon keeps running (the keys are copied by you:\n"
-    "                see operations.md)\n"
+    "  backup        copy the store, consistent and compacted, while the daemon keeps\n"
+    "                running: --root DIR makes DIR/YYYY-MM-DD (DIR/YYYY-MM-DD.2, ... for\n"
+    "                more the same day), mode 0700, holding checkpoints.log, data.mdb and\n"
+    "                the keys, each mode 0600; --keep N then removes all but the newest N\n"
+    "                such folders. --to DIR copies the store alone into DIR itself\n"
     "  recover-admin make visitor 'admin' a root admin again and enrol the key in FILE\n"
     "                (default DATA/admin.key; made if absent): the way back when the root\n"
     "                admin's key is lost or revoked. Needs the data folder, not a signature\n"
@@ -73,6 +81,9 @@ static const char usage_text[] =
     "  --policy FILE     visit policy file (default: the built-in policy)\n"
     "  --now SECONDS     pin the daemon's clock (tests)\n"
     "  -v, --verbose     debug logging\n"
+    "  --root DIR        backup: the folder that holds the dated backups\n"
+    "  --keep N          backup --root: keep the newest N dated backups (1..10000)\n"
+    "  --version         print the version and exit\n"
     "  --checkpoints FILE  verify-log: checkpoints to hold the log against (default\n"
     "                    DATA/checkpoints.log); a copy kept elsewhere, or the journal\n"
     "  --key HEX         verify-log: the checkpoint key to trust (default: the public\n"
@@ -86,11 +97,48 @@ static void usage(FILE *f)
 	fputs(usage_text, f);
 }
 
+/* tanfangd COMMAND --help: the command's usage lines and its description
+ * from usage_text, then the options. */
+static void command_usage(const char *cmd)
+{
+	size_t n = strlen(cmd);
+	bool in_usage = false, in_desc = false;
+	const char *opts = strstr(usage_text, "\n  --config");
+	for (const char *line = usage_text; line && *line && line < opts;) {
+		const char *end = strchr(line, '\n');
+		size_t len = end ? (size_t)(end - line + 1) : strlen(line);
+		const char *t = line + strspn(line, " ");
+		bool usage_line =
+		    strncmp(line, "usage: ", 7) == 0 || strncmp(line, "       tanfangd ", 16) == 0;
+		if (usage_line) {
+			const char *c = strstr(line, "tanfangd ") + 9;
+			in_usage = strncmp(c, cmd, n) == 0 && c[n] == ' ';
+			if (in_usage)
+				printf("usage: %.*s",
+				       (int)(len - (size_t)(strstr(line, "tanfangd ") - line)),
+				       strstr(line, "tanfangd "));
+		} else if (in_usage && t - line > 7 && *t == '[') {
+			fwrite(line, 1, len, stdout);
+		} else {
+			in_usage = false;
+			if (t - line == 2)
+				in_desc = strncmp(t, cmd, n) == 0 && t[n] == ' ';
+			else if (t - line < 2)
+				in_desc = false;
+			if (in_desc)
+				fwrite(line, 1, len, stdout);
+		}
+		line = end ? end + 1 : NULL;
+	}
+	if (opts)
+		fputs(opts, stdout);
+}
+
 static int usage_error(const char *fmt, ...) TF_PRINTF(1, 2);
 static int usage_error(const char *fmt, ...)
 {
 	va_list ap;
-	fputs("tanfangd: ", stderr);
+	fputs("tanfangd: error: ", stderr);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -106,6 +154,8 @@ struct args {
 	const char *policy;
 	const char *now;
 	const char *to;          /* backup: the destination folder */
+	const char *root;        /* backup: the folder of dated backups */
+	const char *keep;        /* backup --root: how many to keep */
 	const char *checkpoints; /* verify-log: the checkpoint file */
 	const char
 	    *key; /* verify-log: the checkpoint key to trust, hex; recover-admin: a key file */
@@ -124,6 +174,8 @@ enum {
 	OPT_TO,
 	OPT_CHECKPOINTS,
 	OPT_KEY,
+	OPT_ROOT,
+	OPT_KEEP,
 };
 
 /* Parses the options allowed for a command (allowed: a string of the OPT_
@@ -141,25 +193,30 @@ static int parse_args(int argc, char **argv, const char *allowed, struct args *a
 	    {"to", required_argument, NULL, OPT_TO},
 	    {"checkpoints", required_argument, NULL, OPT_CHECKPOINTS},
 	    {"key", required_argument, NULL, OPT_KEY},
+	    {"root", required_argument, NULL, OPT_ROOT},
+	    {"keep", required_argument, NULL, OPT_KEEP},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	/* Letters for `allowed`: c config, d data, l listen, w workers,
-	 * p policy, n now, N no-curve, t to, k checkpoints, K key, v verbose. */
+	 * p policy, n now, N no-curve, t to, k checkpoints, K key, r root,
+	 * R keep, v verbose. */
 	static const struct {
 		int opt;
 		char letter;
 	} letters[] = {{OPT_CONFIG, 'c'},   {OPT_DATA, 'd'},   {OPT_LISTEN, 'l'},
 	               {OPT_WORKERS, 'w'},  {OPT_POLICY, 'p'}, {OPT_NOW, 'n'},
 	               {OPT_NO_CURVE, 'N'}, {OPT_TO, 't'},     {OPT_CHECKPOINTS, 'k'},
-	               {OPT_KEY, 'K'},      {'v', 'v'}};
+	               {OPT_KEY, 'K'},      {OPT_ROOT, 'r'},   {OPT_KEEP, 'R'},
+	               {'v', 'v'}};
 	optind = 1;
 	opterr = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, "+vh", opts, NULL)) != -1) {
 		if (c == 'h') {
-			usage(stdout);
+			command_usage(strcmp(argv[0], "--check-config") == 0 ? "check-config"
+			                                                     : argv[0]);
 			return -1;
 		}
 		if (c == '?' || c == ':')
@@ -186,6 +243,8 @@ static int parse_args(int argc, char **argv, const char *allowed, struct args *a
 		case OPT_TO: a->to = optarg; break;
 		case OPT_CHECKPOINTS: a->checkpoints = optarg; break;
 		case OPT_KEY: a->key = optarg; break;
+		case OPT_ROOT: a->root = optarg; break;
+		case OPT_KEEP: a->keep = optarg; break;
 		case 'v': a->verbose = true; break;
 		default: break;
 		}
@@ -202,7 +261,7 @@ static int load_config(const struct args *a, struct dconfig *cfg)
 	char err[1024];
 	if (a->config) {
 		if (dconfig_load(a->config, cfg, err, sizeof err) < 0) {
-			log_warnx("configuration refused: %s", err);
+			log_errorx("configuration refused: %s", err);
 			return 1;
 		}
 	} else {
@@ -239,12 +298,12 @@ static int load_policy(const struct dconfig *cfg, struct policy **out)
 	if (!*cfg->policy) {
 		int r = policy_default(out);
 		if (r < 0)
-			log_warnx("built-in policy: %s", tf_strerror(r));
+			log_errorx("built-in policy: %s", tf_strerror(r));
 		return r < 0 ? -1 : 0;
 	}
 	int r = policy_load(cfg->policy, out, err, sizeof err);
 	if (r < 0) {
-		log_warnx("policy %s refused: %s", cfg->policy, *err ? err : tf_strerror(r));
+		log_errorx("policy %s refused: %s", cfg->policy, *err ? err : tf_strerror(r));
 		return -1;
 	}
 	return 0;
@@ -274,7 +333,7 @@ static int load_policy_zone(const struct dconfig *cfg, struct policy **out, char
 		return -1;
 	effective_timezone(cfg, pol, tz);
 	if (period_set_timezone(tz) < 0) {
-		log_warnx("unknown time zone %s", tz);
+		log_errorx("unknown time zone %s", tz);
 		policy_free(pol);
 		return -1;
 	}
@@ -312,17 +371,17 @@ static int cmd_init(int argc, char **argv)
 		return r < 0 ? 0 : r;
 	const char *dir = cfg.data_dir;
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		log_warn("cannot create %s", dir);
+		log_error("cannot create %s", dir);
 		return 1;
 	}
 	if (file_exists(dir, "data.mdb") || file_exists(dir, "admin.key") ||
 	    file_exists(dir, "curve.key") || file_exists(dir, CHECKPOINT_KEY_FILE)) {
-		log_warnx("%s is already initialised; refusing to touch it", dir);
+		log_errorx("%s is already initialised; refusing to touch it", dir);
 		return 1;
 	}
 	/* The store holds personal and health data: the daemon's user only. */
 	if (chmod(dir, 0700) < 0) {
-		log_warn("cannot set mode 0700 on %s", dir);
+		log_error("cannot set mode 0700 on %s", dir);
 		return 1;
 	}
 	struct keypair admin, cpk;
@@ -338,6 +397,9 @@ static int cmd_init(int argc, char **argv)
 	if ((r = store_open(dir, &so, &st)) < 0)
 		goto fail;
 	if ((r = ingest_bootstrap(st, admin.pk)) < 0)
+		goto fail;
+	char prev[64];
+	if ((r = store_version_mark(st, TANFANG_VERSION, true, prev, sizeof prev)) < 0)
 		goto fail;
 	store_close(st);
 	st = NULL;
@@ -356,19 +418,35 @@ static int cmd_init(int argc, char **argv)
 	return 0;
 fail:
 	store_close(st);
-	log_warnx("init of %s failed: %s", dir, tf_strerror(r));
+	log_errorx("init of %s failed: %s", dir, tf_strerror(r));
 	return 1;
 }
 
 /* ---- check-config ---- */
 
+/* Checks the configuration the service would run with (issue 11, item 6):
+ * without --config, the installed file, and the policy file it names. */
 static int cmd_check_config(int argc, char **argv)
 {
 	struct args a = {0};
 	struct dconfig cfg;
-	int r = command_start(argc, argv, "cpdlwv", &a, &cfg);
+	int r = parse_args(argc, argv, "cpdlwv", &a);
 	if (r)
 		return r < 0 ? 0 : r;
+	char installed[PATH_MAX];
+	if (!a.config) {
+		snprintf(installed, sizeof installed, "%s/tanfangd.conf", cli_sysconfdir());
+		if (access(installed, F_OK) == 0) {
+			a.config = installed;
+		} else {
+			fprintf(stderr,
+			        "tanfangd: warning: no installed configuration %s; checking the "
+			        "defaults\n",
+			        installed);
+		}
+	}
+	if ((r = load_config(&a, &cfg)))
+		return r;
 	struct policy *pol;
 	char tz[64];
 	if (load_policy_zone(&cfg, &pol, tz) < 0)
@@ -376,6 +454,9 @@ static int cmd_check_config(int argc, char **argv)
 	policy_free(pol);
 	printf("configuration %s OK; policy %s OK; time zone %s\n",
 	       a.config ? a.config : "(defaults)", *cfg.policy ? cfg.policy : "(built-in)", tz);
+	if (!file_exists(cfg.data_dir, "data.mdb"))
+		printf("note: the data folder %s is not initialised yet (tanfangd init)\n",
+		       cfg.data_dir);
 	return 0;
 }
 
@@ -386,13 +467,200 @@ static int cmd_check_config(int argc, char **argv)
 static int open_store_ro(const struct dconfig *cfg, struct store **out)
 {
 	if (!file_exists(cfg->data_dir, "data.mdb")) {
-		log_warnx("%s holds no store (run tanfangd init first)", cfg->data_dir);
+		log_errorx("%s holds no store (run tanfangd init first)", cfg->data_dir);
 		return -1;
 	}
-	struct store_options so = {.map_size = cfg->map_size_mb << 20, .read_only = true};
+	/* A folder without a lock file is a copy no daemon runs on (a backup):
+	 * opened without one, so reading it writes nothing into it. */
+	struct store_options so = {.map_size = cfg->map_size_mb << 20,
+	                           .read_only = true,
+	                           .no_lock = !file_exists(cfg->data_dir, "lock.mdb")};
 	int r = store_open(cfg->data_dir, &so, out);
 	if (r < 0) {
-		log_warnx("cannot open the store in %s: %s", cfg->data_dir, tf_strerror(r));
+		log_errorx("cannot open the store in %s: %s", cfg->data_dir, tf_strerror(r));
+		return -1;
+	}
+	return 0;
+}
+
+/* A dated backup folder's name: YYYY-MM-DD, or YYYY-MM-DD.N (N >= 2) for
+ * the N-th of that day. Returns N (1 for none), or 0 for another name. */
+static long backup_seq(const char *name)
+{
+	static const char shape[] = "dddd-dd-dd";
+	for (size_t i = 0; i < 10; i++) {
+		bool digit = name[i] >= '0' && name[i] <= '9';
+		if (!name[i] || (shape[i] == 'd' ? !digit : name[i] != '-'))
+			return 0;
+	}
+	if (!name[10])
+		return 1;
+	if (name[10] != '.' || name[11] < '1' || name[11] > '9')
+		return 0;
+	char *end;
+	errno = 0;
+	long n = strtol(name + 11, &end, 10);
+	return *end || errno || n < 2 ? 0 : n;
+}
+
+/* Newest first: by date, then by the day's sequence. */
+static int backup_cmp(const void *pa, const void *pb)
+{
+	const char *a = *(char *const *)pa, *b = *(char *const *)pb;
+	int c = strncmp(b, a, 10);
+	if (c)
+		return c;
+	long na = backup_seq(a), nb = backup_seq(b);
+	return (nb > na) - (nb < na);
+}
+
+/* Removes a dated backup: the files directly in it, then the folder. A
+ * folder holding anything else (a sub-folder) is left, with a warning. */
+static int backup_remove(const char *root, const char *name)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 256];
+	snprintf(dir, sizeof dir, "%s/%s", root, name);
+	DIR *d = opendir(dir);
+	if (!d)
+		return -errno;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+		struct stat stt;
+		if (lstat(path, &stt) == 0 && !S_ISDIR(stt.st_mode))
+			(void)unlink(path);
+	}
+	closedir(d);
+	return rmdir(dir) < 0 ? -errno : 0;
+}
+
+/* --keep N: removes all but the newest n dated backups under root (only
+ * folders named as backup --root names them, holding a data.mdb).
+ * Returns 0, or -1 with the reason logged. */
+static int backup_retain(const char *root, long n)
+{
+	DIR *d = opendir(root);
+	if (!d) {
+		log_error("cannot read %s", root);
+		return -1;
+	}
+	char **names = NULL;
+	size_t count = 0, cap = 0;
+	int status = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!backup_seq(de->d_name))
+			continue;
+		char sub[PATH_MAX];
+		snprintf(sub, sizeof sub, "%s/%s", root, de->d_name);
+		if (!file_exists(sub, "data.mdb"))
+			continue;
+		if (count == cap) {
+			cap = cap ? 2 * cap : 32;
+			char **nn = realloc(names, cap * sizeof *nn);
+			if (!nn) {
+				status = -1;
+				break;
+			}
+			names = nn;
+		}
+		if (!(names[count] = strdup(de->d_name))) {
+			status = -1;
+			break;
+		}
+		count++;
+	}
+	closedir(d);
+	if (status < 0)
+		log_errorx("out of memory");
+	if (status == 0 && count)
+		qsort(names, count, sizeof *names, backup_cmp);
+	for (size_t i = (size_t)n; status == 0 && i < count; i++) {
+		int r = backup_remove(root, names[i]);
+		if (r < 0)
+			log_warnx("cannot remove the old backup %s/%s: %s", root, names[i],
+			          tf_strerror(r));
+		else
+			printf("removed the old backup %s/%s (--keep %ld)\n", root, names[i], n);
+	}
+	for (size_t i = 0; i < count; i++)
+		free(names[i]);
+	free(names);
+	return status;
+}
+
+/* Makes today's folder under root: root/YYYY-MM-DD, or .2, .3, ... when a
+ * backup of the day is already there (issue 11, item 7: a second backup
+ * the same day works). The date is the configured zone's. Returns 0 with
+ * out filled, or -1 with the reason logged. */
+static int backup_dated_dir(const struct dconfig *cfg, const char *root, char *out, size_t size)
+{
+	if (mkdir(root, 0700) < 0 && errno != EEXIST) {
+		log_error("cannot create the backup folder %s", root);
+		return -1;
+	}
+	if (period_set_timezone(cfg->timezone) < 0) {
+		log_errorx("unknown time zone %s", cfg->timezone);
+		return -1;
+	}
+	char day[32];
+	period_format(clock_now(), day, sizeof day);
+	day[10] = '\0';
+	for (long n = 1; n <= 1000; n++) {
+		int k = n == 1 ? snprintf(out, size, "%s/%s", root, day)
+		               : snprintf(out, size, "%s/%s.%ld", root, day, n);
+		if (k < 0 || (size_t)k >= size) {
+			log_errorx("backup folder name too long under %s", root);
+			return -1;
+		}
+		if (mkdir(out, 0700) == 0)
+			return 0;
+		if (errno != EEXIST) {
+			log_error("cannot create %s", out);
+			return -1;
+		}
+		/* An empty folder left by a failed attempt is used again. */
+		if (!file_exists(out, "data.mdb"))
+			return 0;
+	}
+	log_errorx("more than 1000 backups of %s under %s", day, root);
+	return -1;
+}
+
+/* Copies dir/name into to/name, mode 0600 whatever the source's, never
+ * over a file. A missing source is fine (1). Returns 0, 1, or -1 with the
+ * reason logged. */
+static int backup_file(const char *dir, const char *name, const char *to)
+{
+	char src[PATH_MAX + 64], dst[PATH_MAX + 64];
+	snprintf(src, sizeof src, "%s/%s", dir, name);
+	snprintf(dst, sizeof dst, "%s/%s", to, name);
+	FILE *in = fopen(src, "rbe");
+	if (!in)
+		return errno == ENOENT ? 1 : (log_error("cannot read %s", src), -1);
+	int fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	FILE *out = fd >= 0 ? fdopen(fd, "wb") : NULL;
+	if (!out) {
+		log_error("cannot create %s", dst);
+		if (fd >= 0)
+			close(fd);
+		fclose(in);
+		return -1;
+	}
+	char buf[65536];
+	size_t n;
+	bool bad = false;
+	while (!bad && (n = fread(buf, 1, sizeof buf, in)) > 0)
+		bad = fwrite(buf, 1, n, out) != n;
+	bad = bad || ferror(in) || fflush(out) == EOF || fsync(fileno(out)) < 0;
+	fclose(in);
+	if (fclose(out) == EOF)
+		bad = true;
+	if (bad) {
+		log_error("cannot copy %s to %s", src, dst);
+		unlink(dst);
 		return -1;
 	}
 	return 0;
@@ -400,31 +668,65 @@ static int open_store_ro(const struct dconfig *cfg, struct store **out)
 
 /* A hot backup: LMDB copies from one read transaction, so the copy is a
  * consistent snapshot even while the daemon writes. The destination must
- * not hold a store already: a backup never overwrites one. */
+ * not hold a store already: a backup never overwrites one. With --root the
+ * folder is a whole restore set (issue 11, item 7): the checkpoints first
+ * (each one then a prefix of the log copied next), the store, then the
+ * keys, every file mode 0600. */
 static int cmd_backup(int argc, char **argv)
 {
 	struct args a = {0};
 	struct dconfig cfg;
-	int r = command_start(argc, argv, "cdtv", &a, &cfg);
+	int r = command_start(argc, argv, "cdtrRv", &a, &cfg);
 	if (r)
 		return r < 0 ? 0 : r;
-	if (!a.to)
-		return usage_error("backup needs --to DIR");
+	if (!a.to == !a.root)
+		return usage_error("backup needs --root DIR (dated folders) or --to DIR");
+	long keep = 0;
+	if (a.keep) {
+		char *end;
+		errno = 0;
+		keep = strtol(a.keep, &end, 10);
+		if (!a.root)
+			return usage_error("--keep goes with --root");
+		if (errno || *end || end == a.keep || keep < 1 || keep > 10000)
+			return usage_error("--keep needs a number of backups, 1..10000");
+	}
+	char dated[PATH_MAX];
+	const char *to = a.to;
+	if (a.root) {
+		if (backup_dated_dir(&cfg, a.root, dated, sizeof dated) < 0)
+			return 1;
+		to = dated;
+	}
 	struct store *st;
 	if (open_store_ro(&cfg, &st) < 0)
 		return 1;
-	if (file_exists(a.to, "data.mdb")) {
-		log_warnx("%s already holds a store; back up into a new folder", a.to);
+	if (file_exists(to, "data.mdb")) {
+		log_errorx("%s already holds a store; back up into a new folder", to);
 		store_close(st);
 		return 1;
 	}
-	r = store_backup(st, a.to);
-	store_close(st);
-	if (r < 0) {
-		log_warnx("backup to %s failed: %s", a.to, tf_strerror(r));
+	if (a.root && backup_file(cfg.data_dir, CHECKPOINT_FILE, to) < 0) {
+		store_close(st);
 		return 1;
 	}
-	printf("store of %s copied to %s/data.mdb\n", cfg.data_dir, a.to);
+	r = store_backup(st, to);
+	store_close(st);
+	if (r < 0) {
+		log_errorx("backup to %s failed: %s", to, tf_strerror(r));
+		return 1;
+	}
+	printf("store of %s copied to %s/data.mdb\n", cfg.data_dir, to);
+	static const char *const keys[] = {"admin.key", "curve.key", "curve.pub",
+	                                   CHECKPOINT_KEY_FILE};
+	for (size_t i = 0; a.root && i < sizeof keys / sizeof keys[0]; i++)
+		if (backup_file(cfg.data_dir, keys[i], to) < 0)
+			return 1;
+	if (a.root)
+		printf("with %s and the keys (admin.key, curve.key, curve.pub, %s)\n",
+		       CHECKPOINT_FILE, CHECKPOINT_KEY_FILE);
+	if (keep && backup_retain(a.root, keep) < 0)
+		return 1;
 	return 0;
 }
 
@@ -543,8 +845,8 @@ static int cmd_verify_log(int argc, char **argv)
 			memcpy(pk, kp.pk, sizeof pk);
 			have_pk = true;
 		} else if (r != -ENOENT) {
-			log_warnx("cannot read %s/%s: %s", dir, CHECKPOINT_KEY_FILE,
-			          tf_strerror(r));
+			log_errorx("cannot read %s/%s: %s", dir, CHECKPOINT_KEY_FILE,
+			           tf_strerror(r));
 			return 1;
 		}
 		explicit_bzero(&kp, sizeof kp);
@@ -564,20 +866,20 @@ static int cmd_verify_log(int argc, char **argv)
 	}
 	int status = 1;
 	if (r == -ENOKEY) {
-		log_warnx("%s holds checkpoints but there is no key to check them with: no %s/%s; "
-		          "give --key HEX",
-		          cps.file, dir, CHECKPOINT_KEY_FILE);
+		log_errorx("%s holds checkpoints but there is no key to check them with: no %s/%s; "
+		           "give --key HEX",
+		           cps.file, dir, CHECKPOINT_KEY_FILE);
 		goto out;
 	}
 	if (r < 0) {
-		log_warnx("cannot read the checkpoints in %s: %s", cps.file, tf_strerror(r));
+		log_errorx("cannot read the checkpoints in %s: %s", cps.file, tf_strerror(r));
 		goto out;
 	}
 	if (cps.bad > REPORT_MAX)
 		printf("checkpoint FAILED: ... and %lu more lines of %s\n", cps.bad - REPORT_MAX,
 		       cps.file);
 	if (cps.n == 0 && cps.bad == 0 && a.checkpoints) {
-		log_warnx("%s holds no checkpoint", cps.file);
+		log_errorx("%s holds no checkpoint", cps.file);
 		goto out;
 	}
 
@@ -594,8 +896,8 @@ static int cmd_verify_log(int argc, char **argv)
 		goto out;
 	}
 	if (r < 0) {
-		log_warnx("cannot read the audit log in %s: %s%s%s", dir, tf_strerror(r),
-		          *err ? ": " : "", err);
+		log_errorx("cannot read the audit log in %s: %s%s%s", dir, tf_strerror(r),
+		           *err ? ": " : "", err);
 		goto out;
 	}
 	printf("audit log OK: %" PRIu64 " entries, every signature and the hash chain verified\n",
@@ -655,7 +957,7 @@ static int cmd_checkpoint_key(int argc, char **argv)
 	struct keypair kp;
 	r = checkpoint_key_load(cfg.data_dir, &kp);
 	if (r < 0) {
-		log_warnx(
+		log_errorx(
 		    "cannot read %s/%s: %s%s", cfg.data_dir, CHECKPOINT_KEY_FILE, tf_strerror(r),
 		    r == -ENOENT ? " (made by tanfangd init, or at the daemon's next start)" : "");
 		return 1;
@@ -683,7 +985,7 @@ static int cmd_recover_admin(int argc, char **argv)
 		fatal("libsodium failed to initialise");
 	const char *dir = cfg.data_dir;
 	if (!file_exists(dir, "data.mdb")) {
-		log_warnx("%s is not initialised (run: tanfangd init --data %s)", dir, dir);
+		log_errorx("%s is not initialised (run: tanfangd init --data %s)", dir, dir);
 		return 1;
 	}
 	char path[PATH_MAX + 32];
@@ -699,13 +1001,13 @@ static int cmd_recover_admin(int argc, char **argv)
 			made = true;
 	}
 	if (r < 0) {
-		log_warnx("key file %s: %s", path, tf_strerror(r));
+		log_errorx("key file %s: %s", path, tf_strerror(r));
 		return 1;
 	}
 	struct store *st;
 	struct store_options so = {.map_size = cfg.map_size_mb << 20};
 	if ((r = store_open(dir, &so, &st)) < 0) {
-		log_warnx("cannot open the store in %s: %s", dir, tf_strerror(r));
+		log_errorx("cannot open the store in %s: %s", dir, tf_strerror(r));
 		return 1;
 	}
 	char err[400] = "";
@@ -715,8 +1017,8 @@ static int cmd_recover_admin(int argc, char **argv)
 	keys_pk_hex(&kp, hex);
 	explicit_bzero(&kp, sizeof kp);
 	if (r < 0) {
-		log_warnx("recovery refused: %s%s", *err ? err : tf_strerror(r),
-		          r == TF_E_INVALID ? " (give a new key file with --key)" : "");
+		log_errorx("recovery refused: %s%s", *err ? err : tf_strerror(r),
+		           r == TF_E_INVALID ? " (give a new key file with --key)" : "");
 		return 1;
 	}
 	log_info("root admin recovered: visitor admin, key %s", hex);
@@ -753,8 +1055,8 @@ static int checkpoint_start(const char *dir, struct store *st, struct checkpoint
 	unsigned long bad;
 	int r = checkpointer_open(dir, out, &made, &bad);
 	if (r < 0) {
-		log_warnx("audit checkpoints: cannot use %s/%s or %s: %s", dir, CHECKPOINT_KEY_FILE,
-		          CHECKPOINT_FILE, tf_strerror(r));
+		log_errorx("audit checkpoints: cannot use %s/%s or %s: %s", dir,
+		           CHECKPOINT_KEY_FILE, CHECKPOINT_FILE, tf_strerror(r));
 		return -1;
 	}
 	char hex[65];
@@ -856,14 +1158,14 @@ static int cmd_run(int argc, char **argv)
 		return 1;
 	const char *dir = cfg.data_dir;
 	if (!file_exists(dir, "data.mdb")) {
-		log_warnx("%s is not initialised (run: tanfangd init --data %s)", dir, dir);
+		log_errorx("%s is not initialised (run: tanfangd init --data %s)", dir, dir);
 		policy_free(pol);
 		return 1;
 	}
 	char secret[41] = "";
 	bool curve = dconfig_curve_on(&cfg);
 	if (curve && (r = server_curve_load(dir, secret)) < 0) {
-		log_warnx("cannot read the CURVE key %s/curve.key: %s", dir, tf_strerror(r));
+		log_errorx("cannot read the CURVE key %s/curve.key: %s", dir, tf_strerror(r));
 		policy_free(pol);
 		return 1;
 	}
@@ -875,11 +1177,20 @@ static int cmd_run(int argc, char **argv)
 	int sfd = -1, tfd = -1, status = 1;
 	struct store_options so = {.map_size = cfg.map_size_mb << 20};
 	if ((r = store_open(dir, &so, &st)) < 0) {
-		log_warnx("cannot open the store in %s: %s", dir, tf_strerror(r));
+		log_errorx("cannot open the store in %s: %s", dir, tf_strerror(r));
 		goto out;
 	}
+	/* Where an upgrade starts: the version that last ran on this store. */
+	char prev[64];
+	if ((r = store_version_mark(st, TANFANG_VERSION, false, prev, sizeof prev)) < 0) {
+		log_errorx("cannot record the version in the store: %s", tf_strerror(r));
+		goto out;
+	}
+	if (strcmp(prev, TANFANG_VERSION) != 0)
+		log_info("store in %s last run by tanfang %s; now %s (see CHANGELOG.md)", dir,
+		         *prev ? prev : "before 0.2.0", TANFANG_VERSION);
 	if ((r = ingest_new(st, &cfg.ingest, &ig)) < 0) {
-		log_warnx("ingest: %s", tf_strerror(r));
+		log_errorx("ingest: %s", tf_strerror(r));
 		goto out;
 	}
 	if (checkpoint_start(dir, st, &cpw) < 0)
@@ -899,7 +1210,7 @@ static int cmd_run(int argc, char **argv)
 	signal(SIGXFSZ, SIG_IGN);
 	if (pthread_sigmask(SIG_BLOCK, &mask, NULL) != 0 ||
 	    (sfd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0) {
-		log_warn("signalfd");
+		log_error("signalfd");
 		goto out;
 	}
 
@@ -920,7 +1231,7 @@ static int cmd_run(int argc, char **argv)
 	pol = NULL; /* the server owns it now */
 	memset(secret, 0, sizeof secret);
 	if (r < 0) {
-		log_warnx("%s", err);
+		log_errorx("%s", err);
 		goto out;
 	}
 	for (size_t i = 0; i < (size_t)n_eps; i++)
@@ -935,7 +1246,7 @@ static int cmd_run(int argc, char **argv)
 		if (poll(pfd, tfd >= 0 ? 2 : 1, -1) < 0) {
 			if (errno == EINTR)
 				continue;
-			log_warn("poll");
+			log_error("poll");
 			break;
 		}
 		uint64_t expired;
@@ -949,7 +1260,7 @@ static int cmd_run(int argc, char **argv)
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got != (ssize_t)sizeof si) {
-			log_warn("signalfd read");
+			log_error("signalfd read");
 			break;
 		}
 		if (si.ssi_signo == SIGHUP) {
@@ -988,6 +1299,10 @@ int main(int argc, char **argv)
 	const char *cmd = argv[1];
 	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
 		usage(stdout);
+		return 0;
+	}
+	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+		printf("tanfangd (tanfang) %s\n", TANFANG_VERSION);
 		return 0;
 	}
 	if (strcmp(cmd, "--check-config") == 0)

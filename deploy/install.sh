@@ -21,6 +21,16 @@
 #    /etc/tanfang/tanfang-web.key, if absent;
 #  - then it prints the next steps (enable the units, enrol the dispatcher).
 #
+#  - /var/backups/tanfang (mode 0700, user tanfang) for `tanfangd backup
+#    --root` as the service user (README, docs/operations.md);
+#  - man pages in PREFIX/share/man, if built (help2man).
+#
+# --uninstall removes what it installed: the units (stopped and disabled
+# first), binaries, man pages, documentation and examples. The data
+# (/var/lib/tanfang), the configuration and keys (/etc/tanfang), the
+# backups (/var/backups/tanfang) and the users stay, so a later install
+# carries on where this one stopped; with --purge they go too (for good).
+#
 # --destdir DIR stages everything under DIR instead (for packaging and the
 # tests): no users are created, nothing is chown'ed, the data folder is
 # initialised as the calling user, and root is not required.
@@ -31,11 +41,13 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 build=$src/build
 prefix=/usr/local
 destdir=
+uninstall=
+purge=
 
 usage() {
 	sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
 	echo "Options: --build DIR (default: build), --prefix DIR (default: /usr/local),"
-	echo "         --destdir DIR (stage under DIR), --help"
+	echo "         --destdir DIR (stage under DIR), --uninstall [--purge], --help"
 }
 die() {
 	echo "$prog: $*" >&2
@@ -50,11 +62,14 @@ while [[ $# -gt 0 ]]; do
 	--prefix=*) prefix=${1#*=}; shift ;;
 	--destdir) destdir=${2:?--destdir needs a folder}; shift 2 ;;
 	--destdir=*) destdir=${1#*=}; shift ;;
+	--uninstall) uninstall=1; shift ;;
+	--purge) purge=1; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "$prog: unknown argument '$1' (see $prog --help)" >&2; exit 2 ;;
 	esac
 done
 [[ $prefix == /* ]] || { echo "$prog: --prefix must be an absolute path" >&2; exit 2; }
+[[ -z $purge || -n $uninstall ]] || { echo "$prog: --purge goes with --uninstall" >&2; exit 2; }
 prefix=${prefix%/}
 if [[ -n $destdir ]]; then
 	mkdir -p "$destdir"
@@ -62,14 +77,49 @@ if [[ -n $destdir ]]; then
 elif [[ $(id -u) != 0 ]]; then
 	die "run as root (or stage with --destdir DIR)"
 fi
-[[ -x $build/daemon/tanfangd ]] ||
-	die "no tanfangd in $build: build first (meson setup build && ninja -C build) or give --build DIR"
-
 R=$destdir # the root everything is installed under
 etc=/etc/tanfang
 state=/var/lib/tanfang
+backups=/var/backups/tanfang
 units=/etc/systemd/system
 say() { echo "$prog: $*"; }
+programs=(tanfang-admin tanfang-field tanfang-super tanfang-alert tanfang-web)
+unit_files=(tanfangd.service tanfang-alert.service tanfang-alert.timer tanfang-web.service)
+
+# ---- uninstall ----
+if [[ -n $uninstall ]]; then
+	if [[ -z $destdir ]] && command -v systemctl >/dev/null 2>&1; then
+		systemctl disable --now tanfang-alert.timer tanfang-web.service tanfangd.service \
+			>/dev/null 2>&1 || true
+	fi
+	for u in "${unit_files[@]}"; do rm -f "$R$units/$u"; done
+	if [[ -z $destdir ]] && command -v systemctl >/dev/null 2>&1; then
+		systemctl daemon-reload >/dev/null 2>&1 || true
+	fi
+	rm -f "$R$prefix/sbin/tanfangd" "$R$prefix/share/man/man8/tanfangd.8"
+	for c in "${programs[@]}"; do rm -f "$R$prefix/bin/$c" "$R$prefix/share/man/man1/$c.1"; done
+	rm -rf "$R$prefix/share/doc/tanfang" "$R$prefix/share/tanfang"
+	say "removed the units, binaries, man pages, documentation and examples"
+	if [[ -z $purge ]]; then
+		for d in "$R$state" "$R$etc" "$R$backups"; do
+			if [[ -e $d ]]; then say "kept $d (--purge removes it)"; fi
+		done
+		exit 0
+	fi
+	rm -rf "$R$state" "$R$etc" "$R$backups"
+	say "purged $R$state, $R$etc and $R$backups"
+	if [[ -z $destdir ]]; then
+		for user in tanfang-web tanfang-alert tanfang; do
+			if id -u "$user" >/dev/null 2>&1; then
+				userdel "$user" && say "removed user $user"
+			fi
+		done
+	fi
+	exit 0
+fi
+
+[[ -x $build/daemon/tanfangd ]] ||
+	die "no tanfangd in $build: build first (meson setup build && ninja -C build) or give --build DIR"
 
 # Runs a command as USER (a real install) or as the caller (staging).
 as_user() {
@@ -122,8 +172,14 @@ for c in tanfang-admin tanfang-field tanfang-super tanfang-alert web/tanfang-web
 	fi
 done
 say "installed binaries in $R$prefix/sbin and $R$prefix/bin"
-for f in "$src"/docs/*.md; do
+for f in "$src"/docs/*.md "$src/CHANGELOG.md"; do
 	if [[ -e $f ]]; then install -m 0644 "$f" "$R$prefix/share/doc/tanfang/"; fi
+done
+# Man pages, when the build made them (help2man installed).
+for m in "$build"/man/*.[18]; do
+	[[ -e $m ]] || continue
+	install -d -m 0755 "$R$prefix/share/man/man${m##*.}"
+	install -m 0644 "$m" "$R$prefix/share/man/man${m##*.}/"
 done
 install -m 0755 "$src/deploy/sms-gateway-example.sh" "$R$prefix/share/tanfang/"
 for f in tanfang.crontab tanfangd.conf tanfang-alert.conf tanfang-web.conf policy.conf \
@@ -188,6 +244,12 @@ else
 	rm -f "$log"
 	say "initialised $R$state (the admin key is $state/admin.key)"
 fi
+# Backups as the service user: `tanfangd backup --root /var/backups/tanfang`.
+if [[ ! -d $R$backups ]]; then
+	install -d -m 0700 "$R$backups"
+	owner tanfang:tanfang "$R$backups"
+	say "made $R$backups (backups, user tanfang, mode 0700)"
+fi
 # Clients on this machine read the daemon's public key here (the unit does
 # the same at each start).
 if ! cmp -s "$R$state/curve.pub" "$R$etc/curve.pub"; then
@@ -242,5 +304,8 @@ tanfang is installed${destdir:+ under $destdir (staged)}. Next steps:
       tanfang-admin --data $state visitor add web 网关 --role gateway --area 152223
       tanfang-admin --data $state key enrol $gateway_pk --visitor web
       systemctl enable --now tanfang-web
- 6. Backups and key rotation: docs/operations.md ($prefix/share/doc/tanfang).
+ 6. Backups (as the service user, daily from cron or a timer):
+      runuser -u tanfang -- $prefix/sbin/tanfangd backup --config $etc/tanfangd.conf \\
+        --root $backups --keep 14
+    Key rotation and upgrades: docs/operations.md ($prefix/share/doc/tanfang).
 EOF

@@ -6,9 +6,15 @@ packages=(
   gcc meson ninja-build pkg-config
   libzmq3-dev liblmdb-dev libprotobuf-c-dev protobuf-c-compiler libsodium-dev
   libinih-dev libjansson-dev libcurl4-openssl-dev libcsv-dev libutf8proc-dev libmicrohttpd-dev
+  libxlsxwriter-dev  # .xlsx exports (issue 11, item 5)
+  help2man unzip     # man pages from each program's --help; the export test opens the .xlsx
+  # the office's workbooks (issue 11): .xlsx (libzip, expat), .xls (FreeXL)
+  libzip-dev libexpat1-dev libfreexl-dev
   tzdata lmdb-utils procps ca-certificates openssl
   # the test suite's independent client and HTTP receiver
   python3 python3-zmq python3-nacl python3-protobuf protobuf-compiler
+  # the import tests' .xlsx and .xls files, made in the suite
+  python3-openpyxl python3-xlwt
   # the fuzz run (tests/fuzz.sh): clang and its libFuzzer and sanitizer
   # runtimes, which clang only recommends
   clang libclang-rt-14-dev

@@ -66,7 +66,8 @@ out_has "152223100201  巴彦乌兰嘎查  152223100  "
 expect 0 "${D[@]}" list areas --area 152223100 --format csv
 [[ $(head -c 3 "$tmp/out" | od -An -tx1 | tr -d ' \n') == efbbbf ]] || fail "CSV does not start with a BOM"
 grep -q $'\r$' "$tmp/out" || fail "CSV lines do not end in CRLF"
-out_has "152223100201,巴彦乌兰嘎查,152223100,"
+# Codes as text for Excel (issue 11): after a tab, so quoted.
+out_has $'"\t152223100201",巴彦乌兰嘎查,"\t152223100",'
 grep -qF "152223,扎赉特旗" "$tmp/out" && fail "--area 152223100 listed the banner above it"
 expect 0 "${D[@]}" --format json list visitors
 python3 - "$tmp/out" <<'PY' || fail "visitors JSON"

@@ -48,7 +48,7 @@ for i in 7 8; do
 	expect 0 "${D[@]}" visitor add "nb-0$i" "邻居$i" --role neighbour --area 152223101201
 done
 
-# --- dry run: checked, nothing sent ---
+# --- dry run: checked by the daemon, nothing stored ---
 expect 0 "${D[@]}" import elders "$EXAMPLE" --dry-run
 out_has "20 elders ready to import"
 [[ $(count_elders) == 0 ]] || fail "a dry run stored elders"
@@ -73,7 +73,7 @@ expect 0 "${D[@]}" list elders --area 152223101
 out_has "乌云其其格"
 grep -qF "张桂兰" "$tmp/out" && fail "--area 152223101 listed an elder of 152223100"
 expect 0 "${D[@]}" list elders --format csv
-out_has "zlt-000013,乌云其其格,152223101201,active"
+out_has $'zlt-000013,乌云其其格,"\t152223101201",active' # the code as text for Excel
 
 # --- two bad rows: both reported, exit 1, nothing stored ---
 {
@@ -84,7 +84,7 @@ out_has "zlt-000013,乌云其其格,152223101201,active"
 	printf 'zz-0004,苏和,152223100201,1940-01-01,卧床\r\n'
 } >"$tmp/bad.csv"
 expect 1 "${D[@]}" import elders "$tmp/bad.csv"
-err_has "row 2 (line 3): column 出生日期: '1943-02-29' is not a real date"
+err_has "row 2 (line 3): column 出生日期: '1943-02-29' is not a date"
 err_has "row 4 (line 5): column 类别: unknown category '卧床'"
 err_has "2 errors; nothing was imported"
 [[ $(count_elders) == 20 ]] || fail "elders changed after a refused file"
@@ -99,8 +99,7 @@ yy-0002,韩秀云,152223100202,gw-yax
 yy-0003,董立新,152223100201,gw-ghost
 CSV
 expect 1 "${D[@]}" import elders "$tmp/refused.csv"
-err_has "STATUS_INVALID"
-err_has "row 3 (line 4)"
+err_has "row 3 (line 4): column visitors: no visitor named 'gw-ghost' (or with that id) in your scope"
 [[ $(count_elders) == 20 ]] || fail "a refused import left elders behind"
 grep -qF "yy-000" "$tmp/out" && fail "an elder of the refused file was stored"
 
@@ -130,9 +129,51 @@ printf 'id,name,area\nxx-1,常青,152223100201\n' |
 # --- files that cannot be read or are not CSV ---
 expect 1 "${D[@]}" import elders "$tmp/missing.csv"
 err_has "cannot read"
-printf 'id,name,area\n\xd5\xc5\xc8\xfd,x,15\n' >"$tmp/gbk.csv"
-expect 1 "${D[@]}" import elders "$tmp/gbk.csv"
-err_has "not valid UTF-8"
+printf 'id,name,area\nx1,\xff\xff\x80,15\n' >"$tmp/notext.csv"
+expect 1 "${D[@]}" import elders "$tmp/notext.csv"
+err_has "neither UTF-8 nor GB18030"
+
+# --- corrections: a field edit, removal and restore, an import undone ---
+status_of() { # ID -> the elder's status in 'list elders'
+	expect 0 "${D[@]}" list elders --format json
+	python3 -c 'import json,sys; print([r for r in json.load(open(sys.argv[1])) if r["id"]==sys.argv[2]][0]["status"])' "$tmp/out" "$1"
+}
+expect 2 "${D[@]}" elder edit zlt-000001
+err_has "needs at least one field"
+expect 2 "${D[@]}" elder remove zlt-000002
+err_has "needs --reason"
+expect 2 "${D[@]}" elder remove zlt-000002 --reason bored
+expect 0 "${D[@]}" elder edit zlt-000001 --phone 13904829999
+out_has "changed phone"
+expect 0 "${D[@]}" list elders --format json
+python3 - "$tmp/out" <<'PY' || fail "an edit of the phone changed more than the phone"
+import json, sys
+e = {r["id"]: r for r in json.load(open(sys.argv[1], encoding="utf-8"))}["zlt-000001"]
+assert e["phone"] == "13904829999", e
+assert e["categories"] == "living_alone;incapacitated" and e["tier"] == "high", e
+assert e["neighbours"] == "nb-01;nb-02" and e["visitors"] == "gw-bywl;pm-01", e
+assert e["name"] == "张桂兰" and e["birth_date"], e
+PY
+expect 1 "${D[@]}" elder edit nobody-1 --phone 1
+err_has "STATUS_UNKNOWN_ELDER"
+expect 0 "${D[@]}" elder remove zlt-000002 --reason error --note 重复录入
+out_has "entered in error"
+[[ $(status_of zlt-000002) == removed ]] || fail "zlt-000002 not removed"
+expect 0 "${D[@]}" elder restore zlt-000002
+[[ $(status_of zlt-000002) == active ]] || fail "zlt-000002 not restored"
+expect 0 "${D[@]}" elder remove zlt-000003 --reason deceased
+[[ $(status_of zlt-000003) == deceased ]] || fail "zlt-000003 not deceased"
+printf 'id,name,area\nmis-1,误录一,152223100201\nmis-2,误录二,152223100201\n' >"$tmp/mistake.csv"
+expect 0 "${D[@]}" import elders "$tmp/mistake.csv"
+batch=$(sed -n 's/.*(batch \([0-9a-f]\{64\}\);.*/\1/p' "$tmp/out")
+[[ ${#batch} == 64 ]] || fail "import printed no batch: $(cat "$tmp/out")"
+expect 2 "${D[@]}" import undo 1234
+expect 1 "${D[@]}" import undo "$(printf '%064d' 0)"
+err_has "STATUS_NOT_FOUND"
+expect 0 "${D[@]}" import undo "$batch"
+out_has "2 elders of the import removed"
+[[ $(status_of mis-1) == removed && $(status_of mis-2) == removed ]] || fail "import not undone"
+[[ $(status_of zlt-000001) == active ]] || fail "undo touched an elder of another import"
 
 kill -0 "$daemon_pid" || fail "tanfangd died"
 echo "e2e-import: ok"

@@ -140,7 +140,9 @@ python3 -m json.tool "$tmp/out" >/dev/null || fail "overdue JSON does not parse"
 cp "$tmp/out" "$tmp/overdue.json"
 python3 - "$tmp/overdue.json" "$TOWN" "$(expected 2026-10 $TOWN not_set_up)" <<'EOF' || fail "overdue JSON content"
 import json, sys
-rows = json.load(open(sys.argv[1]))
+doc = json.load(open(sys.argv[1]))
+rows = doc["items"]
+assert doc["total"] == len(rows) and doc["total_exact"], "the total"
 assert rows, "nothing overdue in a township where the generator left gaps"
 assert all(r["area"].startswith(sys.argv[2]) for r in rows), "row outside the scope"
 assert all(r["days_overdue"] >= 0 for r in rows), "without --within only overdue rows"
@@ -152,7 +154,7 @@ EOF
 ok
 # --within lists what falls due soon: the monthly visits due on 1 December.
 expect 0 "S$TOWN" overdue --rule monthly_visit --within 15 --per-page 1000 --format json
-python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r and all(x["rule"]=="monthly_visit" for x in r) and any(x["days_overdue"] < 0 and x["due"]=="2026-12-01" for x in r), r' "$tmp/out" ||
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["items"]; assert r and all(x["rule"]=="monthly_visit" for x in r) and any(x["days_overdue"] < 0 and x["due"]=="2026-12-01" for x in r), r' "$tmp/out" ||
 	fail "--within 15 does not show the visits due on 2026-12-01"
 ok
 
@@ -200,8 +202,8 @@ ok
 
 # History of one elder of the township: newest first, every entry made by
 # the elder's own grid worker, party member or neighbour households.
-elder=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["elder_id"])' "$tmp/overdue.json")
-name=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["elder_name"])' "$tmp/overdue.json")
+elder=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["items"][0]["elder_id"])' "$tmp/overdue.json")
+name=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["items"][0]["elder_name"])' "$tmp/overdue.json")
 expect 0 "S$TOWN" history "$elder"
 out_has "$name ($elder)"
 expect 0 "S$TOWN" history "$elder" --format json
@@ -217,7 +219,7 @@ EOF
 ok
 # An elder of another township is outside the scope.
 expect 0 "S$BANNER" overdue --area $OTHER --per-page 1 --format json
-other_elder=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r[0]["elder_id"] if r else "")' "$tmp/out")
+other_elder=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["items"]; print(r[0]["elder_id"] if r else "")' "$tmp/out")
 if [[ -n $other_elder ]]; then
 	expect 1 "S$TOWN" history "$other_elder"
 	err_has "FORBIDDEN"
@@ -238,7 +240,7 @@ assert all(r["door"] + r["phone"] + r["neighbour_checks"] <= r["visits"] for r i
 EOF
 ok
 expect 0 "S$TOWN" activity --period 2026-Q4 --role grid_worker
-out_has "grid_worker"
+out_has "网格员"
 grep -q "neighbour " "$tmp/out" && fail "--role grid_worker shows neighbours"
 ok
 

@@ -194,7 +194,7 @@ restart_at "$T_NOV15" --policy "$tmp/policy.conf"
 run overdue --area $C --rule monthly_visit --within 60 --format json
 python3 - "$tmp/out" <<'PY' || fail "input 5: overdue list"
 import json, sys
-items = json.load(open(sys.argv[1], encoding="utf-8"))
+items = json.load(open(sys.argv[1], encoding="utf-8"))["items"]
 h1 = [i for i in items if i["elder_id"] == "H1"]
 # Visited on 11-12 by a health visit, which counts now: next due 2027-01-01.
 assert len(h1) == 1 and h1[0]["due"].startswith("2027-01-01"), h1
@@ -258,7 +258,7 @@ ok
 run overdue --area $B --rule monthly_visit --format json
 python3 - "$tmp/out" <<'PY' || fail "input 4: B1 is not on the overdue list"
 import json, sys
-items = json.load(open(sys.argv[1], encoding="utf-8"))
+items = json.load(open(sys.argv[1], encoding="utf-8"))["items"]
 b1 = [i for i in items if i["elder_id"] == "B1"]
 # Never visited since registration on 1 September: overdue since 1 October.
 assert len(b1) == 1 and b1[0]["due"].startswith("2026-10-01"), b1

@@ -222,6 +222,7 @@ duties() {
 	python3 - "$1" <<'PY'
 import json, sys
 items = json.load(open(sys.argv[1], encoding="utf-8"))
+items = items["items"] if isinstance(items, dict) else items  # an object since 0.2.0
 for i in sorted("%s %s %s %s" % (i["elder_id"], i["rule"], i["duty"].replace(" ", "_"), i["due"][:10])
                 for i in items):
     print(i)
@@ -352,6 +353,8 @@ expect_fig "$N1" $BANNER required=7 visited=4 party_required=2 party_done=1
 #     of M0. (E1 was visited by p1 in M1: due at the end of M0 either way.)
 # monthly_visit duties start at the registration in both releases: E2 (last
 # visited in M2) and E10 (never visited) are overdue since the first of M0.
+# Since 0.2.0 an elder-wide duty names the elder's assigned visitors whose
+# role counts under the rule: E2's monthly visit names p1 (any role counts).
 # Two duties are new in this release's default policy and migration:
 #   - after_major_change (the 2022 notice): a door visit within 24 hours of
 #     E4's admission on the 10th of M1, never made;
@@ -374,7 +377,7 @@ E1 1+2_not_set_up - $REG2
 E10 1+2_not_set_up - $REG1
 E10 monthly_visit - $M0-01
 E2 1+2_not_set_up - $REG2
-E2 monthly_visit - $M0-01
+E2 monthly_visit 党员_p1 $M0-01
 E2 party_member 党员_p1 $M1-01
 E3 1+2_not_set_up - $REG1
 E4 after_major_change - $(day $((M1_10 + 86400)))

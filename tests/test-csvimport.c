@@ -9,6 +9,7 @@
 
 #include "clock.h"
 #include "csvimport.h"
+#include "idcard.h"
 #include "tf_test.h"
 
 #define BOM "\xef\xbb\xbf"
@@ -104,14 +105,14 @@ static void test_chinese_without_bom(void)
 	 * cells, an unknown column is ignored with a warning, a row that only
 	 * looks filled is skipped. */
 	struct csvimport *ci = import_text(
-	    "zh.csv", "姓名,编号,区划,身份证号,类别,风险等级,纬度,经度,邻里,包联人\n"
+	    "zh.csv", "姓名,编号,区划,备注,类别,风险等级,纬度,经度,邻里,包联人\n"
 	              " 李秀英 ,zlt-9,152223100,150000,独居、特困、独居,重点,46.1,122.5,nb1；nb2,"
 	              "gw1|gw2\n"
 	              ",,,,,,,,,\n"
 	              "\xe3\x80\x80赵玉珍,zlt-10,152223100,,计划生育特殊家庭,,,,,\n");
 	CHECK_EQ_INT(ci->n_errors, 0);
 	CHECK_EQ_INT(ci->n_warnings, 1);
-	CHECK_STREQ(ci->warnings[0], "column 4 '身份证号' is not a known column and is ignored");
+	CHECK_STREQ(ci->warnings[0], "column 4 '备注' is not a known column and is ignored");
 	CHECK_EQ_INT(ci->n_elders, 2);
 	CHECK_EQ_INT(ci->n_rows, 3);
 	tf_elder *e = ci->elders[0];
@@ -178,21 +179,17 @@ static void test_row_errors(void)
 	CHECK(has_error(ci, "row 3 (line 4): column name: is empty, and it is required"));
 	CHECK(error_starts(ci, "row 4 (line 5): column area: '1.52223E+11' looks like a number "
 	                       "Excel rewrote"));
-	CHECK(has_error(ci, "row 5 (line 6): column area: '1522x' is not an area code (2 to 20 "
-	                    "digits)"));
-	CHECK(
-	    error_starts(ci, "row 5 (line 6): column birth_date: '1943-02-29' is not a real date"));
-	CHECK(
-	    error_starts(ci, "row 6 (line 7): column birth_date: '2030-01-01' is not a real date"));
+	CHECK(error_starts(ci, "row 5 (line 6): column area: '1522x' is not an area code (2 to 20 "
+	                       "digits)"));
+	CHECK(error_starts(ci, "row 5 (line 6): column birth_date: '1943-02-29' is not a date"));
+	CHECK(error_starts(ci, "row 6 (line 7): column birth_date: '2030-01-01' is not a date"));
 	CHECK(error_starts(ci, "row 7 (line 8): column categories: unknown category 'bedridden'"));
 	CHECK(error_starts(ci, "row 7 (line 8): column risk_tier: unknown risk tier 'urgent'"));
 	CHECK(has_error(ci, "row 8 (line 9): column lon: is empty while lat is set; give both or "
 	                    "neither"));
 	CHECK(has_error(ci, "row 9 (line 10): column lat: 95 is out of range (-90 to 90)"));
-	CHECK(error_starts(ci,
-	                   "row 10 (line 11): column neighbours: 3 visitor ids given, at most 2"));
-	CHECK(has_error(ci,
-	                "row 11 (line 12): column id: id ok-1 is already used on row 1 (line 2)"));
+	CHECK(error_starts(ci, "row 10 (line 11): column neighbours: 3 visitors given, at most 2"));
+	CHECK(has_error(ci, "row 11 (line 12): column id: the same id as row 1 (line 2)"));
 	CHECK(has_error(ci, "row 12 (line 13): has 3 cells, the header has 10"));
 	CHECK(has_error(ci, "row 13 (line 14): column neighbours: visitor x is listed twice"));
 	CHECK(error_starts(ci, "row 13 (line 14): column visitors: 'g w' is not a visitor id"));
@@ -233,8 +230,8 @@ static void test_lines_follow_quoted_breaks(void)
 static void test_cr_line_ends(void)
 {
 	struct csvimport *ci = import_text("mac.csv", "id,name,area\ra1,张三,152223\ra2,李四,x5\r");
-	CHECK(has_error(ci,
-	                "row 2 (line 3): column area: 'x5' is not an area code (2 to 20 digits)"));
+	CHECK(error_starts(
+	    ci, "row 2 (line 3): column area: 'x5' is not an area code (2 to 20 digits)"));
 	csvimport_free(ci);
 	ci = import_text("mac-ok.csv", "id,name,area\ra1,张三,152223\r\na2,李四,152223\r");
 	CHECK_EQ_INT(ci->n_errors, 0);
@@ -247,8 +244,9 @@ static void test_cr_line_ends(void)
 static void test_file_errors(void)
 {
 	struct csvimport *ci = import_text("missing.csv", "姓名,地址\n张三,x\n");
-	CHECK(
-	    has_error(ci, "header (line 1): missing required columns id (编号), area (区划代码)"));
+	CHECK(has_error(ci, "header (line 1): missing required columns area (所属村（社区）, or "
+	                    "区划代码), id (编号) or id_card (身份证号码) (or name a column with "
+	                    "--map 'header=field')"));
 	CHECK_EQ_INT(ci->n_errors, 1);
 	csvimport_free(ci);
 
@@ -266,15 +264,19 @@ static void test_file_errors(void)
 	CHECK(has_error(ci, "the file has a header but no rows"));
 	csvimport_free(ci);
 
-	/* 张三 in GBK on line 3: one message for the file, naming the line. */
+	/* 张三 in GBK (a "CSV" saved by Excel on Chinese Windows) is read as
+	 * GB18030 (issue 11, item 1). */
 	ci = import_text("gbk.csv", "id,name,area\na1,ok,15\na2,\xd5\xc5\xc8\xfd,15\n");
-	CHECK_EQ_INT(ci->n_errors, 1);
-	CHECK(error_starts(ci, "line 3: the file is not valid UTF-8 (1 line affected)"));
-	CHECK_EQ_INT(ci->n_elders, 0);
+	CHECK_EQ_INT(ci->n_errors, 0);
+	CHECK_EQ_INT(ci->n_elders, 2);
+	CHECK_STREQ(ci->elders[1]->name, "张三");
+	CHECK_STREQ(ci->format, "CSV (GB18030)");
 	csvimport_free(ci);
-
-	ci = import_text("utf16.csv", "\xff\xfei\0d\0");
-	CHECK(error_starts(ci, "the file is UTF-16"));
+	/* Bytes that are no GB18030 either: one message naming the line. */
+	ci = import_text("bad-enc.csv", "id,name,area\na1,ok,15\na2,\xff\xff\x80,15\n");
+	CHECK_EQ_INT(ci->n_errors, 1);
+	CHECK(error_starts(ci, "line 3: the file is neither UTF-8 nor GB18030"));
+	CHECK_EQ_INT(ci->n_elders, 0);
 	csvimport_free(ci);
 
 	ci = import_text("quote.csv", "id,name,area\na1,张\"三,15\n");
@@ -357,6 +359,278 @@ static void test_helpers(void)
 	csvimport_list_free(list, n);
 }
 
+/* ---- issue 11: the files offices keep ---- */
+
+/* The ID-card numbers below carry their GB 11643 check digits. */
+#define ID_ZGL "152223194211050023" /* 1942-11-05, a woman */
+#define ID_WF  "152223193801010115" /* 1938-01-01, a man */
+#define ID_X   "15222319450210022X" /* 1945-02-10, a woman, check digit X */
+
+static struct csvimport *parse_bytes(const char *data, size_t len, const struct csvimport_opts *o)
+{
+	struct csvimport *ci = NULL;
+	CHECK_OK(csvimport_parse_opts(data, len, o, &ci));
+	CHECK(ci != NULL);
+	return ci;
+}
+
+static void test_idcard(void)
+{
+	char birth[11];
+	bool male = false;
+	CHECK_OK(idcard_check(ID_ZGL, birth, &male));
+	CHECK_STREQ(birth, "1942-11-05");
+	CHECK(!male);
+	CHECK_OK(idcard_check(ID_WF, birth, &male));
+	CHECK_STREQ(birth, "1938-01-01");
+	CHECK(male);
+	CHECK_OK(idcard_check(ID_X, birth, &male));
+	CHECK_STREQ(birth, "1945-02-10");
+	CHECK(!male);
+	CHECK_EQ_INT(idcard_check("152223194211050024", NULL, NULL), -EBADMSG);
+	CHECK_EQ_INT(idcard_check("152223194202300021", NULL, NULL), -EINVAL); /* 30 Feb */
+	CHECK_EQ_INT(idcard_check("15222319421105002", NULL, NULL), -EINVAL);
+	CHECK_EQ_INT(idcard_check("15222319421105002x", NULL, NULL), -EINVAL);
+}
+
+static void test_office_dates(void)
+{
+	char d[11];
+	const char *const ok[][2] = {
+	    {"1945年3月7日", "1945-03-07"},
+	    {"1945-3", "1945-03-01"},
+	    {"1945.3", "1945-03-01"},
+	    {"19450307", "1945-03-07"},
+	    {"１９４５－０３－０７", "1945-03-07"},
+	    {"1945-03-07 00:00:00", "1945-03-07"},
+	    {"1945/3/7", "1945-03-07"},
+	    {"1945年3月", "1945-03-01"},
+	    {"194503", "1945-03-01"},
+	    {"1945-03-07T08:00:00", "1945-03-07"},
+	};
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		if (csvimport_date(ok[i][0], d) != 0)
+			tft_fail(__FILE__, __LINE__, "'%s' refused", ok[i][0]);
+		CHECK_STREQ(d, ok[i][1]);
+	}
+	CHECK_EQ_INT(csvimport_date("1945-13", d), -EINVAL);
+	CHECK_EQ_INT(csvimport_date("1945年2月30日", d), -EINVAL);
+	CHECK_EQ_INT(csvimport_date("19451307", d), -EINVAL);
+	CHECK_EQ_INT(csvimport_date("1945-3/7", d), -EINVAL);
+
+	CHECK_EQ_INT(csvimport_category_value("独居老人"),
+	             TANFANG__V1__CATEGORY__CATEGORY_LIVING_ALONE);
+	CHECK_EQ_INT(csvimport_category_value("特困供养人员"),
+	             TANFANG__V1__CATEGORY__CATEGORY_EXTREME_POVERTY);
+	CHECK_EQ_INT(csvimport_category_value("半失能"),
+	             TANFANG__V1__CATEGORY__CATEGORY_INCAPACITATED);
+	CHECK_EQ_INT(csvimport_category_value("卧床"), -1);
+	CHECK_EQ_INT(csvimport_role_value("网格员"), TANFANG__V1__ROLE__ROLE_GRID_WORKER);
+	CHECK_EQ_INT(csvimport_role_value("党员"), TANFANG__V1__ROLE__ROLE_PARTY_MEMBER);
+	CHECK_EQ_INT(csvimport_role_value("邻里户"), TANFANG__V1__ROLE__ROLE_NEIGHBOUR);
+	CHECK_EQ_INT(csvimport_role_value("厨师"), -1);
+}
+
+/* A small registry: two villages named 永安村, two visitors named 张伟. */
+static tf_area dir_areas[4];
+static tf_visitor dir_visitors[3];
+static tf_area *dir_ap[4];
+static tf_visitor *dir_vp[3];
+static struct csvimport_dir dir;
+
+static void make_dir(void)
+{
+	const char *a[4][3] = {{"152223", "扎赉特旗", ""},
+	                       {"152223100201", "巴彦乌兰嘎查", "152223"},
+	                       {"152223100202", "永安村", "152223"},
+	                       {"152223101202", "永安村", "152223"}};
+	for (int i = 0; i < 4; i++) {
+		wire_init(WIRE_AREA, &dir_areas[i]);
+		dir_areas[i].code = (char *)a[i][0];
+		dir_areas[i].name = (char *)a[i][1];
+		dir_areas[i].parent = (char *)a[i][2];
+		dir_ap[i] = &dir_areas[i];
+	}
+	const char *v[3][3] = {{"gw-1", "王海军", "152223100201"},
+	                       {"zw-1", "张伟", "152223100201"},
+	                       {"zw-2", "张伟", "152223100202"}};
+	for (int i = 0; i < 3; i++) {
+		wire_init(WIRE_VISITOR, &dir_visitors[i]);
+		dir_visitors[i].id = (char *)v[i][0];
+		dir_visitors[i].name = (char *)v[i][1];
+		dir_visitors[i].area = (char *)v[i][2];
+		dir_visitors[i].role = TANFANG__V1__ROLE__ROLE_GRID_WORKER;
+		dir_vp[i] = &dir_visitors[i];
+	}
+	dir = (struct csvimport_dir){
+	    .areas = dir_ap, .n_areas = 4, .visitors = dir_vp, .n_visitors = 3};
+}
+
+static void test_office_headers_and_names(void)
+{
+	struct csvimport_opts o = {.dir = &dir};
+	/* A title row, the office's headers (full-width brackets), the ID
+	 * card as the id, sex and birth date from it, a village by name, a
+	 * visitor by name (of two 张伟, the one whose scope holds the elder). */
+	const char *text = "扎赉特旗特殊困难老年人花名册,,,,,,,\n"
+	                   "序号,姓名,性别,身份证号码,出生年月,所属村(社区),老人类别,包联人\n"
+	                   "1,张桂兰,," ID_ZGL ",1942-11,巴彦乌兰嘎查,独居、失能,王海军，张伟\n"
+	                   "2,王福,男," ID_WF ",,152223100202,空巢 / 留守,\n";
+	struct csvimport *ci = parse_bytes(text, strlen(text), &o);
+	CHECK_EQ_INT(ci->n_errors, 0);
+	CHECK_EQ_INT(ci->n_elders, 2);
+	CHECK(strstr(ci->warnings[0], "line 2 is taken as the header") != NULL);
+	tf_elder *e = ci->elders[0];
+	CHECK_STREQ(e->id, ID_ZGL);
+	CHECK_STREQ(e->id_card, ID_ZGL);
+	CHECK_STREQ(e->sex, "female");
+	CHECK_STREQ(e->birth_date, "1942-11-05");
+	CHECK_STREQ(e->area, "152223100201");
+	CHECK_EQ_INT(e->n_visitors, 2);
+	CHECK_STREQ(e->visitors[0], "gw-1");
+	CHECK_STREQ(e->visitors[1], "zw-1");
+	CHECK_EQ_INT(e->n_categories, 2);
+	e = ci->elders[1];
+	CHECK_STREQ(e->sex, "male");
+	CHECK_STREQ(e->birth_date, "1938-01-01");
+	CHECK_EQ_INT(e->n_categories, 2);
+	CHECK_EQ_INT(ci->lines[1], 4);
+	CHECK_STREQ(csvimport_field_header(ci, "area"), "所属村(社区)");
+	CHECK_STREQ(csvimport_field_header(ci, "neighbour"), "neighbours");
+	csvimport_free(ci);
+
+	/* Names that do not place: each problem once, with row and column. */
+	text = "姓名,身份证号码,所属村（社区）,包联人,性别\n"
+	       "甲," ID_ZGL ",永安村,,\n"
+	       "乙,152223194211050024,巴彦乌兰嘎查,,\n"
+	       "丙," ID_WF ",扎赉特旗,张伟,女\n"
+	       "丁,1.52223194211E+17,红旗村,李四,\n";
+	ci = parse_bytes(text, strlen(text), &o);
+	CHECK(has_error(ci,
+	                "row 1 (line 2): column 所属村（社区）: '永安村' names 2 areas: 永安村 "
+	                "(152223100202, in 扎赉特旗); 永安村 (152223101202, in 扎赉特旗); write "
+	                "the code instead"));
+	CHECK(has_error(ci, "row 2 (line 3): column 身份证号码: '152223194211050024' fails the "
+	                    "check digit (GB 11643): a digit is mistyped"));
+	CHECK(has_error(ci, "row 3 (line 4): column 性别: '女' differs from the ID-card number's "
+	                    "(男)"));
+	CHECK(has_error(ci, "row 3 (line 4): column 包联人: '张伟' names 2 visitors: zw-1 "
+	                    "(grid_worker, 巴彦乌兰嘎查); zw-2 (grid_worker, 永安村); write the id "
+	                    "instead"));
+	CHECK(error_starts(ci, "row 4 (line 5): column 身份证号码: '1.52223194211E+17' was kept "
+	                       "by the spreadsheet as a number"));
+	CHECK(has_error(ci, "row 4 (line 5): column 所属村（社区）: no area named '红旗村' in your "
+	                    "scope (give its name as registered, or its code)"));
+	CHECK(has_error(ci, "row 4 (line 5): column 包联人: no visitor named '李四' (or with that "
+	                    "id) in your scope"));
+	CHECK_EQ_INT(ci->n_errors, 7);
+	CHECK_EQ_INT(ci->n_elders, 0);
+	csvimport_free(ci);
+
+	/* --map: a header the importer does not know; a bad map is one error. */
+	text = "户主姓名,公民身份号码,村组\n甲," ID_ZGL ",巴彦乌兰嘎查\n";
+	o.map = "户主姓名=name，村组=area";
+	ci = parse_bytes(text, strlen(text), &o);
+	CHECK_EQ_INT(ci->n_errors, 0);
+	CHECK_EQ_INT(ci->n_elders, 1);
+	csvimport_free(ci);
+	o.map = "户主姓名=nom";
+	ci = parse_bytes(text, strlen(text), &o);
+	CHECK(error_starts(ci, "--map: 'nom' is not a field"));
+	csvimport_free(ci);
+}
+
+static void test_encodings(void)
+{
+	/* UTF-16LE with its BOM, tab-separated: Excel's "Unicode text". */
+	static const char u16[] = "\xff\xfe"
+	                          "i\0d\0\t\0n\0a\0m\0e\0\t\0a\0r\0e\0a\0\r\0\n\0"
+	                          "a\0"
+	                          "1\0\t\0\x20\x5f\x09\x4e\t\0"
+	                          "1\0"
+	                          "5\0\r\0\n\0";
+	struct csvimport *ci = parse_bytes(u16, sizeof u16 - 1, NULL);
+	CHECK_EQ_INT(ci->n_errors, 0);
+	CHECK_EQ_INT(ci->n_elders, 1);
+	CHECK_STREQ(ci->elders[0]->name, "张三");
+	CHECK_STREQ(ci->format, "text (UTF-16LE)");
+	csvimport_free(ci);
+	/* The same as UTF-16BE. */
+	static const char be[] = "\xfe\xff"
+	                         "\0i\0d\0\t\0n\0a\0m\0e\0\t\0a\0r\0e\0a\0\n"
+	                         "\0a\0"
+	                         "1\0\t\x5f\x20\x4e\x09\0\t\0"
+	                         "1\0"
+	                         "5\0\n";
+	ci = parse_bytes(be, sizeof be - 1, NULL);
+	CHECK_EQ_INT(ci->n_errors, 0);
+	CHECK_STREQ(ci->elders[0]->name, "张三");
+	csvimport_free(ci);
+	/* An .xlsx that is not one. */
+	ci = parse_bytes("PK\x03\x04garbage", 11, NULL);
+	CHECK(error_starts(ci, "the file is a ZIP archive but cannot be opened"));
+	csvimport_free(ci);
+}
+
+/* The fuzz corpus' minimal .xlsx (made by hand: shared strings with runs,
+ * an inline string, a date-formatted serial, an ID card kept as a number). */
+static void test_xlsx(void)
+{
+	const char *src = getenv("TANFANG_SRC");
+	char path[4096];
+	snprintf(path, sizeof path, "%s/tests/fuzz/corpus/csvimport/office-minimal.xlsx",
+	         src ? src : "..");
+	char *buf;
+	size_t len;
+	CHECK_OK(csvimport_slurp(path, &buf, &len));
+	struct csvimport_opts o = {.dir = &dir};
+	struct csvimport *ci = parse_bytes(buf, len, &o);
+	CHECK_STREQ(ci->format, "xlsx");
+	/* Sheet row 2 is fine (its date cell, 15650, is the ID card's
+	 * 1942-11-05, else it would differ); sheet row 4, after an empty row,
+	 * lost its ID's digits and names an ambiguous village. */
+	CHECK(error_starts(ci, "row 3 (line 4): column 身份证号码: '1.52223194211E+17' was kept"));
+	CHECK(error_starts(ci, "row 3 (line 4): column 所属村（社区）: '永安村' names 2 areas"));
+	CHECK_EQ_INT(ci->n_errors, 2);
+	csvimport_free(ci);
+	free(buf);
+}
+
+static void test_visitors(void)
+{
+	struct csvimport_opts o = {.dir = &dir};
+	const char *text = "姓名,身份,所属村（社区）,联系电话,包联老人\n"
+	                   "白音,网格员,巴彦乌兰嘎查,13800000001,e1、e2\n"
+	                   "邻居甲,邻里户,巴彦乌兰嘎查,13800000003,e1\n"
+	                   "某人,厨师,巴彦乌兰嘎查,13800000004,\n"
+	                   "无名,,,,\n";
+	struct csvimport *ci = NULL;
+	CHECK_OK(csvimport_visitors_parse(text, strlen(text), &o, &ci));
+	CHECK(has_error(ci,
+	                "row 3 (line 4): column 身份: unknown role '厨师' (网格员 grid_worker, "
+	                "两委委员 village_cadre, 民政协理员 civil_affairs_assistant, 社工 "
+	                "social_worker, 志愿者 volunteer, 党员 party_member, 医生 health_worker, "
+	                "邻里户 neighbour)"));
+	CHECK(error_starts(
+	    ci, "row 4 (line 5): column 联系电话: is empty, and the visitor needs an id"));
+	CHECK_EQ_INT(ci->n_visitors, 0);
+	csvimport_free(ci);
+	text = "姓名,身份,所属村（社区）,联系电话,包联老人\n"
+	       "白音,网格员,巴彦乌兰嘎查,13800000001,e1、e2\n"
+	       "邻居甲,邻里户,巴彦乌兰嘎查,13800000003,e1\n";
+	CHECK_OK(csvimport_visitors_parse(text, strlen(text), &o, &ci));
+	CHECK_EQ_INT(ci->n_errors, 0);
+	CHECK_EQ_INT(ci->n_visitors, 2);
+	CHECK_STREQ(ci->visitors[0]->id, "13800000001");
+	CHECK_EQ_INT(ci->visitors[0]->role, TANFANG__V1__ROLE__ROLE_GRID_WORKER);
+	CHECK_STREQ(ci->visitors[0]->area, "152223100201");
+	CHECK_EQ_INT(ci->n_assignments, 2);
+	CHECK_EQ_INT(ci->assignments[0]->n_elder_ids, 2);
+	CHECK(!ci->assignments[0]->neighbour);
+	CHECK(ci->assignments[1]->neighbour);
+	csvimport_free(ci);
+}
+
 int main(void)
 {
 	clock_set_fixed(1795521600); /* 2026-11-24 12:00 UTC */
@@ -368,5 +642,12 @@ int main(void)
 	test_cr_line_ends();
 	test_file_errors();
 	test_helpers();
+	test_idcard();
+	test_office_dates();
+	make_dir();
+	test_office_headers_and_names();
+	test_encodings();
+	test_xlsx();
+	test_visitors();
 	return tft_done();
 }

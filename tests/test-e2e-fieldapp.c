@@ -3,7 +3,8 @@
  * record for (its area, its assignments, the households it is a "1+2"
  * neighbour for) and its own due list for them; what it is given is what
  * the daemon then accepts a visit for, and nothing else. Paging, the
- * horizon, and the roles that record nothing (dispatcher) are refused. */
+ * horizon, an elder entered in error, and the roles that record nothing
+ * (dispatcher) are refused. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,7 +256,28 @@ int main(void)
 		rpc_close(r);
 	}
 
-	/* 7. A revoked key gets nothing. */
+	/* 7. An elder entered in error (removed) leaves every list. */
+	{
+		struct rpc *r;
+		tft_admin_rpc(&d, &r);
+		Tanfang__V1__RemoveElder re = TANFANG__V1__REMOVE_ELDER__INIT;
+		re.elder_id = "E2";
+		re.reason = TANFANG__V1__REMOVE_ELDER__REASON__REASON_ENTERED_IN_ERROR;
+		tf_request req;
+		wire_init(WIRE_REQUEST, &req);
+		req.op_case = OP(REMOVE_ELDER), req.remove_elder = &re;
+		CHECK_STATUS(tft_call(r, &req, NULL), OK);
+		rpc_close(r);
+	}
+	rep = field_elders(&kgw, "", 0, forty);
+	CHECK_STATUS(rep->status, OK);
+	elders_of(rep, got, sizeof got);
+	CHECK_STREQ(got, "E1:area");
+	due_of(rep, got, sizeof got);
+	CHECK(strstr(got, "E2/") == NULL);
+	wire_free(WIRE_REPLY, rep);
+
+	/* 8. A revoked key gets nothing. */
 	{
 		struct rpc *r;
 		tft_admin_rpc(&d, &r);

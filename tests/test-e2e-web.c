@@ -57,7 +57,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *ctx)
 
 /* One HTTP request to the gateway; body NULL for GET. */
 static const char *extra_header; /* one more request header, or NULL */
-static bool https;               /* the gateway serves HTTPS (self-signed) */
+static const char *content_type = "application/x-protobuf";
+static bool https; /* the gateway serves HTTPS (self-signed) */
 
 static struct http request(const char *method, const char *path, const void *body, size_t len)
 {
@@ -77,7 +78,9 @@ static struct http request(const char *method, const char *path, const void *bod
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
 	}
-	struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/x-protobuf");
+	char ct[128];
+	snprintf(ct, sizeof ct, "Content-Type: %s", content_type);
+	struct curl_slist *hdr = curl_slist_append(NULL, ct);
 	if (extra_header)
 		hdr = curl_slist_append(hdr, extra_header);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
@@ -353,6 +356,47 @@ static void test_files(void)
 	free(h.body);
 }
 
+/* The import page's parse endpoint (issue 11): the office's file as it
+ * is, here a GB18030 "CSV" with the office's headers; and the JSON form
+ * carrying the registry the browser fetched, so a village is named. */
+static void test_parse_import(void)
+{
+	/* 姓名,身份证号码,区划代码 / 张三,ID,152223100201 in GB18030 */
+	static const char gb[] = "\xd0\xd5\xc3\xfb,\xc9\xed\xb7\xdd\xd6\xa4\xba\xc5\xc2\xeb,"
+	                         "\xc7\xf8\xbb\xae\xb4\xfa\xc2\xeb\r\n"
+	                         "\xd5\xc5\xc8\xfd,152223194211050023,152223100201\r\n";
+	content_type = "application/octet-stream";
+	struct http h = request("POST", "/v1/parse-elders", gb, sizeof gb - 1);
+	CHECK_EQ_INT(h.status, 200);
+	CHECK(h.body && strstr(h.body, "\"errors\":[]") != NULL);
+	CHECK(strstr(h.body, "\"format\":\"CSV (GB18030)\"") != NULL);
+	CHECK(strstr(h.body, "\"items\":[[1,2]]") != NULL);
+	CHECK(strstr(h.body, "\"request\":\"") != NULL);
+	free(h.body);
+	/* A village by name: found in the directory the browser sent. */
+	static const char js[] =
+	    "{\"kind\":\"elders\",\"file\":\"5aeT5ZCNLOi6q+S7veivgeWPt+"
+	    "eggSzmiYDlsZ7mnZEK5byg5LiJLDE1MjIyMzE5NDIxMTA1MDAyMyzlt7TlvabkuYzlhbDlmI7mn6UK\","
+	    "\"areas\":[[\"152223100201\",\"巴彦乌兰嘎查\",\"152223100\"]],\"visitors\":[]}";
+	content_type = "application/json";
+	h = request("POST", "/v1/parse-elders", js, sizeof js - 1);
+	CHECK_EQ_INT(h.status, 200);
+	CHECK(h.body && strstr(h.body, "\"errors\":[]") != NULL);
+	free(h.body);
+	/* The same without the directory: the name cannot be placed. */
+	static const char bare[] =
+	    "{\"file\":\"5aeT5ZCNLOi6q+S7veivgeWPt+eggSzmiYDlsZ7mnZEK5byg5LiJLDE1MjIyMz"
+	    "E5NDIxMTA1MDAyMyzlt7TlvabkuYzlhbDlmI7mn6UK\"}";
+	h = request("POST", "/v1/parse-elders", bare, sizeof bare - 1);
+	CHECK_EQ_INT(h.status, 200);
+	CHECK(h.body && strstr(h.body, "found by name only when the registry") != NULL);
+	free(h.body);
+	h = request("POST", "/v1/parse-elders", "{\"file\":", 8);
+	CHECK_EQ_INT(h.status, 400);
+	free(h.body);
+	content_type = "application/x-protobuf";
+}
+
 /* SIGSTOP, and wait until the kernel shows every thread stopped: the stop
  * is asynchronous, and a request sent too soon could still be answered. */
 static void stop_daemon_cpu(void)
@@ -594,6 +638,7 @@ int main(void)
 	rpc_close(admin);
 	test_forwarding(&super);
 	test_files();
+	test_parse_import();
 	test_daemon_trouble(&super);
 	stop_web();
 	test_rate(&super);

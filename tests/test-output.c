@@ -109,6 +109,61 @@ static void test_csv(void)
 	output_free(o);
 }
 
+/* Issue 11, item 5: cells Excel would turn into numbers go after a tab,
+ * cells it would take as formulas after an apostrophe (and are quoted when
+ * they hold a quote); the numbers of a numeric column, negative ones
+ * included, stay numbers. */
+static void test_csv_excel(void)
+{
+	struct output *o;
+	CHECK_OK(output_new(3, (const char *const[]){"id", "note", "days"}, &o));
+	output_set_numeric(o, 2, true);
+	CHECK_OK(output_add_row(o, (const char *const[]){"152223194503070017", "=1+2", "-3"}));
+	CHECK_OK(output_add_row(o, (const char *const[]){"152223100201", "+86 139", "12"}));
+	CHECK_OK(output_add_row(o, (const char *const[]){"0482", "@SUM(A1)", "-"}));
+	CHECK_OK(output_add_row(o, (const char *const[]){"1e5", "=HYPERLINK(\"x\")", ""}));
+	CHECK_OK(output_add_row(o, (const char *const[]){"E000019", "-", "=1"}));
+	CHECK_OK(output_add_row(o, (const char *const[]){"7", "\tx", "\rx"}));
+	size_t len;
+	char *s = render(o, OUTPUT_CSV, &len);
+	CHECK_STREQ(s + 3, "id,note,days\r\n"
+	                   "\"\t152223194503070017\",'=1+2,-3\r\n"
+	                   "\"\t152223100201\",'+86 139,12\r\n"
+	                   "\"\t0482\",'@SUM(A1),-\r\n"
+	                   "\"\t1e5\",\"'=HYPERLINK(\"\"x\"\")\",\r\n"
+	                   "E000019,-,'=1\r\n"
+	                   "7,'\tx,\"'\rx\"\r\n");
+	free(s);
+	char *t = output_csv_text("=cmd|' /C calc'!A0");
+	CHECK(t != NULL);
+	CHECK_STREQ(t, "'=cmd|' /C calc'!A0");
+	free(t);
+	/* Tables and JSON carry the values as they are. */
+	s = render(o, OUTPUT_JSON, NULL);
+	CHECK(strstr(s, "\"id\": \"152223194503070017\"") != NULL);
+	CHECK(strstr(s, "\"note\": \"=1+2\"") != NULL);
+	free(s);
+	output_free(o);
+}
+
+/* xlsx: a zip (PK) holding a worksheet; the cells are checked by unzipping
+ * in tests/e2e-export.sh. */
+static void test_xlsx(void)
+{
+	struct output *o;
+	CHECK_OK(output_new(2, (const char *const[]){"id", "n"}, &o));
+	output_set_numeric(o, 1, true);
+	CHECK_OK(output_add_row(o, (const char *const[]){"152223194503070017", "5"}));
+	size_t len;
+	char *s = render(o, OUTPUT_XLSX, &len);
+	CHECK(len > 100 && memcmp(s, "PK\x03\x04", 4) == 0);
+	free(s);
+	enum output_format f;
+	CHECK_OK(output_format_parse("XLSX", &f));
+	CHECK_EQ_INT(f, OUTPUT_XLSX);
+	output_free(o);
+}
+
 static void test_json(void)
 {
 	struct output *o = sample();
@@ -173,6 +228,8 @@ int main(void)
 	test_new_refuses();
 	test_table();
 	test_csv();
+	test_csv_excel();
+	test_xlsx();
 	test_json();
 	test_write_error();
 	return 0;

@@ -310,11 +310,13 @@ print(len(re.findall('<row', sheet)), 'E1' in strings)`, xlsx]).trim();
     await adminPage.waitForSelector(`#key-list tr[data-key="${pasted}"].muted`);
     const keyList = admin('--format', 'csv', 'list', 'keys');
     check(keyList.split('\n').some((l) => l.includes(pasted) && l.includes('revoked')), 'a key enrolled by pasting and revoked in the browser');
-    // An office's elder file: a bad date is found in the file, an unknown
-    // village and an unknown visitor by the daemon, every one listed and
-    // nothing stored; the corrected file is imported.
+    // An office's elder file (issue 11): a bad date, an unknown village and
+    // an unknown visitor are found in the file, against the registry the
+    // page fetched, every one listed with its row and nothing stored; the
+    // corrected file, naming its village and visitor, is imported; a person
+    // already registered is found by the daemon's check.
     const csvPath = join(tmp, 'elders.csv');
-    const csvHead = '\ufeff编号,姓名,区划代码,出生日期,类别,包联人\n';
+    const csvHead = '\ufeff编号,姓名,所属村（社区）,出生日期,类别,包联人\n';
     writeFileSync(csvPath, `${csvHead}I1,孙一,152223100201,1940-02-30,独居,g1\nI2,孙二,152223100201,1941-03-01,独居,g1\n`);
     await adminPage.goto(`${base}/#/import`);
     await adminPage.waitForSelector('body[data-ready="import"] #import-form');
@@ -328,16 +330,25 @@ print(len(re.findall('<row', sheet)), 'E1' in strings)`, xlsx]).trim();
     await adminPage.click('#import-form button[type=submit]');
     await adminPage.waitForFunction(() => document.querySelectorAll('#import-problems li').length >= 2);
     problems = await adminPage.$$eval('#import-problems li', (lis) => lis.map((li) => li.textContent));
-    check(problems.length === 2 && problems[0].includes('I1') && problems[1].includes('I2') && (await adminPage.isDisabled('#import-go')),
-      `every refusal the daemon knows is listed, import held back: ${problems.join(' | ')}`);
+    check(problems.length === 2 && problems[0].startsWith('row 1 (line 2)') && problems[0].includes('152223100299') &&
+      problems[1].startsWith('row 2 (line 3)') && problems[1].includes('nobody') && (await adminPage.isDisabled('#import-go')),
+      `every problem is listed with its row, import held back: ${problems.join(' | ')}`);
     check(!admin('list', 'elders').includes('I3'), 'nothing was stored by the check');
-    writeFileSync(csvPath, `${csvHead}I1,孙一,152223100201,1940-02-03,独居,g1\nI2,孙二,152223100201,1941-03-01,独居,g1\nI3,孙三,152223100201,1942-04-01,独居,g1\n`);
+    const villageName = admin('--format', 'csv', 'list', 'areas').split('\n').find((l) => l.startsWith('152223100201,')).split(',')[1];
+    writeFileSync(csvPath, `${csvHead}I1,孙一,${villageName},1940-02-03,独居,g1\nI2,孙二,152223100201,1941-03-01,独居,g1\nI3,孙三,152223100201,1942-04-01,独居,g1\n`);
     await adminPage.setInputFiles('#import-form input[type=file]', csvPath);
     await adminPage.click('#import-form button[type=submit]');
     await adminPage.waitForSelector('#import-summary.ok');
     await adminPage.click('#import-go');
     await adminPage.waitForSelector('#import-result #result[data-status="STATUS_OK"]');
     check(['I1', 'I2', 'I3'].every((id) => admin('list', 'elders').includes(id)), 'the clean file is imported, all three elders');
+    writeFileSync(csvPath, `${csvHead}I9,孙一,152223100201,1940-02-03,独居,g1\n`);
+    await adminPage.setInputFiles('#import-form input[type=file]', csvPath);
+    await adminPage.click('#import-form button[type=submit]');
+    await adminPage.waitForSelector('#import-summary.error');
+    problems = await adminPage.$$eval('#import-problems li', (lis) => lis.map((li) => li.textContent));
+    check(problems.length === 1 && problems[0].startsWith('row 1 (line 2)') && problems[0].includes('already registered as elder I1'),
+      `the daemon finds the person registered already: ${problems.join(' | ')}`);
 
     // A supervisor's key may not change the registry: said plainly.
     await page.goto(`${base}/#/visitors`);

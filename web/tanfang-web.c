@@ -100,6 +100,8 @@ int main(int argc, char **argv)
 {
 	cli_init(PROG);
 	log_set_name(PROG);
+	if (argc > 1 && strcmp(argv[1], "--version") == 0)
+		return cli_version();
 	if (argc < 2)
 		return cli_usage("a command is required: run, keygen or pubkey");
 	const char *cmd = argv[1];
@@ -155,7 +157,7 @@ int main(int argc, char **argv)
 	const char *path = config ? config : def;
 	int r = gw_config_load(path, &cfg, err, sizeof err);
 	if (r < 0 && !(r == -ENOENT && !config)) {
-		fprintf(stderr, PROG ": configuration refused: %s\n", err);
+		fprintf(stderr, PROG ": error: configuration refused: %s\n", err);
 		return CLI_USAGE;
 	}
 	for (int i = 0; i < 5; i++)

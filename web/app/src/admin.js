@@ -4,7 +4,7 @@
 // request; tanfangd checks the signer's scope on both sides of it.
 import { call, GatewayError } from './api.js';
 import jsQR from 'jsqr';
-import { ImportElders } from './proto.js';
+import { ImportElders, ImportVisitors } from './proto.js';
 import { t } from './i18n.js';
 
 const CATEGORIES = ['living_alone', 'empty_nest', 'left_behind', 'incapacitated', 'severely_disabled',
@@ -322,16 +322,35 @@ export async function keysPage(main) {
   );
 }
 
-// ---- importing the office's elder file ----
+// ---- importing the office's files (issue 11) ----
 
-// The file is read by the gateway with tanfang-admin's own reader (every
-// row's problems at once); then the daemon checks every elder against the
-// registry without storing any (check_only); only a clean file is imported,
-// all or nothing.
+// The file (CSV in UTF-8, GB18030 or UTF-16, or an .xlsx/.xls workbook) is
+// read by the gateway with tanfang-admin's own reader (every row's problems
+// at once), with the registry of the signer's scope fetched here, so the
+// file may name villages, visitors and elders. Then the daemon checks every
+// elder or visitor against the registry without storing any (check_only);
+// only a clean file is imported, all or nothing.
+function base64(bytes) {
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+// "elder 3 of 20 (id): reason" as "row R (line L): elder 3 of 20 (id): reason".
+function placeProblem(p, items, req, kind) {
+  let m = /^(?:elder|visitor) (\d+) of \d+ \(/.exec(p);
+  let k = m ? Number(m[1]) : 0;
+  m = /^assignment \d+ of \d+ \(visitor ([^,]+),/.exec(p);
+  if (m && kind === 'visitors') k = req.visitors.findIndex((v) => v.id === m[1]) + 1;
+  const at = items[k - 1];
+  // As the reader's own messages say it (core/csvimport.c).
+  return at ? `row ${at[0]} (line ${at[1]}): ${p}` : p;
+}
+
 export async function importPage(main) {
   const out = el('div', { id: 'import-result' });
   const list = (items, cls) => el('ul', { class: cls, id: 'import-problems' }, items.map((p) => el('li', {}, p)));
-  let elders = null;
+  let op = null;
   const importButton = el('button', {
     type: 'button',
     id: 'import-go',
@@ -339,7 +358,7 @@ export async function importPage(main) {
     onclick: async () => {
       const node = el('p', { id: 'result' });
       out.replaceChildren(node);
-      if (await change({ import_elders: { elders } }, node)) importButton.disabled = true;
+      if (await change(op, node)) importButton.disabled = true;
     },
   }, t('importGo'));
   const form = el('form', {
@@ -348,12 +367,28 @@ export async function importPage(main) {
     onsubmit: async (ev) => {
       ev.preventDefault();
       importButton.disabled = true;
-      const file = ev.target.querySelector('input[type=file]').files[0];
+      const f = ev.target;
+      const file = f.querySelector('input[type=file]').files[0];
       if (!file) return;
+      const kind = f.querySelector('select[name=kind]').value;
       out.replaceChildren(el('p', { class: 'muted' }, t('loading')));
+      const areas = await listAll('WHAT_AREAS');
+      const visitors = await listAll('WHAT_VISITORS');
+      const elders = kind === 'visitors' ? await listAll('WHAT_ELDERS') : [];
+      if (!areas || !visitors || !elders) return;
+      const roleNumber = (r) => ROLES.indexOf(short(r, 'ROLE_')) + 1;
       let parsed;
       try {
-        const res = await fetch('/v1/parse-elders', { method: 'POST', body: await file.arrayBuffer(), cache: 'no-store' });
+        const body = JSON.stringify({
+          kind,
+          file: base64(new Uint8Array(await file.arrayBuffer())),
+          map: f.querySelector('input[name=map]').value,
+          role: f.querySelector('select[name=role]').value,
+          areas: areas.map((a) => [a.code, a.name, a.parent]),
+          visitors: visitors.map((v) => [v.id, v.name, roleNumber(v.role), v.area]),
+          elders: elders.map((e) => [e.id, e.name, e.area, e.id_card, e.birth_date]),
+        });
+        const res = await fetch('/v1/parse-elders', { method: 'POST', body, headers: { 'Content-Type': 'application/json' }, cache: 'no-store' });
         if (!res.ok) throw new GatewayError(res.status, await res.text());
         parsed = await res.json();
       } catch (e) {
@@ -364,19 +399,31 @@ export async function importPage(main) {
         out.replaceChildren(el('p', { class: 'error', id: 'import-summary' }, `${t('fileProblems')}: ${parsed.errors.length}`), list(parsed.errors, 'error'));
         return;
       }
-      const bytes = Uint8Array.from(atob(parsed.elders), (ch) => ch.charCodeAt(0));
-      elders = ImportElders.decode(bytes).elders;
-      const rep = await ask({ import_elders: { elders, check_only: true } }, true);
+      const bytes = Uint8Array.from(atob(parsed.request), (ch) => ch.charCodeAt(0));
+      const req = kind === 'visitors' ? ImportVisitors.decode(bytes) : ImportElders.decode(bytes);
+      op = kind === 'visitors'
+        ? { import_visitors: { visitors: req.visitors, assignments: req.assignments } }
+        : { import_elders: { elders: req.elders } };
+      const check = kind === 'visitors'
+        ? { import_visitors: { visitors: req.visitors, assignments: req.assignments, check_only: true } }
+        : { import_elders: { elders: req.elders, check_only: true } };
+      const rep = await ask(check, true);
       if (!rep) return;
       if (rep.status !== 'STATUS_OK') {
-        out.replaceChildren(el('p', { class: 'error', id: 'import-summary' }, rep.detail), list(rep.problems, 'error'));
+        out.replaceChildren(el('p', { class: 'error', id: 'import-summary' }, rep.detail),
+          list(rep.problems.map((p) => placeProblem(p, parsed.items, req, kind)), 'error'));
         return;
       }
-      out.replaceChildren(el('p', { class: 'ok', id: 'import-summary' }, `${rep.detail}`), parsed.warnings.length ? list(parsed.warnings, 'muted') : '');
+      out.replaceChildren(el('p', { class: 'ok', id: 'import-summary' }, `${parsed.format}: ${rep.detail}`), parsed.warnings.length ? list(parsed.warnings, 'muted') : '');
       importButton.disabled = false;
     },
   },
-  el('label', {}, t('elderFile'), el('input', { type: 'file', name: 'file', accept: '.csv,text/csv' })),
+  el('label', {}, t('importKind'), el('select', { name: 'kind' },
+    el('option', { value: 'elders' }, t('importElders')), el('option', { value: 'visitors' }, t('importVisitors')))),
+  el('label', {}, t('elderFile'), el('input', { type: 'file', name: 'file', accept: '.csv,.txt,.xlsx,.xls,text/csv' })),
+  el('label', {}, t('importMap'), el('input', { name: 'map', placeholder: '户主姓名=name,村组=area' })),
+  el('label', {}, t('importRole'), el('select', { name: 'role' }, el('option', { value: '' }, '—'),
+    ROLES.slice(0, 8).map((r) => el('option', { value: r }, r)))),
   el('button', { type: 'submit' }, t('importCheck')),
   importButton);
   main.replaceChildren(el('h1', {}, t('importTitle')), el('p', { class: 'muted' }, t('importHelp')), form, out);

@@ -210,7 +210,7 @@ function overdueRows(items) {
       el('td', {}, el('a', { href: `#/elder?id=${encodeURIComponent(it.elder_id)}` }, `${it.elder_name} (${it.elder_id})`)),
       el('td', {}, it.area),
       el('td', {}, it.rule),
-      el('td', {}, it.duty_name || it.duty_visitor),
+      el('td', {}, holder(it)),
       el('td', {}, day(it.due_at)),
       el('td', { class: 'num' }, Math.floor(it.overdue_s / 86400)),
       el('td', {}, day(it.last_visit_at)),
@@ -231,11 +231,30 @@ async function allOverdue(filter) {
 
 // CSV as Excel opens it: UTF-8 with a BOM, codes kept as text, nothing that
 // Excel would run as a formula.
+// The same rules as tanfang-super's CSV (core/output.c): a cell Excel would
+// turn into a number (an 18-digit id, a 12-digit area code, leading zeros)
+// goes after a tab, which Excel keeps as text; one Excel would take as a
+// formula goes after an apostrophe. Numbers of numeric columns stay numbers.
 function csvCell(v) {
+  if (typeof v === 'number') return String(v);
   let s = String(v ?? '');
-  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
-  if (/^\d{11,}$/.test(s)) s = `="${s}"`;
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  if (/^\d[\deE]+$/.test(s)) s = `\t${s}`;
+  else if (s !== '-' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+  return /[",\r\n]/.test(s) || /^\s|\s$/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+// Whose duty: the holder, or for an elder-wide duty the elder's assigned
+// visitors (issue 11).
+function holder(it) {
+  if (it.duty_visitor) return it.duty_name || it.duty_visitor;
+  return (it.assigned_ids || []).map((id, i) => [it.assigned_names?.[i], id].filter(Boolean).join(' ')).join(', ');
+}
+
+// An Excel cell: text as a text cell in the "@" format (kept as text when
+// edited; write-excel-file never makes a formula of a string), numbers as
+// numbers.
+function xlsxCell(v) {
+  return typeof v === 'number' ? { type: Number, value: v } : { type: String, value: String(v ?? ''), format: '@' };
 }
 
 function download(name, text) {
@@ -270,7 +289,7 @@ async function overdue() {
     // Another order needs every row: sorted here, then paged.
     const all = await allOverdue(filter);
     if (!all) return;
-    const key = { area: (it) => it.area, elder: (it) => it.elder_name, rule: (it) => it.rule, holder: (it) => it.duty_name || it.duty_visitor }[sort];
+    const key = { area: (it) => it.area, elder: (it) => it.elder_name, rule: (it) => it.rule, holder: (it) => holder(it) }[sort];
     if (key) all.sort((a, b) => key(a).localeCompare(key(b), 'zh-CN') || b.overdue_s - a.overdue_s);
     list = { items: all.slice(offset, offset + PAGE), total: all.length };
   }
@@ -310,7 +329,7 @@ async function overdue() {
       if (!items) return;
       const head = ['elder_id', 'elder_name', 'area', 'rule', 'duty_visitor', 'due', 'overdue_days', 'last_visit'];
       const lines = items.map((it) =>
-        [it.elder_id, it.elder_name, it.area, it.rule, it.duty_visitor, day(it.due_at), Math.floor(it.overdue_s / 86400), day(it.last_visit_at)].map(csvCell).join(','),
+        [it.elder_id, it.elder_name, it.area, it.rule, it.duty_visitor || holder(it), day(it.due_at), Math.floor(it.overdue_s / 86400), day(it.last_visit_at)].map(csvCell).join(','),
       );
       download(`overdue-${month(0)}.csv`, [head.join(','), ...lines].join('\r\n') + '\r\n');
     },
@@ -324,7 +343,7 @@ async function overdue() {
       const items = await allOverdue(filter);
       if (!items) return;
       const head = [t('elderId'), t('name'), t('area'), t('rule'), t('holder'), t('dueSince'), t('days'), t('lastVisit')];
-      const rows = items.map((it) => [it.elder_id, it.elder_name, it.area, it.rule, it.duty_name || it.duty_visitor, day(it.due_at), Math.floor(it.overdue_s / 86400), day(it.last_visit_at)]);
+      const rows = items.map((it) => [it.elder_id, it.elder_name, it.area, it.rule, holder(it), day(it.due_at), Math.floor(it.overdue_s / 86400), day(it.last_visit_at)].map(xlsxCell));
       const blob = await writeExcelFile([head.map((h) => ({ value: h, fontWeight: 'bold' })), ...rows]).toBlob();
       saveBlob(`overdue-${month(0)}.xlsx`, blob);
     },

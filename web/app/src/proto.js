@@ -8,6 +8,7 @@ export const Request = v1.Request;
 export const Envelope = v1.Envelope;
 export const Reply = v1.Reply;
 export const ImportElders = v1.ImportElders;
+export const ImportVisitors = v1.ImportVisitors;
 
 // A decoded message as plain data: 64-bit numbers as numbers (Unix times
 // and counts fit), enums as their names, bytes as Uint8Array.
