@@ -91,7 +91,11 @@ const port = 20000 + Math.floor(Math.random() * 20000);
 const endpoint = `tcp://127.0.0.1:${port}`;
 const curvePub = join(data, 'curve.pub');
 const admin = (...a) => run(join(BIN, 'tanfang-admin'), ['--endpoint', endpoint, '--data', data, ...a]);
-const superJson = (...a) => JSON.parse(run(join(BIN, 'tanfang-super'), ['--endpoint', endpoint, '--data', data, '--format', 'json', ...a]));
+// tanfang-super's JSON rows (a list, or an object holding them as items).
+const superJson = (...a) => {
+  const j = JSON.parse(run(join(BIN, 'tanfang-super'), ['--endpoint', endpoint, '--data', data, '--format', 'json', ...a]));
+  return Array.isArray(j) ? j : j.items;
+};
 // The visits the daemon holds for an elder, by record id.
 const visitsOf = (elder) => superJson('history', elder, '--limit', '1000').filter((it) => !String(it.type).startsWith('事件'));
 
