@@ -277,6 +277,12 @@ async function main() {
     check(meta.visitor.id === 'g1' && meta.at > 0, 'the phone knows whom it is enrolled for and when it last synced');
     await page.waitForFunction(() => navigator.serviceWorker && navigator.serviceWorker.controller, null, { timeout: 15000 });
     check(true, 'the service worker controls the page (the app is cached for offline use)');
+    const cdp = await context.newCDPSession(page);
+    const manifest = await cdp.send('Page.getAppManifest');
+    check(manifest.errors.length === 0 && /"start_url": "\/field.html"/.test(manifest.data), 'the manifest is served and read without errors');
+    const inst = (await cdp.send('Page.getInstallabilityErrors')).installabilityErrors;
+    check(inst.length === 0, `Chromium finds the app installable${inst.length ? `: ${JSON.stringify(inst)}` : ''}`);
+    await cdp.detach();
     await page.fill('#search', '');
     await shot('field-home');
 
