@@ -1131,6 +1131,7 @@ static int cmd_history(struct conn *c, const struct opts *o, char **args, size_t
 	Tanfang__V1__ElderHistoryQuery q = TANFANG__V1__ELDER_HISTORY_QUERY__INIT;
 	q.elder_id = args[0];
 	q.limit = (uint32_t)o->limit;
+	q.with_changes = true; /* corrections and removals show in the history */
 	tf_request req;
 	wire_init(WIRE_REQUEST, &req);
 	req.op_case = TANFANG__V1__REQUEST__OP_ELDER_HISTORY;
@@ -1228,6 +1229,29 @@ static int cmd_history(struct conn *c, const struct opts *o, char **args, size_t
 				         val_shown(o, labels_aid(ev->aid), wire_aid_name(ev->aid),
 				                   b, sizeof b));
 			note = ev->note;
+		} else if (it->change) {
+			/* A change of the registry entry (issue 11, item 4); a
+			 * removal holds for all time: shown when it was made. */
+			const Tanfang__V1__RegistryChange *ch = it->change;
+			period_format(ch->effective_at ? ch->effective_at : ch->received_at, when,
+			              sizeof when);
+			const char *zh = strcmp(ch->kind, "registered") == 0         ? "登记"
+			                 : strcmp(ch->kind, "registered again") == 0 ? "重新登记"
+			                 : strcmp(ch->kind, "edited") == 0           ? "修改"
+			                 : strcmp(ch->kind, "neighbours") == 0       ? "1+2邻户"
+			                 : strcmp(ch->kind, "visitors") == 0         ? "包联人"
+			                 : strcmp(ch->kind, "status") == 0           ? "状态"
+			                 : strcmp(ch->kind, "removed") == 0 ? "移除(录入错误)"
+			                 : strcmp(ch->kind, "restored") == 0 ? "恢复"
+			                                                     : "登记变更";
+			if (o->format != OUTPUT_TABLE)
+				snprintf(type, sizeof type, "registry %s", ch->kind);
+			else if (o->english)
+				snprintf(type, sizeof type, "registry: %s", ch->kind);
+			else
+				snprintf(type, sizeof type, "登记变更: %s", zh);
+			snprintf(findings, sizeof findings, "%s", ch->detail);
+			note = ch->note;
 		} else {
 			continue;
 		}

@@ -647,9 +647,10 @@ static int import_req_json(struct import_req *q, const uint8_t *body, size_t len
  * browser and on the command line. The gateway signs nothing: it answers
  * JSON {"errors": [...], "warnings": [...], "rows": N, "format": "xlsx",
  * "kind": "elders", "request": "<ImportElders or ImportVisitors, base64>",
- * "elders": (the same, for elders), "items": [[row, line], ...]} (items: the
- * file's row and line of each elder or visitor, so the page can place the
- * daemon's problems), and the browser signs the import (first with
+ * "elders": (the same, for elders), "items": [[row, line], ...], "columns":
+ * {field: header}} (items: the file's row and line of each elder or visitor,
+ * columns: the file's header of each field a problem names, so the page can
+ * place the daemon's problems), and the browser signs the import (first with
  * check_only). */
 static enum MHD_Result parse_elders(struct gw *g, struct MHD_Connection *c, const char *data,
                                     size_t *size, void **state)
@@ -710,6 +711,15 @@ static enum MHD_Result parse_elders(struct gw *g, struct MHD_Connection *c, cons
 	json_object_set_new(o, "errors", errs);
 	json_object_set_new(o, "warnings", warns);
 	json_object_set_new(o, "items", items);
+	/* The file's header of each field a daemon's problem may name, so the
+	 * page can say row and column as tanfang-admin does. */
+	static const char *const fields[] = {"id_card", "name",    "elder", "neighbour",
+	                                     "id",      "visitor", "area",  "birth"};
+	json_t *cols = json_object();
+	for (size_t i = 0; i < sizeof fields / sizeof *fields; i++)
+		json_object_set_new(cols, fields[i],
+		                    json_string(csvimport_field_header(ci, fields[i])));
+	json_object_set_new(o, "columns", cols);
 	json_object_set_new(o, "rows", json_integer((json_int_t)ci->n_rows));
 	json_object_set_new(o, "format", json_string(ci->format ? ci->format : ""));
 	json_object_set_new(o, "kind", json_string(q.visitors ? "visitors" : "elders"));

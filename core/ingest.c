@@ -489,6 +489,11 @@ void job_free(struct job *job)
 
 /* ---- queries (worker threads) ---- */
 
+int ingest_prewarm(struct ingest *ig, const volatile int *stop)
+{
+	return query_prewarm(ig->st, clock_now(), stop);
+}
+
 int ingest_query(struct ingest *ig, struct job *job)
 {
 	/* A query is answered once: a replayed envelope would hand the answer
@@ -1000,11 +1005,10 @@ static int apply_set_list(struct wctx *w, const char *elder_id, char **ids, size
 	return set_list_at(w, elder_id, ids, n, neighbours, false);
 }
 
-/* second: the request's second fact about this elder (ImportVisitors sets
- * an elder's visitors and neighbours at once): a tie of its own, so the two
- * are two facts, not one elder changed twice by mistake. */
-static int set_list_at(struct wctx *w, const char *elder_id, char **ids, size_t n, bool neighbours,
-                       bool second)
+/* An existing elder, in the admin's scope where it is now and, after the
+ * change, in area `after` (NULL: where it is). Returns 0, TF_E_NOELDER or
+ * TF_E_FORBIDDEN (status set), or a store code. */
+static int admin_elder_scope(struct wctx *w, const char *elder_id, const char *after)
 {
 	tf_elder *e;
 	int r = registry_get_elder(w->txn, elder_id, &e);
@@ -1014,24 +1018,39 @@ static int set_list_at(struct wctx *w, const char *elder_id, char **ids, size_t 
 	}
 	if (r < 0)
 		return r;
-	r = admin_scope(w, e->area, e->area);
+	r = admin_scope(w, e->area, after ? after : e->area);
 	wire_free(WIRE_ELDER, e);
+	return r;
+}
+
+/* After a registry call about an elder (r, with its refusal in err): the
+ * refusal's status, or the elder's duties and alerts from its record now
+ * (freed here). */
+static int elder_change_done(struct wctx *w, int r, const char *err, tf_elder *now)
+{
+	r = invalid(w, r, err);
+	if (r == 0)
+		r = elder_changed(w, now);
+	wire_free(WIRE_ELDER, now);
+	return r;
+}
+
+/* second: the request's second fact about this elder (ImportVisitors sets
+ * an elder's visitors and neighbours at once): a tie of its own, so the two
+ * are two facts, not one elder changed twice by mistake. */
+static int set_list_at(struct wctx *w, const char *elder_id, char **ids, size_t n, bool neighbours,
+                       bool second)
+{
+	int r = admin_elder_scope(w, elder_id, NULL);
 	if (r < 0)
 		return r;
 	char err[400];
 	struct registry_when when = change_when(w);
 	if (second)
 		when.tie[7] ^= 0x5a;
-	tf_elder *now;
-	r = invalid(
-	    w,
-	    registry_set_list(w->txn, elder_id, ids, n, neighbours, &when, &now, err, sizeof err),
-	    err);
-	if (r < 0)
-		return r;
-	r = elder_changed(w, now);
-	wire_free(WIRE_ELDER, now);
-	return r;
+	tf_elder *now = NULL;
+	r = registry_set_list(w->txn, elder_id, ids, n, neighbours, &when, &now, err, sizeof err);
+	return elder_change_done(w, r, err, now);
 }
 
 /* A visitor's role decides which of their visits count for the elders they
@@ -1368,60 +1387,31 @@ static int apply_import(struct wctx *w)
 static int apply_edit(struct wctx *w)
 {
 	const Tanfang__V1__EditElder *ed = w->job->req->edit_elder;
-	tf_elder *old;
-	int r = registry_get_elder(w->txn, ed->elder->id, &old);
-	if (r == -ENOENT) {
-		set_status(w->job, S(UNKNOWN_ELDER), "no elder with id %s", ed->elder->id);
-		return TF_E_NOELDER;
-	}
-	if (r < 0)
-		return r;
 	bool moves = false;
 	for (size_t i = 0; i < ed->n_fields; i++)
 		moves |= strcmp(ed->fields[i], "area") == 0;
-	r = admin_scope(w, old->area, moves ? ed->elder->area : old->area);
-	wire_free(WIRE_ELDER, old);
+	int r = admin_elder_scope(w, ed->elder->id, moves ? ed->elder->area : NULL);
 	if (r < 0)
 		return r;
 	char err[400];
 	struct registry_when when = change_when(w);
-	tf_elder *now;
-	r = invalid(w,
-	            registry_edit_elder(w->txn, ed->elder, ed->fields, ed->n_fields, &when, &now,
-	                                err, sizeof err),
-	            err);
-	if (r < 0)
-		return r;
-	r = elder_changed(w, now);
-	wire_free(WIRE_ELDER, now);
-	return r;
+	tf_elder *now = NULL;
+	r = registry_edit_elder(w->txn, ed->elder, ed->fields, ed->n_fields, &when, &now, err,
+	                        sizeof err);
+	return elder_change_done(w, r, err, now);
 }
 
 /* One elder off the register (RemoveElder, or one of UndoImport's). */
 static int remove_one(struct wctx *w, const char *id, int reason, const char *note)
 {
-	tf_elder *old;
-	int r = registry_get_elder(w->txn, id, &old);
-	if (r == -ENOENT) {
-		set_status(w->job, S(UNKNOWN_ELDER), "no elder with id %s", id);
-		return TF_E_NOELDER;
-	}
-	if (r < 0)
-		return r;
-	r = admin_scope(w, old->area, old->area);
-	wire_free(WIRE_ELDER, old);
+	int r = admin_elder_scope(w, id, NULL);
 	if (r < 0)
 		return r;
 	char err[400];
 	struct registry_when when = change_when(w);
-	tf_elder *now;
-	r = invalid(
-	    w, registry_remove_elder(w->txn, id, reason, note, &when, &now, err, sizeof err), err);
-	if (r < 0)
-		return r;
-	r = elder_changed(w, now);
-	wire_free(WIRE_ELDER, now);
-	return r;
+	tf_elder *now = NULL;
+	r = registry_remove_elder(w->txn, id, reason, note, &when, &now, err, sizeof err);
+	return elder_change_done(w, r, err, now);
 }
 
 /* UndoImport: every elder the import registered, as entered in error; all

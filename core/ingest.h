@@ -80,6 +80,10 @@ int ingest_verify(struct ingest *ig, const uint8_t *frame, size_t len,
                   struct job **out) TF_MUST_CHECK;
 enum job_route job_route(const struct job *job);
 
+/* Maps in, at low cost, what the first monthly report after a start reads
+ * (query_prewarm on the ingest's store, at the clock's now). For a thread
+ * of its own; stops early once *stop is set. Returns 0 or a store code. */
+int ingest_prewarm(struct ingest *ig, const volatile int *stop) TF_MUST_CHECK;
 /* Worker side: runs a read request (queries, alert listing) on its own read
  * transaction and sets the job's reply. Thread-safe. Returns 0 or -ENOMEM. */
 int ingest_query(struct ingest *ig, struct job *job) TF_MUST_CHECK;

@@ -9,7 +9,7 @@ static const char *const roles[] = {"",       "网格员", "村两委委员", "�
 static const char *const categories[] = {"",     "独居", "空巢",         "留守",
                                          "失能", "重残", "计生特殊家庭", "特困"};
 static const char *const tiers[] = {"", "一般", "重点", "高风险"};
-static const char *const statuses[] = {"", "在册", "住院", "迁出", "去世"};
+static const char *const statuses[] = {"", "在册", "住院", "迁出", "去世", "已移除"};
 static const char *const aids[] = {"", "助餐", "助医", "助行", "助洁", "助浴", "助急"};
 static const char *const events[] = {"",          "跌倒",     "患病",     "住院",
                                      "出院",      "紧急呼叫", "发现隐患", "服务送达",

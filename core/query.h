@@ -19,6 +19,13 @@ int query_run(struct store_txn *txn, const struct policy *pol, const tf_visitor 
               const tf_request *req, const uint8_t ref[32], int64_t now, uint8_t **out,
               size_t *out_len) TF_MUST_CHECK;
 
+/* Reads through what a monthly report reads (every elder's registry spans
+ * and the visits of the month of now and the month before, in the policy
+ * time zone), so the first report after a start finds the store's pages
+ * mapped (issue 7, item 12). A read transaction of its own on st; stops
+ * early once *stop is set. Returns 0 or a store code. */
+int query_prewarm(struct store *st, int64_t now, const volatile int *stop) TF_MUST_CHECK;
+
 /* FileReport (issue 7, item 4): computes the month's report for the area
  * (the signer's scope or inside it) as it stands now and keeps it in
  * DB_FILED, in the writer's transaction txn, stamped now. A month is filed

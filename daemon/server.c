@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -88,8 +90,9 @@ struct server {
 	bool curve;
 	unsigned max_conn;
 
-	pthread_t io, writer, guard, *workers;
-	bool io_running, writer_running, guard_running;
+	pthread_t io, writer, guard, *workers, prewarm;
+	bool io_running, writer_running, guard_running, prewarm_running;
+	volatile int prewarm_stop;
 	unsigned workers_running;
 	struct policy *initial_policy;
 };
@@ -769,8 +772,28 @@ const char *server_endpoint(const struct server *srv, size_t i)
 	return i < srv->n_bound ? srv->bound[i] : NULL;
 }
 
+/* After a start, the pages the first monthly report reads are mapped in
+ * by this thread at the lowest priority (a restart would otherwise make
+ * the first supervisor wait for ~6 GB of page mappings at a million
+ * elders; bench/README.md). Nothing depends on it finishing. */
+static void *prewarm_main(void *p)
+{
+	struct server *srv = p;
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19) < 0)
+		log_warnx("prewarm: cannot lower its priority: %s", strerror(errno));
+	int r = ingest_prewarm(srv->ig, &srv->prewarm_stop);
+	if (r < 0)
+		log_warnx("prewarm: %s (the first report may be slower)", tf_strerror(r));
+	return NULL;
+}
+
 static void teardown(struct server *srv)
 {
+	if (srv->prewarm_running) {
+		srv->prewarm_stop = 1;
+		pthread_join(srv->prewarm, NULL);
+		srv->prewarm_running = false;
+	}
 	if (srv->io_running)
 		ctl_send(srv->io_ctl, CTL_STOP, NULL, 0);
 	for (unsigned i = 0; i < srv->workers_running; i++)
@@ -944,6 +967,11 @@ int server_start(const struct server_options *opt, struct ingest *ig, struct pol
 	if (pthread_create(&srv->io, NULL, io_main, srv) != 0)
 		goto fail;
 	srv->io_running = true;
+	/* Not essential: a failure to start it is only logged. */
+	if (pthread_create(&srv->prewarm, NULL, prewarm_main, srv) == 0)
+		srv->prewarm_running = true;
+	else
+		log_warnx("prewarm: cannot start its thread");
 	*out = srv;
 	return 0;
 fail:

@@ -1290,6 +1290,14 @@ static void test_two_walkers(void)
 		CHECK(same_rows(first, r, false));
 		wire_free(WIRE_REPLY, r);
 	}
+	/* The prewarm after a start reads the same tables and changes nothing;
+	 * told to stop, it stops. */
+	volatile int go = 0, stop = 1;
+	CHECK_OK(ingest_prewarm(p.ig, &go));
+	CHECK_OK(ingest_prewarm(p.ig, &stop));
+	tf_reply *warm = report(BANNER, "2026-10");
+	CHECK(same_rows(first, warm, false));
+	wire_free(WIRE_REPLY, warm);
 	/* The filing still says what it said. */
 	tf_reply *again = report_q(&s1, BANNER, "2026-10", true);
 	CHECK(same_rows(filed, again, false));
@@ -1452,11 +1460,53 @@ static void test_registry_corrections(void)
 		req.put_elder = &pe;
 		CHECK_EQ_INT(inproc_status(&p, &p.admin, &req), ST(INVALID));
 	}
-	/* Restored: back in October, the visit with it. */
+	/* Restored: back in October, the visit with it. (Removals and
+	 * restores hold for all time and apply in the order signed.) */
+	clock_set_fixed(T_NOV10_10 + 60);
 	CHECK_EQ_INT(remove_elder("c2", REASON(RESTORE)), ST(OK));
 	r = report(TOWNSHIP, "2026-10");
 	EXPECT_ROW(r, VA, 3, 1, 1, 0, 3, 1, 0);
 	wire_free(WIRE_REPLY, r);
+
+	/* The history shows every change of the entry, with the records. */
+	{
+		Tanfang__V1__ElderHistoryQuery hq = TANFANG__V1__ELDER_HISTORY_QUERY__INIT;
+		hq.elder_id = "c2";
+		hq.with_changes = true;
+		tf_request req;
+		wire_init(WIRE_REQUEST, &req);
+		req.op_case = TANFANG__V1__REQUEST__OP_ELDER_HISTORY;
+		req.elder_history = &hq;
+		tf_reply *h = inproc_call(&p, &s1, &req);
+		CHECK_EQ_INT(h->status, ST(OK));
+		int removed = -1, restored = -1, visit = -1, registered = -1;
+		for (size_t i = 0; h->history && i < h->history->n_items; i++) {
+			const Tanfang__V1__HistoryItem *it = h->history->items[i];
+			if (it->visit)
+				visit = (int)i;
+			else if (it->change && strcmp(it->change->kind, "removed") == 0 &&
+			         strcmp(it->change->note, "录入错误") == 0)
+				removed = (int)i;
+			else if (it->change && strcmp(it->change->kind, "restored") == 0)
+				restored = (int)i;
+			else if (it->change && strcmp(it->change->kind, "registered") == 0)
+				registered = (int)i;
+		}
+		/* Newest first: the restore, the removal, the visit, the entry. */
+		CHECK(restored == 0 && removed == 1 && visit == 2 && registered == 3);
+		wire_free(WIRE_REPLY, h);
+		hq.elder_id = "c1";
+		h = inproc_call(&p, &s1, &req);
+		bool edited = false;
+		for (size_t i = 0; h->history && i < h->history->n_items; i++) {
+			const Tanfang__V1__HistoryItem *it = h->history->items[i];
+			edited |= it->change && strcmp(it->change->kind, "edited") == 0 &&
+			          strcmp(it->change->detail, "phone=13800000000") == 0 &&
+			          it->change->effective_at == T_NOV1_10;
+		}
+		CHECK(edited);
+		wire_free(WIRE_REPLY, h);
+	}
 
 	/* An import undone: only the elders it registered go. */
 	clock_set_fixed(T_NOV12_12);

@@ -337,14 +337,26 @@ function base64(bytes) {
 }
 
 // "elder 3 of 20 (id): reason" as "row R (line L): elder 3 of 20 (id): reason".
-function placeProblem(p, items, req, kind) {
+// Which of the file's columns a daemon's problem is about, by the words
+// it uses: the same table as tanfang-admin's (clients/tanfang-admin.c).
+const PROBLEM_WORDS = [
+  ['ID-card', 'id_card'], ['same name and birth date', 'name'], ['no elder with id', 'elder'],
+  ['neighbour', 'neighbour'], ['no visitor with id', 'id'], ['visitor', 'visitor'],
+  ['area', 'area'], ['birth', 'birth'], ['name', 'name'],
+];
+
+function placeProblem(p, items, req, kind, columns = {}) {
   let m = /^(?:elder|visitor) (\d+) of \d+ \(/.exec(p);
   let k = m ? Number(m[1]) : 0;
   m = /^assignment \d+ of \d+ \(visitor ([^,]+),/.exec(p);
+  const assignment = Boolean(m);
   if (m && kind === 'visitors') k = req.visitors.findIndex((v) => v.id === m[1]) + 1;
   const at = items[k - 1];
+  const reason = p.includes('): ') ? p.slice(p.indexOf('): ') + 3) : p;
+  const word = assignment ? ['', 'elder'] : PROBLEM_WORDS.find(([w]) => reason.includes(w));
+  const col = word && columns[word[1]];
   // As the reader's own messages say it (core/csvimport.c).
-  return at ? `row ${at[0]} (line ${at[1]}): ${p}` : p;
+  return at ? `row ${at[0]} (line ${at[1]}): ${col ? `column ${col}: ` : ''}${p}` : p;
 }
 
 export async function importPage(main) {
@@ -411,7 +423,7 @@ export async function importPage(main) {
       if (!rep) return;
       if (rep.status !== 'STATUS_OK') {
         out.replaceChildren(el('p', { class: 'error', id: 'import-summary' }, rep.detail),
-          list(rep.problems.map((p) => placeProblem(p, parsed.items, req, kind)), 'error'));
+          list(rep.problems.map((p) => placeProblem(p, parsed.items, req, kind, parsed.columns)), 'error'));
         return;
       }
       out.replaceChildren(el('p', { class: 'ok', id: 'import-summary' }, `${parsed.format}: ${rep.detail}`), parsed.warnings.length ? list(parsed.warnings, 'muted') : '');

@@ -382,7 +382,7 @@ function when(unix) {
 async function elderPage() {
   const id = new URLSearchParams(location.hash.split('?')[1] || '').get('id') || '';
   main.replaceChildren(el('p', { class: 'muted' }, t('loading')));
-  const rep = await ask({ elder_history: { elder_id: id, limit: 200 } });
+  const rep = await ask({ elder_history: { elder_id: id, limit: 200, with_changes: true } });
   if (!rep) return;
   const e = rep.history.elder;
   // Enum names without their prefix: CARE_EVENT_TYPE_FALL -> fall.
@@ -395,11 +395,15 @@ async function elderPage() {
   ];
   // The history as a timeline, newest first.
   const items = rep.history.items.map((it) => {
-    const v = it.visit, c = it.care_event;
-    const at = v ? v.visited_at : c.occurred_at;
+    const v = it.visit, c = it.care_event, g = it.change;
+    // A registry change (an edit, a removal) is in the history too; a
+    // removal holds for all time and shows when it was made.
+    const at = v ? v.visited_at : c ? c.occurred_at : Number(g.effective_at) || Number(g.received_at);
     const what = v
       ? `${t('visit')} · ${short(v.kind)}${v.note ? ` · ${v.note}` : ''}`
-      : `${t('event')} · ${short(c.type)} · ${short(c.severity)}${c.note ? ` · ${c.note}` : ''}`;
+      : c
+        ? `${t('event')} · ${short(c.type)} · ${short(c.severity)}${c.note ? ` · ${c.note}` : ''}`
+        : `${t('registryChange')} · ${g.kind}${g.detail ? ` · ${g.detail}` : ''}${g.note ? ` · ${g.note}` : ''}`;
     return { at, what, by: it.visitor_id, flags: it.flags.join(', '), corrected: it.corrected };
   }).sort((a, b) => b.at - a.at);
   main.replaceChildren(
