@@ -97,7 +97,8 @@ const superJson = (...a) => {
   return Array.isArray(j) ? j : j.items;
 };
 // The visits the daemon holds for an elder, by record id.
-const visitsOf = (elder) => superJson('history', elder, '--limit', '1000').filter((it) => !String(it.type).startsWith('事件'));
+// (The history also lists the registry entry's changes: type "registry ...".)
+const visitsOf = (elder) => superJson('history', elder, '--limit', '1000').filter((it) => !/^(事件|registry )/.test(String(it.type)));
 
 const ELDERS = [
   ['E1', '张桂兰', '152223100201', ['--lat', '46.7300', '--lon', '122.9000', '--address', '一村三组12号']],
