@@ -350,7 +350,8 @@ static bool is_read(const tf_request *r)
 	case OP(OVERDUE):
 	case OP(REPORT):
 	case OP(ELDER_HISTORY):
-	case OP(ACTIVITY): return true;
+	case OP(ACTIVITY):
+	case OP(FIELD_ELDERS): return true;
 	default: return false;
 	}
 }

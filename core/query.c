@@ -2341,6 +2341,200 @@ static int q_activity(struct q *q, struct msgs keep[4], Tanfang__V1__Activity *a
 	return 0;
 }
 
+/* ---- FieldElders (issue 10): the field app's own elders and due list ----
+ *
+ * The elders a signer may record for are those ingest would accept a record
+ * for now (docs/protocol.md 6.2): in its area scope, or naming it among
+ * their assigned visitors or "1+2" households (DB_ASSIGNED), whatever their
+ * area. Its due list is the duties of those elders its visits meet: its own
+ * (party member, neighbour household) and the elder-wide ones of rules that
+ * count its role. */
+
+struct field_out {
+	Tanfang__V1__FieldElder *elders;
+	Tanfang__V1__OverdueItem *due;
+	size_t n_due, cap_due;
+};
+
+static void field_out_free(struct field_out *fo)
+{
+	free(fo->elders);
+	free(fo->due);
+}
+
+static bool may_record(const tf_visitor *v)
+{
+	return v->role != ROLE(DISPATCHER) && v->role != ROLE(GATEWAY);
+}
+
+/* Does a visit by the signer meet the duty (rule, holder)? Elder-wide
+ * duties count only with elder_wide: a "1+2" household that is nothing else
+ * to the elder sees its own checks, not the monthly visit. */
+static bool field_duty_mine(const struct q *q, const char *rule, const char *holder,
+                            bool elder_wide)
+{
+	if (*holder)
+		return strcmp(holder, q->signer->id) == 0;
+	if (!elder_wide)
+		return false;
+	if (strcmp(rule, SCHEDULE_NOT_SET_UP) == 0)
+		return false; /* an administrator's matter, not a visit */
+	const struct policy_rule *r = policy_find(q->pol, rule);
+	return r && r->duty == DUTY_ELDER &&
+	       (!r->roles || (q->signer->role < 32 && (r->roles & (1u << q->signer->role))));
+}
+
+/* Adds the duties of elder e that are the signer's and due by until. */
+static int field_duties(struct q *q, struct msgs keep[4], const tf_elder *e, int64_t until,
+                        bool elder_wide, struct field_out *fo)
+{
+	size_t pl = strlen(e->id) + 1;
+	struct store_cursor *cur;
+	int r = store_cursor_open(q->txn, DB_DUTIES, &cur);
+	if (r < 0)
+		return r;
+	const void *k, *v;
+	size_t kl, vl;
+	for (r = store_cursor_seek(cur, e->id, pl, &k, &kl, &v, &vl); r == 0;
+	     r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
+		if (kl < pl || memcmp(k, e->id, pl) != 0)
+			break;
+		tf_duty *d;
+		if (wire_unpack(WIRE_DUTY, v, vl, (void **)&d) < 0) {
+			r = TF_E_CORRUPT;
+			break;
+		}
+		bool take = d->due_at && d->due_at <= until &&
+		            field_duty_mine(q, d->rule, d->visitor_id, elder_wide);
+		if (take && fo->n_due == fo->cap_due) {
+			size_t cap = fo->cap_due ? fo->cap_due * 2 : 64;
+			void *p = realloc(fo->due, cap * sizeof *fo->due);
+			if (!p)
+				r = -ENOMEM;
+			else
+				fo->due = p, fo->cap_due = cap;
+		}
+		if (take && r == 0) {
+			r = overdue_item(q, d->due_at, d->elder_id, d->rule, d->visitor_id, e->area,
+			                 keep, &fo->due[fo->n_due]);
+			if (r == 0)
+				fo->n_due++;
+		}
+		wire_free(WIRE_DUTY, d);
+		if (r < 0)
+			break;
+	}
+	store_cursor_close(cur);
+	return r == -ENOENT ? 0 : r;
+}
+
+static int due_order(const void *a, const void *b)
+{
+	const Tanfang__V1__OverdueItem *x = a, *y = b;
+	if (x->due_at != y->due_at)
+		return x->due_at < y->due_at ? -1 : 1;
+	int c = strcmp(x->elder_id, y->elder_id);
+	return c ? c : strcmp(x->rule, y->rule);
+}
+
+static bool listed(char **ids, size_t n, const char *id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(ids[i], id) == 0)
+			return true;
+	return false;
+}
+
+static int q_field(struct q *q, struct msgs keep[4], Tanfang__V1__FieldElderList *list,
+                   struct field_out *fo)
+{
+	const Tanfang__V1__FieldElders *fe = q->req->field_elders;
+	if (!may_record(q->signer))
+		return refuse(q, S(FORBIDDEN), "role %s does not record visits",
+		              wire_role_name(q->signer->role));
+	if (fe->horizon_s < 0 || fe->horizon_s > 366 * 86400)
+		return refuse(q, S(INVALID), "horizon must be 0 to 366 days");
+	unsigned limit = fe->limit ? fe->limit : 500;
+	if (limit > 5000)
+		limit = 5000;
+	fo->elders = calloc(limit, sizeof *fo->elders);
+	if (!fo->elders)
+		return -ENOMEM;
+	/* Every elder after `after`, in id order, kept if it is the signer's:
+	 * one walk finds both those in scope and those naming the signer. */
+	const char *me = q->signer->id;
+	int64_t until = q->now + fe->horizon_s;
+	size_t n = 0, al = strlen(fe->after);
+	struct store_cursor *cur;
+	int r = store_cursor_open(q->txn, DB_ELDERS, &cur);
+	if (r < 0)
+		return r;
+	const void *k, *v;
+	size_t kl, vl;
+	r = store_cursor_seek(cur, al ? fe->after : NULL, al, &k, &kl, &v, &vl);
+	if (r == 0 && al && kl == al && memcmp(k, fe->after, al) == 0)
+		r = store_cursor_next(cur, &k, &kl, &v, &vl);
+	for (; r == 0; r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
+		tf_elder *e;
+		if (wire_unpack(WIRE_ELDER, v, vl, (void **)&e) < 0) {
+			r = TF_E_CORRUPT;
+			break;
+		}
+		/* An elder entered in error is in no list (RemoveElder). */
+		bool removed = e->status == TANFANG__V1__ELDER_STATUS__ELDER_STATUS_REMOVED;
+		int in = removed ? 0 : *e->area ? within(q, e->area) : !*q->scope;
+		bool by_visitor = !removed && listed(e->visitors, e->n_visitors, me);
+		bool by_neighbour = !removed && listed(e->neighbours, e->n_neighbours, me);
+		if (in < 0 || (!in && !by_visitor && !by_neighbour) || n == limit) {
+			wire_free(WIRE_ELDER, e);
+			if (in < 0)
+				r = in;
+			if (in < 0 || n == limit)
+				break;
+			continue;
+		}
+		char **why = calloc(3, sizeof *why);
+		if (!why || msgs_push(&keep[2], why) < 0 || msgs_push(&keep[1], e) < 0) {
+			free(why);
+			wire_free(WIRE_ELDER, e);
+			r = -ENOMEM;
+			break;
+		}
+		Tanfang__V1__FieldElder *f = &fo->elders[n++];
+		*f = (Tanfang__V1__FieldElder)TANFANG__V1__FIELD_ELDER__INIT;
+		f->elder = e;
+		f->why = why;
+		if (in)
+			why[f->n_why++] = "area";
+		if (by_visitor)
+			why[f->n_why++] = "visitor";
+		if (by_neighbour)
+			why[f->n_why++] = "neighbour";
+		r = field_duties(q, keep, e, until, in || by_visitor, fo);
+		if (r < 0)
+			break;
+	}
+	bool more = r == 0;
+	store_cursor_close(cur);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if (fo->n_due)
+		qsort(fo->due, fo->n_due, sizeof *fo->due, due_order);
+	list->elders = item_ptrs(&keep[2], fo->elders, sizeof *fo->elders, n);
+	list->due = item_ptrs(&keep[2], fo->due, sizeof *fo->due, fo->n_due);
+	if (!list->elders || !list->due)
+		return -ENOMEM;
+	list->n_elders = n;
+	list->n_due = fo->n_due;
+	if (more && n)
+		list->next = fo->elders[n - 1].elder->id;
+	list->now = q->now;
+	list->visitor = (tf_visitor *)q->signer;
+	q->rep.result_case = TANFANG__V1__REPLY__RESULT_FIELD_ELDERS;
+	q->rep.field_elders = list;
+	return 0;
+}
+
 int query_run(struct store_txn *txn, const struct policy *pol, const tf_visitor *signer,
               const tf_request *req, const uint8_t ref[32], int64_t now, uint8_t **out,
               size_t *out_len)
@@ -2353,12 +2547,16 @@ int query_run(struct store_txn *txn, const struct policy *pol, const tf_visitor 
 	 * [2] plain allocations, [3] visitors. */
 	struct msgs keep[4] = {
 	    {.type = WIRE_RECORD}, {.type = WIRE_ELDER}, {0}, {.type = WIRE_VISITOR}};
-	keep[0].type = req->op_case == OP(OVERDUE) ? WIRE_DUTY : WIRE_RECORD;
+	keep[0].type = req->op_case == OP(OVERDUE) || req->op_case == OP(FIELD_ELDERS)
+	                   ? WIRE_DUTY
+	                   : WIRE_RECORD;
 	Tanfang__V1__RegistryList rl = TANFANG__V1__REGISTRY_LIST__INIT;
 	Tanfang__V1__OverdueList ol = TANFANG__V1__OVERDUE_LIST__INIT;
 	Tanfang__V1__Report rep = TANFANG__V1__REPORT__INIT;
 	Tanfang__V1__ElderHistory eh = TANFANG__V1__ELDER_HISTORY__INIT;
 	Tanfang__V1__Activity act = TANFANG__V1__ACTIVITY__INIT;
+	Tanfang__V1__FieldElderList fl = TANFANG__V1__FIELD_ELDER_LIST__INIT;
+	struct field_out fo = {0};
 	Tanfang__V1__OverdueItem *oitems = NULL;
 	Tanfang__V1__HistoryItem *hitems = NULL;
 	Tanfang__V1__ActivityRow *arows = NULL;
@@ -2366,7 +2564,9 @@ int query_run(struct store_txn *txn, const struct policy *pol, const tf_visitor 
 	struct report rp = {0};
 	tf_filed_report *filed = NULL;
 	int r;
-	if (!may_query(signer)) {
+	if (req->op_case == OP(FIELD_ELDERS)) {
+		r = q_field(&q, keep, &fl, &fo); /* its own rule: whoever records */
+	} else if (!may_query(signer)) {
 		r = refuse(&q, S(FORBIDDEN), "role %s may not run queries",
 		           wire_role_name(signer->role));
 	} else {
@@ -2393,6 +2593,7 @@ int query_run(struct store_txn *txn, const struct policy *pol, const tf_visitor 
 	free(hitems);
 	free(arows);
 	free(rptrs);
+	field_out_free(&fo);
 	report_free(&rp);
 	wire_free(WIRE_FILED_REPORT, filed);
 	msgs_free(&keep[0], keep[0].type != WIRE_TYPE_COUNT);

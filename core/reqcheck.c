@@ -231,6 +231,9 @@ static int check_op(struct chk *c, const tf_request *q)
 		return bound(c, "elder_history.limit", q->elder_history->limit,
 		             REQCHECK_HISTORY_LIMIT_MAX);
 	case OP(ACTIVITY): return period_year(c, "activity.period", q->activity->period);
+	case OP(FIELD_ELDERS):
+		return bound(c, "field_elders.limit", q->field_elders->limit,
+		             REQCHECK_REGISTRY_LIMIT_MAX);
 	case OP(ALERTS_PENDING):
 		/* An unbounded lease would hold alerts for 136 years (issue 8). */
 		r = bound(c, "alerts_pending.limit", q->alerts_pending->limit,

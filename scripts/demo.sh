@@ -118,5 +118,8 @@ echo "The store, keys and CSV are in demo/. The logs are demo/tanfangd.log and d
 echo
 echo "Open the banner's dashboard (the link enrols your browser once, for the demo only):"
 echo "    http://127.0.0.1:$webport/#/enrol?token=$token"
+echo "The grid worker's field app (docs/field-app.md), in this browser's phone view or on a phone"
+echo "through HTTPS: open http://127.0.0.1:$webport/field.html, then enrol the key its 本机 page shows:"
+echo "    $bin/tanfang-admin --data demo/data --endpoint $ep key enrol HEX --visitor G152223100201"
 echo "tanfangd and tanfang-web keep running for it; stop them with:"
 echo "    kill \$(cat demo/tanfangd.pid demo/tanfang-web.pid)"

@@ -4,7 +4,8 @@
 //   node build.mjs            (npm ci first)
 import { execFileSync } from 'node:child_process';
 import { build } from 'esbuild';
-import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -32,4 +33,35 @@ await build({
   logLevel: 'warning',
 });
 for (const f of ['index.html', 'app.css', 'favicon.svg']) copyFileSync(join(here, 'static', f), join(dist, f));
+await buildField();
 console.log(`built ${dist}`);
+
+// The field app (issue 10; docs/field-app.md): its page, bundle, manifest
+// and icons, and the service worker that keeps them offline. The worker's
+// cache is named after a hash of those files, so each release replaces it.
+async function buildField() {
+  await build({
+    entryPoints: [join(here, 'src', 'field.js')],
+    bundle: true,
+    minify: true,
+    format: 'iife',
+    target: ['chrome110', 'firefox115', 'safari16'],
+    outfile: join(dist, 'field.js'),
+    legalComments: 'linked',
+    logLevel: 'warning',
+  });
+  const files = ['field.html', 'field.css', 'field.webmanifest', 'field-icon.svg', 'field-icon-192.png', 'field-icon-512.png'];
+  for (const f of files) copyFileSync(join(here, 'static', f), join(dist, f));
+  const hash = createHash('sha256');
+  for (const f of ['field.js', ...files]) hash.update(readFileSync(join(dist, f)));
+  await build({
+    entryPoints: [join(here, 'src', 'field-sw.js')],
+    bundle: true,
+    minify: true,
+    format: 'iife',
+    target: ['chrome110', 'firefox115', 'safari16'],
+    outfile: join(dist, 'field-sw.js'),
+    define: { FIELD_VERSION: JSON.stringify(hash.digest('hex').slice(0, 16)) },
+    logLevel: 'warning',
+  });
+}
