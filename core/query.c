@@ -2367,21 +2367,18 @@ static bool may_record(const tf_visitor *v)
 	return v->role != ROLE(DISPATCHER) && v->role != ROLE(GATEWAY);
 }
 
-/* Does a visit by the signer meet the duty (rule, holder)? Elder-wide
- * duties count only with elder_wide: a "1+2" household that is nothing else
- * to the elder sees its own checks, not the monthly visit. */
+/* Is the duty (rule, holder) the signer's? Elder-wide duties count only
+ * with elder_wide: a "1+2" household that is nothing else to the elder
+ * sees its own checks, not the monthly visit. */
 static bool field_duty_mine(const struct q *q, const char *rule, const char *holder,
                             bool elder_wide)
 {
 	if (*holder)
 		return strcmp(holder, q->signer->id) == 0;
-	if (!elder_wide)
-		return false;
-	if (strcmp(rule, SCHEDULE_NOT_SET_UP) == 0)
-		return false; /* an administrator's matter, not a visit */
-	const struct policy_rule *r = policy_find(q->pol, rule);
-	return r && r->duty == DUTY_ELDER &&
-	       (!r->roles || (q->signer->role < 32 && (r->roles & (1u << q->signer->role))));
+	/* The same rule as `overdue --visitor` (one truth for whose job a
+	 * duty is): "1+2 not set up" falls to the village's own staff. */
+	return elder_wide && q->signer->role >= 0 && q->signer->role < 32 &&
+	       elder_duty_falls_to(q->pol, rule, q->signer->role);
 }
 
 /* Adds the duties of elder e that are the signer's and due by until. */

@@ -148,7 +148,7 @@ int main(void)
 
 	/* 1. The grid worker of village A: its area's elders; the monthly visit
 	 *    is its duty, the party member's and the households' are not; E2's
-	 *    missing "1+2" is not a visit. */
+	 *    missing "1+2" is its to arrange (as `overdue --visitor` says). */
 	tf_reply *rep = field_elders(&kgw, "", 0, forty);
 	CHECK_STATUS(rep->status, OK);
 	CHECK_EQ_INT(rep->result_case, TANFANG__V1__REPLY__RESULT_FIELD_ELDERS);
@@ -158,7 +158,8 @@ int main(void)
 	CHECK(strstr(got, "E1/monthly_visit/") != NULL);
 	CHECK(strstr(got, "E2/monthly_visit/") != NULL);
 	CHECK(strstr(got, "/pm") == NULL && strstr(got, "/nb") == NULL);
-	CHECK(strstr(got, "not_set_up") == NULL);
+	CHECK(strstr(got, "E2/1+2_not_set_up/") != NULL);
+	CHECK(strstr(got, "E1/1+2_not_set_up/") == NULL);
 	CHECK_STREQ(rep->field_elders->next, "");
 	CHECK_STREQ(rep->field_elders->visitor->id, "gw");
 	CHECK_EQ_INT(rep->field_elders->visitor->role, ROLE(GRID_WORKER));
@@ -168,11 +169,13 @@ int main(void)
 	CHECK_EQ_INT(rep->field_elders->elders[0]->elder->n_neighbours, 2);
 	wire_free(WIRE_REPLY, rep);
 
-	/* Without a horizon, only what is due by now: nothing yet (a new
-	 * elder's first month is not over). */
+	/* Without a horizon, only what is due by now: no visit yet (a new
+	 * elder's first month is not over), only E2's missing "1+2". */
 	rep = field_elders(&kgw, "", 0, 0);
 	CHECK_STATUS(rep->status, OK);
-	CHECK_EQ_INT(rep->field_elders->n_due, 0);
+	due_of(rep, got, sizeof got);
+	CHECK_EQ_INT(rep->field_elders->n_due, 1);
+	CHECK(strstr(got, "E2/1+2_not_set_up/") != NULL);
 	CHECK_EQ_INT(rep->field_elders->n_elders, 2);
 	wire_free(WIRE_REPLY, rep);
 
@@ -186,6 +189,7 @@ int main(void)
 	CHECK(strstr(got, "E1/party_member/pm") != NULL);
 	CHECK(strstr(got, "E1/monthly_visit/") != NULL);
 	CHECK(strstr(got, "E3/monthly_visit/") != NULL);
+	CHECK(strstr(got, "not_set_up") == NULL); /* village staff's, not a party member's */
 	wire_free(WIRE_REPLY, rep);
 
 	/* 3. A "1+2" household of village A: E1 and E3 as a neighbour (E3 lies

@@ -88,6 +88,7 @@ async function doSync(byHand = false) {
   document.body.dataset.sync = 'running';
   await bar();
   let r;
+  let downloadFailed = false;
   try {
     // The bar follows the sync, redrawn at most four times a second (and
     // once more after the last reply of a quarter second).
@@ -102,6 +103,8 @@ async function doSync(byHand = false) {
     });
     if (!r.failure && !r.busy) {
       const dl = await ob.download();
+      // Not "synced" when the list could not come: say why instead.
+      downloadFailed = dl.status !== 'STATUS_OK';
       if (dl.status === 'STATUS_UNKNOWN_SIGNER') toast(ft('notEnrolled'), 8000);
       else if (dl.status !== 'STATUS_OK') toast(`${dl.status} ${dl.detail}`, 8000);
     }
@@ -117,7 +120,7 @@ async function doSync(byHand = false) {
     retryMs = Math.min(retryMs * 2, 300000);
   } else {
     retryMs = 15000;
-    if (byHand || r.ok || r.dup || r.refused) toast(`${ft('syncDone')}: ${ft('syncSummary', { ok: r.ok, dup: r.dup, refused: r.refused, pending: r.pending })}`);
+    if (!downloadFailed && (byHand || r.ok || r.dup || r.refused)) toast(`${ft('syncDone')}: ${ft('syncSummary', { ok: r.ok, dup: r.dup, refused: r.refused, pending: r.pending })}`);
   }
   if (r.pending || r.failure) retryTimer = setTimeout(() => navigator.onLine && doSync(), retryMs);
   document.body.dataset.sync = 'idle';
