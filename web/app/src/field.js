@@ -29,6 +29,8 @@ function el(tag, attrs = {}, ...children) {
 
 function toast(text, ms = 3500) {
   const t = document.getElementById('toast');
+  // A tap puts it away: on a small screen it may cover what it speaks of.
+  t.onclick = () => (t.textContent = '');
   t.textContent = text;
   clearTimeout(toast.timer);
   toast.timer = setTimeout(() => (t.textContent = ''), ms);
