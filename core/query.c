@@ -574,49 +574,65 @@ static bool elder_duty_falls_to(const struct policy *pol, const char *rule, int 
 	return r->duty == DUTY_ELDER && (!r->roles || (r->roles & (1u << role)));
 }
 
-/* The elder-wide duties of elder e due by until that fall to visitor
- * (issue 11, item 6: "overdue --visitor G" finds a grid worker's monthly
- * visits), appended to d. */
-static int visitor_elder_duties(struct q *q, const tf_elder *e, int role, int64_t until,
-                                struct due_keys *d)
+/* Calls fn for each stored duty of elder id (decoded, freed after fn; key
+ * and kl are the duty's DB_DUTIES key). fn returns 0 to go on, 1 to stop,
+ * or a negative code. Returns 0 or a negative code. */
+typedef int (*elder_duty_fn)(struct q *q, const tf_duty *d, const void *key, size_t kl, void *ctx);
+static int elder_duties_each(struct q *q, const char *id, elder_duty_fn fn, void *ctx)
 {
-	size_t pl = strlen(e->id) + 1;
+	size_t pl = strlen(id) + 1;
 	struct store_cursor *cur;
 	int r = store_cursor_open(q->txn, DB_DUTIES, &cur);
 	if (r < 0)
 		return r;
 	const void *k, *v;
 	size_t kl, vl;
-	for (r = store_cursor_seek(cur, e->id, pl, &k, &kl, &v, &vl); r == 0;
+	for (r = store_cursor_seek(cur, id, pl, &k, &kl, &v, &vl); r == 0;
 	     r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
-		if (kl < pl || memcmp(k, e->id, pl) != 0)
+		if (kl < pl || memcmp(k, id, pl) != 0)
 			break;
-		const char *rule = (const char *)k + pl;
-		size_t rl = strnlen(rule, kl - pl);
-		/* elder \0 rule \0 and no visitor: an elder-wide duty. */
-		if (pl + rl + 1 != kl || rl >= POLICY_NAME_MAX)
-			continue;
-		char name[POLICY_NAME_MAX];
-		memcpy(name, rule, rl);
-		name[rl] = '\0';
-		if (!elder_duty_falls_to(q->pol, name, role))
-			continue;
-		tf_duty *duty;
-		if (wire_unpack(WIRE_DUTY, v, vl, (void **)&duty) < 0) {
+		tf_duty *d;
+		if (wire_unpack_stored(WIRE_DUTY, v, vl, (void **)&d) < 0) {
 			r = TF_E_CORRUPT;
 			break;
 		}
-		int64_t due = duty->due_at;
-		wire_free(WIRE_DUTY, duty);
-		if (!due || due > until)
-			continue;
-		if (d->n >= VISITOR_DUTIES_MAX)
-			break;
-		if ((r = due_keys_push(d, due, k, kl)) < 0)
+		r = fn(q, d, k, kl, ctx);
+		wire_free(WIRE_DUTY, d);
+		if (r != 0)
 			break;
 	}
 	store_cursor_close(cur);
-	return r == -ENOENT ? 0 : r;
+	return r == -ENOENT || r == 1 ? 0 : r;
+}
+
+struct visitor_elder_ctx {
+	int role;
+	int64_t until;
+	struct due_keys *d;
+};
+
+static int visitor_elder_duty(struct q *q, const tf_duty *duty, const void *key, size_t kl,
+                              void *ctx)
+{
+	struct visitor_elder_ctx *c = ctx;
+	/* An elder-wide duty (no holder) that falls to the visitor's role. */
+	if (*duty->visitor_id || !elder_duty_falls_to(q->pol, duty->rule, c->role))
+		return 0;
+	if (!duty->due_at || duty->due_at > c->until)
+		return 0;
+	if (c->d->n >= VISITOR_DUTIES_MAX)
+		return 1;
+	return due_keys_push(c->d, duty->due_at, key, kl);
+}
+
+/* The elder-wide duties of elder e due by until that fall to visitor
+ * (issue 11, item 6: "overdue --visitor G" finds a grid worker's monthly
+ * visits), appended to d. */
+static int visitor_elder_duties(struct q *q, const tf_elder *e, int role, int64_t until,
+                                struct due_keys *d)
+{
+	struct visitor_elder_ctx c = {role, until, d};
+	return elder_duties_each(q, e->id, visitor_elder_duty, &c);
 }
 
 /* Every duty of visitor vis due by until, in due order: those that name
@@ -2381,48 +2397,42 @@ static bool field_duty_mine(const struct q *q, const char *rule, const char *hol
 	       elder_duty_falls_to(q->pol, rule, q->signer->role);
 }
 
+struct field_duty_ctx {
+	struct msgs *keep;
+	const tf_elder *e;
+	int64_t until;
+	bool elder_wide;
+	struct field_out *fo;
+};
+
+static int field_duty(struct q *q, const tf_duty *d, const void *key, size_t kl, void *ctx)
+{
+	(void)key, (void)kl;
+	struct field_duty_ctx *c = ctx;
+	struct field_out *fo = c->fo;
+	if (!d->due_at || d->due_at > c->until ||
+	    !field_duty_mine(q, d->rule, d->visitor_id, c->elder_wide))
+		return 0;
+	if (fo->n_due == fo->cap_due) {
+		size_t cap = fo->cap_due ? fo->cap_due * 2 : 64;
+		void *p = realloc(fo->due, cap * sizeof *fo->due);
+		if (!p)
+			return -ENOMEM;
+		fo->due = p, fo->cap_due = cap;
+	}
+	int r = overdue_item(q, d->due_at, d->elder_id, d->rule, d->visitor_id, c->e->area, c->keep,
+	                     &fo->due[fo->n_due]);
+	if (r == 0)
+		fo->n_due++;
+	return r;
+}
+
 /* Adds the duties of elder e that are the signer's and due by until. */
 static int field_duties(struct q *q, struct msgs keep[4], const tf_elder *e, int64_t until,
                         bool elder_wide, struct field_out *fo)
 {
-	size_t pl = strlen(e->id) + 1;
-	struct store_cursor *cur;
-	int r = store_cursor_open(q->txn, DB_DUTIES, &cur);
-	if (r < 0)
-		return r;
-	const void *k, *v;
-	size_t kl, vl;
-	for (r = store_cursor_seek(cur, e->id, pl, &k, &kl, &v, &vl); r == 0;
-	     r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
-		if (kl < pl || memcmp(k, e->id, pl) != 0)
-			break;
-		tf_duty *d;
-		if (wire_unpack(WIRE_DUTY, v, vl, (void **)&d) < 0) {
-			r = TF_E_CORRUPT;
-			break;
-		}
-		bool take = d->due_at && d->due_at <= until &&
-		            field_duty_mine(q, d->rule, d->visitor_id, elder_wide);
-		if (take && fo->n_due == fo->cap_due) {
-			size_t cap = fo->cap_due ? fo->cap_due * 2 : 64;
-			void *p = realloc(fo->due, cap * sizeof *fo->due);
-			if (!p)
-				r = -ENOMEM;
-			else
-				fo->due = p, fo->cap_due = cap;
-		}
-		if (take && r == 0) {
-			r = overdue_item(q, d->due_at, d->elder_id, d->rule, d->visitor_id, e->area,
-			                 keep, &fo->due[fo->n_due]);
-			if (r == 0)
-				fo->n_due++;
-		}
-		wire_free(WIRE_DUTY, d);
-		if (r < 0)
-			break;
-	}
-	store_cursor_close(cur);
-	return r == -ENOENT ? 0 : r;
+	struct field_duty_ctx c = {keep, e, until, elder_wide, fo};
+	return elder_duties_each(q, e->id, field_duty, &c);
 }
 
 static int due_order(const void *a, const void *b)
