@@ -1165,16 +1165,26 @@ static int cmd_list(struct conn *c, const struct opts *o, char **args, size_t na
 
 /* ---- corrections ---- */
 
+/* --note (at most max bytes; the daemon's bound for the request), or "".
+ * Returns an exit code. */
+static int note_opt(const struct opts *o, size_t max, const char **note)
+{
+	*note = val(o, OPT_NOTE) ? val(o, OPT_NOTE) : "";
+	if (strlen(*note) > max)
+		return cli_usage("--note is longer than %zu bytes", max);
+	return 0;
+}
+
 static int cmd_event_correct(struct conn *c, const struct opts *o, char **args, size_t nargs)
 {
 	(void)nargs;
 	uint8_t id[16];
 	if (strlen(args[0]) != 32 || hex_decode(args[0], id, 16) < 0)
 		return cli_usage("EVENT_ID must be 32 hex digits (the id shown in the history)");
-	const char *note = val(o, OPT_NOTE) ? val(o, OPT_NOTE) : "";
-	if (strlen(note) > 4000)
-		return cli_usage("--note is longer than 4000 bytes");
-	int ex = conn_open(c, o);
+	const char *note;
+	int ex = note_opt(o, 4000, &note);
+	if (!ex)
+		ex = conn_open(c, o);
 	if (ex)
 		return ex;
 	Tanfang__V1__CorrectEvent ce = TANFANG__V1__CORRECT_EVENT__INIT;
@@ -1236,10 +1246,10 @@ static int cmd_elder_edit(struct conn *c, const struct opts *o, char **args, siz
 static int remove_elder(struct conn *c, const struct opts *o, const char *id, int reason,
                         const char *done)
 {
-	const char *note = val(o, OPT_NOTE) ? val(o, OPT_NOTE) : "";
-	if (strlen(note) > 1000)
-		return cli_usage("--note is longer than 1000 bytes");
-	int ex = conn_open(c, o);
+	const char *note;
+	int ex = note_opt(o, 1000, &note);
+	if (!ex)
+		ex = conn_open(c, o);
 	if (ex)
 		return ex;
 	Tanfang__V1__RemoveElder rm = TANFANG__V1__REMOVE_ELDER__INIT;
@@ -1299,10 +1309,10 @@ static int cmd_import_undo(struct conn *c, const struct opts *o, char **args, si
 	uint8_t ref[32];
 	if (strlen(args[0]) != 64 || hex_decode(args[0], ref, 32) < 0)
 		return cli_usage("BATCH must be the 64 hex digits 'import elders' printed");
-	const char *note = val(o, OPT_NOTE) ? val(o, OPT_NOTE) : "";
-	if (strlen(note) > 1000)
-		return cli_usage("--note is longer than 1000 bytes");
-	int ex = conn_open(c, o);
+	const char *note;
+	int ex = note_opt(o, 1000, &note);
+	if (!ex)
+		ex = conn_open(c, o);
 	if (ex)
 		return ex;
 	Tanfang__V1__UndoImport u = TANFANG__V1__UNDO_IMPORT__INIT;
