@@ -19,73 +19,13 @@
 //  7. a care event; a revoked phone says so plainly;
 //  8. the browser started again with no network at all: the app opens.
 // Screenshots go to $TANFANG_SCREENSHOTS when set.
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { src, TANFANGD, BIN, WEB, APP, CHROMIUM, SHOTS, check, passed, cleanup, run, start, setUp } from './web-harness.mjs';
 
-const src = process.env.TANFANG_SRC || join(dirname(fileURLToPath(import.meta.url)), '..');
-const TANFANGD = process.env.TANFANGD;
-const BIN = process.env.TANFANG_BIN;
-const WEB = process.env.TANFANG_WEB;
-const APP = join(src, 'web', 'app', 'dist');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const SHOTS = process.env.TANFANG_SCREENSHOTS;
-
-let passed = 0;
-function check(ok, what) {
-  if (!ok) throw new Error(`FAIL: ${what}`);
-  passed++;
-  console.log(`ok: ${what}`);
-}
-
-if (process.env.TANFANG_NO_WEBAPP === '1') {
-  console.log('SKIP: the web app was not built (scripts/test.sh said why)');
-  process.exit(77);
-}
-const require = createRequire(join(src, 'web', 'app', 'package.json'));
-const { chromium } = require('playwright-core');
-
-for (const [name, path] of [['TANFANGD', TANFANGD], ['TANFANG_WEB', WEB], ['the field app (scripts/webapp.sh)', join(APP, 'field.js')], ['chromium', CHROMIUM]])
-  if (!path || !existsSync(path)) {
-    console.error(`field-app: ${name} not found (${path}); run the tests through scripts/test.sh`);
-    process.exit(1);
-  }
-
-const tmp = mkdtempSync(join(tmpdir(), 'tanfang-fieldapp-'));
+const { chromium, tmp } = setUp('field-app', 'field.js', 'the field app');
 const data = join(tmp, 'data');
 const profile = join(tmp, 'profile');
-const children = [];
-function cleanup() {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-  if (!process.env.TFT_KEEP) rmSync(tmp, { recursive: true, force: true });
-}
-
-function run(bin, args) {
-  return execFileSync(bin, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60000 });
-}
-
-function start(bin, args, re) {
-  return new Promise((resolve, reject) => {
-    const c = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(c);
-    let log = '';
-    const timer = setTimeout(() => reject(new Error(`${bin} did not start:\n${log}`)), 20000);
-    const on = (b) => {
-      log += b;
-      const m = log.match(re);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child: c, match: m });
-      }
-    };
-    c.stdout.on('data', on);
-    c.stderr.on('data', on);
-    c.on('exit', (code) => reject(new Error(`${bin} exited ${code}:\n${log}`)));
-  });
-}
 
 const port = 20000 + Math.floor(Math.random() * 20000);
 const endpoint = `tcp://127.0.0.1:${port}`;
@@ -466,12 +406,12 @@ async function main() {
 
 main().then(
   () => {
-    cleanup();
+    cleanup(tmp);
     process.exit(0);
   },
   (e) => {
     console.error(e);
-    cleanup();
+    cleanup(tmp);
     process.exit(1);
   },
 );

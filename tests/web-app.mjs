@@ -4,82 +4,12 @@
 // QR code and enrolled; the overview's report and chart; the overdue list
 // equal to `tanfang-super --format json overdue`; the export; a stopped
 // daemon's clear page. Screenshots go to $TANFANG_SCREENSHOTS when set.
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { src, TANFANGD, BIN, WEB, APP, CHROMIUM, SHOTS, check, passed, cleanup, run, start, stop, setUp } from './web-harness.mjs';
 
-const src = process.env.TANFANG_SRC || join(dirname(fileURLToPath(import.meta.url)), '..');
-
-const TANFANGD = process.env.TANFANGD;
-const BIN = process.env.TANFANG_BIN;
-const WEB = process.env.TANFANG_WEB;
-const APP = join(src, 'web', 'app', 'dist');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const SHOTS = process.env.TANFANG_SCREENSHOTS;
-
-let passed = 0;
-function check(ok, what) {
-  if (!ok) throw new Error(`FAIL: ${what}`);
-  passed++;
-  console.log(`ok: ${what}`);
-}
-
-if (process.env.TANFANG_NO_WEBAPP === '1') {
-  console.log('SKIP: the web app was not built (scripts/test.sh said why)');
-  process.exit(77);
-}
-// playwright-core comes from the app's own pinned packages (scripts/webapp.sh).
-const require = createRequire(join(src, 'web', 'app', 'package.json'));
-const { chromium } = require('playwright-core');
-
-for (const [name, path] of [['TANFANGD', TANFANGD], ['TANFANG_WEB', WEB], ['the app (scripts/webapp.sh)', join(APP, 'app.js')], ['chromium', CHROMIUM]])
-  if (!path || !existsSync(path)) {
-    console.error(`web-app: ${name} not found (${path}); run the tests through scripts/test.sh`);
-    process.exit(1);
-  }
-
-const tmp = mkdtempSync(join(tmpdir(), 'tanfang-webapp-'));
+const { chromium, tmp } = setUp('web-app', 'app.js', 'the app');
 const data = join(tmp, 'data');
-const children = [];
-function cleanup() {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-  if (!process.env.TFT_KEEP) rmSync(tmp, { recursive: true, force: true });
-}
-
-function run(bin, args) {
-  return execFileSync(bin, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60000 });
-}
-
-// Starts a program and waits for a line of its log to match re.
-function start(bin, args, re) {
-  return new Promise((resolve, reject) => {
-    const c = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(c);
-    let log = '';
-    const timer = setTimeout(() => reject(new Error(`${bin} did not start:\n${log}`)), 20000);
-    const on = (b) => {
-      log += b;
-      const m = log.match(re);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child: c, match: m });
-      }
-    };
-    c.stdout.on('data', on);
-    c.stderr.on('data', on);
-    c.on('exit', (code) => reject(new Error(`${bin} exited ${code}:\n${log}`)));
-  });
-}
-
-async function stop(c) {
-  if (c.exitCode !== null) return;
-  const done = new Promise((r) => c.once('exit', r));
-  c.kill('SIGTERM');
-  await done;
-}
 
 const port = 20000 + Math.floor(Math.random() * 20000);
 const endpoint = `tcp://127.0.0.1:${port}`;
@@ -389,10 +319,10 @@ print(len(re.findall('<row', sheet)), 'E1' in strings)`, xlsx]).trim();
 main()
   .then(() => {
     console.log(`${passed} checks passed`);
-    cleanup();
+    cleanup(tmp);
   })
   .catch((e) => {
     console.error(e.stack || String(e));
-    cleanup();
+    cleanup(tmp);
     process.exit(1);
   });
