@@ -34,6 +34,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -47,6 +49,7 @@
 #include "gateway.h"
 #include "keys.h"
 #include "rpc.h"
+#include "store.h"
 #include "wire.h"
 
 #define MAX_CLIENTS 64
@@ -232,8 +235,9 @@ struct slot {
 	uint8_t ref[32];
 };
 
-/* One signed visit by keys[c] (a fresh id); *frame is the caller's. */
-static void seal_visit(int c, long i, uint8_t **frame, size_t *len)
+/* One signed visit by keys[c] (a fresh id); *frame is the caller's, ref
+ * the ref its reply will carry. */
+static void seal_visit(int c, long i, uint8_t **frame, size_t *len, uint8_t ref[32])
 {
 	uint8_t id[16];
 	randombytes_buf(id, sizeof id);
@@ -250,7 +254,7 @@ static void seal_visit(int c, long i, uint8_t **frame, size_t *len)
 	wire_init(WIRE_REQUEST, &req);
 	req.op_case = TANFANG__V1__REQUEST__OP_VISIT;
 	req.visit = &v;
-	int rc = rpc_seal(&keys[c], &req, frame, len);
+	int rc = rpc_seal_ref(&keys[c], &req, frame, len, ref);
 	if (rc < 0)
 		die("seal", rc);
 }
@@ -275,14 +279,7 @@ static long run_client(int c, long n, int window)
 				s++;
 			uint8_t *frame;
 			size_t len;
-			seal_visit(c, sent, &frame, &len);
-			/* The ref is the hash of the body, which is the envelope's
-			 * field 2; decoding it back is the simplest way to get it. */
-			tf_envelope *env;
-			if ((rc = wire_unpack(WIRE_ENVELOPE, frame, len, (void **)&env)) < 0)
-				die("unpack", rc);
-			envelope_ref(env->body.data, env->body.len, slots[s].ref);
-			wire_free(WIRE_ENVELOPE, env);
+			seal_visit(c, sent, &frame, &len, slots[s].ref);
 			if ((rc = rpc_send_sealed(r, frame, len)) < 0)
 				die("send", rc);
 			free(frame);
@@ -320,9 +317,9 @@ static void flood(int c)
 	int rc = rpc_open(endpoint, curve ? curve_pub : NULL, &keys[c], &r);
 	if (rc < 0)
 		die("rpc_open", rc);
-	uint8_t *frame;
+	uint8_t *frame, ref[32];
 	size_t len;
-	seal_visit(c, 0, &frame, &len);
+	seal_visit(c, 0, &frame, &len, ref);
 	/* The signature is the envelope's last field: flip its last byte. */
 	frame[len - 1] ^= 0x01;
 	for (int i = 0; i < 256; i++)
@@ -362,9 +359,9 @@ static void good_latency(int n, double *median, double *p99)
 	if (!t)
 		die("calloc", -ENOMEM);
 	for (int i = 0; i < n; i++) {
-		uint8_t *frame;
+		uint8_t *frame, ref[32];
 		size_t len;
-		seal_visit(0, i, &frame, &len);
+		seal_visit(0, i, &frame, &len, ref);
 		double t0 = mono_ms();
 		tf_reply *rep;
 		if ((rc = rpc_call_sealed(r, frame, len, 30000, &rep)) < 0)
@@ -578,6 +575,113 @@ static void run_flood(int flooders)
 	       flooders, med1, p991, med1 / med0);
 }
 
+/* CPU seconds of the daemon's threads by stage (their names, set by
+ * server.c), and of the client processes: where a visit's time goes. */
+enum stage { ST_WRITER, ST_WORKERS, ST_IO, ST_ZMQ, ST_OTHER, ST_N };
+static const char *const stage_name[ST_N] = {"writer", "verify workers", "io", "ZeroMQ I/O",
+                                             "other"};
+
+struct cpu {
+	double daemon[ST_N];
+	double clients;
+};
+
+static void daemon_cpu(double out[ST_N])
+{
+	memset(out, 0, ST_N * sizeof *out);
+	char dir[64];
+	snprintf(dir, sizeof dir, "/proc/%d/task", (int)daemon_pid);
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	long tick = sysconf(_SC_CLK_TCK);
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char path[sizeof dir + 300];
+		snprintf(path, sizeof path, "%s/%s/stat", dir, e->d_name);
+		char *st = slurp(path); /* its static buffer */
+		if (!st)
+			continue;
+		/* pid (comm) state ... utime(14) stime(15): comm may hold spaces. */
+		char *open = strchr(st, '('), *close = strrchr(st, ')');
+		unsigned long ut = 0, stt = 0;
+		if (open && close &&
+		    sscanf(close + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
+		           &stt) == 2) {
+			*close = '\0';
+			const char *comm = open + 1;
+			enum stage k = strncmp(comm, "tf-writer", 9) == 0   ? ST_WRITER
+			               : strncmp(comm, "tf-worker", 9) == 0 ? ST_WORKERS
+			               : strcmp(comm, "tf-io") == 0         ? ST_IO
+			               : strncmp(comm, "ZMQbg", 5) == 0     ? ST_ZMQ
+			                                                    : ST_OTHER;
+			out[k] += (double)(ut + stt) / (double)tick;
+		}
+	}
+	closedir(d);
+}
+
+/* Prints microseconds of CPU per visit between two snapshots. */
+static void print_cpu(const struct cpu *a, const struct cpu *b, long visits)
+{
+	double total = 0;
+	printf("   CPU per visit:");
+	for (int k = 0; k < ST_N; k++) {
+		double us = (b->daemon[k] - a->daemon[k]) * 1e6 / (double)visits;
+		total += us;
+		printf(" %s %.0f,", stage_name[k], us);
+	}
+	double cl = (b->clients - a->clients) * 1e6 / (double)visits;
+	printf(" daemon %.0f us; clients %.0f us (signing among them)\n", total, cl);
+}
+
+static double children_cpu(void)
+{
+	struct rusage ru;
+	if (getrusage(RUSAGE_CHILDREN, &ru) < 0)
+		return 0;
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* Bytes the store's databases hold, each and in all (out[DB_COUNT]). */
+static void store_bytes(uint64_t out[DB_COUNT + 1])
+{
+	memset(out, 0, (DB_COUNT + 1) * sizeof *out);
+	struct store *st;
+	struct store_options o = {.read_only = true};
+	int r = store_open(data, &o, &st);
+	if (r < 0)
+		die("open the store to measure it", r);
+	struct store_txn *txn;
+	if ((r = store_txn_begin(st, false, NULL, &txn)) < 0)
+		die("read the store", r);
+	for (int i = 0; i < DB_COUNT; i++) {
+		if ((r = store_used_bytes(txn, (enum store_db)i, &out[i])) < 0)
+			die("measure the store", r);
+		out[DB_COUNT] += out[i];
+	}
+	store_txn_abort(txn);
+	store_close(st);
+}
+
+static void print_store(const uint64_t a[DB_COUNT + 1], const uint64_t b[DB_COUNT + 1],
+                        long visits)
+{
+	printf("store: %.0f bytes per visit (", (double)(b[DB_COUNT] - a[DB_COUNT]) / (double)visits);
+	const char *sep = "";
+	for (int i = 0; i < DB_COUNT; i++) {
+		double per = (double)(b[i] - a[i]) / (double)visits;
+		if (per >= 1) {
+			printf("%s%s %.0f", sep, store_db_name((enum store_db)i), per);
+			sep = ", ";
+		}
+	}
+	printf(")\n");
+}
+
 /* Runs `clients` processes at once (keys 1..clients); returns visits/s. */
 static double run_parallel(int clients, long n, int window, long *ok_total)
 {
@@ -696,13 +800,26 @@ int main(int argc, char **argv)
 	printf("tanfangd %s, %s, %ld visits per client, window %d\n", endpoint,
 	       curve ? "CURVE" : "no CURVE", visits, window);
 
+	uint64_t bytes0[DB_COUNT + 1], bytes1[DB_COUNT + 1];
+	store_bytes(bytes0);
+	struct cpu c0, c1, c2;
+	daemon_cpu(c0.daemon);
+	c0.clients = children_cpu();
 	long ok1;
 	double one = run_parallel(1, visits, window, &ok1);
+	daemon_cpu(c1.daemon);
+	c1.clients = children_cpu();
 	printf("1 client:   %8.0f visits/s  (%ld OK)\n", one, ok1);
+	print_cpu(&c0, &c1, visits);
 	long okn;
 	double many = run_parallel(clients, visits, window, &okn);
+	daemon_cpu(c2.daemon);
+	c2.clients = children_cpu();
 	printf("%d clients:  %8.0f visits/s  (%ld OK)  ratio %.2f\n", clients, many, okn,
 	       many / one);
+	print_cpu(&c1, &c2, clients * visits);
+	store_bytes(bytes1);
+	print_store(bytes0, bytes1, ok1 + okn);
 
 	kill(daemon_pid, SIGTERM);
 	waitpid(daemon_pid, NULL, 0);

@@ -29,6 +29,16 @@
 #define OP(x)     TANFANG__V1__REQUEST__OP_##x
 #define MAX_FLAGS 4
 
+/* Enrolled signers the writer keeps decoded (issue 12): a device sends
+ * visit after visit, and its key and visitor were read and unpacked again
+ * for each. A few dozen cover the devices of one burst. */
+#define SIGNER_MEMO 64
+
+struct signer_memo {
+	uint8_t pk[32];
+	tf_visitor *visitor;
+};
+
 struct ingest {
 	struct store *st;
 	struct ingest_config cfg;
@@ -47,6 +57,12 @@ struct ingest {
 	int64_t retry_delay_ms;
 	int64_t full_logged_ms;   /* monotonic: the last "store full" warning */
 	unsigned long full_quiet; /* refusals since, not logged one by one */
+	/* The writer's alone: signers as committed, or as written by the
+	 * batch in progress. Emptied by any request that may change the
+	 * registry and by a batch that does not commit, so it never holds
+	 * what the store does not. */
+	struct signer_memo signers[SIGNER_MEMO];
+	size_t n_signers, next_signer;
 };
 
 /* 2^18 slots (6 MiB of address space, touched only as used): about 200
@@ -61,6 +77,10 @@ struct job {
 	tf_request *req;
 	uint8_t ref[ENVELOPE_REF_LEN];
 	int has_ref;
+	/* A visit's or care event's content hash (record_content_hash), made
+	 * by the verifying worker so the single writer does not pack the
+	 * record again for it. */
+	uint8_t content_hash[32];
 	int status;
 	char detail[512];
 	const char *flags[MAX_FLAGS];
@@ -124,6 +144,8 @@ void ingest_free(struct ingest *ig)
 	policy_free(ig->pol);
 	replay_memo_free(ig->answered);
 	policy_free(ig->next);
+	for (size_t i = 0; i < ig->n_signers; i++)
+		wire_free(WIRE_VISITOR, ig->signers[i].visitor);
 	pthread_rwlock_destroy(&ig->pol_lock);
 	free(ig);
 }
@@ -446,6 +468,14 @@ int ingest_verify(struct ingest *ig, const uint8_t *frame, size_t len, struct jo
 		set_status(j, S(MALFORMED), "effective_at must not be negative");
 		return 0;
 	}
+	if (j->req->op_case == OP(VISIT))
+		r = record_content_hash(j->env->signer.data, WIRE_VISIT, j->req->visit,
+		                        j->content_hash);
+	else if (j->req->op_case == OP(CARE_EVENT))
+		r = record_content_hash(j->env->signer.data, WIRE_CARE_EVENT, j->req->care_event,
+		                        j->content_hash);
+	if (r < 0)
+		goto nomem; /* it only packs: memory is all it can lack */
 	j->frame = malloc(len ? len : 1);
 	if (!j->frame)
 		goto nomem;
@@ -556,8 +586,13 @@ struct wctx {
 	struct ingest *ig;
 	struct store_txn *txn;
 	struct job *job;
-	tf_visitor *signer;
+	tf_visitor *signer; /* owned by ig's signer cache, not by the job */
 	int64_t now;
+	/* A record (visit, care event) is applied on the batch's transaction
+	 * itself, with no nested one: every refusal comes before its first
+	 * write. This marks that first write, so a failure after it (only a
+	 * store error can) is known to have left the batch half-written. */
+	bool wrote;
 };
 
 static double distance_m(double lat1, double lon1, double lat2, double lon2)
@@ -733,6 +768,7 @@ static int store_record(struct wctx *w, const uint8_t *id, const char *elder_id,
                         tf_record *rec)
 {
 	uint64_t seq;
+	w->wrote = true;
 	int r = auditlog_append(w->txn, w->job->frame, w->job->frame_len, &seq);
 	if (r < 0)
 		return r;
@@ -770,10 +806,8 @@ static int apply_visit(struct wctx *w)
 	int r = authorise_record(w, v->elder_id, v->visited_at, &e);
 	if (r < 0)
 		return r;
-	uint8_t hash[32];
-	r = record_content_hash(w->job->env->signer.data, WIRE_VISIT, v, hash);
-	if (r == 0)
-		r = dedupe(w, v->id.data, hash);
+	uint8_t *hash = w->job->content_hash;
+	r = dedupe(w, v->id.data, hash);
 	if (r == 0)
 		r = visit_flags(w, e, v);
 	if (r == 0) {
@@ -829,10 +863,8 @@ static int apply_event(struct wctx *w)
 	int r = authorise_record(w, ev->elder_id, ev->occurred_at, &e);
 	if (r < 0)
 		return r;
-	uint8_t hash[32];
-	r = record_content_hash(w->job->env->signer.data, WIRE_CARE_EVENT, ev, hash);
-	if (r == 0)
-		r = dedupe(w, ev->id.data, hash);
+	uint8_t *hash = w->job->content_hash;
+	r = dedupe(w, ev->id.data, hash);
 	if (r == 0) {
 		tf_record rec;
 		wire_init(WIRE_RECORD, &rec);
@@ -1708,9 +1740,55 @@ static int apply_alerts(struct wctx *w)
 	return r;
 }
 
+static void forget_signers(struct ingest *ig)
+{
+	for (size_t i = 0; i < ig->n_signers; i++)
+		wire_free(WIRE_VISITOR, ig->signers[i].visitor);
+	ig->n_signers = ig->next_signer = 0;
+}
+
+/* The enrolled, unrevoked visitor holding key pk, as of w's transaction;
+ * *out belongs to the memo. TF_E_SIGNER if none, or a store error. */
+static int signer_of(struct wctx *w, const uint8_t pk[32], tf_visitor **out)
+{
+	struct ingest *ig = w->ig;
+	for (size_t i = 0; i < ig->n_signers; i++)
+		if (memcmp(ig->signers[i].pk, pk, 32) == 0) {
+			*out = ig->signers[i].visitor;
+			return 0;
+		}
+	int r = registry_signer(w->txn, pk, out);
+	if (r < 0)
+		return r;
+	/* Round robin once full: devices come and go in bursts. */
+	size_t i;
+	if (ig->n_signers < SIGNER_MEMO) {
+		i = ig->n_signers++;
+	} else {
+		i = ig->next_signer;
+		ig->next_signer = (i + 1) % SIGNER_MEMO;
+		wire_free(WIRE_VISITOR, ig->signers[i].visitor);
+	}
+	memcpy(ig->signers[i].pk, pk, 32);
+	ig->signers[i].visitor = *out;
+	return 0;
+}
+
+/* Requests that never change keys or visitors: the signer memo holds. */
+static bool keeps_signers(const tf_request *q)
+{
+	switch (q->op_case) {
+	case OP(VISIT):
+	case OP(CARE_EVENT):
+	case OP(ALERTS_PENDING):
+	case OP(ALERTS_ACK): return true;
+	default: return false;
+	}
+}
+
 static int apply(struct wctx *w)
 {
-	int r = registry_signer(w->txn, w->job->env->signer.data, &w->signer);
+	int r = signer_of(w, w->job->env->signer.data, &w->signer);
 	if (r == TF_E_SIGNER) {
 		set_status(w->job, S(UNKNOWN_SIGNER), "key not enrolled or revoked");
 		return r;
@@ -1722,7 +1800,6 @@ static int apply(struct wctx *w)
 	if (w->signer->role == TANFANG__V1__ROLE__ROLE_GATEWAY) {
 		set_status(w->job, S(FORBIDDEN),
 		           "a gateway key only carries requests that others signed");
-		wire_free(WIRE_VISITOR, w->signer);
 		w->signer = NULL;
 		return TF_E_FORBIDDEN;
 	}
@@ -1743,7 +1820,6 @@ static int apply(struct wctx *w)
 	if (r == 0 && !check && w->job->req->op_case != OP(VISIT) &&
 	    w->job->req->op_case != OP(CARE_EVENT))
 		r = auditlog_append(w->txn, w->job->frame, w->job->frame_len, NULL);
-	wire_free(WIRE_VISITOR, w->signer);
 	w->signer = NULL;
 	return r;
 }
@@ -1810,26 +1886,14 @@ static void not_stored(struct job *j, int code)
 		set_status(j, code_status(code), "not stored: %s", tf_strerror(code));
 }
 
-int ingest_write_batch(struct ingest *ig, struct job **jobs, size_t n)
+/* Applies the jobs in one write transaction and commits it. A record
+ * (visit, care event) is applied on that transaction itself unless nested;
+ * any other request always in a nested one, since it may refuse after
+ * writing. Returns 0 or the batch's store error; *redo when, not nested, a
+ * record failed after its first write: nothing was committed, and the
+ * caller writes the batch again nested. */
+static int write_jobs(struct ingest *ig, struct job **jobs, size_t n, bool nested, bool *redo)
 {
-	if (ingest_policy_pending(ig))
-		(void)ingest_retry_policy(ig);
-	if (ig->read_only) {
-		/* Which policy the stored duties follow is not settled: writing
-		 * now would compute duties under the wrong one. */
-		for (size_t i = 0; i < n; i++) {
-			set_status(
-			    jobs[i], S(STORE_FULL),
-			    "not stored: tanfangd is read-only until its policy is installed, "
-			    "and it does not fit: %s",
-			    ingest_full_text(ig->pending_err));
-			jobs[i]->n_flags = 0;
-			free(jobs[i]->reply);
-			jobs[i]->reply = NULL;
-		}
-		note_full(ig, ig->pending_err, n);
-		return ig->pending_err;
-	}
 	struct store_txn *txn;
 	int r = store_txn_begin(ig->st, true, NULL, &txn);
 	int64_t now = clock_now();
@@ -1839,19 +1903,32 @@ int ingest_write_batch(struct ingest *ig, struct job **jobs, size_t n)
 		j->status = S(OK);
 		j->detail[0] = '\0';
 		j->n_flags = 0;
+		free(j->reply); /* from a pass that was not committed */
+		j->reply = NULL;
 		int seen = replayed(txn, j);
 		if (seen) {
 			if (seen < 0)
 				r = seen;
 			continue;
 		}
-		int cr = store_txn_begin(ig->st, true, txn, &w.txn);
+		bool own = nested || by_envelope(j);
+		int cr = own ? store_txn_begin(ig->st, true, txn, &w.txn) : 0;
+		if (!own)
+			w.txn = txn;
 		if (cr == 0) {
 			cr = apply(&w);
-			if (cr == 0)
+			if (own && cr == 0)
 				cr = store_txn_commit(w.txn);
-			else
+			else if (own)
 				store_txn_abort(w.txn);
+		}
+		if (!keeps_signers(j->req))
+			forget_signers(ig);
+		if (cr < 0 && !own && w.wrote) {
+			*redo = true;
+			forget_signers(ig);
+			store_txn_abort(txn);
+			return cr;
 		}
 		if (cr < 0) {
 			free(j->reply);
@@ -1874,8 +1951,46 @@ int ingest_write_batch(struct ingest *ig, struct job **jobs, size_t n)
 		r = store_txn_commit(txn);
 	else
 		store_txn_abort(txn);
+	return r;
+}
+
+int ingest_write_batch(struct ingest *ig, struct job **jobs, size_t n)
+{
+	if (ingest_policy_pending(ig))
+		(void)ingest_retry_policy(ig);
+	if (ig->read_only) {
+		/* Which policy the stored duties follow is not settled: writing
+		 * now would compute duties under the wrong one. */
+		for (size_t i = 0; i < n; i++) {
+			set_status(
+			    jobs[i], S(STORE_FULL),
+			    "not stored: tanfangd is read-only until its policy is installed, "
+			    "and it does not fit: %s",
+			    ingest_full_text(ig->pending_err));
+			jobs[i]->n_flags = 0;
+			free(jobs[i]->reply);
+			jobs[i]->reply = NULL;
+		}
+		note_full(ig, ig->pending_err, n);
+		return ig->pending_err;
+	}
+	/* First with no nested transaction for records, each applied on the
+	 * batch's own; should one fail after its first write, the batch is
+	 * written again from the start with a nested transaction per request. */
+	int r;
+	for (bool nested = false;; nested = true) {
+		bool redo = false;
+		r = write_jobs(ig, jobs, n, nested, &redo);
+		if (!redo)
+			break;
+		log_info("a record failed after its first write; the batch of %zu is written "
+		         "again, each request in its own transaction",
+		         n);
+	}
 	if (r < 0) {
-		/* Nothing of the batch is durable: no reply may claim otherwise. */
+		/* Nothing of the batch is durable: no reply may claim otherwise,
+		 * and no signer read from it may be trusted. */
+		forget_signers(ig);
 		if (store_full(r))
 			note_full(ig, r, n);
 		else

@@ -42,6 +42,12 @@ void rpc_close(struct rpc *r)
 
 int rpc_seal(const struct keypair *key, tf_request *req, uint8_t **out, size_t *out_len)
 {
+	return rpc_seal_ref(key, req, out, out_len, NULL);
+}
+
+int rpc_seal_ref(const struct keypair *key, tf_request *req, uint8_t **out, size_t *out_len,
+                 uint8_t ref[ENVELOPE_REF_LEN])
+{
 	req->sent_at_ms = clock_now_ms();
 	/* Each signing is a new request, even of the same query in the same
 	 * millisecond: the daemon answers an envelope only once. */
@@ -56,6 +62,8 @@ int rpc_seal(const struct keypair *key, tf_request *req, uint8_t **out, size_t *
 	req->nonce = given;
 	if (r < 0)
 		return r;
+	if (ref)
+		envelope_ref(body, blen, ref);
 	r = envelope_seal(key->sk, body, blen, out, out_len);
 	free(body);
 	return r;
@@ -105,23 +113,14 @@ static int refused_reply(const uint8_t *ref, tf_reply **out)
 	return rc;
 }
 
-int rpc_call_sealed(struct rpc *r, const uint8_t *frame, size_t len, int timeout_ms, tf_reply **out)
+/* Sends frame and waits for the reply carrying ref (NULL: the reply with
+ * none, to a frame that is not an Envelope). */
+static int call_frame(struct rpc *r, const uint8_t *frame, size_t len, const uint8_t *ref,
+                      int timeout_ms, tf_reply **out)
 {
 	*out = NULL;
-	/* The reply to this frame carries BLAKE2b(body). A frame that is not an
-	 * Envelope (only tests send those) gets a reply without a ref. */
-	uint8_t ref[ENVELOPE_REF_LEN];
-	bool has_ref = false;
-	tf_envelope *env;
-	int rc = wire_unpack(WIRE_ENVELOPE, frame, len, (void **)&env);
-	if (rc == -ENOMEM)
-		return rc;
-	if (rc == 0) {
-		envelope_ref(env->body.data, env->body.len, ref);
-		has_ref = true;
-		wire_free(WIRE_ENVELOPE, env);
-	}
-	rc = net_send(r->net, frame, len);
+	bool has_ref = ref != NULL;
+	int rc = net_send(r->net, frame, len);
 	if (rc < 0)
 		return rc;
 	int64_t deadline = clock_mono_ms() + timeout_ms;
@@ -152,15 +151,36 @@ int rpc_call_sealed(struct rpc *r, const uint8_t *frame, size_t len, int timeout
 	}
 }
 
+int rpc_call_sealed(struct rpc *r, const uint8_t *frame, size_t len, int timeout_ms, tf_reply **out)
+{
+	*out = NULL;
+	/* The reply to this frame carries BLAKE2b(body). A frame that is not an
+	 * Envelope (only tests send those) gets a reply without a ref. */
+	uint8_t ref[ENVELOPE_REF_LEN];
+	bool has_ref = false;
+	tf_envelope *env;
+	int rc = wire_unpack(WIRE_ENVELOPE, frame, len, (void **)&env);
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc == 0) {
+		envelope_ref(env->body.data, env->body.len, ref);
+		has_ref = true;
+		wire_free(WIRE_ENVELOPE, env);
+	}
+	return call_frame(r, frame, len, has_ref ? ref : NULL, timeout_ms, out);
+}
+
 int rpc_call(struct rpc *r, tf_request *req, int timeout_ms, tf_reply **out)
 {
 	*out = NULL;
 	uint8_t *frame;
 	size_t len;
-	int rc = rpc_seal(&r->key, req, &frame, &len);
+	uint8_t ref[ENVELOPE_REF_LEN];
+	/* The ref comes from sealing: no need to decode our own frame again. */
+	int rc = rpc_seal_ref(&r->key, req, &frame, &len, ref);
 	if (rc < 0)
 		return rc;
-	rc = rpc_call_sealed(r, frame, len, timeout_ms, out);
+	rc = call_frame(r, frame, len, ref, timeout_ms, out);
 	free(frame);
 	return rc;
 }

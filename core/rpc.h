@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "envelope.h"
 #include "keys.h"
 #include "net.h"
 #include "tf_err.h"
@@ -42,5 +43,10 @@ int rpc_recv(struct rpc *r, int timeout_ms, tf_reply **out) TF_MUST_CHECK;
 /* Seals req with key into a frame (caller frees); sent_at_ms filled in. */
 int rpc_seal(const struct keypair *key, tf_request *req, uint8_t **out,
              size_t *out_len) TF_MUST_CHECK;
+/* The same, and ref set to the ref its reply will carry (BLAKE2b of the
+ * body, envelope_ref), so a pipelining sender need not decode its own
+ * frame to match replies. */
+int rpc_seal_ref(const struct keypair *key, tf_request *req, uint8_t **out, size_t *out_len,
+                 uint8_t ref[ENVELOPE_REF_LEN]) TF_MUST_CHECK;
 
 #endif

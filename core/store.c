@@ -309,6 +309,21 @@ int store_count(struct store_txn *txn, enum store_db db, size_t *out)
 	return 0;
 }
 
+int store_used_bytes(struct store_txn *txn, enum store_db db, uint64_t *out)
+{
+	MDB_stat s;
+	int rc = mdb_stat(txn->txn, txn->st->dbi[db], &s);
+	if (rc)
+		return map_err(rc);
+	*out = (uint64_t)(s.ms_branch_pages + s.ms_leaf_pages + s.ms_overflow_pages) * s.ms_psize;
+	return 0;
+}
+
+const char *store_db_name(enum store_db db)
+{
+	return db >= 0 && db < DB_COUNT ? db_names[db] : "?";
+}
+
 int store_cursor_open(struct store_txn *txn, enum store_db db, struct store_cursor **out)
 {
 	*out = NULL;

@@ -127,6 +127,12 @@ int store_put(struct store_txn *txn, enum store_db db, const void *key, size_t k
 int store_del(struct store_txn *txn, enum store_db db, const void *key, size_t klen) TF_MUST_CHECK;
 /* Number of entries in a database. */
 int store_count(struct store_txn *txn, enum store_db db, size_t *out) TF_MUST_CHECK;
+/* Bytes of pages database db holds (branch, leaf and overflow pages times
+ * the page size; free pages not counted), for benchmarks of size per record.
+ * Returns 0 or a negative code. */
+int store_used_bytes(struct store_txn *txn, enum store_db db, uint64_t *out) TF_MUST_CHECK;
+/* The database's name in the environment ("records", "log", ...). */
+const char *store_db_name(enum store_db db);
 
 int store_cursor_open(struct store_txn *txn, enum store_db db,
                       struct store_cursor **out) TF_MUST_CHECK;
