@@ -21,6 +21,7 @@
  * The daemon is $TANFANGD, or --daemon, or ../daemon/tanfangd beside this
  * program. Not a test: the figures depend on the machine and its load. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -34,7 +35,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -667,10 +667,10 @@ static void store_bytes(uint64_t out[DB_COUNT + 1])
 	store_close(st);
 }
 
-static void print_store(const uint64_t a[DB_COUNT + 1], const uint64_t b[DB_COUNT + 1],
-                        long visits)
+static void print_store(const uint64_t a[DB_COUNT + 1], const uint64_t b[DB_COUNT + 1], long visits)
 {
-	printf("store: %.0f bytes per visit (", (double)(b[DB_COUNT] - a[DB_COUNT]) / (double)visits);
+	printf("store: %.0f bytes per visit (",
+	       (double)(b[DB_COUNT] - a[DB_COUNT]) / (double)visits);
 	const char *sep = "";
 	for (int i = 0; i < DB_COUNT; i++) {
 		double per = (double)(b[i] - a[i]) / (double)visits;

@@ -355,7 +355,8 @@ static void *worker_main(void *p)
 			zmq_msg_init(&rid);
 			zmq_msg_init(&frame);
 			bool got = zmq_msg_recv(&rid, jobs, ZMQ_DONTWAIT) >= 0;
-			if (got && zmq_msg_more(&rid) && zmq_msg_recv(&frame, jobs, ZMQ_DONTWAIT) >= 0)
+			if (got && zmq_msg_more(&rid) &&
+			    zmq_msg_recv(&frame, jobs, ZMQ_DONTWAIT) >= 0)
 				handle_frame(srv, replies, writes, &rid, &frame);
 			zmq_msg_close(&rid);
 			zmq_msg_close(&frame);

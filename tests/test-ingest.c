@@ -205,6 +205,65 @@ static void test_batch(void)
 		job_free(jobs[i]);
 }
 
+/* Registry changes inside a batch of visits (issue 12: the writer keeps
+ * signers decoded): a key revoked, or enrolled, in the middle of a batch
+ * counts for the requests after it in that same batch, and a batch that is
+ * not committed leaves no signer behind. */
+static void test_batch_signers(void)
+{
+	struct keypair k2;
+	CHECK_OK(keys_generate(&k2));
+	tf_request req;
+	/* A second key for g1, enrolled in the batch; g1's first key revoked
+	 * in it. Visits by each before and after. */
+	Tanfang__V1__EnrolKey ek = TANFANG__V1__ENROL_KEY__INIT;
+	ek.public_key.data = k2.pk, ek.public_key.len = 32;
+	ek.visitor_id = "g1";
+	Tanfang__V1__RevokeKey rk = TANFANG__V1__REVOKE_KEY__INIT;
+	rk.public_key.data = grid.pk, rk.public_key.len = 32;
+	tf_visit v[4];
+	uint8_t id[4][16];
+	struct job *jobs[6];
+	for (int i = 0; i < 4; i++)
+		inproc_visit(&v[i], id[i], 40 + (unsigned)i, "e1", KIND(DOOR), clock_now() - 60);
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_VISIT;
+	req.visit = &v[0];
+	jobs[0] = inproc_write_job(&p, &grid, &req); /* old key, before: OK */
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_VISIT;
+	req.visit = &v[1];
+	jobs[1] = inproc_write_job(&p, &k2, &req); /* new key, before enrolment */
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_ENROL_KEY;
+	req.enrol_key = &ek;
+	jobs[2] = inproc_write_job(&p, &p.admin, &req);
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_REVOKE_KEY;
+	req.revoke_key = &rk;
+	jobs[3] = inproc_write_job(&p, &p.admin, &req);
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_VISIT;
+	req.visit = &v[2];
+	jobs[4] = inproc_write_job(&p, &grid, &req); /* old key, after revocation */
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_VISIT;
+	req.visit = &v[3];
+	jobs[5] = inproc_write_job(&p, &k2, &req); /* new key, after enrolment */
+	CHECK_OK(ingest_write_batch(p.ig, jobs, 6));
+	static const int want[] = {ST(OK), ST(UNKNOWN_SIGNER), ST(OK),
+	                           ST(OK), ST(UNKNOWN_SIGNER), ST(OK)};
+	for (int i = 0; i < 6; i++) {
+		CHECK_EQ_INT(job_status(jobs[i]), want[i]);
+		job_free(jobs[i]);
+	}
+	/* And in the batches after it. */
+	inproc_visit(&v[0], id[0], 44, "e1", KIND(DOOR), clock_now() - 60);
+	CHECK_EQ_INT(inproc_submit_visit(&p, &grid, &v[0]), ST(UNKNOWN_SIGNER));
+	CHECK_EQ_INT(inproc_submit_visit(&p, &k2, &v[0]), ST(OK));
+	grid = k2; /* g1's key from now on */
+}
+
 static void test_auditlog(void)
 {
 	uint64_t n;
@@ -250,6 +309,7 @@ int main(void)
 	test_invalid_utf8();
 	test_import_atomic();
 	test_batch();
+	test_batch_signers();
 	test_auditlog();
 	inproc_close(&p);
 	return tft_done();

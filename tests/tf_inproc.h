@@ -112,6 +112,24 @@ static inline tf_reply *inproc_frame(struct inproc *p, const uint8_t *frame, siz
 	return rep;
 }
 
+/* A write job for req signed by key, verified, ready for a batch of
+ * ingest_write_batch (the caller frees it with job_free). */
+static inline struct job *inproc_write_job(struct inproc *p, const struct keypair *key,
+                                           tf_request *req)
+{
+	uint8_t *frame;
+	size_t len;
+	inproc_seal(key, req, &frame, &len);
+	struct job *j;
+	int r = ingest_verify(p->ig, frame, len, &j);
+	free(frame);
+	if (r < 0)
+		inproc_fail("ingest_verify", r);
+	if (job_route(j) != JOB_WRITE)
+		inproc_fail("not a write job", job_status(j));
+	return j;
+}
+
 static inline tf_reply *inproc_call(struct inproc *p, const struct keypair *key, tf_request *req)
 {
 	uint8_t *frame;
