@@ -310,6 +310,114 @@ static long run_client(int c, long n, int window)
 	return ok;
 }
 
+/* Open loop (issue 12, item 5): visit i is due at t0 + i / rate whatever
+ * the replies do, and its latency runs from that moment (signing
+ * included) to its acknowledgement, so a stall shows in every visit it
+ * delays instead of holding the sender back. One client process. */
+struct latency {
+	double p50, p99, max;
+	long ok, sent;
+};
+
+static int cmp_double(const void *a, const void *b);
+static double mono_ms(void);
+
+static void run_latency(double rate, double seconds, struct latency *out)
+{
+	long n = (long)(rate * seconds);
+	if (n < 1)
+		n = 1;
+	size_t cap = 1;
+	while (cap < 2 * (size_t)n)
+		cap <<= 1;
+	/* ref -> visit number, open addressing on the ref's first bytes. */
+	struct pending {
+		uint8_t ref[32];
+		long i;
+	} *tab = calloc(cap, sizeof *tab);
+	double *due = calloc((size_t)n, sizeof *due), *lat = calloc((size_t)n, sizeof *lat);
+	if (!tab || !due || !lat)
+		die("calloc", -ENOMEM);
+	struct rpc *r;
+	int rc = rpc_open(endpoint, curve ? curve_pub : NULL, &keys[1], &r);
+	if (rc < 0)
+		die("rpc_open", rc);
+	long sent = 0, answered = 0, ok = 0;
+	double t0 = mono_ms() + 50, stop = t0 + seconds * 1000 + 30000;
+	while (answered < sent || sent < n) {
+		double now = mono_ms();
+		if (now > stop)
+			break;
+		while (sent < n && t0 + (double)sent * 1000.0 / rate <= now) {
+			uint8_t *frame, ref[32];
+			size_t len;
+			seal_visit(1, 1000000 + sent, &frame, &len, ref);
+			if ((rc = rpc_send_sealed(r, frame, len)) < 0)
+				die("send", rc);
+			free(frame);
+			size_t h;
+			memcpy(&h, ref, sizeof h);
+			for (h &= cap - 1; tab[h].i; h = (h + 1) & (cap - 1))
+				;
+			memcpy(tab[h].ref, ref, 32);
+			tab[h].i = sent + 1;
+			due[sent] = t0 + (double)sent * 1000.0 / rate;
+			sent++;
+		}
+		double next = sent < n ? t0 + (double)sent * 1000.0 / rate : now + 100;
+		int wait = next - now > 1 ? (int)(next - now) : 0;
+		tf_reply *rep;
+		rc = rpc_recv(r, wait, &rep);
+		if (rc == TF_E_TIMEOUT && wait == 0) {
+			/* Less than a millisecond to the next visit, the finest a
+			 * poll waits: sleep instead of spinning, which would take
+			 * a core from the daemon this measures. */
+			double gap = next - mono_ms();
+			if (gap > 0.02)
+				nanosleep(&(struct timespec){0, (long)(gap * 1e6)}, NULL);
+			continue;
+		}
+		if (rc == TF_E_TIMEOUT)
+			continue;
+		if (rc < 0)
+			die("receive", rc);
+		double at = mono_ms();
+		if (rep->ref.len == 32) {
+			size_t h;
+			memcpy(&h, rep->ref.data, sizeof h);
+			for (h &= cap - 1; tab[h].i; h = (h + 1) & (cap - 1))
+				if (memcmp(tab[h].ref, rep->ref.data, 32) == 0)
+					break;
+			if (tab[h].i) {
+				long i = tab[h].i - 1;
+				lat[answered++] = at - due[i];
+				if (rep->status == TANFANG__V1__STATUS__STATUS_OK)
+					ok++;
+			}
+		}
+		wire_free(WIRE_REPLY, rep);
+	}
+	rpc_close(r);
+	qsort(lat, (size_t)answered, sizeof *lat, cmp_double);
+	out->sent = sent;
+	out->ok = ok;
+	out->p50 = answered ? lat[answered / 2] : 0;
+	out->p99 = answered ? lat[answered * 99 / 100] : 0;
+	out->max = answered ? lat[answered - 1] : 0;
+	free(tab);
+	free(due);
+	free(lat);
+}
+
+static void print_latency(double rate, double seconds)
+{
+	struct latency l;
+	run_latency(rate, seconds, &l);
+	printf("open loop %6.0f visits/s for %.0f s: submit->ack p50 %6.2f ms, p99 %6.2f ms, max "
+	       "%7.2f ms  (%ld of %ld OK)\n",
+	       rate, seconds, l.p50, l.p99, l.max, l.ok, l.sent);
+}
+
 /* A flooder: bad signatures, a window of 256 in flight, until killed. */
 static void flood(int c)
 {
@@ -728,6 +836,8 @@ static double run_parallel(int clients, long n, int window, long *ok_total)
 int main(int argc, char **argv)
 {
 	int clients = 4, window = 256, flooders = 0;
+	double lat_seconds = 5;
+	const char *rates = NULL;
 	bool web = false;
 	long visits = 20000;
 	static const struct option opts[] = {
@@ -738,6 +848,8 @@ int main(int argc, char **argv)
 	    {"no-curve", no_argument, NULL, 'N'},
 	    {"flood", required_argument, NULL, 'f'},
 	    {"web", no_argument, NULL, 'W'},
+	    {"latency-seconds", required_argument, NULL, 'L'},
+	    {"rates", required_argument, NULL, 'R'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -751,9 +863,16 @@ int main(int argc, char **argv)
 		case 'N': curve = false; break;
 		case 'f': flooders = atoi(optarg); break;
 		case 'W': web = true; break;
+		case 'L': lat_seconds = atof(optarg); break;
+		case 'R': rates = optarg; break;
 		case 'h':
 			printf("usage: bench-ingest [--daemon PATH] [--clients N] [--visits N] "
-			       "[--window N] [--no-curve] [--flood N] [--web]\n");
+			       "[--window N] [--no-curve] [--flood N] [--web] [--latency-seconds S]\n"
+			       "       [--rates R,R,...]\n"
+			       "  Prints visits/s with 1 and N clients, CPU and store bytes per visit,\n"
+			       "  then submit->ack latency open loop at 1,000/s and at 80%% of the\n"
+			       "  best rate (S seconds each, 5 by default; 0 skips). --rates: only\n"
+			       "  the open loop, at each of these rates (visits/s).\n");
 			return 0;
 		default: fprintf(stderr, "Try 'bench-ingest --help'.\n"); return 2;
 		}
@@ -797,6 +916,20 @@ int main(int argc, char **argv)
 			nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 		return 0;
 	}
+	if (rates) {
+		printf("tanfangd %s, %s\n", endpoint, curve ? "CURVE" : "no CURVE");
+		for (char *end; *rates; rates = *end ? end + 1 : end) {
+			double rate = strtod(rates, &end);
+			if (end == rates || rate <= 0 || (*end && *end != ','))
+				die("--rates: a list of visits/s separated by commas", TF_E_INVALID);
+			print_latency(rate, lat_seconds > 0 ? lat_seconds : 5);
+		}
+		kill(daemon_pid, SIGTERM);
+		waitpid(daemon_pid, NULL, 0);
+		if (!getenv("BENCH_KEEP"))
+			nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		return 0;
+	}
 	printf("tanfangd %s, %s, %ld visits per client, window %d\n", endpoint,
 	       curve ? "CURVE" : "no CURVE", visits, window);
 
@@ -820,6 +953,10 @@ int main(int argc, char **argv)
 	print_cpu(&c1, &c2, clients * visits);
 	store_bytes(bytes1);
 	print_store(bytes0, bytes1, ok1 + okn);
+	if (lat_seconds > 0) {
+		print_latency(1000, lat_seconds);
+		print_latency(0.8 * (many > one ? many : one), lat_seconds);
+	}
 
 	kill(daemon_pid, SIGTERM);
 	waitpid(daemon_pid, NULL, 0);
