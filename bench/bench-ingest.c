@@ -866,13 +866,15 @@ int main(int argc, char **argv)
 		case 'L': lat_seconds = atof(optarg); break;
 		case 'R': rates = optarg; break;
 		case 'h':
-			printf("usage: bench-ingest [--daemon PATH] [--clients N] [--visits N] "
-			       "[--window N] [--no-curve] [--flood N] [--web] [--latency-seconds S]\n"
-			       "       [--rates R,R,...]\n"
-			       "  Prints visits/s with 1 and N clients, CPU and store bytes per visit,\n"
-			       "  then submit->ack latency open loop at 1,000/s and at 80%% of the\n"
-			       "  best rate (S seconds each, 5 by default; 0 skips). --rates: only\n"
-			       "  the open loop, at each of these rates (visits/s).\n");
+			printf(
+			    "usage: bench-ingest [--daemon PATH] [--clients N] [--visits N] "
+			    "[--window N] [--no-curve] [--flood N] [--web] [--latency-seconds S]\n"
+			    "       [--rates R,R,...]\n"
+			    "  Prints visits/s with 1 and N clients, CPU and store bytes per "
+			    "visit,\n"
+			    "  then submit->ack latency open loop at 1,000/s and at 80%% of the\n"
+			    "  best rate (S seconds each, 5 by default; 0 skips). --rates: only\n"
+			    "  the open loop, at each of these rates (visits/s).\n");
 			return 0;
 		default: fprintf(stderr, "Try 'bench-ingest --help'.\n"); return 2;
 		}
@@ -921,7 +923,8 @@ int main(int argc, char **argv)
 		for (char *end; *rates; rates = *end ? end + 1 : end) {
 			double rate = strtod(rates, &end);
 			if (end == rates || rate <= 0 || (*end && *end != ','))
-				die("--rates: a list of visits/s separated by commas", TF_E_INVALID);
+				die("--rates: a list of visits/s separated by commas",
+				    TF_E_INVALID);
 			print_latency(rate, lat_seconds > 0 ? lat_seconds : 5);
 		}
 		kill(daemon_pid, SIGTERM);

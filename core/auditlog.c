@@ -50,6 +50,12 @@ int auditlog_head(struct store_txn *txn, uint64_t *seq, uint8_t hash[AUDITLOG_HA
 
 int auditlog_append(struct store_txn *txn, const uint8_t *env, size_t len, uint64_t *seq)
 {
+	return auditlog_append_form(txn, env, len, NULL, 0, seq);
+}
+
+int auditlog_append_form(struct store_txn *txn, const uint8_t *env, size_t len, const uint8_t *form,
+                         size_t form_len, uint64_t *seq)
+{
 	uint64_t n;
 	uint8_t hash[AUDITLOG_HASH_LEN];
 	int r = auditlog_head(txn, &n, hash);
@@ -59,14 +65,16 @@ int auditlog_append(struct store_txn *txn, const uint8_t *env, size_t len, uint6
 	uint8_t next[AUDITLOG_HASH_LEN];
 	chain_hash(hash, n, env, len, next);
 
-	uint8_t *val = malloc(AUDITLOG_HASH_LEN + len + 1);
+	const uint8_t *kept = form ? form : env;
+	size_t kept_len = form ? form_len : len;
+	uint8_t *val = malloc(AUDITLOG_HASH_LEN + kept_len + 1);
 	if (!val)
 		return -ENOMEM;
 	memcpy(val, next, AUDITLOG_HASH_LEN);
-	memcpy(val + AUDITLOG_HASH_LEN, env, len);
+	memcpy(val + AUDITLOG_HASH_LEN, kept, kept_len);
 	uint8_t key[8];
 	store_be64(key, n);
-	r = store_put(txn, DB_LOG, key, sizeof key, val, AUDITLOG_HASH_LEN + len,
+	r = store_put(txn, DB_LOG, key, sizeof key, val, AUDITLOG_HASH_LEN + kept_len,
 	              STORE_NOOVERWRITE);
 	free(val);
 	if (r < 0)
@@ -78,22 +86,6 @@ int auditlog_append(struct store_txn *txn, const uint8_t *env, size_t len, uint6
 	if (r == 0 && seq)
 		*seq = n;
 	return r;
-}
-
-int auditlog_get(struct store_txn *txn, uint64_t seq, const uint8_t **env, size_t *len)
-{
-	uint8_t key[8];
-	store_be64(key, seq);
-	const void *v;
-	size_t vl;
-	int r = store_get(txn, DB_LOG, key, sizeof key, &v, &vl);
-	if (r < 0)
-		return r;
-	if (vl < AUDITLOG_HASH_LEN)
-		return TF_E_CORRUPT;
-	*env = (const uint8_t *)v + AUDITLOG_HASH_LEN;
-	*len = vl - AUDITLOG_HASH_LEN;
-	return 0;
 }
 
 int auditlog_hash_at(struct store_txn *txn, uint64_t seq, uint8_t hash[AUDITLOG_HASH_LEN])
@@ -157,6 +149,180 @@ static bool request_record(const tf_request *q, struct signed_record *out)
 		return true;
 	}
 	return false;
+}
+
+/* The short form of a record's entry, after the chain hash (see
+ * auditlog_record_form): a zero byte (no Envelope starts with one: field
+ * tags are at least 8), the kind, the record's id, the signature, the
+ * elder's id (length byte first: for messages when the record is gone),
+ * and the Request packed without its visit or care event. */
+#define FORM_MARK       0x00
+#define FORM_VISIT      1
+#define FORM_CARE_EVENT 2
+#define FORM_FIXED      (1 + 1 + 16 + ENVELOPE_SIG_LEN + 1)
+
+int auditlog_record_form(const uint8_t *frame, size_t len, const tf_envelope *env,
+                         const tf_request *req, uint8_t **out, size_t *out_len)
+{
+	*out = NULL;
+	*out_len = 0;
+	struct signed_record sr;
+	if (!request_record(req, &sr) || sr.id->len != 16 ||
+	    env->signature.len != ENVELOPE_SIG_LEN || env->signer.len != ENVELOPE_PK_LEN)
+		return 0;
+	size_t el = strlen(sr.elder);
+	if (el > 255)
+		return 0;
+	/* Only if packing again gives the signed bytes back: the audit will
+	 * rebuild the frame that way, and its signature must verify. */
+	uint8_t *body = NULL, *again = NULL, *rest = NULL;
+	size_t bl = 0, al = 0, rl = 0;
+	int r = wire_pack(WIRE_REQUEST, req, &body, &bl);
+	bool same = r == 0 && bl == env->body.len && memcmp(body, env->body.data, bl) == 0;
+	if (same) {
+		tf_envelope e;
+		wire_init(WIRE_ENVELOPE, &e);
+		e.signer = env->signer;
+		e.body = env->body;
+		e.signature = env->signature;
+		r = wire_pack(WIRE_ENVELOPE, &e, &again, &al);
+		same = r == 0 && al == len && memcmp(again, frame, len) == 0;
+	}
+	if (same) {
+		tf_request q = *req;
+		q.op_case = TANFANG__V1__REQUEST__OP__NOT_SET;
+		r = wire_pack(WIRE_REQUEST, &q, &rest, &rl);
+	}
+	uint8_t *f = NULL;
+	if (same && r == 0 && (f = malloc(FORM_FIXED + el + rl))) {
+		uint8_t *p = f;
+		*p++ = FORM_MARK;
+		*p++ = sr.type == WIRE_VISIT ? FORM_VISIT : FORM_CARE_EVENT;
+		memcpy(p, sr.id->data, 16), p += 16;
+		memcpy(p, env->signature.data, ENVELOPE_SIG_LEN), p += ENVELOPE_SIG_LEN;
+		*p++ = (uint8_t)el;
+		memcpy(p, sr.elder, el), p += el;
+		memcpy(p, rest, rl);
+		*out = f;
+		*out_len = FORM_FIXED + el + rl;
+	} else if (same && r == 0) {
+		r = -ENOMEM;
+	}
+	free(body);
+	free(again);
+	free(rest);
+	return r == -ENOMEM ? r : 0;
+}
+
+/* An entry as stored, after its chain hash: a whole frame, or a short
+ * form naming its record. */
+struct entry {
+	const uint8_t *frame; /* whole: the frame, into the stored value */
+	size_t len;
+	bool short_form;
+	const char *what; /* short: "visit" or "care event" */
+	enum wire_type type;
+	const uint8_t *id, *sig, *rest;
+	size_t rest_len;
+	char elder[256];
+};
+
+static int entry_parse(const uint8_t *v, size_t vl, struct entry *e)
+{
+	memset(e, 0, sizeof *e);
+	if (vl == 0 || v[0] != FORM_MARK) {
+		e->frame = v;
+		e->len = vl;
+		return 0;
+	}
+	if (vl < FORM_FIXED || (v[1] != FORM_VISIT && v[1] != FORM_CARE_EVENT))
+		return TF_E_CORRUPT;
+	size_t el = v[FORM_FIXED - 1];
+	if (vl < FORM_FIXED + el)
+		return TF_E_CORRUPT;
+	e->short_form = true;
+	e->type = v[1] == FORM_VISIT ? WIRE_VISIT : WIRE_CARE_EVENT;
+	e->what = v[1] == FORM_VISIT ? "visit" : "care event";
+	e->id = v + 2;
+	e->sig = v + 18;
+	memcpy(e->elder, v + FORM_FIXED, el);
+	e->elder[el] = '\0';
+	e->rest = v + FORM_FIXED + el;
+	e->rest_len = vl - FORM_FIXED - el;
+	return 0;
+}
+
+/* The frame a short entry stands for, from its record: *frame the
+ * caller's. -ENOENT when the record is gone; TF_E_CORRUPT when it or the
+ * entry does not decode, or the record is not of the entry's kind. */
+static int entry_rebuild(struct store_txn *txn, const struct entry *e, uint8_t **frame, size_t *len)
+{
+	*frame = NULL;
+	tf_record *rec;
+	int r = record_get(txn, e->id, &rec);
+	if (r < 0)
+		return r;
+	tf_request *q = NULL;
+	uint8_t *body = NULL;
+	size_t bl;
+	r = wire_unpack(WIRE_REQUEST, e->rest, e->rest_len, (void **)&q);
+	if (r == 0 && (q->op_case != TANFANG__V1__REQUEST__OP__NOT_SET ||
+	               rec->signer.len != ENVELOPE_PK_LEN ||
+	               (e->type == WIRE_VISIT ? !rec->visit : !rec->care_event)))
+		r = TF_E_CORRUPT;
+	if (r == 0) {
+		/* Borrowed from the record for packing, handed back below. */
+		if (e->type == WIRE_VISIT) {
+			q->op_case = TANFANG__V1__REQUEST__OP_VISIT;
+			q->visit = rec->visit;
+		} else {
+			q->op_case = TANFANG__V1__REQUEST__OP_CARE_EVENT;
+			q->care_event = rec->care_event;
+		}
+		r = wire_pack(WIRE_REQUEST, q, &body, &bl);
+		q->op_case = TANFANG__V1__REQUEST__OP__NOT_SET;
+		q->visit = NULL;
+		q->care_event = NULL;
+	}
+	if (r == 0) {
+		tf_envelope env;
+		wire_init(WIRE_ENVELOPE, &env);
+		env.signer = rec->signer;
+		env.body = (ProtobufCBinaryData){.len = bl, .data = body};
+		env.signature =
+		    (ProtobufCBinaryData){.len = ENVELOPE_SIG_LEN, .data = (uint8_t *)e->sig};
+		r = wire_pack(WIRE_ENVELOPE, &env, frame, len);
+	}
+	free(body);
+	wire_free(WIRE_REQUEST, q);
+	wire_free(WIRE_RECORD, rec);
+	return r == TF_E_MALFORMED ? TF_E_CORRUPT : r;
+}
+
+int auditlog_get(struct store_txn *txn, uint64_t seq, uint8_t **env, size_t *len)
+{
+	*env = NULL;
+	uint8_t key[8];
+	store_be64(key, seq);
+	const void *v;
+	size_t vl;
+	int r = store_get(txn, DB_LOG, key, sizeof key, &v, &vl);
+	if (r < 0)
+		return r;
+	if (vl < AUDITLOG_HASH_LEN)
+		return TF_E_CORRUPT;
+	struct entry e;
+	r = entry_parse((const uint8_t *)v + AUDITLOG_HASH_LEN, vl - AUDITLOG_HASH_LEN, &e);
+	if (r < 0)
+		return r;
+	if (e.short_form)
+		return entry_rebuild(txn, &e, env, len);
+	*env = malloc(e.len ? e.len : 1);
+	if (!*env)
+		return -ENOMEM;
+	memcpy(*env, e.frame, e.len);
+	*len = e.len;
+	return 0;
 }
 
 /* Do two messages of one type pack to the same bytes? 1, 0 or -ENOMEM. */
@@ -248,22 +414,59 @@ static int walk_chain(struct audit *a)
 			         (unsigned long long)seq);
 			break;
 		}
-		const uint8_t *env = (const uint8_t *)v + AUDITLOG_HASH_LEN;
-		size_t len = vl - AUDITLOG_HASH_LEN;
+		struct entry en;
+		r = entry_parse((const uint8_t *)v + AUDITLOG_HASH_LEN, vl - AUDITLOG_HASH_LEN,
+		                &en);
+		if (r < 0) {
+			r = fail(a, "entry %llu: neither an envelope nor a record's entry", n);
+			break;
+		}
+		const uint8_t *env = en.frame;
+		size_t len = en.len;
+		uint8_t *built = NULL;
+		tf_envelope *e = NULL;
+		if (en.short_form) {
+			/* Rebuilt from the record it names, whose signature must
+			 * verify first: a failure here is the record's. */
+			char idhex[33];
+			hex_encode(en.id, 16, idhex);
+			r = entry_rebuild(a->txn, &en, &built, &len);
+			if (r == -ENOENT)
+				r = fail(a,
+				         "entry %llu: %s %s of elder %s has no stored record (the "
+				         "record was deleted)",
+				         n, en.what, idhex, en.elder);
+			else if (r == TF_E_CORRUPT)
+				r = fail(a,
+				         "entry %llu: the stored record of %s %s does not decode "
+				         "(edited)",
+				         n, en.what, idhex);
+			if (r == 0 && (r = envelope_open(built, len, &e)) < 0 && r != -ENOMEM)
+				r = fail(a,
+				         "entry %llu: the stored record of %s %s differs from what "
+				         "was signed (edited)",
+				         n, en.what, idhex);
+			if (r < 0) {
+				free(built);
+				break;
+			}
+			env = built;
+		}
 		uint8_t h[AUDITLOG_HASH_LEN];
 		chain_hash(prev, seq, env, len, h);
 		if (sodium_memcmp(h, v, AUDITLOG_HASH_LEN) != 0) {
 			r = fail(
 			    a, "entry %llu: chain hash mismatch (entry or its predecessor edited)",
 			    n);
+			free(built);
+			wire_free(WIRE_ENVELOPE, e);
 			break;
 		}
-		tf_envelope *e;
-		r = envelope_open(env, len, &e);
-		if (r == -ENOMEM)
-			break;
-		if (r < 0) {
-			r = fail(a, "entry %llu: envelope does not verify: %s", n, tf_strerror(r));
+		if (!e && (r = envelope_open(env, len, &e)) < 0) {
+			if (r != -ENOMEM)
+				r = fail(a, "entry %llu: envelope does not verify: %s", n,
+				         tf_strerror(r));
+			free(built);
 			break;
 		}
 		tf_request *q = NULL;
@@ -277,6 +480,7 @@ static int walk_chain(struct audit *a)
 		}
 		wire_free(WIRE_REQUEST, q);
 		wire_free(WIRE_ENVELOPE, e);
+		free(built);
 		if (r < 0)
 			break;
 		memcpy(prev, h, sizeof prev);
@@ -367,7 +571,7 @@ static int check_records(struct audit *a)
 		}
 		uint64_t seq = rec->log_seq;
 		wire_free(WIRE_RECORD, rec);
-		const uint8_t *env;
+		uint8_t *env = NULL;
 		size_t len;
 		r = seq ? auditlog_get(a->txn, seq, &env, &len) : -ENOENT;
 		if (r == -ENOENT) {
@@ -391,6 +595,7 @@ static int check_records(struct audit *a)
 		           memcmp(sr.id->data, k, 16) == 0;
 		wire_free(WIRE_REQUEST, q);
 		wire_free(WIRE_ENVELOPE, e);
+		free(env);
 		if (r == -ENOMEM)
 			break;
 		if (!own) {

@@ -22,6 +22,7 @@
 
 #include "store.h"
 #include "tf_err.h"
+#include "wire.h"
 
 #define AUDITLOG_HASH_LEN 32
 
@@ -29,6 +30,28 @@
  * Returns 0 or a store code. Write transaction only. */
 int auditlog_append(struct store_txn *txn, const uint8_t *env, size_t len,
                     uint64_t *seq) TF_MUST_CHECK;
+
+/* A visit's or care event's entry need not repeat what its stored record
+ * holds (issue 12, item 2): the record keeps the signer and the signed
+ * visit, so the entry keeps only the signature, the record's id and elder,
+ * and the request's other fields, and the frame is rebuilt from both when
+ * the log is audited. That is possible only when packing the decoded
+ * request and envelope again gives back the very bytes that were signed;
+ * a sender whose encoder differs gets its frame kept whole.
+ *
+ * auditlog_record_form makes that short form for frame (the verified
+ * envelope env and its request req, a visit or care event): *out (the
+ * caller's to free) or *out NULL when the frame would not rebuild. Returns
+ * 0 or -ENOMEM. Any thread (the verify workers call it). */
+int auditlog_record_form(const uint8_t *frame, size_t len, const tf_envelope *env,
+                         const tf_request *req, uint8_t **out, size_t *out_len) TF_MUST_CHECK;
+
+/* Appends frame as auditlog_append does, the chain hash over the whole
+ * frame as ever, but storing form (from auditlog_record_form) in its place
+ * when form is not NULL. The record must be stored in the same
+ * transaction. Returns 0 or a store code. */
+int auditlog_append_form(struct store_txn *txn, const uint8_t *frame, size_t len,
+                         const uint8_t *form, size_t form_len, uint64_t *seq) TF_MUST_CHECK;
 
 /* Reads the head: *entries (0 for an empty log) and the chain hash after
  * the last entry (32 zero bytes for an empty log). Cheap: one lookup.
@@ -87,8 +110,10 @@ int auditlog_audit(struct store *st, const struct auditlog_mark *marks, size_t n
  * Returns as auditlog_audit does. */
 int auditlog_verify(struct store *st, uint64_t *count, char *err, size_t errlen) TF_MUST_CHECK;
 
-/* Reads entry seq: *env points into the transaction's memory. Returns 0 or -ENOENT. */
-int auditlog_get(struct store_txn *txn, uint64_t seq, const uint8_t **env,
-                 size_t *len) TF_MUST_CHECK;
+/* Reads entry seq's envelope frame, rebuilt from its record if stored in
+ * short form: *env is the caller's to free. Returns 0, -ENOENT (no such
+ * entry, or the record of a short one is gone), TF_E_CORRUPT, -ENOMEM or a
+ * store code. */
+int auditlog_get(struct store_txn *txn, uint64_t seq, uint8_t **env, size_t *len) TF_MUST_CHECK;
 
 #endif

@@ -81,6 +81,10 @@ struct job {
 	 * by the verifying worker so the single writer does not pack the
 	 * record again for it. */
 	uint8_t content_hash[32];
+	/* Its audit-log entry in short form (auditlog_record_form), or NULL:
+	 * the frame is kept whole. */
+	uint8_t *log_form;
+	size_t log_form_len;
 	int status;
 	char detail[512];
 	const char *flags[MAX_FLAGS];
@@ -474,8 +478,11 @@ int ingest_verify(struct ingest *ig, const uint8_t *frame, size_t len, struct jo
 	else if (j->req->op_case == OP(CARE_EVENT))
 		r = record_content_hash(j->env->signer.data, WIRE_CARE_EVENT, j->req->care_event,
 		                        j->content_hash);
+	if (r == 0 && (j->req->op_case == OP(VISIT) || j->req->op_case == OP(CARE_EVENT)))
+		r = auditlog_record_form(frame, len, j->env, j->req, &j->log_form,
+		                         &j->log_form_len);
 	if (r < 0)
-		goto nomem; /* it only packs: memory is all it can lack */
+		goto nomem; /* they only pack: memory is all they can lack */
 	j->frame = malloc(len ? len : 1);
 	if (!j->frame)
 		goto nomem;
@@ -513,6 +520,7 @@ void job_free(struct job *job)
 	wire_free(WIRE_REQUEST, job->req);
 	wire_free(WIRE_ENVELOPE, job->env);
 	free(job->frame);
+	free(job->log_form);
 	free(job->reply);
 	free(job);
 }
@@ -769,7 +777,8 @@ static int store_record(struct wctx *w, const uint8_t *id, const char *elder_id,
 {
 	uint64_t seq;
 	w->wrote = true;
-	int r = auditlog_append(w->txn, w->job->frame, w->job->frame_len, &seq);
+	int r = auditlog_append_form(w->txn, w->job->frame, w->job->frame_len, w->job->log_form,
+	                             w->job->log_form_len, &seq);
 	if (r < 0)
 		return r;
 	rec->visitor_id = w->signer->id;

@@ -135,14 +135,11 @@ static int rewrite_entry(struct store_txn *txn, uint64_t seq, uint64_t from)
 	size_t *len = calloc(later + 1, sizeof *len);
 	if (!env || !len)
 		r = -ENOMEM;
+	/* Whole frames (a record's short entry rebuilt from its record): the
+	 * intruder appends them through the library, as full entries. */
 	for (size_t i = 0; r == 0 && i < later; i++) {
-		const uint8_t *e;
 		uint64_t src = from ? (i == 0 ? from : seq + i) : seq + 1 + i;
-		r = auditlog_get(txn, src, &e, &len[i]);
-		if (r == 0 && !(env[i] = malloc(len[i] + 1)))
-			r = -ENOMEM;
-		if (r == 0)
-			memcpy(env[i], e, len[i]);
+		r = auditlog_get(txn, src, &env[i], &len[i]);
 	}
 	for (uint64_t s = seq; r == 0 && s <= n; s++)
 		r = del_entry(txn, s);
