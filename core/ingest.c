@@ -63,6 +63,7 @@ struct ingest {
 	 * what the store does not. */
 	struct signer_memo signers[SIGNER_MEMO];
 	size_t n_signers, next_signer;
+	uint64_t signers_txn; /* the write transaction they were last good for */
 };
 
 /* 2^18 slots (6 MiB of address space, touched only as used): about 200
@@ -1905,6 +1906,10 @@ static int write_jobs(struct ingest *ig, struct job **jobs, size_t n, bool neste
 {
 	struct store_txn *txn;
 	int r = store_txn_begin(ig->st, true, NULL, &txn);
+	/* Another process wrote since our last commit (tanfangd recover-admin
+	 * on a running daemon): what the memo holds may be out of date. */
+	if (r == 0 && store_txn_id(txn) != ig->signers_txn + 1)
+		forget_signers(ig);
 	int64_t now = clock_now();
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		struct job *j = jobs[i];
@@ -1956,10 +1961,13 @@ static int write_jobs(struct ingest *ig, struct job **jobs, size_t n, bool neste
 	if (r == 0)
 		r = replay_write_prune(txn, clock_now_ms() - 2 * ig->cfg.max_skew_s * 1000,
 		                       SEEN_PRUNE_PER_BATCH);
+	uint64_t id = store_txn_id(txn);
 	if (r == 0)
 		r = store_txn_commit(txn);
 	else
 		store_txn_abort(txn);
+	if (r == 0)
+		ig->signers_txn = id;
 	return r;
 }
 

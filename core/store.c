@@ -219,6 +219,11 @@ int store_txn_begin(struct store *st, bool write, struct store_txn *parent, stru
 	return 0;
 }
 
+uint64_t store_txn_id(const struct store_txn *txn)
+{
+	return (uint64_t)mdb_txn_id(txn->txn);
+}
+
 int store_txn_twin(struct store_txn *txn, struct store_txn **out)
 {
 	int r = store_txn_begin(txn->st, false, NULL, out);

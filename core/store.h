@@ -103,6 +103,9 @@ int store_txn_begin(struct store *st, bool write, struct store_txn *parent,
  * the snapshot moved on meanwhile or txn is a write transaction (then
  * work on txn alone), or a store code. */
 int store_txn_twin(struct store_txn *txn, struct store_txn **out) TF_MUST_CHECK;
+/* The transaction's id: a write transaction's is the last committed one's
+ * plus one, so a writer that sees a gap knows another process wrote. */
+uint64_t store_txn_id(const struct store_txn *txn);
 
 /* Commits and frees txn. Durable on return for a top-level write
  * transaction (fsync'd). Returns 0, TF_E_MAPFULL, -ENOSPC / -EDQUOT /

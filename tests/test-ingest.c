@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "auditlog.h"
+#include "registry.h"
 #include "tf_inproc.h"
 #include "tf_test.h"
 
@@ -261,7 +262,22 @@ static void test_batch_signers(void)
 	inproc_visit(&v[0], id[0], 44, "e1", KIND(DOOR), clock_now() - 60);
 	CHECK_EQ_INT(inproc_submit_visit(&p, &grid, &v[0]), ST(UNKNOWN_SIGNER));
 	CHECK_EQ_INT(inproc_submit_visit(&p, &k2, &v[0]), ST(OK));
-	grid = k2; /* g1's key from now on */
+	/* A key revoked by another process writing to the store (as
+	 * tanfangd recover-admin may on a running daemon): the writer sees
+	 * the gap in transaction ids and reads its signers again. */
+	struct store_txn *txn;
+	CHECK_OK(store_txn_begin(p.st, true, NULL, &txn));
+	CHECK_OK(registry_revoke_key(txn, k2.pk, clock_now()));
+	CHECK_OK(store_txn_commit(txn));
+	inproc_visit(&v[0], id[0], 45, "e1", KIND(DOOR), clock_now() - 60);
+	CHECK_EQ_INT(inproc_submit_visit(&p, &k2, &v[0]), ST(UNKNOWN_SIGNER));
+	/* g1 again, with a third key, for the tests after this one. */
+	CHECK_OK(keys_generate(&grid));
+	ek.public_key.data = grid.pk;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_ENROL_KEY;
+	req.enrol_key = &ek;
+	CHECK_EQ_INT(inproc_status(&p, &p.admin, &req), ST(OK));
 }
 
 /* Stored bytes of log entry seq (chain hash included). */
