@@ -318,7 +318,7 @@ static long run_client(int c, long n, int window)
  * measures the daemon, not the signing this bench must do beside it. */
 struct latency {
 	double p50, p99, max;
-	long ok, sent;
+	long ok, sent, answered;
 };
 
 static int cmp_double(const void *a, const void *b);
@@ -410,6 +410,7 @@ static void run_latency(double rate, double seconds, struct latency *out)
 	qsort(lat, (size_t)answered, sizeof *lat, cmp_double);
 	out->sent = sent;
 	out->ok = ok;
+	out->answered = answered;
 	out->p50 = answered ? lat[answered / 2] : 0;
 	out->p99 = answered ? lat[answered * 99 / 100] : 0;
 	out->max = answered ? lat[answered - 1] : 0;
@@ -430,6 +431,10 @@ static void print_latency(double rate, double seconds)
 	printf("open loop %6.0f visits/s for %.0f s: submit->ack p50 %6.2f ms, p99 %6.2f ms, max "
 	       "%7.2f ms  (%ld of %ld OK; signed beforehand)\n",
 	       rate, seconds, l.p50, l.p99, l.max, l.ok, l.sent);
+	if (l.answered < l.sent)
+		printf("   %ld never answered (replies dropped: more in flight than the daemon "
+		       "queues per connection?)\n",
+		       l.sent - l.answered);
 }
 
 /* A flooder: bad signatures, a window of 256 in flight, until killed. */

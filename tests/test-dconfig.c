@@ -28,7 +28,7 @@ static void test_defaults(void)
 	CHECK_STREQ(c.data_dir, "/var/lib/tanfang");
 	CHECK_STREQ(c.listen, "tcp://127.0.0.1:7480");
 	CHECK_EQ_INT(c.workers, sysconf(_SC_NPROCESSORS_ONLN));
-	CHECK_EQ_INT(c.batch_max, 1024);
+	CHECK_EQ_INT(c.batch_max, 256);
 	CHECK_EQ_INT(c.max_message_size, 1048576);
 	CHECK_EQ_INT(c.map_size_mb, 4096);
 	CHECK_EQ_INT(c.curve, DCONFIG_CURVE_AUTO);
