@@ -88,21 +88,31 @@ int auditlog_append_form(struct store_txn *txn, const uint8_t *env, size_t len, 
 	return r;
 }
 
+/* Entry seq as stored (chain hash first): 0, -ENOENT, TF_E_CORRUPT (too
+ * short for its hash) or a store code. */
+static int get_entry(struct store_txn *txn, uint64_t seq, const uint8_t **v, size_t *vl)
+{
+	uint8_t key[8];
+	store_be64(key, seq);
+	const void *p;
+	int r = store_get(txn, DB_LOG, key, sizeof key, &p, vl);
+	if (r < 0)
+		return r;
+	*v = p;
+	return *vl < AUDITLOG_HASH_LEN ? TF_E_CORRUPT : 0;
+}
+
 int auditlog_hash_at(struct store_txn *txn, uint64_t seq, uint8_t hash[AUDITLOG_HASH_LEN])
 {
 	if (seq == 0) {
 		memset(hash, 0, AUDITLOG_HASH_LEN);
 		return 0;
 	}
-	uint8_t key[8];
-	store_be64(key, seq);
-	const void *v;
+	const uint8_t *v;
 	size_t vl;
-	int r = store_get(txn, DB_LOG, key, sizeof key, &v, &vl);
+	int r = get_entry(txn, seq, &v, &vl);
 	if (r < 0)
 		return r;
-	if (vl < AUDITLOG_HASH_LEN)
-		return TF_E_CORRUPT;
 	memcpy(hash, v, AUDITLOG_HASH_LEN);
 	return 0;
 }
@@ -302,17 +312,13 @@ static int entry_rebuild(struct store_txn *txn, const struct entry *e, uint8_t *
 int auditlog_get(struct store_txn *txn, uint64_t seq, uint8_t **env, size_t *len)
 {
 	*env = NULL;
-	uint8_t key[8];
-	store_be64(key, seq);
-	const void *v;
+	const uint8_t *v;
 	size_t vl;
-	int r = store_get(txn, DB_LOG, key, sizeof key, &v, &vl);
+	int r = get_entry(txn, seq, &v, &vl);
 	if (r < 0)
 		return r;
-	if (vl < AUDITLOG_HASH_LEN)
-		return TF_E_CORRUPT;
 	struct entry e;
-	r = entry_parse((const uint8_t *)v + AUDITLOG_HASH_LEN, vl - AUDITLOG_HASH_LEN, &e);
+	r = entry_parse(v + AUDITLOG_HASH_LEN, vl - AUDITLOG_HASH_LEN, &e);
 	if (r < 0)
 		return r;
 	if (e.short_form)

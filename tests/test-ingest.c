@@ -37,9 +37,7 @@ static void test_accept_duplicate_conflict(void)
 	uint8_t id[16];
 	inproc_visit(&v, id, 1, "e1", KIND(DOOR), clock_now() - 3600);
 	tf_request req;
-	wire_init(WIRE_REQUEST, &req);
-	req.op_case = TANFANG__V1__REQUEST__OP_VISIT;
-	req.visit = &v;
+	inproc_visit_request(&req, &v);
 	uint8_t *frame;
 	size_t len;
 	inproc_seal(&grid, &req, &frame, &len);
@@ -69,9 +67,7 @@ static void test_trust(void)
 	uint8_t id[16];
 	inproc_visit(&v, id, 2, "e1", KIND(PHONE), clock_now() - 60);
 	tf_request req;
-	wire_init(WIRE_REQUEST, &req);
-	req.op_case = TANFANG__V1__REQUEST__OP_VISIT;
-	req.visit = &v;
+	inproc_visit_request(&req, &v);
 	uint8_t *frame;
 	size_t len;
 	inproc_seal(&grid, &req, &frame, &len);
@@ -188,9 +184,7 @@ static void test_batch(void)
 	struct job *jobs[3];
 	for (int i = 0; i < 3; i++) {
 		tf_request req;
-		wire_init(WIRE_REQUEST, &req);
-		req.op_case = TANFANG__V1__REQUEST__OP_VISIT;
-		req.visit = &v[i];
+		inproc_visit_request(&req, &v[i]);
 		uint8_t *frame;
 		size_t len;
 		inproc_seal(&grid, &req, &frame, &len);
@@ -227,13 +221,9 @@ static void test_batch_signers(void)
 	struct job *jobs[6];
 	for (int i = 0; i < 4; i++)
 		inproc_visit(&v[i], id[i], 40 + (unsigned)i, "e1", KIND(DOOR), clock_now() - 60);
-	wire_init(WIRE_REQUEST, &req);
-	req.op_case = TANFANG__V1__REQUEST__OP_VISIT;
-	req.visit = &v[0];
+	inproc_visit_request(&req, &v[0]);
 	jobs[0] = inproc_write_job(&p, &grid, &req); /* old key, before: OK */
-	wire_init(WIRE_REQUEST, &req);
-	req.op_case = TANFANG__V1__REQUEST__OP_VISIT;
-	req.visit = &v[1];
+	inproc_visit_request(&req, &v[1]);
 	jobs[1] = inproc_write_job(&p, &k2, &req); /* new key, before enrolment */
 	wire_init(WIRE_REQUEST, &req);
 	req.op_case = TANFANG__V1__REQUEST__OP_ENROL_KEY;
@@ -243,13 +233,9 @@ static void test_batch_signers(void)
 	req.op_case = TANFANG__V1__REQUEST__OP_REVOKE_KEY;
 	req.revoke_key = &rk;
 	jobs[3] = inproc_write_job(&p, &p.admin, &req);
-	wire_init(WIRE_REQUEST, &req);
-	req.op_case = TANFANG__V1__REQUEST__OP_VISIT;
-	req.visit = &v[2];
+	inproc_visit_request(&req, &v[2]);
 	jobs[4] = inproc_write_job(&p, &grid, &req); /* old key, after revocation */
-	wire_init(WIRE_REQUEST, &req);
-	req.op_case = TANFANG__V1__REQUEST__OP_VISIT;
-	req.visit = &v[3];
+	inproc_visit_request(&req, &v[3]);
 	jobs[5] = inproc_write_job(&p, &k2, &req); /* new key, after enrolment */
 	CHECK_OK(ingest_write_batch(p.ig, jobs, 6));
 	static const int want[] = {ST(OK), ST(UNKNOWN_SIGNER), ST(OK),
@@ -330,9 +316,7 @@ static void test_auditlog_short(void)
 	uint8_t id[16];
 	inproc_visit(&v, id, 60, "e1", KIND(DOOR), clock_now() - 60);
 	tf_request req;
-	wire_init(WIRE_REQUEST, &req);
-	req.op_case = TANFANG__V1__REQUEST__OP_VISIT;
-	req.visit = &v;
+	inproc_visit_request(&req, &v);
 	uint8_t *frame;
 	size_t len;
 	inproc_seal(&grid, &req, &frame, &len);

@@ -92,74 +92,6 @@ static void test_odd_keys(void)
 	store_close(st);
 }
 
-/* Fill a tiny map with visits until the store says it is full. */
-static void test_map_full(void)
-{
-	const char *tmp = tft_tmpdir();
-	struct inproc p;
-	inproc_open_map(&p, tmp, 8u << 20);
-	struct keypair grid;
-	CHECK_EQ_INT(inproc_area(&p, "152223", "扎赉特旗", ""), ST(OK));
-	CHECK_EQ_INT(inproc_visitor(&p, "g1", "网格员", TANFANG__V1__ROLE__ROLE_GRID_WORKER,
-	                            "152223", &grid),
-	             ST(OK));
-	const int alone[] = {TANFANG__V1__CATEGORY__CATEGORY_LIVING_ALONE, 0};
-	CHECK_EQ_INT(inproc_elder(&p, "e1", "张秀英", "152223", alone, NULL, NULL), ST(OK));
-	static char note[3000];
-	memset(note, 'x', sizeof note - 1);
-	unsigned accepted = 0, full = 0;
-	/* An 8 MiB map; each visit is ~7 KB with its log entry. */
-	for (unsigned i = 0; i < 20000 && !full; i++) {
-		tf_visit v;
-		uint8_t id[16];
-		inproc_visit(&v, id, i, "e1", TANFANG__V1__VISIT_KIND__VISIT_KIND_DOOR,
-		             clock_now() - 60);
-		v.note = note;
-		tf_request req;
-		wire_init(WIRE_REQUEST, &req);
-		req.op_case = TANFANG__V1__REQUEST__OP_VISIT;
-		req.visit = &v;
-		tf_reply *rep = inproc_call(&p, &grid, &req);
-		if (rep->status == ST(OK))
-			accepted++;
-		else if (rep->status == ST(STORE_FULL))
-			full = i;
-		else
-			CHECK_EQ_INT(rep->status, ST(OK));
-		wire_free(WIRE_REPLY, rep);
-	}
-	CHECK(full > 0);
-	CHECK(accepted == full);
-	/* Nothing half-written: exactly the acknowledged visits are stored. */
-	size_t stored;
-	struct store_txn *rt;
-	CHECK_OK(store_txn_begin(p.st, false, NULL, &rt));
-	CHECK_OK(store_count(rt, DB_RECORDS, &stored));
-	store_txn_abort(rt);
-	CHECK_EQ_INT(stored, accepted);
-	inproc_close(&p);
-
-	/* More room: reopen with a bigger map; the refused visit now goes in. */
-	char dir[600];
-	snprintf(dir, sizeof dir, "%s/store", tmp);
-	struct store_options o = {.map_size = 256u << 20};
-	CHECK_OK(store_open(dir, &o, &p.st));
-	CHECK_OK(ingest_new(p.st, NULL, &p.ig));
-	tf_visit v;
-	uint8_t id[16];
-	inproc_visit(&v, id, full, "e1", TANFANG__V1__VISIT_KIND__VISIT_KIND_DOOR,
-	             clock_now() - 60);
-	v.note = note;
-	CHECK_EQ_INT(inproc_submit_visit(&p, &grid, &v), ST(OK));
-	size_t n;
-	struct store_txn *txn;
-	CHECK_OK(store_txn_begin(p.st, false, NULL, &txn));
-	CHECK_OK(store_count(txn, DB_RECORDS, &n));
-	store_txn_abort(txn);
-	CHECK_EQ_INT(n, accepted + 1);
-	inproc_close(&p);
-}
-
 /* A big visit by key for e1, as a write job (note: 3,000 bytes). */
 static struct job *big_visit(struct inproc *p, const struct keypair *key, unsigned seed)
 {
@@ -171,10 +103,82 @@ static struct job *big_visit(struct inproc *p, const struct keypair *key, unsign
 	             clock_now() - 60);
 	v.note = note;
 	tf_request req;
-	wire_init(WIRE_REQUEST, &req);
-	req.op_case = TANFANG__V1__REQUEST__OP_VISIT;
-	req.visit = &v;
+	inproc_visit_request(&req, &v);
 	return inproc_write_job(p, key, &req);
+}
+
+/* Opens a store with an 8 MiB map in tmp, registers g1 (*grid) and e1,
+ * and sends big visits one at a time until one is refused as STORE_FULL;
+ * *refused gets its seed. Returns how many were accepted. */
+static unsigned fill_map(struct inproc *p, const char *tmp, struct keypair *grid, unsigned *refused)
+{
+	inproc_open_map(p, tmp, 8u << 20);
+	CHECK_EQ_INT(inproc_area(p, "152223", "扎赉特旗", ""), ST(OK));
+	CHECK_EQ_INT(
+	    inproc_visitor(p, "g1", "网格员", TANFANG__V1__ROLE__ROLE_GRID_WORKER, "152223", grid),
+	    ST(OK));
+	const int alone[] = {TANFANG__V1__CATEGORY__CATEGORY_LIVING_ALONE, 0};
+	CHECK_EQ_INT(inproc_elder(p, "e1", "张秀英", "152223", alone, NULL, NULL), ST(OK));
+	unsigned accepted = 0;
+	*refused = 0;
+	/* An 8 MiB map; each visit is a few KB with its log entry. */
+	for (unsigned i = 0; i < 20000 && !*refused; i++) {
+		struct job *j = big_visit(p, grid, i);
+		int r = ingest_write_batch(p->ig, &j, 1);
+		CHECK(r == 0 || store_full(r));
+		if (job_status(j) == ST(OK))
+			accepted++;
+		else if (job_status(j) == ST(STORE_FULL))
+			*refused = i;
+		else
+			CHECK_EQ_INT(job_status(j), ST(OK));
+		job_free(j);
+	}
+	return accepted;
+}
+
+static size_t records_stored(struct inproc *p)
+{
+	size_t n;
+	struct store_txn *rt;
+	CHECK_OK(store_txn_begin(p->st, false, NULL, &rt));
+	CHECK_OK(store_count(rt, DB_RECORDS, &n));
+	store_txn_abort(rt);
+	return n;
+}
+
+/* Reopens the store in tmp with a map of map_size bytes. */
+static void reopen_map(struct inproc *p, const char *tmp, size_t map_size)
+{
+	char dir[600];
+	snprintf(dir, sizeof dir, "%s/store", tmp);
+	struct store_options o = {.map_size = map_size};
+	CHECK_OK(store_open(dir, &o, &p->st));
+	CHECK_OK(ingest_new(p->st, NULL, &p->ig));
+}
+
+/* Fill a tiny map with visits until the store says it is full. */
+static void test_map_full(void)
+{
+	const char *tmp = tft_tmpdir();
+	struct inproc p;
+	struct keypair grid;
+	unsigned full;
+	unsigned accepted = fill_map(&p, tmp, &grid, &full);
+	CHECK(full > 0);
+	CHECK(accepted == full);
+	/* Nothing half-written: exactly the acknowledged visits are stored. */
+	CHECK_EQ_INT(records_stored(&p), accepted);
+	inproc_close(&p);
+
+	/* More room: reopen with a bigger map; the refused visit now goes in. */
+	reopen_map(&p, tmp, 256u << 20);
+	struct job *j = big_visit(&p, &grid, full);
+	CHECK_OK(ingest_write_batch(p.ig, &j, 1));
+	CHECK_EQ_INT(job_status(j), ST(OK));
+	job_free(j);
+	CHECK_EQ_INT(records_stored(&p), accepted + 1);
+	inproc_close(&p);
 }
 
 /* The map fills in the middle of a batch (issue 12): visits are applied
@@ -186,34 +190,14 @@ static void test_map_full_batch(void)
 {
 	const char *tmp = tft_tmpdir();
 	struct inproc p;
-	inproc_open_map(&p, tmp, 8u << 20);
 	struct keypair grid;
-	CHECK_EQ_INT(inproc_area(&p, "152223", "扎赉特旗", ""), ST(OK));
-	CHECK_EQ_INT(inproc_visitor(&p, "g1", "网格员", TANFANG__V1__ROLE__ROLE_GRID_WORKER,
-	                            "152223", &grid),
-	             ST(OK));
-	const int alone[] = {TANFANG__V1__CATEGORY__CATEGORY_LIVING_ALONE, 0};
-	CHECK_EQ_INT(inproc_elder(&p, "e1", "张秀英", "152223", alone, NULL, NULL), ST(OK));
 	/* Full first, one visit at a time... */
-	unsigned seq = 0, accepted = 0;
-	for (int full = 0; !full && seq < 5000;) {
-		struct job *j = big_visit(&p, &grid, seq++);
-		int r = ingest_write_batch(p.ig, &j, 1);
-		CHECK(r == 0 || store_full(r));
-		if (job_status(j) == ST(OK))
-			accepted++;
-		else
-			full = 1;
-		job_free(j);
-	}
+	unsigned seq;
+	unsigned accepted = fill_map(&p, tmp, &grid, &seq);
 	inproc_close(&p);
 	/* ... then half a megabyte more, and one batch of far more visits than
 	 * fit in it: it runs out in the middle whatever the page layout. */
-	char dir[600];
-	snprintf(dir, sizeof dir, "%s/store", tmp);
-	struct store_options o = {.map_size = (8u << 20) + (512u << 10)};
-	CHECK_OK(store_open(dir, &o, &p.st));
-	CHECK_OK(ingest_new(p.st, NULL, &p.ig));
+	reopen_map(&p, tmp, (8u << 20) + (512u << 10));
 	enum { BATCH = 300 };
 	struct job *jobs[BATCH];
 	for (int i = 0; i < BATCH; i++)
@@ -238,12 +222,7 @@ static void test_map_full_batch(void)
 	}
 	CHECK(refused > 0);
 	CHECK(r < 0 ? ok == 0 : ok > 0);
-	size_t stored;
-	struct store_txn *rt;
-	CHECK_OK(store_txn_begin(p.st, false, NULL, &rt));
-	CHECK_OK(store_count(rt, DB_RECORDS, &stored));
-	store_txn_abort(rt);
-	CHECK_EQ_INT(stored, accepted + ok);
+	CHECK_EQ_INT(records_stored(&p), accepted + ok);
 	uint64_t entries;
 	char err[256] = "";
 	int vr = auditlog_verify(p.st, &entries, err, sizeof err);
@@ -450,9 +429,7 @@ static void test_policy_waits(void)
 		inproc_visit(&v, id, 1, "e001", TANFANG__V1__VISIT_KIND__VISIT_KIND_DOOR,
 		             clock_now() - 60);
 		tf_request req;
-		wire_init(WIRE_REQUEST, &req);
-		req.op_case = TANFANG__V1__REQUEST__OP_VISIT;
-		req.visit = &v;
+		inproc_visit_request(&req, &v);
 		tf_reply *rep = inproc_call(&p, &grid, &req);
 		CHECK(rep->status == ST(OK) || rep->status == ST(STORE_FULL));
 		CHECK(strstr(rep->detail, "read-only") == NULL);

@@ -112,6 +112,14 @@ static inline tf_reply *inproc_frame(struct inproc *p, const uint8_t *frame, siz
 	return rep;
 }
 
+/* req: a Request carrying visit v (borrowed). */
+static inline void inproc_visit_request(tf_request *req, tf_visit *v)
+{
+	wire_init(WIRE_REQUEST, req);
+	req->op_case = TANFANG__V1__REQUEST__OP_VISIT;
+	req->visit = v;
+}
+
 /* A write job for req signed by key, verified, ready for a batch of
  * ingest_write_batch (the caller frees it with job_free). */
 static inline struct job *inproc_write_job(struct inproc *p, const struct keypair *key,
