@@ -432,7 +432,9 @@ static void full_and_oversize(void)
 	 * leaves them pending (nothing was written); a restart with room
 	 * delivers every one, none twice. */
 	start_with(&d2, "map_size_mb = 16\n");
-	const size_t n_full = 1500;
+	/* Each takes about 8 KB (its note in the record; the log names the
+	 * record): 3,000 are about half again what the map holds. */
+	const size_t n_full = 3000;
 	record_visits_to(h, ELDER, n_full, long_note, &stored);
 	struct tanfang_sync_opts o = quick;
 	o.attempts = 2;
