@@ -439,8 +439,8 @@ static int walk_chain(struct audit *a)
 			r = entry_rebuild(a->txn, &en, &built, &len);
 			if (r == -ENOENT)
 				r = fail(a,
-				         "entry %llu: %s %s of elder %s has no stored record (the "
-				         "record was deleted)",
+				         "entry %llu: %s %s of elder %s (as the entry says) has no "
+				         "stored record (the record was deleted)",
 				         n, en.what, idhex, en.elder);
 			else if (r == TF_E_CORRUPT)
 				r = fail(a,
@@ -483,6 +483,13 @@ static int walk_chain(struct audit *a)
 		else if (r == 0 && request_record(q, &sr)) {
 			a->rep->record_entries++;
 			r = check_entry_record(a, seq, &e->signer, &sr);
+			/* A short entry's own copy of the elder is for messages
+			 * when the record is gone; it must still be the signed one. */
+			if (r == 0 && en.short_form && strcmp(en.elder, sr.elder) != 0)
+				r = fail(a,
+				         "entry %llu: names elder %s, but its %s was signed for %s "
+				         "(edited)",
+				         n, en.elder, sr.what, sr.elder);
 		}
 		wire_free(WIRE_REQUEST, q);
 		wire_free(WIRE_ENVELOPE, e);

@@ -337,6 +337,31 @@ static void test_auditlog_short(void)
 	CHECK(entry_size(n) < AUDITLOG_HASH_LEN + len - 32);
 	free(back);
 	free(frame);
+	/* Its copy of the elder's id (chain hash, mark, kind, id, signature,
+	 * length, then the id) edited to another of the same length: found,
+	 * then put back. */
+	uint8_t key[8];
+	store_be64(key, n);
+	const void *val;
+	size_t vl;
+	CHECK_OK(store_txn_begin(p.st, true, NULL, &txn));
+	CHECK_OK(store_get(txn, DB_LOG, key, 8, &val, &vl));
+	uint8_t *copy = malloc(vl);
+	memcpy(copy, val, vl);
+	CHECK(copy[32] == 0 && copy[115] == 'e' && copy[116] == '1');
+	copy[116] = '2';
+	CHECK_OK(store_put(txn, DB_LOG, key, 8, copy, vl, 0));
+	CHECK_OK(store_txn_commit(txn));
+	char err[256];
+	uint64_t m;
+	CHECK_EQ_INT(auditlog_verify(p.st, &m, err, sizeof err), TF_E_CORRUPT);
+	CHECK(strstr(err, "names elder e2, but its visit was signed for e1") != NULL);
+	copy[116] = '1';
+	CHECK_OK(store_txn_begin(p.st, true, NULL, &txn));
+	CHECK_OK(store_put(txn, DB_LOG, key, 8, copy, vl, 0));
+	CHECK_OK(store_txn_commit(txn));
+	free(copy);
+	CHECK_OK(auditlog_verify(p.st, &m, err, sizeof err));
 
 	inproc_visit(&v, id, 61, "e1", KIND(DOOR), clock_now() - 60);
 	req.sent_at_ms = 0;
@@ -352,7 +377,6 @@ static void test_auditlog_short(void)
 	CHECK_EQ_INT((int)entry_size(n), (int)(AUDITLOG_HASH_LEN + len));
 	free(back);
 	free(frame);
-	char err[256];
 	CHECK_OK(auditlog_verify(p.st, &n, err, sizeof err));
 }
 
