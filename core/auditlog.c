@@ -7,11 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "envelope.h"
 #include "hex.h"
 #include "log.h"
 #include "record.h"
+#include "registry.h"
 #include "wire.h"
 
 #define HEAD_KEY "log_head"
@@ -123,6 +125,7 @@ struct audit {
 	struct auditlog_report *rep;
 	char *err;
 	size_t errlen;
+	uint64_t visits; /* stored records that are visits */
 };
 
 static int fail(struct audit *a, const char *fmt, ...) TF_PRINTF(2, 3);
@@ -559,6 +562,127 @@ static int check_marks(struct audit *a, const struct auditlog_mark *marks, size_
 
 /* Every stored record must name a log entry that is its own visit or care
  * event (walk_chain checked the converse, and that record's content). */
+/* The UTC month (yyyymm) of unix time t. */
+static int utc_month(int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	if (!gmtime_r(&tt, &tm))
+		return 0;
+	return (tm.tm_year + 1900) * 100 + tm.tm_mon + 1;
+}
+
+/* What the daemon keeps beside a record (ingest.c, store_record): its key
+ * in the elder's and the visitor's history, and a visit's entry in the
+ * month index the reports read; and the record's visitor must be the one
+ * its signing key was enrolled for. A visit hidden from the histories or
+ * the reports, or credited to someone else, shows here (found by a
+ * tampering test; none of these is signed). */
+static int check_record_indexes(struct audit *a, const uint8_t id[16], const tf_record *rec,
+                                const char *idhex)
+{
+	if (!rec->visit == !rec->care_event || rec->signer.len != 32)
+		return fail(a, "stored record %s is not one signed visit or care event (edited)",
+		            idhex);
+	const char *elder = rec->visit ? rec->visit->elder_id : rec->care_event->elder_id;
+	int64_t t = rec->visit ? rec->visit->visited_at : rec->care_event->occurred_at;
+	const char *what = rec->visit ? "visit" : "care event";
+	if (strlen(elder) > REGISTRY_ID_MAX || strlen(rec->visitor_id) > REGISTRY_ID_MAX)
+		return fail(a, "stored record %s names an id longer than %d bytes (edited)", idhex,
+		            REGISTRY_ID_MAX);
+	tf_device_key *dk;
+	int r = registry_get_key(a->txn, rec->signer.data, &dk);
+	if (r == -ENOENT)
+		return fail(a, "stored %s %s is signed by a key that was never enrolled (forged)",
+		            what, idhex);
+	if (r < 0)
+		return r == TF_E_MALFORMED || r == TF_E_CORRUPT
+		           ? fail(a, "the enrolment of %s %s's key does not decode (edited)", what,
+		                  idhex)
+		           : r;
+	bool same = strcmp(dk->visitor_id, rec->visitor_id) == 0;
+	char holder[REGISTRY_ID_MAX + 1];
+	snprintf(holder, sizeof holder, "%s", dk->visitor_id);
+	wire_free(WIRE_DEVICE_KEY, dk);
+	if (!same)
+		return fail(a,
+		            "stored %s %s names visitor %s, but its key is visitor %s's (edited)",
+		            what, idhex, rec->visitor_id, holder);
+	uint8_t key[4 + RECORD_HIST_KEY_MAX];
+	const void *v;
+	size_t vl;
+	size_t kl = record_hist_key(key, elder, t, id);
+	r = store_get(a->txn, DB_ELDER_HIST, key, kl, &v, &vl);
+	if (r == -ENOENT)
+		return fail(a, "stored %s %s is missing from elder %s's history (hidden)", what,
+		            idhex, elder);
+	if (r < 0)
+		return r;
+	kl = record_hist_key(key, rec->visitor_id, t, id);
+	r = store_get(a->txn, DB_VISITOR_HIST, key, kl, &v, &vl);
+	if (r == -ENOENT)
+		return fail(a, "stored %s %s is missing from visitor %s's history (hidden)", what,
+		            idhex, rec->visitor_id);
+	if (r < 0 || !rec->visit)
+		return r;
+	/* The month is the daemon's time zone's, which a store may have
+	 * changed: one of the UTC months within 14 hours of the visit. */
+	a->visits++;
+	int months[3] = {utc_month(t - 14 * 3600), utc_month(t), utc_month(t + 14 * 3600)};
+	int found = 0;
+	for (int i = 0; i < 3; i++) {
+		if (i && months[i] == months[i - 1])
+			continue;
+		record_month_prefix(months[i], key);
+		kl = 4 + record_hist_key(key + 4, elder, t, id);
+		r = store_get(a->txn, DB_MONTH_VISITS, key, kl, &v, &vl);
+		if (r == -ENOENT)
+			continue;
+		if (r < 0)
+			return r;
+		struct month_visit mv;
+		if (record_month_split(key, kl, v, vl, &mv) < 0 ||
+		    mv.kind != (int)rec->visit->kind || mv.received_at != rec->received_at ||
+		    strcmp(mv.visitor, rec->visitor_id) != 0)
+			return fail(a,
+			            "visit %s's entry in the month index differs from its record "
+			            "(edited)",
+			            idhex);
+		found++;
+	}
+	if (found != 1)
+		return fail(a, "visit %s is %s the month index the reports read (%s)", idhex,
+		            found ? "twice in" : "missing from", found ? "added" : "hidden");
+	return 0;
+}
+
+/* After check_record_indexes of every record: the indexes hold nothing
+ * else (each record's keys are its own, so equal counts mean no more). */
+static int check_index_counts(struct audit *a)
+{
+	static const struct {
+		enum store_db db;
+		const char *what;
+	} idx[] = {{DB_ELDER_HIST, "the elders' history"},
+	           {DB_VISITOR_HIST, "the visitors' history"},
+	           {DB_MONTH_VISITS, "the month index the reports read"}};
+	for (size_t i = 0; i < sizeof idx / sizeof *idx; i++) {
+		size_t n;
+		int r = store_count(a->txn, idx[i].db, &n);
+		if (r < 0)
+			return r;
+		uint64_t want = idx[i].db == DB_MONTH_VISITS ? a->visits : a->rep->records;
+		if (n != want)
+			return fail(
+			    a,
+			    "%s holds %zu entries for %llu stored %s: entries were added or "
+			    "removed",
+			    idx[i].what, n, (unsigned long long)want,
+			    idx[i].db == DB_MONTH_VISITS ? "visits" : "visits and care events");
+	}
+	return 0;
+}
+
 static int check_records(struct audit *a)
 {
 	struct store_cursor *cur;
@@ -583,7 +707,6 @@ static int check_records(struct audit *a)
 			break;
 		}
 		uint64_t seq = rec->log_seq;
-		wire_free(WIRE_RECORD, rec);
 		uint8_t *env = NULL;
 		size_t len;
 		r = seq ? auditlog_get(a->txn, seq, &env, &len) : -ENOENT;
@@ -593,10 +716,13 @@ static int check_records(struct audit *a)
 			         "holds %llu): added without being received",
 			         idhex, (unsigned long long)seq,
 			         (unsigned long long)a->rep->entries);
+			wire_free(WIRE_RECORD, rec);
 			break;
 		}
-		if (r < 0)
+		if (r < 0) {
+			wire_free(WIRE_RECORD, rec);
 			break;
+		}
 		/* The entry's signature was verified by walk_chain: decode only. */
 		tf_envelope *e = NULL;
 		tf_request *q = NULL;
@@ -609,19 +735,24 @@ static int check_records(struct audit *a)
 		wire_free(WIRE_REQUEST, q);
 		wire_free(WIRE_ENVELOPE, e);
 		free(env);
-		if (r == -ENOMEM)
-			break;
-		if (!own) {
+		if (r == 0 && !own)
 			r = fail(a,
 			         "stored record %s has no log entry (entry %llu, which it names, "
 			         "holds another request): added without being received",
 			         idhex, (unsigned long long)seq);
+		/* Its own entry, which walk_chain held it against: one visit or
+		 * care event, signed by a 32-byte key. Now what lies beside it. */
+		if (r == 0)
+			r = check_record_indexes(a, k, rec, idhex);
+		wire_free(WIRE_RECORD, rec);
+		if (r < 0)
 			break;
-		}
 		a->rep->records++;
 	}
 	store_cursor_close(cur);
-	return r == -ENOENT ? 0 : r;
+	if (r == -ENOENT)
+		r = check_index_counts(a);
+	return r;
 }
 
 int auditlog_audit(struct store *st, const struct auditlog_mark *marks, size_t n_marks,

@@ -613,21 +613,11 @@ static double distance_m(double lat1, double lon1, double lat2, double lon2)
 	return 2 * earth * asin(fmin(1, sqrt(a)));
 }
 
-static size_t hist_key(uint8_t *buf, const char *who, int64_t t, const uint8_t *id)
-{
-	size_t n = strlen(who);
-	memcpy(buf, who, n + 1);
-	store_be64(buf + n + 1, (uint64_t)t);
-	if (id)
-		memcpy(buf + n + 9, id, 16);
-	return n + 9 + (id ? 16 : 0);
-}
-
 /* Visits by this visitor dated within the burst window before this one. */
 static int burst_count(struct wctx *w, const char *visitor, int64_t t, unsigned *out)
 {
-	uint8_t from[REGISTRY_ID_MAX + 32];
-	size_t fl = hist_key(from, visitor, t - w->ig->cfg.burst_window_s, NULL);
+	uint8_t from[RECORD_HIST_KEY_MAX];
+	size_t fl = record_hist_key(from, visitor, t - w->ig->cfg.burst_window_s, NULL);
 	struct store_cursor *cur;
 	int r = store_cursor_open(w->txn, DB_VISITOR_HIST, &cur);
 	if (r < 0)
@@ -797,12 +787,12 @@ static int store_record(struct wctx *w, const uint8_t *id, const char *elder_id,
 	free(buf);
 	if (r < 0)
 		return r;
-	uint8_t key[REGISTRY_ID_MAX + 32];
-	size_t kl = hist_key(key, elder_id, when, id);
+	uint8_t key[RECORD_HIST_KEY_MAX];
+	size_t kl = record_hist_key(key, elder_id, when, id);
 	r = store_put(w->txn, DB_ELDER_HIST, key, kl, "", 0, 0);
 	if (r < 0)
 		return r;
-	kl = hist_key(key, w->signer->id, when, id);
+	kl = record_hist_key(key, w->signer->id, when, id);
 	r = store_put(w->txn, DB_VISITOR_HIST, key, kl, "", 0, 0);
 	if (r == 0 && rec->visit)
 		r = record_index_visit(w->txn, rec->visit, w->signer->id, w->now);

@@ -35,6 +35,16 @@ int record_content_hash(const uint8_t signer[32], enum wire_type type, const voi
 	return 0;
 }
 
+size_t record_hist_key(uint8_t *buf, const char *who, int64_t t, const uint8_t *id)
+{
+	size_t n = strlen(who);
+	memcpy(buf, who, n + 1);
+	store_be64(buf + n + 1, (uint64_t)t);
+	if (id)
+		memcpy(buf + n + 9, id, 16);
+	return n + 9 + (id ? 16 : 0);
+}
+
 void record_month_prefix(int yyyymm, uint8_t out[4])
 {
 	uint32_t m = (uint32_t)yyyymm;

@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#include "registry.h"
 #include "store.h"
 #include "tf_err.h"
 #include "wire.h"
@@ -41,6 +42,12 @@ struct month_visit {
 
 /* The key prefix of month YYYYMM (4 bytes). */
 void record_month_prefix(int yyyymm, uint8_t out[4]);
+/* Longest key record_hist_key makes. */
+#define RECORD_HIST_KEY_MAX (REGISTRY_ID_MAX + 1 + 8 + 16)
+/* A key of DB_ELDER_HIST or DB_VISITOR_HIST: who (an elder's or visitor's
+ * id, at most REGISTRY_ID_MAX bytes), NUL, be64(t), and the record's id
+ * (without id: the prefix for a seek to time t). Returns its length. */
+size_t record_hist_key(uint8_t *buf, const char *who, int64_t t, const uint8_t *id);
 /* Splits an entry of DB_MONTH_VISITS. Returns 0 or TF_E_CORRUPT. */
 int record_month_split(const void *k, size_t kl, const void *v, size_t vl,
                        struct month_visit *out) TF_MUST_CHECK;

@@ -336,6 +336,11 @@ static int get_key(struct store_txn *txn, const uint8_t pk[32], tf_device_key **
 	return get_msg(txn, DB_KEYS, WIRE_DEVICE_KEY, pk, 32, (void **)out);
 }
 
+int registry_get_key(struct store_txn *txn, const uint8_t pk[32], tf_device_key **out)
+{
+	return get_key(txn, pk, out);
+}
+
 /* The CURVE key of an Ed25519 key, indexed for the handshake check. A key
  * that is no valid point could never connect: refused at enrolment. */
 static int transport_put(struct store_txn *txn, const uint8_t pk[32], char *err, size_t errlen)

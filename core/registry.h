@@ -98,6 +98,11 @@ int registry_transport_signer(struct store_txn *txn, const uint8_t curve_pk[32],
  * store code. */
 int registry_transport_index(struct store_txn *txn) TF_MUST_CHECK;
 
+/* The enrolment of key pk, revoked or not: *out the caller's to free.
+ * Returns 0, -ENOENT or a store code. */
+int registry_get_key(struct store_txn *txn, const uint8_t pk[32],
+                     tf_device_key **out) TF_MUST_CHECK;
+
 /* The visitor behind a signing key. Returns 0, TF_E_SIGNER (unknown or
  * revoked key, or its visitor vanished), or a store code. */
 int registry_signer(struct store_txn *txn, const uint8_t pk[32], tf_visitor **out) TF_MUST_CHECK;

@@ -4,6 +4,9 @@
 #include <string.h>
 
 #include "auditlog.h"
+#include "hex.h"
+#include "period.h"
+#include "record.h"
 #include "registry.h"
 #include "tf_inproc.h"
 #include "tf_test.h"
@@ -380,6 +383,97 @@ static void test_auditlog_short(void)
 	CHECK_OK(auditlog_verify(p.st, &n, err, sizeof err));
 }
 
+/* Edits db's value at key (NULL: deletes it), runs the audit, expects it
+ * to fail saying want (NULL: to pass), and puts the old value back. */
+static void audit_after(enum store_db db, const void *key, size_t kl, const void *val, size_t vl,
+                        const char *want)
+{
+	struct store_txn *txn;
+	CHECK_OK(store_txn_begin(p.st, true, NULL, &txn));
+	const void *old;
+	size_t ol;
+	CHECK_OK(store_get(txn, db, key, kl, &old, &ol));
+	uint8_t *keep = malloc(ol + 1);
+	memcpy(keep, old, ol);
+	if (val)
+		CHECK_OK(store_put(txn, db, key, kl, val, vl, 0));
+	else
+		CHECK_OK(store_del(txn, db, key, kl));
+	CHECK_OK(store_txn_commit(txn));
+	char err[300] = "";
+	uint64_t n;
+	int r = auditlog_verify(p.st, &n, err, sizeof err);
+	if (want) {
+		CHECK_EQ_INT(r, TF_E_CORRUPT);
+		if (!strstr(err, want))
+			fprintf(stderr, "  audit said: %s\n  expected: %s\n", err, want);
+		CHECK(strstr(err, want) != NULL);
+	} else {
+		CHECK_OK(r);
+	}
+	CHECK_OK(store_txn_begin(p.st, true, NULL, &txn));
+	CHECK_OK(store_put(txn, db, key, kl, keep, ol, 0));
+	CHECK_OK(store_txn_commit(txn));
+	free(keep);
+}
+
+/* What lies beside a record is audited too (found by a tampering test):
+ * its history keys, its month index entry, and that its visitor is the
+ * one its key was enrolled for. */
+static void test_auditlog_indexes(void)
+{
+	tf_visit v;
+	uint8_t id[16];
+	inproc_visit(&v, id, 70, "e1", KIND(DOOR), clock_now() - 60);
+	CHECK_EQ_INT(inproc_submit_visit(&p, &grid, &v), ST(OK));
+	char err[300];
+	uint64_t n;
+	CHECK_OK(auditlog_verify(p.st, &n, err, sizeof err));
+	char idhex[33];
+	hex_encode(id, 16, idhex);
+
+	uint8_t key[4 + RECORD_HIST_KEY_MAX];
+	size_t kl = record_hist_key(key, "e1", v.visited_at, id);
+	audit_after(DB_ELDER_HIST, key, kl, NULL, 0, "is missing from elder e1's history");
+	kl = record_hist_key(key, "g1", v.visited_at, id);
+	audit_after(DB_VISITOR_HIST, key, kl, NULL, 0, "is missing from visitor g1's history");
+	record_month_prefix(period_month_of(v.visited_at), key);
+	kl = 4 + record_hist_key(key + 4, "e1", v.visited_at, id);
+	audit_after(DB_MONTH_VISITS, key, kl, NULL, 0, "missing from the month index");
+	/* The month entry's visitor changed: credited to someone else. */
+	struct store_txn *txn;
+	const void *val;
+	size_t vl;
+	CHECK_OK(store_txn_begin(p.st, false, NULL, &txn));
+	CHECK_OK(store_get(txn, DB_MONTH_VISITS, key, kl, &val, &vl));
+	uint8_t mv[128];
+	CHECK(vl < sizeof mv);
+	memcpy(mv, val, vl);
+	store_txn_abort(txn);
+	mv[vl - 1] = '2'; /* g1 -> g2 */
+	audit_after(DB_MONTH_VISITS, key, kl, mv, vl, "differs from its record");
+
+	/* The record credited to another visitor, content hash untouched
+	 * (nothing signed changes). */
+	CHECK_OK(store_txn_begin(p.st, false, NULL, &txn));
+	tf_record *rec;
+	CHECK_OK(record_get(txn, id, &rec));
+	store_txn_abort(txn);
+	char *was = rec->visitor_id;
+	rec->visitor_id = "g2";
+	uint8_t *buf;
+	size_t bl;
+	CHECK_OK(wire_pack(WIRE_RECORD, rec, &buf, &bl));
+	rec->visitor_id = was;
+	wire_free(WIRE_RECORD, rec);
+	audit_after(DB_RECORDS, id, 16, buf, bl, "names visitor g2, but its key is visitor g1's");
+	free(buf);
+	/* The signer's enrolment gone: a key nobody enrolled. */
+	audit_after(DB_KEYS, grid.pk, 32, NULL, 0, "signed by a key that was never enrolled");
+	/* Everything back: the audit passes again. */
+	CHECK_OK(auditlog_verify(p.st, &n, err, sizeof err));
+}
+
 static void test_auditlog(void)
 {
 	uint64_t n;
@@ -427,6 +521,7 @@ int main(void)
 	test_batch();
 	test_batch_signers();
 	test_auditlog_short();
+	test_auditlog_indexes();
 	test_auditlog();
 	inproc_close(&p);
 	return tft_done();
