@@ -755,6 +755,17 @@ static const tf_area *area_by_code(const struct dirx *x, const char *code)
 	return index_find(&x->area_code, code, &f) ? x->d->areas[x->area_code.v[f].i] : NULL;
 }
 
+/* Appends "ID (DETAIL, AREA NAME)" to the candidates named in a refusal
+ * of an ambiguous name, "; " between them; cut at size. */
+static void add_candidate(const struct dirx *x, char *cand, size_t size, const char *id,
+                          const char *detail, const char *area)
+{
+	size_t l = strlen(cand);
+	const tf_area *a = area_by_code(x, area);
+	snprintf(cand + l, size - l, "%s%s (%s, %s)", l ? "; " : "", id, detail,
+	         a ? a->name : area);
+}
+
 /* Is area at or below scope, by the directory's parent links? */
 static bool dir_within(const struct dirx *x, const char *area, const char *scope)
 {
@@ -1235,10 +1246,7 @@ static int resolve_visitor(struct ctx *x, enum col c, const char *item, const ch
 	char cand[600] = "";
 	for (size_t i = 0; i < n && i < 8; i++) {
 		const tf_visitor *v = d->d->visitors[d->vis_name.v[f + i].i];
-		size_t l = strlen(cand);
-		const tf_area *a = area_by_code(d, v->area);
-		snprintf(cand + l, sizeof cand - l, "%s%s (%s, %s)", l ? "; " : "", v->id,
-		         wire_role_name(v->role), a ? a->name : v->area);
+		add_candidate(d, cand, sizeof cand, v->id, wire_role_name(v->role), v->area);
 	}
 	return row_error(x, c, "'%s' names %zu visitors: %s; write the id instead", item, n, cand);
 }
@@ -1534,10 +1542,8 @@ static int resolve_elder(struct ctx *x, const char *item, const char *scope, cha
 	char cand[600] = "";
 	for (size_t i = 0; i < n && i < 8; i++) {
 		const tf_elder *e = d->d->elders[d->eld_name.v[f + i].i];
-		size_t l = strlen(cand);
-		const tf_area *a = area_by_code(d, e->area);
-		snprintf(cand + l, sizeof cand - l, "%s%s (%s, %s)", l ? "; " : "", e->id,
-		         *e->birth_date ? e->birth_date : "no birth date", a ? a->name : e->area);
+		add_candidate(d, cand, sizeof cand, e->id,
+		              *e->birth_date ? e->birth_date : "no birth date", e->area);
 	}
 	return row_error(x, COL_ELDERS, "'%s' names %zu elders: %s; write the id instead", item, n,
 	                 cand);
