@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "auditlog.h"
 #include "period.h"
 #include "schedule.h"
 #include "tf_inproc.h"
@@ -94,8 +95,16 @@ static void open_store(void)
 	CHECK_EQ_INT(inproc_visitor(&p, "s2", "镇督导", ROLE(SUPERVISOR), TOWNSHIP, &s2), ST(OK));
 }
 
+/* Every store these tests make is an honest one, however out of order,
+ * corrected or removed its records: the audit must pass on each. */
 static void close_store(void)
 {
+	char err[300] = "";
+	uint64_t n;
+	int r = auditlog_verify(p.st, &n, err, sizeof err);
+	if (r < 0)
+		fprintf(stderr, "  audit: %s\n", err);
+	CHECK_OK(r);
 	inproc_close(&p);
 }
 
