@@ -83,7 +83,8 @@ SQL
 fi
 
 # 3. tanfang.
-"$build/bench/bench-ingest" --visits "${BENCH_VISITS:-40000}" --latency-seconds "$secs" |
+"$build/bench/bench-ingest" --visits "${BENCH_VISITS:-40000}" --latency-seconds "$secs" \
+	--elders "${BENCH_ELDERS:-100}" |
 	tee "$tmp/ingest"
 tanfang=$(awk '/clients:/ {print $3}' "$tmp/ingest" | tail -n 1)
 one=$(awk '/^1 client:/ {print $3}' "$tmp/ingest")
