@@ -904,7 +904,8 @@ static int cmd_verify_log(int argc, char **argv)
 	       rep.entries);
 	printf("records OK: %" PRIu64
 	       " visits and care events, each stored as signed and logged, none without its "
-	       "entry\n",
+	       "entry, each in its histories (a visit also in the month index) under its key's "
+	       "visitor\n",
 	       rep.records);
 	status = cps.bad ? EXIT_TAMPERED : 0;
 	if (cps.n) {
