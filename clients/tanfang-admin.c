@@ -224,16 +224,7 @@ static void conn_close(struct conn *c)
 static int call_change(struct conn *c, tf_request *req, const char *done)
 {
 	req->effective_at = c->o->effective;
-	tf_reply *rep;
-	int ex = cli_call(&c->s, req, &rep);
-	if (ex)
-		return ex;
-	if (rep->status == TANFANG__V1__STATUS__STATUS_OK)
-		printf("%s\n", done);
-	else
-		ex = cli_refused(rep);
-	wire_free(WIRE_REPLY, rep);
-	return ex;
+	return cli_change(&c->s, req, done);
 }
 
 /* ---- argument checks ---- */
@@ -1167,12 +1158,14 @@ static int cmd_list(struct conn *c, const struct opts *o, char **args, size_t na
 
 /* --note (at most max bytes; the daemon's bound for the request), or "".
  * Returns an exit code. */
-static int note_opt(const struct opts *o, size_t max, const char **note)
+/* --note (at most max bytes; "" if not given), then the connection: an
+ * exit code. */
+static int open_with_note(struct conn *c, const struct opts *o, size_t max, const char **note)
 {
 	*note = val(o, OPT_NOTE) ? val(o, OPT_NOTE) : "";
 	if (strlen(*note) > max)
 		return cli_usage("--note is longer than %zu bytes", max);
-	return 0;
+	return conn_open(c, o);
 }
 
 static int cmd_event_correct(struct conn *c, const struct opts *o, char **args, size_t nargs)
@@ -1182,9 +1175,7 @@ static int cmd_event_correct(struct conn *c, const struct opts *o, char **args, 
 	if (strlen(args[0]) != 32 || hex_decode(args[0], id, 16) < 0)
 		return cli_usage("EVENT_ID must be 32 hex digits (the id shown in the history)");
 	const char *note;
-	int ex = note_opt(o, 4000, &note);
-	if (!ex)
-		ex = conn_open(c, o);
+	int ex = open_with_note(c, o, 4000, &note);
 	if (ex)
 		return ex;
 	Tanfang__V1__CorrectEvent ce = TANFANG__V1__CORRECT_EVENT__INIT;
@@ -1247,9 +1238,7 @@ static int remove_elder(struct conn *c, const struct opts *o, const char *id, in
                         const char *done)
 {
 	const char *note;
-	int ex = note_opt(o, 1000, &note);
-	if (!ex)
-		ex = conn_open(c, o);
+	int ex = open_with_note(c, o, 1000, &note);
 	if (ex)
 		return ex;
 	Tanfang__V1__RemoveElder rm = TANFANG__V1__REMOVE_ELDER__INIT;
@@ -1310,9 +1299,7 @@ static int cmd_import_undo(struct conn *c, const struct opts *o, char **args, si
 	if (strlen(args[0]) != 64 || hex_decode(args[0], ref, 32) < 0)
 		return cli_usage("BATCH must be the 64 hex digits 'import elders' printed");
 	const char *note;
-	int ex = note_opt(o, 1000, &note);
-	if (!ex)
-		ex = conn_open(c, o);
+	int ex = open_with_note(c, o, 1000, &note);
 	if (ex)
 		return ex;
 	Tanfang__V1__UndoImport u = TANFANG__V1__UNDO_IMPORT__INIT;
@@ -1322,15 +1309,8 @@ static int cmd_import_undo(struct conn *c, const struct opts *o, char **args, si
 	wire_init(WIRE_REQUEST, &req);
 	req.op_case = TANFANG__V1__REQUEST__OP_UNDO_IMPORT;
 	req.undo_import = &u;
-	tf_reply *rep;
-	if ((ex = cli_call(&c->s, &req, &rep)))
-		return ex;
-	if (rep->status == TANFANG__V1__STATUS__STATUS_OK)
-		printf("%s\n", rep->detail);
-	else
-		ex = cli_refused(rep);
-	wire_free(WIRE_REPLY, rep);
-	return ex;
+	/* Not call_change: the removal is now, whatever --effective says. */
+	return cli_change(&c->s, &req, NULL);
 }
 
 /* Parses --effective: a local date (midnight) or date and time. */

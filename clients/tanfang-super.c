@@ -809,16 +809,7 @@ static int cmd_file(struct conn *c, const struct opts *o, char **args, size_t na
 	wire_init(WIRE_REQUEST, &req);
 	req.op_case = TANFANG__V1__REQUEST__OP_FILE_REPORT;
 	req.file_report = &f;
-	tf_reply *rep;
-	ex = cli_call(&c->s, &req, &rep);
-	if (ex)
-		return ex;
-	if (rep->status == TANFANG__V1__STATUS__STATUS_OK)
-		printf("%s\n", rep->detail);
-	else
-		ex = cli_refused(rep);
-	wire_free(WIRE_REPLY, rep);
-	return ex;
+	return cli_change(&c->s, &req, NULL);
 }
 
 /* ---- the printable monthly report ---- */

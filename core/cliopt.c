@@ -143,6 +143,20 @@ int cli_call(struct cli_session *s, tf_request *req, tf_reply **out)
 	return cli_check_call(s, rpc_call(s->rpc, req, s->timeout_ms, out));
 }
 
+int cli_change(struct cli_session *s, tf_request *req, const char *done)
+{
+	tf_reply *rep;
+	int ex = cli_call(s, req, &rep);
+	if (ex)
+		return ex;
+	if (rep->status == TANFANG__V1__STATUS__STATUS_OK)
+		printf("%s\n", done ? done : rep->detail);
+	else
+		ex = cli_refused(rep);
+	wire_free(WIRE_REPLY, rep);
+	return ex;
+}
+
 const char *cli_sysconfdir(void)
 {
 	const char *d = getenv("TANFANG_SYSCONFDIR");

@@ -83,5 +83,8 @@ int cli_check_call(const struct cli_session *s, int r);
 /* rpc_call with the session's timeout; *out gets the Reply whatever its
  * status. Returns an exit code as cli_check_call does. */
 int cli_call(struct cli_session *s, tf_request *req, tf_reply **out) TF_MUST_CHECK;
+/* cli_call for a request whose OK needs only a line: done on stdout (NULL:
+ * the daemon's detail), or the refusal on stderr. Returns an exit code. */
+int cli_change(struct cli_session *s, tf_request *req, const char *done) TF_MUST_CHECK;
 
 #endif
