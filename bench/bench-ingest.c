@@ -44,6 +44,7 @@
 #include <curl/curl.h>
 #include <pthread.h>
 
+#include "bench-util.h"
 #include "clock.h"
 #include "envelope.h"
 #include "gateway.h"
@@ -107,24 +108,10 @@ static void init_and_start(void)
 	int r = keys_load(path, &admin);
 	if (r < 0)
 		die("admin key", r);
-	snprintf(path, sizeof path, "%s/curve.pub", data);
-	char *pub = slurp(path);
-	if (!pub)
-		die("curve.pub", 0);
-	pub[strcspn(pub, "\n")] = '\0';
-	if (strlen(pub) != 40)
-		die("curve.pub holds no key", TF_E_MALFORMED);
-	memcpy(curve_pub, pub, 41);
-
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET};
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	socklen_t al = sizeof a;
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&a, &al) < 0)
-		die("free port", 0);
-	close(fd);
-	snprintf(endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", ntohs(a.sin_port));
+	if ((r = bench_curve_pub(data, curve_pub)) < 0)
+		die("curve.pub", r);
+	if ((r = bench_free_endpoint(endpoint, sizeof endpoint)) < 0)
+		die("free port", r);
 	char log[sizeof tmp + 16];
 	snprintf(log, sizeof log, "%s/daemon.log", tmp);
 	fflush(NULL);

@@ -43,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench-util.h"
 #include "clock.h"
 #include "envelope.h"
 #include "ingest.h"
@@ -649,18 +650,14 @@ static const char usage_text[] =
 
 static int run_queries(struct keypair *super, struct rss empty, double up_empty);
 
-/* A free loopback port for the daemon. */
-static void pick_endpoint(void)
+/* The daemon's CURVE key from the data folder, and a free loopback port. */
+static void curve_and_endpoint(void)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET};
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	socklen_t al = sizeof a;
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&a, &al) < 0)
-		die("free port", 0);
-	close(fd);
-	snprintf(endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", ntohs(a.sin_port));
+	int r = bench_curve_pub(data, curve_pub);
+	if (r < 0)
+		die("curve.pub", r);
+	if ((r = bench_free_endpoint(endpoint, sizeof endpoint)) < 0)
+		die("free port", r);
 }
 
 /* --reuse: the store kept by an earlier run; its supervisor key, or (a
@@ -670,13 +667,7 @@ static int reuse_main(void)
 {
 	snprintf(config, sizeof config, "%s/tanfangd.conf", tmp);
 	char path[PATH_MAX + 32];
-	snprintf(path, sizeof path, "%s/curve.pub", data);
-	char *pub = slurp(path);
-	if (!pub)
-		die("curve.pub", 0);
-	pub[strcspn(pub, "\n")] = '\0';
-	snprintf(curve_pub, sizeof curve_pub, "%s", pub);
-	pick_endpoint();
+	curve_and_endpoint();
 	/* The sizes of the kept run (the queries name its areas). */
 	snprintf(path, sizeof path, "%s/bench.size", tmp);
 	FILE *sf = fopen(path, "re");
@@ -791,13 +782,7 @@ int main(int argc, char **argv)
 	int r = keys_load(path, &b.admin);
 	if (r < 0)
 		die("admin key", r);
-	snprintf(path, sizeof path, "%s/curve.pub", data);
-	char *pub = slurp(path);
-	if (!pub)
-		die("curve.pub", 0);
-	pub[strcspn(pub, "\n")] = '\0';
-	snprintf(curve_pub, sizeof curve_pub, "%s", pub);
-	pick_endpoint();
+	curve_and_endpoint();
 
 	printf("bench-overdue: %lu elders, %lu visits, %lu villages; daemon %s\n", opt.elders,
 	       opt.visits, n_villages(), opt.daemon);
