@@ -15,19 +15,24 @@ export class GatewayError extends Error {
   }
 }
 
-// Sends op (e.g. { overdue: { limit: 50 } }) and returns the Reply as plain
-// data. Throws GatewayError when the gateway or daemon cannot be reached.
-export async function call(op) {
+// The Envelope's bytes for a Request of these fields (plain data, as
+// Request.fromObject takes them: nested objects, enums by name such as
+// 'WHAT_ELDERS'), signed with this browser's key over 'tanfang/v1' || body.
+export async function seal(fields) {
   const key = await deviceKey();
-  const nonce = crypto.getRandomValues(new Uint8Array(16));
-  // fromObject: nested plain objects, and enums by name ('WHAT_ELDERS').
-  const req = Request.fromObject({ sent_at_ms: Date.now(), nonce, ...op });
-  const body = Request.encode(req).finish();
+  const body = Request.encode(Request.fromObject(fields)).finish();
   const msg = new Uint8Array(DOMAIN.length + body.length);
   msg.set(DOMAIN);
   msg.set(body, DOMAIN.length);
   const signature = await sign(key.privateKey, msg);
-  const frame = Envelope.encode(Envelope.create({ signer: key.raw, body, signature })).finish();
+  return Envelope.encode(Envelope.create({ signer: key.raw, body, signature })).finish();
+}
+
+// Sends op (e.g. { overdue: { limit: 50 } }) and returns the Reply as plain
+// data. Throws GatewayError when the gateway or daemon cannot be reached.
+export async function call(op) {
+  const nonce = crypto.getRandomValues(new Uint8Array(16));
+  const frame = await seal({ sent_at_ms: Date.now(), nonce, ...op });
   let res;
   try {
     res = await fetch('/v1/envelope', {

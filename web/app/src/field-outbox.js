@@ -12,11 +12,9 @@
 //   INTERNAL) leaves it pending for the next pass.
 // It also keeps the worker's elders and due list from the last download.
 import { openDB } from 'idb';
-import { Envelope, Reply, Request, plain } from './proto.js';
-import { deviceKey, hex, sign } from './keys.js';
-import { GatewayError, call } from './api.js';
-
-const DOMAIN = new TextEncoder().encode('tanfang/v1');
+import { Reply, plain } from './proto.js';
+import { hex } from './keys.js';
+import { GatewayError, call, seal } from './api.js';
 
 // A record dated more than this after the phone's clock is refused here, as
 // tanfang-field does (the daemon would refuse it: STATUS_DATED_IN_FUTURE).
@@ -103,16 +101,9 @@ function opOf(op, id, v) {
 export async function record(op, values, replaces) {
   const p = problem(op, values);
   if (p) throw new Error(p);
-  const key = await deviceKey();
   const id = crypto.getRandomValues(new Uint8Array(16));
   const recordedMs = Date.now();
-  const req = Request.fromObject({ sent_at_ms: recordedMs, nonce: crypto.getRandomValues(new Uint8Array(16)), ...opOf(op, id, values) });
-  const body = Request.encode(req).finish();
-  const msg = new Uint8Array(DOMAIN.length + body.length);
-  msg.set(DOMAIN);
-  msg.set(body, DOMAIN.length);
-  const signature = await sign(key.privateKey, msg);
-  const frame = Envelope.encode(Envelope.create({ signer: key.raw, body, signature })).finish();
+  const frame = await seal({ sent_at_ms: recordedMs, nonce: crypto.getRandomValues(new Uint8Array(16)), ...opOf(op, id, values) });
   const entry = {
     id: hex(id), op, elderId: values.elderId, elderName: values.elderName || '', at: values.at,
     recordedMs, frame, state: 'pending', status: '', detail: '', values,
