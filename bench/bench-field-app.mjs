@@ -11,12 +11,12 @@
 // here (rate_per_minute = 1000000); the figure is the app's and the daemon's.
 //   meson setup build && ninja -C build && bash scripts/webapp.sh
 //   node bench/bench-field-app.mjs [--records 1000]
-import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { run, start } from '../tests/web-harness.mjs';
 
 const src = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(join(src, 'web', 'app', 'package.json'));
@@ -27,22 +27,13 @@ const records = Number(process.argv[process.argv.indexOf('--records') + 1]) || 1
 const tmp = mkdtempSync(join(tmpdir(), 'tanfang-bench-field-'));
 const data = join(tmp, 'data');
 const children = [];
-function start(bin, args, re) {
-  return new Promise((resolve, reject) => {
-    const c = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(c);
-    let log = '';
-    const on = (b) => {
-      log += b;
-      const m = log.match(re);
-      if (m) resolve(m);
-    };
-    c.stdout.on('data', on);
-    c.stderr.on('data', on);
-    c.on('exit', (code) => reject(new Error(`${bin} exited ${code}:\n${log}`)));
-  });
+// Starts a program (tests/web-harness.mjs's start) and keeps it to stop at
+// the end; returns the match of re in its log.
+async function up(bin, args, re) {
+  const { child, match } = await start(bin, args, re);
+  children.push(child);
+  return match;
 }
-const run = (bin, args) => execFileSync(bin, args, { encoding: 'utf8' });
 const pct = (a, p) => a[Math.min(a.length - 1, Math.floor((p / 100) * a.length))];
 
 const port = 30000 + Math.floor(Math.random() * 20000);
@@ -51,7 +42,7 @@ const admin = (...a) => run(join(build, 'clients', 'tanfang-admin'), ['--data', 
 let browser;
 try {
   run(join(build, 'daemon', 'tanfangd'), ['init', '--data', data]);
-  await start(join(build, 'daemon', 'tanfangd'), ['run', '--data', data, '--listen', ep], /listening on/);
+  await up(join(build, 'daemon', 'tanfangd'), ['run', '--data', data, '--listen', ep], /listening on/);
   admin('area', 'add', '152223100201', '一村');
   admin('visitor', 'add', 'g1', '网格员', '--role', 'grid_worker', '--area', '152223100201');
   for (let i = 1; i <= 20; i++) admin('elder', 'add', `E${i}`, `老人${i}`, '--area', '152223100201', '--categories', 'living_alone');
@@ -59,7 +50,7 @@ try {
   admin('visitor', 'add', 'web', '网关', '--role', 'gateway', '--area', '152223100201');
   admin('key', 'enrol', run(join(build, 'web', 'tanfang-web'), ['keygen', '--key', webKey]).trim(), '--visitor', 'web');
   writeFileSync(join(tmp, 'web.conf'), '[web]\nrate_per_minute = 1000000\nrate_burst = 100000\n');
-  const m = await start(join(build, 'web', 'tanfang-web'), ['run', '--listen', '127.0.0.1:0', '--root', join(src, 'web', 'app', 'dist'),
+  const m = await up(join(build, 'web', 'tanfang-web'), ['run', '--listen', '127.0.0.1:0', '--root', join(src, 'web', 'app', 'dist'),
     '--endpoint', ep, '--server-key-file', join(data, 'curve.pub'), '--key', webKey, '--config', join(tmp, 'web.conf')], /\(port (\d+)\)/);
   const base = `http://127.0.0.1:${m[1]}`;
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true,

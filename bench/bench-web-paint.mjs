@@ -7,11 +7,11 @@
 // for the banner's supervisor (S152223), and times, from navigation:
 // the first chart drawn (first paint of figures) and the whole page ready
 // (the 12-month trend included: 14 signed reports).
-import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { run, start } from '../tests/web-harness.mjs';
 
 const src = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(join(src, 'web', 'app', 'package.json'));
@@ -25,28 +25,19 @@ if (!existsSync(join(data, 'data.mdb'))) {
 }
 
 const children = [];
-function start(bin, args, re) {
-  return new Promise((resolve, reject) => {
-    const c = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(c);
-    let log = '';
-    const on = (b) => {
-      log += b;
-      const m = log.match(re);
-      if (m) resolve(m);
-    };
-    c.stdout.on('data', on);
-    c.stderr.on('data', on);
-    c.on('exit', (code) => reject(new Error(`${bin} exited ${code}:\n${log}`)));
-  });
+// Starts a program (tests/web-harness.mjs's start) and keeps it to stop at
+// the end; returns the match of re in its log.
+async function up(bin, args, re) {
+  const { child, match } = await start(bin, args, re);
+  children.push(child);
+  return match;
 }
-const run = (bin, args) => execFileSync(bin, args, { encoding: 'utf8' });
 
 const port = 30000 + Math.floor(Math.random() * 20000);
 const ep = `tcp://127.0.0.1:${port}`;
 try {
-  await start(join(build, 'daemon', 'tanfangd'), ['run', '--data', data, '--listen', ep], /listening on/);
-  const m = await start(join(build, 'web', 'tanfang-web'), ['run', '--listen', '127.0.0.1:0', '--root', join(src, 'web', 'app', 'dist'),
+  await up(join(build, 'daemon', 'tanfangd'), ['run', '--data', data, '--listen', ep], /listening on/);
+  const m = await up(join(build, 'web', 'tanfang-web'), ['run', '--listen', '127.0.0.1:0', '--root', join(src, 'web', 'app', 'dist'),
     '--endpoint', ep, '--server-key-file', join(data, 'curve.pub'), '--key', join(src, 'demo', 'tanfang-web.key'),
     '--config', '/dev/null'], /\(port (\d+)\)/);
   const base = `http://127.0.0.1:${m[1]}`;

@@ -1,4 +1,5 @@
-// What the browser tests share (web-app.mjs, field-app.mjs): the programs
+// What the browser tests share (web-app.mjs, field-app.mjs; the benches in
+// bench/*.mjs use run and start): the programs
 // and the app from the environment scripts/test.sh sets, playwright-core
 // from the app's own pinned packages (scripts/webapp.sh), a temporary
 // folder, and starting programs that say when they are up.
