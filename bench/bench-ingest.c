@@ -807,12 +807,14 @@ static void store_bytes(uint64_t out[DB_COUNT + 1])
 
 static void print_store(const uint64_t a[DB_COUNT + 1], const uint64_t b[DB_COUNT + 1], long visits)
 {
+	/* A database can also shrink over a run (the due indexes hold one entry
+	 * per duty, moved as visits come in): differences are signed. */
 	printf("store: %.0f bytes per visit (",
-	       (double)(b[DB_COUNT] - a[DB_COUNT]) / (double)visits);
+	       ((double)b[DB_COUNT] - (double)a[DB_COUNT]) / (double)visits);
 	const char *sep = "";
 	for (int i = 0; i < DB_COUNT; i++) {
-		double per = (double)(b[i] - a[i]) / (double)visits;
-		if (per >= 1) {
+		double per = ((double)b[i] - (double)a[i]) / (double)visits;
+		if (per >= 1 || per <= -1) {
 			printf("%s%s %.0f", sep, store_db_name((enum store_db)i), per);
 			sep = ", ";
 		}
