@@ -613,6 +613,44 @@ static double time_query(struct rpc *r, tf_request *req, unsigned runs, double *
 	return med;
 }
 
+/* The last village's grid worker (its key is made with the registry). */
+static const struct keypair *last_worker(void)
+{
+	return &keys[(n_villages() - 1) * VISITORS_PER_VILLAGE];
+}
+
+/* The field app's download (issue 10): the first page of a grid worker's
+ * elders and due list, as the app asks for it (2,000 a page, 7 days). */
+static void time_field_list(const struct keypair *worker)
+{
+	char gw[32];
+	visitor_id(n_villages() - 1, 0, gw);
+	if (!worker) {
+		printf("  field app's list, grid worker %s: skipped (kept before worker.key was)\n",
+		       gw);
+		return;
+	}
+	struct rpc *wc;
+	int r = rpc_open(endpoint, curve_pub, worker, &wc);
+	if (r < 0)
+		die("rpc_open (grid worker)", r);
+	Tanfang__V1__FieldElders fe = TANFANG__V1__FIELD_ELDERS__INIT;
+	fe.limit = 2000;
+	fe.horizon_s = 7 * 86400;
+	tf_request req;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = OP(FIELD_ELDERS);
+	req.field_elders = &fe;
+	double mn, mx;
+	tf_reply *rep;
+	double med = time_query(wc, &req, opt.runs, &mn, &mx, &rep);
+	printf("  field app's list, grid worker %s: median %8.2f ms (min %.2f, max %.2f)   "
+	       "[%zu elders, %zu due]\n",
+	       gw, med, mn, mx, rep->field_elders->n_elders, rep->field_elders->n_due);
+	wire_free(WIRE_REPLY, rep);
+	rpc_close(wc);
+}
+
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
 	(void)sb, (void)flag, (void)ftw;
@@ -648,7 +686,8 @@ static const char usage_text[] =
     "                (a daemon built since, against the same store); give --elders or\n"
     "                --quick as kept unless the folder says (bench.size)\n";
 
-static int run_queries(struct keypair *super, struct rss empty, double up_empty);
+static int run_queries(struct keypair *super, const struct keypair *worker, struct rss empty,
+                       double up_empty);
 
 /* The daemon's CURVE key from the data folder, and a free loopback port. */
 static void curve_and_endpoint(void)
@@ -711,9 +750,14 @@ static int reuse_main(void)
 		if ((r = keys_save(path, &super)) < 0)
 			die(path, r);
 	}
+	/* The last village's grid worker, for the field app's list (a store
+	 * kept before that key was has none: that query is skipped). */
+	struct keypair worker;
+	snprintf(path, sizeof path, "%s/worker.key", tmp);
+	bool have_worker = keys_load(path, &worker) == 0;
 	printf("bench-overdue: the store kept in %s; daemon %s\n", tmp, opt.daemon);
 	opt.keep = true;
-	return run_queries(&super, (struct rss){0}, 0);
+	return run_queries(&super, have_worker ? &worker : NULL, (struct rss){0}, 0);
 }
 
 int main(int argc, char **argv)
@@ -832,17 +876,22 @@ int main(int argc, char **argv)
 		snprintf(path, sizeof path, "%s/super.key", tmp);
 		if ((r = keys_save(path, &super)) < 0)
 			die(path, r);
+		snprintf(path, sizeof path, "%s/worker.key", tmp);
+		if ((r = keys_save(path, last_worker())) < 0)
+			die(path, r);
 		snprintf(path, sizeof path, "%s/bench.size", tmp);
 		FILE *sf = fopen(path, "we");
 		if (!sf || fprintf(sf, "%lu %lu\n", opt.elders, opt.visits) < 0 || fclose(sf) != 0)
 			die(path, 0);
 	}
-	return run_queries(&super, empty, up_empty);
+	return run_queries(&super, last_worker(), empty, up_empty);
 }
 
 /* 3. The daemon on the full store; queries signed by the banner's
- * supervisor, over loopback with CURVE. */
-static int run_queries(struct keypair *super, struct rss empty, double up_empty)
+ * supervisor, over loopback with CURVE, and the field app's list signed by
+ * a village's grid worker (worker; NULL: skipped). */
+static int run_queries(struct keypair *super, const struct keypair *worker, struct rss empty,
+                       double up_empty)
 {
 	int r;
 	clock_set_fixed(NOW); /* the daemon's clock (--now) */
@@ -915,6 +964,7 @@ static int run_queries(struct keypair *super, struct rss empty, double up_empty)
 	double deep = time_query(rc, &req, opt.runs, &mn, &mx, NULL);
 	printf("  overdue, page at offset 5000:           median %8.2f ms (min %.2f, max %.2f)\n",
 	       deep, mn, mx);
+	time_field_list(worker);
 
 	Tanfang__V1__ReportQuery rq = TANFANG__V1__REPORT_QUERY__INIT;
 	rq.month = "2026-10";

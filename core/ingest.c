@@ -164,6 +164,7 @@ void ingest_free(struct ingest *ig)
 /* Key in DB_META: present once every enrolled key's CURVE twin is indexed. */
 #define TRANSPORT_KEY "transport-index-v1"
 #define TWINS_KEY     "elder-twins-index-v1"
+#define AREAS_KEY     "elder-areas-index-v1"
 
 /* The store's side of a policy: migrates an old store, and recomputes
  * every duty unless pol is the policy they already follow. One write
@@ -202,6 +203,13 @@ static int install(struct ingest *ig, const struct policy *pol)
 		r = registry_twin_index_all(txn);
 		if (r == 0)
 			r = store_put(txn, DB_META, TWINS_KEY, strlen(TWINS_KEY), "", 0, 0);
+	}
+	/* ... and the area index, for the field app's list. */
+	if (r == 0 &&
+	    (r = store_get(txn, DB_META, AREAS_KEY, strlen(AREAS_KEY), &v, &vl)) == -ENOENT) {
+		r = registry_area_index_all(txn);
+		if (r == 0)
+			r = store_put(txn, DB_META, AREAS_KEY, strlen(AREAS_KEY), "", 0, 0);
 	}
 	if (r == 0)
 		r = store_get(txn, DB_META, POLICY_FP_KEY, strlen(POLICY_FP_KEY), &v, &vl);
@@ -1644,10 +1652,13 @@ static int apply_registry(struct wctx *w)
 			return r;
 		r = invalid(w, registry_put_area(w->txn, a, &when, err, sizeof err), err);
 		/* An area moved under another parent changes which supervisors'
-		 * lists its elders' duties belong to: re-index every duty (rare:
+		 * lists its elders' duties belong to, and which scopes hold its
+		 * elders: re-index every duty and the area index (rare:
 		 * administrative boundaries change a few times a decade). */
 		if (r == 0 && moved)
 			r = schedule_rebuild(w->txn, w->ig->pol, w->now);
+		if (r == 0 && moved)
+			r = registry_area_index_all(w->txn);
 		return r;
 	}
 	case OP(PUT_VISITOR): return put_visitor(w, q->put_visitor->visitor);

@@ -2452,6 +2452,79 @@ static bool listed(char **ids, size_t n, const char *id)
 	return false;
 }
 
+/* One sorted stream of elder ids: the keys of a database under
+ * "prefix \0" (prefix "": the whole key), from the first after `after`. */
+struct id_walk {
+	struct store_cursor *cur;
+	char prefix[REGISTRY_AREA_CODE_MAX + REGISTRY_ID_MAX + 2];
+	size_t pl;      /* the prefix's length with its \0; 0 for none */
+	const char *id; /* the current id, into the cursor's key; NULL at the end */
+	size_t il;
+};
+
+/* Takes the cursor's answer r (key k, kl) as the current id. */
+static int id_walk_take(struct id_walk *w, int r, const void *k, size_t kl)
+{
+	w->id = NULL;
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	if (kl <= w->pl || memcmp(k, w->prefix, w->pl) != 0)
+		return 0;
+	w->id = (const char *)k + w->pl;
+	w->il = kl - w->pl;
+	return 0;
+}
+
+static int id_walk_next(struct id_walk *w)
+{
+	if (!w->id)
+		return 0;
+	const void *k, *v;
+	size_t kl, vl;
+	int r = store_cursor_next(w->cur, &k, &kl, &v, &vl);
+	return id_walk_take(w, r, k, kl);
+}
+
+static int id_walk_open(struct q *q, enum store_db db, const char *prefix, const char *after,
+                        struct id_walk *w)
+{
+	*w = (struct id_walk){0};
+	size_t al = strlen(after);
+	w->pl = *prefix ? strlen(prefix) + 1 : 0;
+	char key[sizeof w->prefix + REGISTRY_ID_MAX];
+	if (w->pl > sizeof w->prefix || al > REGISTRY_ID_MAX)
+		return 0; /* no such key: an empty walk */
+	memcpy(w->prefix, prefix, w->pl);
+	memcpy(key, prefix, w->pl);
+	memcpy(key + w->pl, after, al);
+	int r = store_cursor_open(q->txn, db, &w->cur);
+	if (r < 0)
+		return r;
+	const void *k, *v;
+	size_t kl, vl;
+	r = store_cursor_seek(w->cur, key, w->pl + al, &k, &kl, &v, &vl);
+	if ((r = id_walk_take(w, r, k, kl)) < 0)
+		return r;
+	if (w->id && al && w->il == al && memcmp(w->id, after, al) == 0)
+		return id_walk_next(w);
+	return 0;
+}
+
+static void id_walk_close(struct id_walk *w)
+{
+	store_cursor_close(w->cur);
+	w->cur = NULL;
+}
+
+/* Byte order of ids, as LMDB sorts keys. */
+static int id_cmp(const char *x, size_t xl, const char *y, size_t yl)
+{
+	int c = memcmp(x, y, xl < yl ? xl : yl);
+	return c ? c : xl < yl ? -1 : xl > yl;
+}
+
 static int q_field(struct q *q, struct msgs keep[4], Tanfang__V1__FieldElderList *list,
                    struct field_out *fo)
 {
@@ -2467,37 +2540,49 @@ static int q_field(struct q *q, struct msgs keep[4], Tanfang__V1__FieldElderList
 	fo->elders = calloc(limit, sizeof *fo->elders);
 	if (!fo->elders)
 		return -ENOMEM;
-	/* Every elder after `after`, in id order, kept if it is the signer's:
-	 * one walk finds both those in scope and those naming the signer. */
+	/* The candidates after `after`, in id order: the elders under the
+	 * signer's scope (the area index; a scope of everything walks the
+	 * elders themselves) merged with those naming the signer. Each is
+	 * then checked against its record, so the indexes only choose whom
+	 * to read: a township's worker reads its township, not the banner. */
 	const char *me = q->signer->id;
 	int64_t until = q->now + fe->horizon_s;
-	size_t n = 0, al = strlen(fe->after);
-	struct store_cursor *cur;
-	int r = store_cursor_open(q->txn, DB_ELDERS, &cur);
-	if (r < 0)
-		return r;
-	const void *k, *v;
-	size_t kl, vl;
-	r = store_cursor_seek(cur, al ? fe->after : NULL, al, &k, &kl, &v, &vl);
-	if (r == 0 && al && kl == al && memcmp(k, fe->after, al) == 0)
-		r = store_cursor_next(cur, &k, &kl, &v, &vl);
-	for (; r == 0; r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
-		tf_elder *e;
-		if (wire_unpack(WIRE_ELDER, v, vl, (void **)&e) < 0) {
-			r = TF_E_CORRUPT;
+	size_t n = 0;
+	struct id_walk a = {0}, b = {0};
+	int r = id_walk_open(q, *q->scope ? DB_ELDER_AREAS : DB_ELDERS, q->scope, fe->after, &a);
+	if (r == 0 && *q->scope)
+		r = id_walk_open(q, DB_ASSIGNED, me, fe->after, &b);
+	bool more = false;
+	while (r == 0 && (a.id || b.id)) {
+		int c = !a.id ? 1 : !b.id ? -1 : id_cmp(a.id, a.il, b.id, b.il);
+		const struct id_walk *w = c <= 0 ? &a : &b;
+		if (n == limit) {
+			more = true;
 			break;
 		}
+		char id[REGISTRY_ID_MAX + 1] = "";
+		bool ok = w->il <= REGISTRY_ID_MAX;
+		if (ok)
+			memcpy(id, w->id, w->il), id[w->il] = '\0';
+		if (c <= 0 && (r = id_walk_next(&a)) < 0)
+			break;
+		if (c >= 0 && (r = id_walk_next(&b)) < 0)
+			break;
+		tf_elder *e;
+		if (!ok || (r = registry_get_elder(q->txn, id, &e)) == -ENOENT) {
+			r = 0; /* not an elder id (a stale entry): verify-log's business */
+			continue;
+		}
+		if (r < 0)
+			break;
 		/* An elder entered in error is in no list (RemoveElder). */
 		bool removed = e->status == TANFANG__V1__ELDER_STATUS__ELDER_STATUS_REMOVED;
 		int in = removed ? 0 : *e->area ? within(q, e->area) : !*q->scope;
 		bool by_visitor = !removed && listed(e->visitors, e->n_visitors, me);
 		bool by_neighbour = !removed && listed(e->neighbours, e->n_neighbours, me);
-		if (in < 0 || (!in && !by_visitor && !by_neighbour) || n == limit) {
+		if (in < 0 || (!in && !by_visitor && !by_neighbour)) {
 			wire_free(WIRE_ELDER, e);
-			if (in < 0)
-				r = in;
-			if (in < 0 || n == limit)
-				break;
+			r = in < 0 ? in : 0;
 			continue;
 		}
 		char **why = calloc(3, sizeof *why);
@@ -2518,12 +2603,10 @@ static int q_field(struct q *q, struct msgs keep[4], Tanfang__V1__FieldElderList
 		if (by_neighbour)
 			why[f->n_why++] = "neighbour";
 		r = field_duties(q, keep, e, until, in || by_visitor, fo);
-		if (r < 0)
-			break;
 	}
-	bool more = r == 0;
-	store_cursor_close(cur);
-	if (r < 0 && r != -ENOENT)
+	id_walk_close(&a);
+	id_walk_close(&b);
+	if (r < 0)
 		return r;
 	if (fo->n_due)
 		qsort(fo->due, fo->n_due, sizeof *fo->due, due_order);

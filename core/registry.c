@@ -94,6 +94,72 @@ int registry_within(struct store_txn *txn, const char *area, const char *scope)
 	return 0;
 }
 
+int registry_ancestry(struct store_txn *txn, const char *area, struct registry_ancestry *a)
+{
+	a->n = 0;
+	a->packed_len = 0;
+	char cur[REGISTRY_AREA_CODE_MAX];
+	if (strlen(area) >= sizeof cur)
+		return TF_E_CORRUPT;
+	strcpy(cur, area);
+	while (*cur && a->n < REGISTRY_ANCESTRY_MAX) {
+		size_t cl = strlen(cur) + 1;
+		memcpy(a->code[a->n], cur, cl);
+		memcpy(a->packed + a->packed_len, cur, cl);
+		a->packed_len += cl;
+		a->n++;
+		tf_area *ar;
+		int r = registry_get_area(txn, cur, &ar);
+		if (r == -ENOENT)
+			break;
+		if (r < 0)
+			return r;
+		size_t pl = strlen(ar->parent);
+		if (pl < sizeof cur)
+			memcpy(cur, ar->parent, pl + 1);
+		else
+			cur[0] = '\0';
+		wire_free(WIRE_AREA, ar);
+	}
+	if (a->packed_len)
+		a->packed_len--; /* no \0 after the last code */
+	return 0;
+}
+
+int registry_area_index(struct store_txn *txn, const char *elder_id, const char *area, bool add)
+{
+	size_t il = strlen(elder_id);
+	if (!*area || il > REGISTRY_ID_MAX)
+		return 0;
+	struct registry_ancestry anc;
+	int r = registry_ancestry(txn, area, &anc);
+	for (size_t i = 0; r == 0 && i < anc.n; i++) {
+		uint8_t key[REGISTRY_AREA_CODE_MAX + REGISTRY_ID_MAX + 1];
+		size_t cl = strlen(anc.code[i]) + 1;
+		memcpy(key, anc.code[i], cl);
+		memcpy(key + cl, elder_id, il);
+		r = add ? store_put(txn, DB_ELDER_AREAS, key, cl + il, "", 0, 0)
+		        : store_del(txn, DB_ELDER_AREAS, key, cl + il);
+		if (r == -ENOENT)
+			r = 0;
+	}
+	return r;
+}
+
+static int area_each(void *msg, void *ctx)
+{
+	const tf_elder *e = msg;
+	int r = registry_area_index(ctx, e->id, e->area, true);
+	wire_free(WIRE_ELDER, msg);
+	return r;
+}
+
+int registry_area_index_all(struct store_txn *txn)
+{
+	int r = store_clear(txn, DB_ELDER_AREAS);
+	return r < 0 ? r : registry_foreach(txn, DB_ELDERS, area_each, txn);
+}
+
 static bool text_ok(const char *s, size_t max)
 {
 	return s && strlen(s) <= max;

@@ -111,6 +111,35 @@ int registry_signer(struct store_txn *txn, const uint8_t pk[32], tf_visitor **ou
  * Walks parent links (bounded depth). Returns 1, 0, or a negative code. */
 int registry_within(struct store_txn *txn, const char *area, const char *scope) TF_MUST_CHECK;
 
+/* An area and every area above it, own first: the scopes an elder of that
+ * area is in. Codes are at most 20 digits (registry_put_area). */
+#define REGISTRY_ANCESTRY_MAX  16
+#define REGISTRY_AREA_CODE_MAX 24
+struct registry_ancestry {
+	char code[REGISTRY_ANCESTRY_MAX][REGISTRY_AREA_CODE_MAX];
+	size_t n;
+	char packed[REGISTRY_ANCESTRY_MAX * REGISTRY_AREA_CODE_MAX]; /* codes joined by \0 */
+	size_t packed_len;
+};
+/* Fills a with area and its ancestors by parent links (area "" gives none;
+ * an unknown area is listed alone). Bounded like registry_within, so a
+ * corrupted parent cycle ends. Returns 0, TF_E_CORRUPT (a code too long)
+ * or a store code. */
+int registry_ancestry(struct store_txn *txn, const char *area,
+                      struct registry_ancestry *a) TF_MUST_CHECK;
+
+/* The area index (DB_ELDER_AREAS): adds (add) or drops "scope \0 elder_id"
+ * under area and every area above it, as the area tree stands. Called
+ * wherever an elder's current record changes (timeline.c); an area moved
+ * under another parent re-indexes everything (registry_area_index_all).
+ * An elder with no area is in no entry. Returns 0 or a store code. */
+int registry_area_index(struct store_txn *txn, const char *elder_id, const char *area,
+                        bool add) TF_MUST_CHECK;
+/* Empties the area index and indexes every stored elder again: a store
+ * made before the index, or the area tree changed. Returns 0 or a store
+ * code. */
+int registry_area_index_all(struct store_txn *txn) TF_MUST_CHECK;
+
 /* The twin index (issue 11, item 4): adds (add) or drops the keys of e's
  * current record, its ID-card number and its area, name and birth date
  * (when set). Called wherever the current record changes (timeline.c).

@@ -64,50 +64,6 @@ bool schedule_visit_counts(const struct policy_rule *r, const char *holder, cons
 	return r->duty == DUTY_ELDER || strcmp(holder, visitor) == 0;
 }
 
-/* An elder's area and every area above it, own first: the scopes whose
- * overdue lists show the elder's duties. */
-#define ANCESTRY_MAX  16
-#define AREA_CODE_MAX 24
-
-struct ancestry {
-	char code[ANCESTRY_MAX][AREA_CODE_MAX];
-	size_t n;
-	char packed[ANCESTRY_MAX * AREA_CODE_MAX]; /* codes joined by \0 */
-	size_t packed_len;
-};
-
-static int ancestry_load(struct store_txn *txn, const char *area, struct ancestry *a)
-{
-	a->n = 0;
-	a->packed_len = 0;
-	char cur[AREA_CODE_MAX];
-	if (strlen(area) >= sizeof cur)
-		return TF_E_CORRUPT;
-	strcpy(cur, area);
-	/* Bounded like registry_within: a corrupted parent cycle ends here. */
-	while (*cur && a->n < ANCESTRY_MAX) {
-		memcpy(a->code[a->n], cur, strlen(cur) + 1);
-		memcpy(a->packed + a->packed_len, cur, strlen(cur) + 1);
-		a->packed_len += strlen(cur) + 1;
-		a->n++;
-		tf_area *ar;
-		int r = registry_get_area(txn, cur, &ar);
-		if (r == -ENOENT)
-			break;
-		if (r < 0)
-			return r;
-		size_t pl = strlen(ar->parent);
-		if (pl < sizeof cur)
-			memcpy(cur, ar->parent, pl + 1);
-		else
-			cur[0] = '\0';
-		wire_free(WIRE_AREA, ar);
-	}
-	if (a->packed_len)
-		a->packed_len--; /* no \0 after the last code */
-	return 0;
-}
-
 /* DB_DUE_AREA key: area \0 be64(due) duty key. */
 static size_t area_key(uint8_t *out, const char *area, int64_t due, const void *key, size_t kl)
 {
@@ -121,10 +77,10 @@ static size_t area_key(uint8_t *out, const char *area, int64_t due, const void *
 /* One duty in the due index, under its due time and under each area its
  * elder belongs to. DB_DUE keeps the areas, so the entry can be removed
  * exactly even after the area tree or the elder's area has changed. */
-static int index_put(struct store_txn *txn, const tf_duty *d, const struct ancestry *anc,
+static int index_put(struct store_txn *txn, const tf_duty *d, const struct registry_ancestry *anc,
                      const char *key, size_t kl)
 {
-	uint8_t ik[KEY_MAX + AREA_CODE_MAX];
+	uint8_t ik[KEY_MAX + REGISTRY_AREA_CODE_MAX];
 	store_be64(ik, (uint64_t)d->due_at);
 	memcpy(ik + 8, key, kl);
 	int r = store_put(txn, DB_DUE, ik, kl + 8, anc->packed, anc->packed_len, 0);
@@ -155,7 +111,7 @@ static const char *key_holder(const char *key, size_t kl, char *buf, size_t size
 
 static int index_del(struct store_txn *txn, int64_t due, const void *key, size_t kl)
 {
-	uint8_t ik[KEY_MAX + AREA_CODE_MAX];
+	uint8_t ik[KEY_MAX + REGISTRY_AREA_CODE_MAX];
 	store_be64(ik, (uint64_t)due);
 	memcpy(ik + 8, key, kl);
 	const void *v;
@@ -165,14 +121,14 @@ static int index_del(struct store_txn *txn, int64_t due, const void *key, size_t
 		return 0;
 	if (r < 0)
 		return r;
-	char areas[ANCESTRY_MAX * AREA_CODE_MAX + 1];
+	char areas[REGISTRY_ANCESTRY_MAX * REGISTRY_AREA_CODE_MAX + 1];
 	if (vl >= sizeof areas)
 		return TF_E_CORRUPT;
 	memcpy(areas, v, vl);
 	areas[vl] = '\0';
 	r = store_del(txn, DB_DUE, ik, kl + 8);
 	for (const char *a = areas; r == 0 && a < areas + vl + 1 && *a; a += strlen(a) + 1) {
-		if (strlen(a) >= AREA_CODE_MAX)
+		if (strlen(a) >= REGISTRY_AREA_CODE_MAX)
 			return TF_E_CORRUPT;
 		size_t n = area_key(ik, a, due, key, kl);
 		r = store_del(txn, DB_DUE_AREA, ik, n);
@@ -189,7 +145,7 @@ static int index_del(struct store_txn *txn, int64_t due, const void *key, size_t
 	return r;
 }
 
-static int duty_put(struct store_txn *txn, const tf_duty *d, const struct ancestry *anc)
+static int duty_put(struct store_txn *txn, const tf_duty *d, const struct registry_ancestry *anc)
 {
 	char key[KEY_MAX];
 	size_t kl = schedule_duty_key(key, d->elder_id, d->rule, d->visitor_id);
@@ -520,9 +476,9 @@ int schedule_elder(struct store_txn *txn, const struct policy *pol, const tf_eld
 		sp = malloc(sizeof *sp);
 		r = sp ? timeline_elder_spans(txn, e->id, sp) : -ENOMEM;
 	}
-	struct ancestry anc;
+	struct registry_ancestry anc;
 	if (r == 0 && n)
-		r = ancestry_load(txn, e->area, &anc);
+		r = registry_ancestry(txn, e->area, &anc);
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		struct plan *p = &plans[i];
 		const char *rule = p->rule ? p->rule->name : SCHEDULE_NOT_SET_UP;
@@ -568,7 +524,7 @@ int schedule_visit(struct store_txn *txn, const struct policy *pol, const tf_eld
 {
 	if (visit->visited_at > now + FUTURE_SLACK_S)
 		return 0;
-	struct ancestry anc;
+	struct registry_ancestry anc;
 	bool anc_loaded = false; /* loaded once, when a duty moves */
 	for (size_t i = 0; i < pol->n_rules; i++) {
 		const struct policy_rule *rule = &pol->rules[i];
@@ -610,7 +566,7 @@ int schedule_visit(struct store_txn *txn, const struct policy *pol, const tf_eld
 			d->last_at = visit->visited_at;
 			d->due_at = due_time(&rule->period, d->start, d->last_at);
 			if (r == 0 && !anc_loaded) {
-				r = ancestry_load(txn, e->area, &anc);
+				r = registry_ancestry(txn, e->area, &anc);
 				anc_loaded = r == 0;
 			}
 			if (r == 0)

@@ -44,6 +44,7 @@ static const char *const db_names[DB_COUNT] = {
     [DB_TRANSPORT] = "transport",
     [DB_IMPORTS] = "imports",
     [DB_ELDER_TWINS] = "elder_twins",
+    [DB_ELDER_AREAS] = "elder_areas",
     [DB_OUTBOX] = "outbox",
     [DB_REFUSED] = "refused",
 };
@@ -302,6 +303,11 @@ int store_del(struct store_txn *txn, enum store_db db, const void *key, size_t k
 		return -ENOENT;
 	MDB_val k = {klen, (void *)key};
 	return write_err(txn->st, mdb_del(txn->txn, txn->st->dbi[db], &k, NULL));
+}
+
+int store_clear(struct store_txn *txn, enum store_db db)
+{
+	return write_err(txn->st, mdb_drop(txn->txn, txn->st->dbi[db], 0));
 }
 
 int store_count(struct store_txn *txn, enum store_db db, size_t *out)

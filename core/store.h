@@ -66,6 +66,8 @@ enum store_db {
 	 * scan. 'c' id_card \0 elder_id, and 'n' area \0 name \0 birth_date \0
 	 * elder_id -> "", for each elder's current record (registry.h). */
 	DB_ELDER_TWINS,
+	DB_ELDER_AREAS, /* area \0 elder_id -> "", for the elder's area and every area above it:
+	                   the elders in a scope, in id order, for the field app's list */
 	/* A field device's outbox (a separate store in the device's folder). */
 	DB_OUTBOX,  /* be64(recorded) id[16] -> signed envelope bytes */
 	DB_REFUSED, /* id[16] -> status(4, be) || detail || \0 || envelope bytes */
@@ -128,6 +130,9 @@ int store_get(struct store_txn *txn, enum store_db db, const void *key, size_t k
 int store_put(struct store_txn *txn, enum store_db db, const void *key, size_t klen,
               const void *val, size_t vlen, unsigned flags) TF_MUST_CHECK;
 int store_del(struct store_txn *txn, enum store_db db, const void *key, size_t klen) TF_MUST_CHECK;
+/* Empties a database (its entries; the database stays). Returns 0 or a
+ * store code. */
+int store_clear(struct store_txn *txn, enum store_db db) TF_MUST_CHECK;
 /* Number of entries in a database. */
 int store_count(struct store_txn *txn, enum store_db db, size_t *out) TF_MUST_CHECK;
 /* Bytes of pages database db holds (branch, leaf and overflow pages times

@@ -559,6 +559,8 @@ static int rebuild_elder(struct store_txn *txn, const char *id, tf_elder **curre
 		r = assigned_index(txn, old, false);
 	if (r == 0)
 		r = registry_twin_index(txn, old, false);
+	if (r == 0)
+		r = registry_area_index(txn, id, old->area, false);
 	wire_free(WIRE_ELDER, old);
 	if (r == 0 || r == -ENOENT)
 		r = drop_prefix(txn, DB_ELDER_SPANS, id);
@@ -683,6 +685,8 @@ static int rebuild_elder(struct store_txn *txn, const char *id, tf_elder **curre
 		r = registry_put_msg(txn, DB_ELDERS, WIRE_ELDER, id, strlen(id), &cur);
 		if (r == 0)
 			r = assigned_index(txn, &cur, true);
+		if (r == 0)
+			r = registry_area_index(txn, id, cur.area, true);
 		/* An elder removed as entered in error is no twin of anyone:
 		 * an office that undoes a wrong import imports the right one. */
 		if (r == 0 && !erased)

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "store.h"
 #include "tf_test.h"
 
 #define ROLE(x) TANFANG__V1__ROLE__ROLE_##x
@@ -20,6 +21,7 @@
 #define TOWN   "152223100"
 #define VA     "152223100201"
 #define VB     "152223100202"
+#define TOWN2  "152223101"
 
 static struct tft_daemon d;
 
@@ -69,6 +71,29 @@ static void due_of(const tf_reply *rep, char *out, size_t size)
 			CHECK(l->due[i - 1]->due_at <= l->due[i]->due_at); /* earliest first */
 	}
 }
+
+/* The elders (with reasons) kp's field list gives, all pages of two. */
+static void field_list_is_at(const char *file, int line, const struct keypair *kp, const char *want)
+{
+	char all[2100] = "", page[1024], after[80] = "";
+	for (int pages = 0; pages < 20; pages++) {
+		tf_reply *rep = field_elders(kp, after, 2, 0);
+		if (rep->status != TANFANG__V1__STATUS__STATUS_OK)
+			tft_fail(file, line, "field list refused: %s", rep->detail);
+		elders_of(rep, page, sizeof page);
+		if (*page)
+			snprintf(all + strlen(all), sizeof all - strlen(all), "%s%s",
+			         *all ? "," : "", page);
+		snprintf(after, sizeof after, "%s", rep->field_elders->next);
+		wire_free(WIRE_REPLY, rep);
+		if (!*after)
+			break;
+	}
+	if (strcmp(all, want) != 0)
+		tft_fail(file, line, "field list: got \"%s\", want \"%s\"", all, want);
+	tft_pass();
+}
+#define field_list_is(kp, want) field_list_is_at(__FILE__, __LINE__, kp, want)
 
 static void put_elder(struct rpc *admin, const char *id, const char *area, const char *visitor,
                       const char *n1, const char *n2)
@@ -307,6 +332,48 @@ int main(void)
 		free(frame);
 		rpc_close(r);
 	}
+
+	/* 9. The elders in a scope come from the area index: a township's
+	 *    worker gets its villages' elders; an area moved under another
+	 *    township and an elder moved to another village follow at once;
+	 *    a store whose index is missing is indexed when the daemon starts. */
+	struct keypair ktw, ktw2;
+	CHECK_OK(keys_generate(&ktw));
+	CHECK_OK(keys_generate(&ktw2));
+	tft_admin_rpc(&d, &admin);
+	tft_put_area(admin, TOWN2, "二镇", BANNER);
+	tft_put_visitor(admin, "tw", "镇网格员", ROLE(GRID_WORKER), TOWN);
+	tft_put_visitor(admin, "tw2", "二镇网格员", ROLE(GRID_WORKER), TOWN2);
+	tft_enrol(admin, ktw.pk, "tw");
+	tft_enrol(admin, ktw2.pk, "tw2");
+	field_list_is(&ktw, "E1:area,E3:area,E4:area");
+	field_list_is(&ktw2, "");
+	tft_put_area(admin, VB, "乙村", TOWN2); /* village B moves to the second township */
+	field_list_is(&ktw, "E1:area");
+	field_list_is(&ktw2, "E3:area,E4:area");
+	field_list_is(&kpm, "E1:visitor,E3:area,E4:area"); /* in B still */
+	put_elder(admin, "E4", VA, NULL, NULL, NULL);      /* E4 moves to village A */
+	field_list_is(&ktw, "E1:area,E4:area");
+	field_list_is(&ktw2, "E3:area");
+	field_list_is(&kgw, "E1:area,E4:area");
+	put_elder(admin, "E0", VB, "pm", NULL, NULL); /* before E1 in id order */
+	field_list_is(&kpm, "E0:area+visitor,E1:visitor,E3:area");
+	rpc_close(admin);
+	CHECK_EQ_INT(tft_daemon_stop(&d), 0);
+	{
+		/* As a store from before the index: emptied, its mark gone. */
+		struct store *st;
+		CHECK_OK(store_open(d.data, &(struct store_options){0}, &st));
+		struct store_txn *txn;
+		CHECK_OK(store_txn_begin(st, true, NULL, &txn));
+		CHECK_OK(store_clear(txn, DB_ELDER_AREAS));
+		CHECK_OK(store_del(txn, DB_META, "elder-areas-index-v1", 20));
+		CHECK_OK(store_txn_commit(txn));
+		store_close(st);
+	}
+	tft_daemon_start(&d, NULL);
+	field_list_is(&ktw, "E1:area,E4:area");
+	field_list_is(&ktw2, "E0:area,E3:area");
 
 	CHECK_EQ_INT(tft_daemon_stop(&d), 0);
 	return tft_done();
