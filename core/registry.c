@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -257,18 +258,51 @@ static bool date_valid(const char *s)
 	return !(m == 2 && d == 29 && !leap);
 }
 
-static int check_visitor_list(struct store_txn *txn, const char *elder, const char *what,
-                              char **ids, size_t n, char *err, size_t errlen)
+/* An elder entry's problems, every one at once ("elder E1: a; b"): an
+ * office fixes a row of its spreadsheet in one go, not one problem per
+ * round (issue 11, item 2). What does not fit in err is dropped whole. */
+struct problems {
+	char *err;
+	size_t errlen, len;
+	const char *elder;
+	unsigned n;
+};
+
+__attribute__((format(printf, 2, 3))) static void problem(struct problems *p, const char *fmt, ...)
+{
+	char one[600];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(one, sizeof one, fmt, ap);
+	va_end(ap);
+	char lead[REGISTRY_ID_MAX + 16];
+	snprintf(lead, sizeof lead, p->n ? "; " : "elder %s: ", p->elder);
+	p->n++;
+	size_t need = strlen(lead) + strlen(one);
+	if (p->errlen && p->len + need < p->errlen) {
+		memcpy(p->err + p->len, lead, strlen(lead));
+		memcpy(p->err + p->len + strlen(lead), one, strlen(one) + 1);
+		p->len += need;
+	}
+}
+
+static int check_visitor_list(struct store_txn *txn, struct problems *p, const char *what,
+                              char **ids, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
+		bool twice = false;
 		for (size_t j = 0; j < i; j++)
-			if (strcmp(ids[i], ids[j]) == 0)
-				return ERR("elder %s: %s %s listed twice", elder, what, ids[i]);
+			twice |= strcmp(ids[i], ids[j]) == 0;
+		if (twice) {
+			problem(p, "%s %s listed twice", what, ids[i]);
+			continue;
+		}
 		tf_visitor *v;
 		int r = registry_get_visitor(txn, ids[i], &v);
-		if (r == -ENOENT)
-			return ERR("elder %s: %s %s is not a registered visitor", elder, what,
-			           ids[i]);
+		if (r == -ENOENT) {
+			problem(p, "%s %s is not a registered visitor", what, ids[i]);
+			continue;
+		}
 		if (r < 0)
 			return r;
 		wire_free(WIRE_VISITOR, v);
@@ -276,18 +310,27 @@ static int check_visitor_list(struct store_txn *txn, const char *elder, const ch
 	return 0;
 }
 
+static int list_problems(struct store_txn *txn, struct problems *p, char **neighbours, size_t n_nb,
+                         char **visitors, size_t n_vis)
+{
+	if (n_nb > 2)
+		problem(p, "at most two neighbour households (\"1+2\"), got %zu", n_nb);
+	if (n_vis > 16)
+		problem(p, "at most 16 assigned visitors, got %zu", n_vis);
+	int r = check_visitor_list(txn, p, "neighbour", neighbours, n_nb);
+	if (r < 0)
+		return r;
+	return check_visitor_list(txn, p, "visitor", visitors, n_vis);
+}
+
 static int check_lists(struct store_txn *txn, const char *id, char **neighbours, size_t n_nb,
                        char **visitors, size_t n_vis, char *err, size_t errlen)
 {
-	if (n_nb > 2)
-		return ERR("elder %s: at most two neighbour households (\"1+2\"), got %zu", id,
-		           n_nb);
-	if (n_vis > 16)
-		return ERR("elder %s: at most 16 assigned visitors", id);
-	int r = check_visitor_list(txn, id, "neighbour", neighbours, n_nb, err, errlen);
-	if (r < 0)
-		return r;
-	return check_visitor_list(txn, id, "visitor", visitors, n_vis, err, errlen);
+	struct problems p = {err, errlen, 0, id, 0};
+	if (errlen)
+		err[0] = '\0';
+	int r = list_problems(txn, &p, neighbours, n_nb, visitors, n_vis);
+	return r < 0 ? r : p.n ? TF_E_INVALID : 0;
 }
 
 /* Records one fact; a second fact of one request about one elder at the
@@ -316,42 +359,43 @@ static int elder_check(struct store_txn *txn, const tf_elder *e, const struct re
 	if (!registry_id_valid(e->id))
 		return ERR("elder id '%s' must be 1 to %d characters of A-Z a-z 0-9 _ . -", e->id,
 		           REGISTRY_ID_MAX);
+	struct problems p = {err, errlen, 0, e->id, 0};
+	if (errlen)
+		err[0] = '\0';
 	if (!*e->name || !text_ok(e->name, REGISTRY_NAME_MAX))
-		return ERR("elder %s: name must be 1 to %d bytes", e->id, REGISTRY_NAME_MAX);
+		problem(&p, "name must be 1 to %d bytes", REGISTRY_NAME_MAX);
 	if (!text_ok(e->address, 1000) || !text_ok(e->phone, 64))
-		return ERR("elder %s: address or phone too long", e->id);
+		problem(&p, "address or phone too long");
 	if (*e->birth_date && !date_valid(e->birth_date))
-		return ERR("elder %s: birth date '%s' is not a valid YYYY-MM-DD date", e->id,
-		           e->birth_date);
+		problem(&p, "birth date '%s' is not a valid YYYY-MM-DD date", e->birth_date);
 	if (e->has_location &&
 	    (!isfinite(e->lat) || !isfinite(e->lon) || fabs(e->lat) > 90 || fabs(e->lon) > 180))
-		return ERR("elder %s: location out of range", e->id);
+		problem(&p, "location out of range");
 	if (e->n_categories > 16)
-		return ERR("elder %s: too many categories", e->id);
+		problem(&p, "too many categories");
 	/* issue 11: the ID-card number is checked here too, so a request
 	 * made by another client than ours cannot store a mistyped one. */
 	if (*e->id_card && idcard_check(e->id_card, NULL, NULL) < 0)
-		return ERR("elder %s: ID-card number '%s' is not a valid 18-digit number (GB 11643 "
-		           "check digit)",
-		           e->id, e->id_card);
+		problem(&p,
+		        "ID-card number '%s' is not a valid 18-digit number (GB 11643 check digit)",
+		        e->id_card);
 	if (*e->sex && strcmp(e->sex, "male") != 0 && strcmp(e->sex, "female") != 0)
-		return ERR("elder %s: sex must be male, female or empty", e->id);
+		problem(&p, "sex must be male, female or empty");
 	/* registered_at: when the elder entered the register. An office that
 	 * moves its existing list into tanfang gives the real date, so past
 	 * months' reports count the elder. */
 	if (e->registered_at < 0 || e->registered_at > w->received)
-		return ERR("elder %s: registered_at is in the future", e->id);
+		problem(&p, "registered_at is in the future");
 	if (e->status == TANFANG__V1__ELDER_STATUS__ELDER_STATUS_REMOVED)
-		return ERR("elder %s: status REMOVED is set by a removal (entered in error), "
-		           "not by a registration",
-		           e->id);
+		problem(&p, "status REMOVED is set by a removal (entered in error), not by a "
+		            "registration");
 	int r = area_exists(txn, e->area);
 	if (r == -ENOENT)
-		return ERR("elder %s: area '%s' does not exist", e->id, e->area);
-	if (r < 0)
+		problem(&p, "area '%s' does not exist", e->area);
+	else if (r < 0)
 		return r;
-	return check_lists(txn, e->id, e->neighbours, e->n_neighbours, e->visitors, e->n_visitors,
-	                   err, errlen);
+	r = list_problems(txn, &p, e->neighbours, e->n_neighbours, e->visitors, e->n_visitors);
+	return r < 0 ? r : p.n ? TF_E_INVALID : 0;
 }
 
 int registry_put_elder(struct store_txn *txn, const tf_elder *e, const struct registry_when *w,

@@ -175,6 +175,52 @@ static void test_import_atomic(void)
 	CHECK_EQ_INT(inproc_submit_visit(&p, &grid, &v), ST(OK));
 }
 
+/* An elder with several problems gets them all in one reply, in an import
+ * row's problem and a single registration alike: an office fixes the row
+ * once. */
+static void test_elder_problems(void)
+{
+	tf_elder a;
+	wire_init(WIRE_ELDER, &a);
+	char *nb[] = {"ghost", "ghost"};
+	a.id = "pr1", a.name = "孙玉珍", a.area = "999999", a.sex = "F";
+	a.birth_date = "1943-02-29";
+	a.neighbours = nb, a.n_neighbours = 2;
+	tf_elder *list[] = {&a};
+	Tanfang__V1__ImportElders im = TANFANG__V1__IMPORT_ELDERS__INIT;
+	im.elders = list, im.n_elders = 1;
+	tf_request req;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_IMPORT_ELDERS;
+	req.import_elders = &im;
+	tf_reply *rep = inproc_call(&p, &p.admin, &req);
+	CHECK_EQ_INT(rep->status, ST(INVALID));
+	CHECK_EQ_INT(rep->n_problems, 1);
+	const char *want[] = {"elder pr1: ",
+	                      "birth date '1943-02-29' is not a valid",
+	                      "sex must be male, female or empty",
+	                      "area '999999' does not exist",
+	                      "neighbour ghost is not a registered visitor",
+	                      "neighbour ghost listed twice"};
+	for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+		CHECK(rep->n_problems == 1 && strstr(rep->problems[0], want[i]) != NULL);
+	/* The elder is named once, before the first problem. */
+	const char *first = rep->n_problems ? strstr(rep->problems[0], "elder pr1") : NULL;
+	CHECK(first && !strstr(first + 1, "elder pr1"));
+	wire_free(WIRE_REPLY, rep);
+	Tanfang__V1__PutElder pe = TANFANG__V1__PUT_ELDER__INIT;
+	pe.elder = &a;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_PUT_ELDER;
+	req.put_elder = &pe;
+	a.area = "152223100", a.birth_date = "";
+	rep = inproc_call(&p, &p.admin, &req);
+	CHECK_EQ_INT(rep->status, ST(INVALID));
+	CHECK_STREQ(rep->detail, "elder pr1: sex must be male, female or empty; neighbour ghost is "
+	                         "not a registered visitor; neighbour ghost listed twice");
+	wire_free(WIRE_REPLY, rep);
+}
+
 /* Several requests in one write transaction: each gets its own outcome and
  * a refused one undoes only itself. */
 static void test_batch(void)
@@ -518,6 +564,7 @@ int main(void)
 	test_trust();
 	test_invalid_utf8();
 	test_import_atomic();
+	test_elder_problems();
 	test_batch();
 	test_batch_signers();
 	test_auditlog_short();
