@@ -126,6 +126,15 @@ struct audit {
 	char *err;
 	size_t errlen;
 	uint64_t visits; /* stored records that are visits */
+	/* The checkpoints, by entries then time: the window in which each
+	 * entry arrived (check_received). */
+	struct arrival_mark *by_entries;
+	size_t n_marks;
+};
+
+struct arrival_mark {
+	uint64_t entries;
+	int64_t time;
 };
 
 static int fail(struct audit *a, const char *fmt, ...) TF_PRINTF(2, 3);
@@ -560,6 +569,81 @@ static int check_marks(struct audit *a, const struct auditlog_mark *marks, size_
 	            where, want, tail);
 }
 
+/* How far a record's time of receipt may lie outside the window its
+ * checkpoints give: the writer stamps a batch before its commit, and a
+ * server's clock may be stepped by NTP. Fifteen minutes, against a
+ * checkpoint every five by default. */
+#define RECEIVED_SLACK_S 900
+
+static int by_entries(const void *x, const void *y)
+{
+	const struct arrival_mark *a = x, *b = y;
+	if (a->entries != b->entries)
+		return a->entries < b->entries ? -1 : 1;
+	return a->time < b->time ? -1 : a->time > b->time;
+}
+
+/* Sorts the (verified) checkpoints for check_received. */
+static int arrival_marks(struct audit *a, const struct auditlog_mark *marks, size_t n)
+{
+	if (!n)
+		return 0;
+	a->by_entries = calloc(n, sizeof *a->by_entries);
+	if (!a->by_entries)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		a->by_entries[i] = (struct arrival_mark){marks[i].entries, marks[i].time};
+	qsort(a->by_entries, n, sizeof *a->by_entries, by_entries);
+	a->n_marks = n;
+	return 0;
+}
+
+/* A record's time of receipt is not signed, and a filed month's report
+ * lists the visits that arrived after its filing by it. The signed
+ * checkpoints bound it: the entry at `seq` arrived after the last
+ * checkpoint that did not yet hold it was signed, and before the first
+ * that did. A record re-dated across a checkpoint (a late visit made to
+ * look on time) shows here. Only the two nearest checkpoints count, so a
+ * clock set back once leaves one window open, not every earlier one
+ * wrong. */
+static int check_received(struct audit *a, uint64_t seq, int64_t received, const char *what,
+                          const char *idhex)
+{
+	/* The first checkpoint that holds entry seq. */
+	size_t lo = 0, hi = a->n_marks;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (a->by_entries[mid].entries < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	int64_t after = lo ? a->by_entries[lo - 1].time : INT64_MIN;
+	int64_t before = lo < a->n_marks ? a->by_entries[lo].time : INT64_MAX;
+	/* A clock set back between checkpoints leaves no window to hold. */
+	if (after != INT64_MIN && before != INT64_MAX && after > before)
+		return 0;
+	char when[32];
+	time_t t = (time_t)received;
+	struct tm tm;
+	if (!gmtime_r(&t, &tm) || !strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm))
+		snprintf(when, sizeof when, "%lld", (long long)received);
+	if (after != INT64_MIN && received < after - RECEIVED_SLACK_S)
+		return fail(
+		    a,
+		    "stored %s %s says it arrived %s, before the checkpoint signed %lld s "
+		    "later that did not yet hold it (its time of receipt was edited, or the "
+		    "daemon's clock was set back)",
+		    what, idhex, when, (long long)(after - received));
+	if (before != INT64_MAX && received > before + RECEIVED_SLACK_S)
+		return fail(a,
+		            "stored %s %s says it arrived %s, after the checkpoint signed %lld s "
+		            "earlier that already held it (its time of receipt was edited, or the "
+		            "daemon's clock was set back)",
+		            what, idhex, when, (long long)(received - before));
+	return 0;
+}
+
 /* Every stored record must name a log entry that is its own visit or care
  * event (walk_chain checked the converse, and that record's content). */
 /* The UTC month (yyyymm) of unix time t. */
@@ -623,6 +707,8 @@ static int check_record_indexes(struct audit *a, const uint8_t id[16], const tf_
 	if (r == -ENOENT)
 		return fail(a, "stored %s %s is missing from visitor %s's history (hidden)", what,
 		            idhex, rec->visitor_id);
+	if (r == 0)
+		r = check_received(a, rec->log_seq, rec->received_at, what, idhex);
 	if (r < 0 || !rec->visit)
 		return r;
 	/* The month is the daemon's time zone's, which a store may have
@@ -773,7 +859,10 @@ int auditlog_audit(struct store *st, const struct auditlog_mark *marks, size_t n
 	if (r == 0)
 		r = check_marks(&a, marks, n_marks);
 	if (r == 0)
+		r = arrival_marks(&a, marks, n_marks);
+	if (r == 0)
 		r = check_records(&a);
+	free(a.by_entries);
 	if (r == 0 && out->records != out->record_entries)
 		r = fail(&a, "%llu stored records for %llu logged visits and care events",
 		         (unsigned long long)out->records, (unsigned long long)out->record_entries);

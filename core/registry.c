@@ -260,12 +260,15 @@ static bool date_valid(const char *s)
 
 /* An elder entry's problems, every one at once ("elder E1: a; b"): an
  * office fixes a row of its spreadsheet in one go, not one problem per
- * round (issue 11, item 2). What does not fit in err is dropped whole. */
+ * round (issue 11, item 2). The first is always said (cut to err's size,
+ * at a character's edge); a later one that does not fit is dropped whole,
+ * and "; ..." says so. */
 struct problems {
 	char *err;
 	size_t errlen, len;
 	const char *elder;
 	unsigned n;
+	bool cut;
 };
 
 __attribute__((format(printf, 2, 3))) static void problem(struct problems *p, const char *fmt, ...)
@@ -275,15 +278,31 @@ __attribute__((format(printf, 2, 3))) static void problem(struct problems *p, co
 	va_start(ap, fmt);
 	vsnprintf(one, sizeof one, fmt, ap);
 	va_end(ap);
+	if (!p->errlen)
+		return;
 	char lead[REGISTRY_ID_MAX + 16];
-	snprintf(lead, sizeof lead, p->n ? "; " : "elder %s: ", p->elder);
-	p->n++;
-	size_t need = strlen(lead) + strlen(one);
-	if (p->errlen && p->len + need < p->errlen) {
-		memcpy(p->err + p->len, lead, strlen(lead));
-		memcpy(p->err + p->len + strlen(lead), one, strlen(one) + 1);
-		p->len += need;
+	snprintf(lead, sizeof lead, p->n++ ? "; " : "elder %s: ", p->elder);
+	size_t ll = strlen(lead), ol = strlen(one);
+	if (p->len + ll + ol < p->errlen) {
+		memcpy(p->err + p->len, lead, ll);
+		memcpy(p->err + p->len + ll, one, ol + 1);
+		p->len += ll + ol;
+		return;
 	}
+	if (p->n > 1) {
+		if (!p->cut && p->len + 5 < p->errlen)
+			memcpy(p->err + p->len, "; ...", 6), p->len += 5;
+		p->cut = true;
+		return;
+	}
+	size_t n = snprintf(p->err, p->errlen, "%s%s", lead, one);
+	if (n >= p->errlen) { /* cut: not inside a UTF-8 sequence */
+		n = p->errlen - 1;
+		while (n > 0 && ((unsigned char)p->err[n] & 0xC0) == 0x80)
+			n--;
+		p->err[n] = '\0';
+	}
+	p->len = n;
 }
 
 static int check_visitor_list(struct store_txn *txn, struct problems *p, const char *what,
@@ -326,7 +345,7 @@ static int list_problems(struct store_txn *txn, struct problems *p, char **neigh
 static int check_lists(struct store_txn *txn, const char *id, char **neighbours, size_t n_nb,
                        char **visitors, size_t n_vis, char *err, size_t errlen)
 {
-	struct problems p = {err, errlen, 0, id, 0};
+	struct problems p = {.err = err, .errlen = errlen, .elder = id};
 	if (errlen)
 		err[0] = '\0';
 	int r = list_problems(txn, &p, neighbours, n_nb, visitors, n_vis);
@@ -359,7 +378,7 @@ static int elder_check(struct store_txn *txn, const tf_elder *e, const struct re
 	if (!registry_id_valid(e->id))
 		return ERR("elder id '%s' must be 1 to %d characters of A-Z a-z 0-9 _ . -", e->id,
 		           REGISTRY_ID_MAX);
-	struct problems p = {err, errlen, 0, e->id, 0};
+	struct problems p = {.err = err, .errlen = errlen, .elder = e->id};
 	if (errlen)
 		err[0] = '\0';
 	if (!*e->name || !text_ok(e->name, REGISTRY_NAME_MAX))

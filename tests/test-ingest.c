@@ -429,6 +429,29 @@ static void test_auditlog_short(void)
 	CHECK_OK(auditlog_verify(p.st, &n, err, sizeof err));
 }
 
+/* The checkpoints audit_after holds the store against (none by default). */
+static const struct auditlog_mark *audit_marks;
+static size_t audit_n_marks;
+
+/* Runs the audit, against audit_marks; expects it to fail saying want
+ * (NULL: to pass). */
+static void audit_expect(const char *want)
+{
+	char err[300] = "";
+	struct auditlog_report rep;
+	int r = auditlog_audit(p.st, audit_marks, audit_n_marks, &rep, err, sizeof err);
+	if (want) {
+		CHECK_EQ_INT(r, TF_E_CORRUPT);
+		if (!strstr(err, want))
+			fprintf(stderr, "  audit said: %s\n  expected: %s\n", err, want);
+		CHECK(strstr(err, want) != NULL);
+	} else {
+		if (r < 0)
+			fprintf(stderr, "  audit said: %s\n", err);
+		CHECK_OK(r);
+	}
+}
+
 /* Edits db's value at key (NULL: deletes it), runs the audit, expects it
  * to fail saying want (NULL: to pass), and puts the old value back. */
 static void audit_after(enum store_db db, const void *key, size_t kl, const void *val, size_t vl,
@@ -446,17 +469,7 @@ static void audit_after(enum store_db db, const void *key, size_t kl, const void
 	else
 		CHECK_OK(store_del(txn, db, key, kl));
 	CHECK_OK(store_txn_commit(txn));
-	char err[300] = "";
-	uint64_t n;
-	int r = auditlog_verify(p.st, &n, err, sizeof err);
-	if (want) {
-		CHECK_EQ_INT(r, TF_E_CORRUPT);
-		if (!strstr(err, want))
-			fprintf(stderr, "  audit said: %s\n  expected: %s\n", err, want);
-		CHECK(strstr(err, want) != NULL);
-	} else {
-		CHECK_OK(r);
-	}
+	audit_expect(want);
 	CHECK_OK(store_txn_begin(p.st, true, NULL, &txn));
 	CHECK_OK(store_put(txn, db, key, kl, keep, ol, 0));
 	CHECK_OK(store_txn_commit(txn));
@@ -520,6 +533,83 @@ static void test_auditlog_indexes(void)
 	CHECK_OK(auditlog_verify(p.st, &n, err, sizeof err));
 }
 
+/* Re-dates visit rec's time of receipt in its record and its month index
+ * entry alike, as an intruder would, audits (want as audit_expect), and
+ * puts both back. */
+static void redate_received(tf_record *rec, const uint8_t id[16], int64_t received,
+                            const char *want)
+{
+	uint8_t mk[4 + RECORD_HIST_KEY_MAX];
+	record_month_prefix(period_month_of(rec->visit->visited_at), mk);
+	size_t mkl = 4 + record_hist_key(mk + 4, rec->visit->elder_id, rec->visit->visited_at, id);
+	struct store_txn *txn;
+	const void *val;
+	size_t vl;
+	CHECK_OK(store_txn_begin(p.st, true, NULL, &txn));
+	CHECK_OK(store_get(txn, DB_MONTH_VISITS, mk, mkl, &val, &vl));
+	uint8_t mv[128], was_mv[128];
+	CHECK(vl < sizeof mv && vl > 9);
+	memcpy(mv, val, vl);
+	memcpy(was_mv, val, vl);
+	store_be64(mv + 1, (uint64_t)received); /* kind(1) be64(received_at) visitor */
+	int64_t was = rec->received_at;
+	uint8_t *buf, *was_buf;
+	size_t bl, was_bl;
+	CHECK_OK(wire_pack(WIRE_RECORD, rec, &was_buf, &was_bl));
+	rec->received_at = received;
+	CHECK_OK(wire_pack(WIRE_RECORD, rec, &buf, &bl));
+	rec->received_at = was;
+	CHECK_OK(store_put(txn, DB_RECORDS, id, 16, buf, bl, 0));
+	CHECK_OK(store_put(txn, DB_MONTH_VISITS, mk, mkl, mv, vl, 0));
+	CHECK_OK(store_txn_commit(txn));
+	audit_expect(want);
+	CHECK_OK(store_txn_begin(p.st, true, NULL, &txn));
+	CHECK_OK(store_put(txn, DB_RECORDS, id, 16, was_buf, was_bl, 0));
+	CHECK_OK(store_put(txn, DB_MONTH_VISITS, mk, mkl, was_mv, vl, 0));
+	CHECK_OK(store_txn_commit(txn));
+	free(buf);
+	free(was_buf);
+}
+
+/* A record's time of receipt (not signed; a filed month's report lists
+ * the visits that arrived after its filing by it) must lie in the window
+ * its checkpoints give: re-dated across a checkpoint, the audit says so. */
+static void test_auditlog_received(void)
+{
+	tf_visit v;
+	uint8_t id[16];
+	inproc_visit(&v, id, 71, "e1", KIND(DOOR), clock_now() - 60);
+	CHECK_EQ_INT(inproc_submit_visit(&p, &grid, &v), ST(OK));
+	struct store_txn *txn;
+	tf_record *rec;
+	CHECK_OK(store_txn_begin(p.st, false, NULL, &txn));
+	CHECK_OK(record_get(txn, id, &rec));
+	struct auditlog_mark m[2] = {{.entries = rec->log_seq - 1}, {.entries = rec->log_seq}};
+	CHECK_OK(auditlog_hash_at(txn, m[0].entries, m[0].head));
+	CHECK_OK(auditlog_hash_at(txn, m[1].entries, m[1].head));
+	store_txn_abort(txn);
+	const int64_t got = rec->received_at;
+	m[0].time = got - 300, m[1].time = got + 300; /* checkpoints around its arrival */
+	audit_marks = m, audit_n_marks = 2;
+	const struct {
+		int64_t received;
+		const char *want;
+	} cases[] = {
+	    {got, NULL},
+	    {got - 600, NULL},  /* inside the slack: a batch stamped before its commit */
+	    {got + 1200, NULL}, /* inside the slack: a clock stepped by NTP */
+	    {got - 3 * 86400, "before the checkpoint signed"}, /* a late visit made on time */
+	    {got + 3 * 86400, "after the checkpoint signed"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+		redate_received(rec, id, cases[i].received, cases[i].want);
+	/* A clock set back between the two checkpoints bounds nothing. */
+	m[0].time = got + 86400, m[1].time = got - 86400;
+	redate_received(rec, id, got - 3 * 86400, NULL);
+	audit_marks = NULL, audit_n_marks = 0;
+	wire_free(WIRE_RECORD, rec);
+}
+
 static void test_auditlog(void)
 {
 	uint64_t n;
@@ -569,6 +659,7 @@ int main(void)
 	test_batch_signers();
 	test_auditlog_short();
 	test_auditlog_indexes();
+	test_auditlog_received();
 	test_auditlog();
 	inproc_close(&p);
 	return tft_done();
