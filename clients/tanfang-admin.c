@@ -1313,31 +1313,6 @@ static int cmd_import_undo(struct conn *c, const struct opts *o, char **args, si
 	return cli_change(&c->s, &req, NULL);
 }
 
-/* Parses --effective: a local date (midnight) or date and time. */
-static int parse_when(const char *s, int64_t *out)
-{
-	int y, mo, d, h = 0, mi = 0;
-	char tail;
-	int n = sscanf(s, "%4d-%2d-%2d %2d:%2d%c", &y, &mo, &d, &h, &mi, &tail);
-	if (n != 3 && n != 5)
-		return -EINVAL;
-	if (n == 3 && strlen(s) != 10)
-		return -EINVAL;
-	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59)
-		return -EINVAL;
-	struct tm tm = {.tm_year = y - 1900,
-	                .tm_mon = mo - 1,
-	                .tm_mday = d,
-	                .tm_hour = h,
-	                .tm_min = mi,
-	                .tm_isdst = -1};
-	time_t t = mktime(&tm);
-	if (t == (time_t)-1 || tm.tm_mday != d || t <= 0)
-		return -EINVAL;
-	*out = (int64_t)t;
-	return 0;
-}
-
 /* ---- dispatch ---- */
 
 struct cmd {
@@ -1463,8 +1438,9 @@ int main(int argc, char **argv)
 		}
 	}
 	/* After the loop: the zone (TZ or Asia/Shanghai) is set by then. */
-	if (effective && parse_when(effective, &o.effective) < 0)
-		return cli_usage("--effective '%s' is not YYYY-MM-DD or 'YYYY-MM-DD HH:MM'",
+	if (effective && cli_parse_local_time(effective, &o.effective) < 0)
+		return cli_usage("--effective '%s' is not a real date: YYYY-MM-DD or 'YYYY-MM-DD "
+		                 "HH:MM', a day that exists",
 		                 effective);
 	char **words = argv + optind;
 	size_t nwords = (size_t)(argc - optind);

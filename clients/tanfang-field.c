@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cliopt.h"
 #include "tanfang/tanfang.h"
 #include "version.h"
 
@@ -170,22 +171,11 @@ static int parse_time(const char *opt, const char *s, int64_t *out)
 		*out = (int64_t)v;
 		return 0;
 	}
-	static const char *const fmts[] = {"%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M",
-	                                   "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"};
-	for (size_t i = 0; i < sizeof fmts / sizeof fmts[0]; i++) {
-		struct tm tm;
-		memset(&tm, 0, sizeof tm);
-		const char *end = strptime(s, fmts[i], &tm);
-		if (!end || *end)
-			continue;
-		tm.tm_isdst = -1;
-		time_t t = mktime(&tm);
-		if (t <= 0)
-			break;
-		*out = (int64_t)t;
+	if (cli_parse_local_time(s, out) == 0)
 		return 0;
-	}
-	errx_msg("%s: expected 'YYYY-MM-DD HH:MM' or unix seconds, got '%s'", opt, s);
+	errx_msg("%s: '%s' is not a real date and time: expected 'YYYY-MM-DD HH:MM' (a day that "
+	         "exists, local time) or unix seconds",
+	         opt, s);
 	return -1;
 }
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "version.h"
@@ -55,6 +56,44 @@ int cli_refused(const tf_reply *rep)
 	if (*rep->detail)
 		return cli_fail("%s: %s", wire_status_name(rep->status), rep->detail);
 	return cli_fail("%s", wire_status_name(rep->status));
+}
+
+int cli_parse_local_time(const char *s, int64_t *out)
+{
+	int y, mo, d, h = 0, mi = 0, sec = 0, len = 0;
+	char sep = ' ';
+	if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &len) != 3 || len != 10)
+		return -EINVAL;
+	if (s[len]) {
+		int more = 0;
+		if (sscanf(s + len, "%c%2d:%2d%n", &sep, &h, &mi, &more) != 3 ||
+		    (sep != ' ' && sep != 'T') || more != 6)
+			return -EINVAL;
+		len += more;
+		if (s[len] && (sscanf(s + len, ":%2d%n", &sec, &more) != 1 || more != 3))
+			return -EINVAL;
+		if (s[len])
+			len += more;
+	}
+	if (s[len])
+		return -EINVAL;
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 ||
+	    sec < 0 || sec > 59)
+		return -EINVAL;
+	struct tm tm = {.tm_year = y - 1900,
+	                .tm_mon = mo - 1,
+	                .tm_mday = d,
+	                .tm_hour = h,
+	                .tm_min = mi,
+	                .tm_sec = sec,
+	                .tm_isdst = -1};
+	time_t t = mktime(&tm);
+	/* mktime normalises: 31 September comes back as 1 October. */
+	if (t == (time_t)-1 || t <= 0 || tm.tm_year != y - 1900 || tm.tm_mon != mo - 1 ||
+	    tm.tm_mday != d)
+		return -EINVAL;
+	*out = (int64_t)t;
+	return 0;
 }
 
 int cli_read_server_key(const char *path, char out[41])

@@ -43,6 +43,13 @@ int cli_version(void);
  * stdout. Returns CLI_OK, or CLI_USAGE (message printed) when no command
  * matches. */
 int cli_command_help(const char *usage, char *const *words, size_t nwords);
+/* A local date and time as people type it: 'YYYY-MM-DD' (midnight),
+ * 'YYYY-MM-DD HH:MM' or 'YYYY-MM-DD HH:MM:SS', with a space or 'T', in the
+ * process's time zone (TZ). Returns 0 with *out in unix seconds, or
+ * -EINVAL: another form, a day or time that does not exist ('2026-09-31',
+ * '24:00'; mktime would roll it over into the next month), or a time
+ * before 1970. */
+int cli_parse_local_time(const char *s, int64_t *out) TF_MUST_CHECK;
 /* A refusal reply as "STATUS_X: detail" on stderr; returns CLI_FAILED. */
 int cli_refused(const tf_reply *rep);
 

@@ -31,6 +31,11 @@ expect 2 "${D[@]}" list everything
 expect 2 "${D[@]}" --format xml list areas
 expect 2 "${D[@]}" area add 152223 扎赉特旗 --dry-run
 expect 2 area add 152223 扎赉特旗   # no key at all
+# A day that does not exist is refused, not rolled into the next month.
+for day in 2026-09-31 '2026-02-29 08:00' 2026-13-01 '2026-09-30 10:61'; do
+	expect 2 "${D[@]}" --effective "$day" area add 152223 扎赉特旗
+	err_has "is not a real date"
+done
 
 # --- the area tree ---
 expect 0 "${D[@]}" area add 152223 扎赉特旗 --contact 0482-6121234

@@ -55,6 +55,12 @@ expect 2 visit --elder E-0001 --kind door --lat 46.7
 err_has "--lat and --lon go together"
 expect 2 visit --elder E-0001 --kind door --at yesterday
 err_has "--at"
+# Days that do not exist are refused, not rolled into the next month (a
+# visit on '31 September' counted for October).
+for day in '2026-09-31 10:00' '2026-02-30 10:00' '2026-06-31T08:15' '2026-09-30 24:00'; do
+	expect 2 visit --elder E-0001 --kind door --at "$day"
+	err_has "is not a real date and time"
+done
 expect 2 visit --elder 'E 0001' --kind door
 err_has "not recorded"
 expect 2 event --elder E-0001 --type fall
