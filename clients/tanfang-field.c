@@ -674,6 +674,12 @@ static int cmd_sync(const char *dir, int argc, char **argv)
 		    "acknowledge them (unreachable, busy or full, or a wrong server key); they "
 		    "stay in the outbox",
 		    res.pending, res.passes);
+	else if (r == TANFANG_E_SIGNER)
+		errx_msg(
+		    "sync: the daemon refused this device's key (not enrolled, or revoked): give "
+		    "the administrator the public key '" PROG " pubkey' prints; the %zu "
+		    "record(s) stay in the outbox",
+		    res.pending);
 	else if (r < 0)
 		errx_msg("sync: %s", tanfang_strerror(r));
 	if (res.refused)

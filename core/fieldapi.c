@@ -25,6 +25,7 @@
 /* The public header repeats a few numbers so it needs no internal header;
  * keep them honest. */
 _Static_assert(TANFANG_E_MALFORMED == TF_E_MALFORMED, "code");
+_Static_assert(TANFANG_E_SIGNER == TF_E_SIGNER, "code");
 _Static_assert(TANFANG_E_MAPFULL == TF_E_MAPFULL, "code");
 _Static_assert(TANFANG_E_TIMEOUT == TF_E_TIMEOUT, "code");
 _Static_assert(TANFANG_E_CORRUPT == TF_E_CORRUPT, "code");
@@ -727,8 +728,11 @@ static int run_pass(struct pass *p, unsigned window, int timeout_ms)
 			continue;
 		}
 		if (r < 0) {
-			/* A transport failure ends the pass like silence does. */
-			if (r != -ENOMEM)
+			/* A transport failure ends the pass like silence does;
+			 * but the daemon refusing this device's key at the
+			 * handshake is an answer: no pass will do better until
+			 * the key is enrolled (the records stay pending). */
+			if (r != -ENOMEM && r != TF_E_SIGNER)
 				r = 0;
 			goto out;
 		}

@@ -98,6 +98,16 @@ out_has "pending: 5"
 start_daemon
 admin area add 152223 扎赉特旗
 admin visitor add gw-001 包林 --role grid_worker --area 152223
+# Not enrolled yet: the daemon refuses the key at the connection, and sync
+# says so at once (no five attempts, no "unreachable"); nothing is lost.
+t0=$SECONDS
+expect 1 "${SYNC[@]}" --attempts 5 --delay 2000
+err_has "refused this device's key (not enrolled, or revoked)"
+err_has "the 5 record(s) stay in the outbox"
+out_has "still pending 5"
+((SECONDS - t0 < 5)) || fail "sync retried a refused key for $((SECONDS - t0)) s"
+expect 0 status
+out_has "refused: 0"
 admin key enrol "$pk" --visitor gw-001
 admin elder add E-0001 李淑芬 --area 152223 --categories living_alone
 

@@ -32,10 +32,12 @@ extern "C" {
 
 /* Codes besides negated errno values (the same numbers as the daemon's). */
 #define TANFANG_E_MALFORMED (-10001) /* stored or received bytes are not a message */
-#define TANFANG_E_MAPFULL   (-10009) /* the outbox is full */
-#define TANFANG_E_TIMEOUT   (-10010) /* the daemon did not answer in time */
-#define TANFANG_E_CORRUPT   (-10011) /* stored data failed a check */
-#define TANFANG_E_FUTURE    (-10012) /* a record dated after the device's clock */
+#define TANFANG_E_SIGNER                                                                           \
+	(-10003) /* the daemon refused this device's key: not enrolled, or revoked */
+#define TANFANG_E_MAPFULL (-10009) /* the outbox is full */
+#define TANFANG_E_TIMEOUT (-10010) /* the daemon did not answer in time */
+#define TANFANG_E_CORRUPT (-10011) /* stored data failed a check */
+#define TANFANG_E_FUTURE  (-10012) /* a record dated after the device's clock */
 
 #define TANFANG_ID_LEN     16
 #define TANFANG_PK_HEX_LEN 65 /* 64 hex digits + NUL */
@@ -217,7 +219,9 @@ int tanfang_record_event(struct tanfang *h, const struct tanfang_event *e,
  * pending, and the pass is retried with exponential backoff until nothing is
  * pending or the attempts run out. opts may be NULL; res (may be NULL) is
  * filled in every case. Returns 0 when nothing is pending at the end,
- * TANFANG_E_TIMEOUT when records are still pending, -ECANCELED when the
+ * TANFANG_E_TIMEOUT when records are still pending, TANFANG_E_SIGNER when the
+ * daemon refused this device's key at the connection (not enrolled, or
+ * revoked: no retry, the records stay pending), -ECANCELED when the
  * progress callback ended it, -EINVAL for a bad endpoint or server key
  * (checked once there is something to send), or another negative code (a
  * local failure). */
