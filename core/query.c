@@ -1875,6 +1875,13 @@ static int q_report(struct q *q, struct report *rp, Tanfang__V1__Report *rep,
 		rep->filed_by = (*filed_out)->filed_by;
 		return 0;
 	}
+	/* A month to come would be all zeros, a visit rate of 0% that could
+	 * be forwarded as a finding: refused, as filing it is. */
+	int64_t ms, me;
+	if (period_parse_month(rq->month, &ms, &me) == 0 && ms > q->now) {
+		q->rep.result_case = TANFANG__V1__REPLY__RESULT__NOT_SET;
+		return refuse(q, S(INVALID), "%s has not begun: it has no report yet", rq->month);
+	}
 	size_t n = 0;
 	r = report_build(q, rq->month, true, rp, ptrs_out, &n);
 	if (r)

@@ -127,6 +127,11 @@ grep -E "^$TOWN " "$tmp/out" | grep -qF " $rate " || { cat "$tmp/out"; fail "tow
 ok
 err_has "2026-10"
 
+# A month to come has no report (it would read 0%): refused, as filing it is.
+expect 1 "S$TOWN" report --month 2027-01
+err_has "2027-01 has not begun"
+[[ ! -s $tmp/out ]] || { cat "$tmp/out"; fail "a report of a month to come printed rows"; }
+
 # Scope: another township, or the banner, is not theirs.
 expect 1 "S$TOWN" report --month 2026-10 --area $OTHER
 err_has "FORBIDDEN"
