@@ -1014,6 +1014,32 @@ static int elder_changed(struct wctx *w, const tf_elder *now)
 	return r < 0 ? r : alert_refresh_elder(w->txn, now);
 }
 
+/* Is e another elder already registered, or earlier in the request (the
+ * registry's twin index, issue 11, item 4)? Asked after e is written, in
+ * the request's own nested transaction, which a refusal undoes; for a
+ * registration or an edit as for each row of an import. Returns 0, TF_E_INVALID (status
+ * set), or a store code. */
+static int twin_check(struct wctx *w, const tf_elder *e)
+{
+	char other[REGISTRY_ID_MAX + 1];
+	bool by_card = false;
+	int r = registry_find_twin(w->txn, e, other, &by_card);
+	if (r <= 0)
+		return r;
+	if (by_card)
+		set_status(w->job, S(INVALID),
+		           "ID-card number %s is already registered as elder %s: the same person "
+		           "twice?",
+		           e->id_card, other);
+	else
+		set_status(
+		    w->job, S(INVALID),
+		    "the same name and birth date (%s, %s) in area %s are already registered "
+		    "as elder %s: the same person twice?",
+		    e->name, e->birth_date, e->area, other);
+	return TF_E_INVALID;
+}
+
 static int put_elder(struct wctx *w, const tf_elder *e)
 {
 	char err[400];
@@ -1030,7 +1056,9 @@ static int put_elder(struct wctx *w, const tf_elder *e)
 	r = invalid(w, registry_put_elder(w->txn, e, &when, &now, err, sizeof err), err);
 	if (r < 0)
 		return r;
-	r = elder_changed(w, now);
+	r = twin_check(w, now);
+	if (r == 0)
+		r = elder_changed(w, now);
 	wire_free(WIRE_ELDER, now);
 	return r;
 }
@@ -1263,30 +1291,6 @@ static int put_visitor(struct wctx *w, const tf_visitor *v)
 /* Most problems an import lists (the reply stays well inside a frame). */
 #define IMPORT_PROBLEMS_MAX 1000
 
-/* Is e another elder already registered, or earlier in the request (the
- * registry's twin index, issue 11, item 4)? Returns 0, TF_E_INVALID (status
- * set), or a store code. */
-static int twin_check(struct wctx *w, const tf_elder *e)
-{
-	char other[REGISTRY_ID_MAX + 1];
-	bool by_card = false;
-	int r = registry_find_twin(w->txn, e, other, &by_card);
-	if (r <= 0)
-		return r;
-	if (by_card)
-		set_status(w->job, S(INVALID),
-		           "ID-card number %s is already registered as elder %s: the same person "
-		           "twice?",
-		           e->id_card, other);
-	else
-		set_status(
-		    w->job, S(INVALID),
-		    "the same name and birth date (%s, %s) in area %s are already registered "
-		    "as elder %s: the same person twice?",
-		    e->name, e->birth_date, e->area, other);
-	return TF_E_INVALID;
-}
-
 /* One item of an import: applies item i in w->txn and writes its label
  * ("elder 3 of 120 (zlt-3)"). Returns 0, a refusal (status set) or a
  * store code. */
@@ -1383,8 +1387,7 @@ static int import_elder(struct wctx *w, size_t i, void *ctx, char *label, size_t
 	else if (r != -ENOENT)
 		return r;
 	ie->made[i] = r == -ENOENT;
-	r = put_elder(w, e);
-	return r < 0 ? r : twin_check(w, e);
+	return put_elder(w, e);
 }
 
 /* Keeps the ids of the elders an import registered under the import's
@@ -1438,6 +1441,12 @@ static int apply_edit(struct wctx *w)
 	tf_elder *now = NULL;
 	r = registry_edit_elder(w->txn, ed->elder, ed->fields, ed->n_fields, &when, &now, err,
 	                        sizeof err);
+	/* An edit can make it another elder's twin too (a name corrected to
+	 * one already registered in the village, with the same birth date). */
+	if (r == 0 && (r = twin_check(w, now)) < 0) {
+		wire_free(WIRE_ELDER, now);
+		return r;
+	}
 	return elder_change_done(w, r, err, now);
 }
 

@@ -325,9 +325,17 @@ static void test_assignment_and_death(void)
 	r = report(&s1, "", "2026-11");
 	EXPECT_ROW(r, "152223", 4, 3, 2, 1, 3, 1, 1);
 	wire_free(WIRE_REPLY, r);
+	/* December's report once December has begun (a month to come has
+	 * none: refused, below). */
+	r = report(&s1, "", "2026-12");
+	CHECK_EQ_INT(r->status, TANFANG__V1__STATUS__STATUS_INVALID);
+	wire_free(WIRE_REPLY, r);
+	int64_t was = clock_now();
+	clock_set_fixed(T_DEC1 + 3600);
 	r = report(&s1, "", "2026-12");
 	EXPECT_ROW(r, "152223", 3, 0, 2, 0, 3, 1, 0);
 	wire_free(WIRE_REPLY, r);
+	clock_set_fixed(was);
 }
 
 static void test_policy_reload(void)
