@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,10 +69,19 @@ struct memo_slot {
 	int64_t until_ms;
 };
 
+/* A signer's token bucket (REPLAY_QUOTA_*), found by a keyed hash. */
+#define QUOTA_BITS 14
+struct memo_quota {
+	int64_t at_ms; /* when tokens was last brought up to date; 0: never */
+	double tokens;
+};
+
 struct replay_memo {
 	pthread_mutex_t lock;
 	size_t mask;
 	struct memo_slot *slots;
+	struct memo_quota *quota;
+	uint8_t quota_key[crypto_shorthash_KEYBYTES];
 };
 
 int replay_memo_new(unsigned bits, struct replay_memo **out)
@@ -85,11 +95,14 @@ int replay_memo_new(unsigned bits, struct replay_memo **out)
 	/* calloc of a large block maps zero pages: untouched slots cost no
 	 * memory. */
 	m->slots = calloc((size_t)1 << bits, sizeof *m->slots);
-	if (!m->slots || pthread_mutex_init(&m->lock, NULL) != 0) {
+	m->quota = calloc((size_t)1 << QUOTA_BITS, sizeof *m->quota);
+	if (!m->slots || !m->quota || pthread_mutex_init(&m->lock, NULL) != 0) {
 		free(m->slots);
+		free(m->quota);
 		free(m);
 		return -ENOMEM;
 	}
+	randombytes_buf(m->quota_key, sizeof m->quota_key);
 	m->mask = ((size_t)1 << bits) - 1;
 	*out = m;
 	return 0;
@@ -101,11 +114,34 @@ void replay_memo_free(struct replay_memo *m)
 		return;
 	pthread_mutex_destroy(&m->lock);
 	free(m->slots);
+	free(m->quota);
 	free(m);
 }
 
-int replay_memo_claim(struct replay_memo *m, const uint8_t ref[ENVELOPE_REF_LEN], int64_t until_ms,
-                      int64_t now_ms)
+/* Takes one token of signer's bucket; false if it has none. Under the lock. */
+static bool quota_take(struct replay_memo *m, const uint8_t *signer, int64_t now_ms)
+{
+	uint8_t h[crypto_shorthash_BYTES];
+	crypto_shorthash(h, signer, 32, m->quota_key);
+	uint32_t i;
+	memcpy(&i, h, sizeof i);
+	struct memo_quota *q = &m->quota[i & ((1u << QUOTA_BITS) - 1)];
+	if (!q->at_ms) {
+		q->tokens = REPLAY_QUOTA_BURST;
+	} else if (now_ms > q->at_ms) {
+		q->tokens += (double)(now_ms - q->at_ms) * REPLAY_QUOTA_PER_S / 1000.0;
+		if (q->tokens > REPLAY_QUOTA_BURST)
+			q->tokens = REPLAY_QUOTA_BURST;
+	}
+	q->at_ms = now_ms > 0 ? now_ms : 1;
+	if (q->tokens < 1)
+		return false;
+	q->tokens -= 1;
+	return true;
+}
+
+int replay_memo_claim(struct replay_memo *m, const uint8_t ref[ENVELOPE_REF_LEN],
+                      const uint8_t *signer, int64_t until_ms, int64_t now_ms)
 {
 	size_t h;
 	memcpy(&h, ref, sizeof h); /* a hash already: any bytes are uniform */
@@ -122,6 +158,12 @@ int replay_memo_claim(struct replay_memo *m, const uint8_t ref[ENVELOPE_REF_LEN]
 		}
 		if (!live && !free_slot)
 			free_slot = s;
+	}
+	/* A replay is answered as such whatever the quota; only a new entry
+	 * spends a token. */
+	if (free_slot && signer && !quota_take(m, signer, now_ms)) {
+		free_slot = NULL;
+		r = -EDQUOT;
 	}
 	if (free_slot) {
 		memcpy(free_slot->ref, ref, sizeof free_slot->ref);

@@ -42,13 +42,22 @@ struct replay_memo;
 int replay_memo_new(unsigned bits, struct replay_memo **out) TF_MUST_CHECK;
 void replay_memo_free(struct replay_memo *m);
 
-/* Records that the envelope with body hash ref is being answered, until
- * until_ms (unix ms: when the skew check would refuse it anyway). Returns 0
- * the first time; -EEXIST if it was recorded before and has not expired;
+/* Records that the envelope with body hash ref, signed by the enrolled key
+ * signer (32 bytes), is being answered, until until_ms (unix ms: when the
+ * skew check would refuse it anyway). Each signer may add entries at
+ * REPLAY_QUOTA_PER_S a second, in bursts of REPLAY_QUOTA_BURST (signer
+ * NULL: no quota, for admin keys), so one key, or a handful, cannot fill
+ * the table and have everyone's queries refused (found by an attack test:
+ * 300,000 queries signed with a fresh key did it). Signers share a quota
+ * only when a keyed hash of 14 bits collides, which nobody can aim.
+ * Returns 0 the first time; -EEXIST if it was recorded before and has not
+ * expired; -EDQUOT if the signer's quota is spent (nothing recorded);
  * -EBUSY if the table is full of unexpired entries near its slot (more
  * queries inside the skew window than the table holds: the query is
  * refused rather than risk answering a replay). Thread-safe. */
-int replay_memo_claim(struct replay_memo *m, const uint8_t ref[ENVELOPE_REF_LEN], int64_t until_ms,
-                      int64_t now_ms) TF_MUST_CHECK;
+#define REPLAY_QUOTA_PER_S 2
+#define REPLAY_QUOTA_BURST 2000
+int replay_memo_claim(struct replay_memo *m, const uint8_t ref[ENVELOPE_REF_LEN],
+                      const uint8_t *signer, int64_t until_ms, int64_t now_ms) TF_MUST_CHECK;
 
 #endif

@@ -351,6 +351,16 @@ static void test_replay(void)
 	CHECK_ST(tft_call(r, &req, detail), ST(OK));
 	CHECK_ST(tft_call(r, &req, detail), ST(OK));
 	rpc_close(r);
+	/* A key nobody enrolled leaves no trace: carried by an enrolled
+	 * connection (as the web gateway carries a browser's), its query is
+	 * UNKNOWN_SIGNER, and so is the same envelope again, not REPLAYED
+	 * (it was never remembered, so a flood of them fills nothing). */
+	struct keypair stranger;
+	CHECK_OK(keys_generate(&stranger));
+	CHECK_OK(rpc_seal(&stranger, &req, &query, &qlen));
+	CHECK_ST(call_sealed(&ksb, query, qlen), ST(UNKNOWN_SIGNER));
+	CHECK_ST(call_sealed(&ksb, query, qlen), ST(UNKNOWN_SIGNER));
+	free(query);
 
 	/* Outside the skew window a write is refused as before. */
 	visitor_request(&req, &v, &pv, "g1", ROLE(ADMIN), "152223100201");

@@ -1,6 +1,7 @@
 /* The request path in process: trust checks, dedupe, scope, registry
  * authority, atomic import, batching, and the audit log. */
 #include <errno.h>
+#include <sodium.h>
 #include <string.h>
 
 #include "auditlog.h"
@@ -8,6 +9,7 @@
 #include "period.h"
 #include "record.h"
 #include "registry.h"
+#include "replay.h"
 #include "tf_inproc.h"
 #include "tf_test.h"
 
@@ -610,6 +612,43 @@ static void test_auditlog_received(void)
 	wire_free(WIRE_RECORD, rec);
 }
 
+/* The memory of answered queries: each key but an admin's has a quota of
+ * new entries, so a few keys cannot fill the table for everyone (found by
+ * an attack test); a replay is still answered as one when the quota is
+ * spent. */
+static void test_query_quota(void)
+{
+	struct replay_memo *m;
+	CHECK_OK(replay_memo_new(16, &m));
+	uint8_t a[32], b[32], ref[ENVELOPE_REF_LEN];
+	memset(a, 1, sizeof a), memset(b, 2, sizeof b);
+	const int64_t now = 1796000000000, until = now + 1200000;
+	int ok = 0, quota = 0;
+	for (unsigned i = 0; i < REPLAY_QUOTA_BURST + 10; i++) {
+		randombytes_buf(ref, sizeof ref);
+		int r = replay_memo_claim(m, ref, a, until, now);
+		ok += r == 0, quota += r == -EDQUOT;
+	}
+	CHECK_EQ_INT(ok, REPLAY_QUOTA_BURST);
+	CHECK_EQ_INT(quota, 10);
+	uint8_t first[ENVELOPE_REF_LEN];
+	memset(first, 7, sizeof first);
+	CHECK_EQ_INT(replay_memo_claim(m, first, b, until, now), 0);
+	/* Spent: a's new query is refused, its replay still a replay. */
+	CHECK_EQ_INT(replay_memo_claim(m, first, a, until, now), -EEXIST);
+	randombytes_buf(ref, sizeof ref);
+	CHECK_EQ_INT(replay_memo_claim(m, ref, a, until, now), -EDQUOT);
+	CHECK_EQ_INT(replay_memo_claim(m, ref, NULL, until, now), 0); /* an admin's */
+	/* The quota comes back at REPLAY_QUOTA_PER_S a second. */
+	int later = 0;
+	for (int i = 0; i < REPLAY_QUOTA_PER_S + 3; i++) {
+		randombytes_buf(ref, sizeof ref);
+		later += replay_memo_claim(m, ref, a, until, now + 1000) == 0;
+	}
+	CHECK_EQ_INT(later, REPLAY_QUOTA_PER_S);
+	replay_memo_free(m);
+}
+
 static void test_auditlog(void)
 {
 	uint64_t n;
@@ -660,6 +699,7 @@ int main(void)
 	test_auditlog_short();
 	test_auditlog_indexes();
 	test_auditlog_received();
+	test_query_quota();
 	test_auditlog();
 	inproc_close(&p);
 	return tft_done();
