@@ -179,7 +179,14 @@ struct gw {
 	char *cert, *tls_key;
 	struct keypair demo_admin; /* the demo's enrolment link only */
 	atomic_bool demo_used;
+	atomic_int reading; /* office files being read now (PARSE_AT_ONCE) */
 };
+
+/* Office files read at once: reading one may take tens of megabytes and a
+ * core for a second, and anyone may send one (the page reads the file
+ * before anything is signed), so a burst of them must not exhaust the
+ * host (an attack test sent zip bombs four at a time). */
+#define PARSE_AT_ONCE 2
 
 static void give_slot(struct gw *g, struct slot *s, bool healthy)
 {
@@ -691,9 +698,17 @@ static enum MHD_Result parse_elders(struct gw *g, struct MHD_Connection *c, cons
 	    .map = q.map, .dir = q.root ? &q.dir : NULL, .default_role = q.role};
 	const char *fb = q.root ? (const char *)q.file : (const char *)u->buf;
 	size_t fl = q.root ? q.len : u->len;
-	if (r == 0)
+	if (r == 0 && atomic_fetch_add(&g->reading, 1) >= PARSE_AT_ONCE) {
+		atomic_fetch_sub(&g->reading, 1);
+		import_req_free(&q);
+		return send_text(g, c, MHD_HTTP_SERVICE_UNAVAILABLE,
+		                 "other files are being read; try again in a moment\n");
+	}
+	if (r == 0) {
 		r = q.visitors ? csvimport_visitors_parse(fb ? fb : "", fl, &io, &ci)
 		               : csvimport_parse_opts(fb ? fb : "", fl, &io, &ci);
+		atomic_fetch_sub(&g->reading, 1);
+	}
 	if (r < 0) {
 		import_req_free(&q);
 		return send_text(g, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot read the file\n");

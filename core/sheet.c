@@ -359,18 +359,31 @@ static int parse_text(struct sheet *s, const char *data, size_t len)
 /* ---- xlsx (libzip + expat) ---- */
 
 #define XLSX_MAX_PART (256u << 20) /* an unpacked part larger is refused */
+/* What a workbook may unpack to, all parts together: 40 times the file
+ * (an office's sheet unpacks to 5 to 20 times), at least 32 MiB, at most
+ * XLSX_MAX_PART. A zip bomb of 387 KB unpacked to 265 MB of empty shared
+ * strings and held 2.6 GB of the gateway (found by an attack test). */
+#define XLSX_UNPACK_RATIO 40
+#define XLSX_UNPACK_MIN   (32u << 20)
+/* Shared strings are kept one allocation each: at most this many, and
+ * this much memory for them (an office's list of 100,000 elders has a few
+ * hundred thousand). */
+#define XLSX_MAX_STRINGS 1000000
+#define XLSX_STRINGS_MEM (96u << 20)
 /* Cells right of this column are ignored: an office's list has a few dozen
  * columns, and a cell at XFD1048576 must not cost 16384 empty cells a row. */
 #define SHEET_MAX_COLS 256
 
-/* Reads one part of the package. Returns 0, -ENOENT, -EFBIG or -ENOMEM. */
-static int zip_part(zip_t *z, const char *name, char **out, size_t *len)
+/* Reads one part of the package, taking its size from *budget (bytes the
+ * workbook may still unpack to). Returns 0, -ENOENT, -EFBIG or -ENOMEM. */
+static int zip_part(zip_t *z, const char *name, size_t *budget, char **out, size_t *len)
 {
 	zip_stat_t st;
 	if (zip_stat(z, name, ZIP_FL_NOCASE, &st) != 0 || !(st.valid & ZIP_STAT_SIZE))
 		return -ENOENT;
-	if (st.size > XLSX_MAX_PART)
+	if (st.size > XLSX_MAX_PART || st.size > *budget)
 		return -EFBIG;
+	*budget -= (size_t)st.size;
 	zip_file_t *f = zip_fopen(z, name, ZIP_FL_NOCASE);
 	if (!f)
 		return -ENOENT;
@@ -477,19 +490,19 @@ static void no_text(void *ud, const char *s, int len)
 }
 
 /* The path in the package of the workbook's first sheet (malloc'd). */
-static int first_sheet(zip_t *z, char **path)
+static int first_sheet(zip_t *z, size_t *budget, char **path)
 {
 	char *xml;
 	size_t len;
 	struct wb_ctx w = {0};
-	int r = zip_part(z, "xl/workbook.xml", &xml, &len);
+	int r = zip_part(z, "xl/workbook.xml", budget, &xml, &len);
 	if (r < 0)
 		return r;
 	r = xml_parse(xml, len, &w, wb_start, no_end, no_text);
 	free(xml);
 	if (r == 0 && w.rid) {
 		w.want = w.rid;
-		if ((r = zip_part(z, "xl/_rels/workbook.xml.rels", &xml, &len)) == 0) {
+		if ((r = zip_part(z, "xl/_rels/workbook.xml.rels", budget, &xml, &len)) == 0) {
 			r = xml_parse(xml, len, &w, wb_start, no_end, no_text);
 			free(xml);
 		}
@@ -516,8 +529,9 @@ static int first_sheet(zip_t *z, char **path)
 struct sst_ctx {
 	char **items;
 	size_t n, cap;
+	size_t mem; /* what the strings hold, about (XLSX_STRINGS_MEM) */
 	struct text_buf cur;
-	bool in_t, in_rph, oom;
+	bool in_t, in_rph, oom, too_many;
 };
 
 static void sst_start(void *ud, const char *name, const char **atts)
@@ -541,7 +555,13 @@ static void sst_end(void *ud, const char *name)
 		x->in_rph = false;
 	else if (strcmp(l, "t") == 0)
 		x->in_t = false;
-	else if (strcmp(l, "si") == 0 && !x->oom) {
+	else if (strcmp(l, "si") == 0 && !x->oom && !x->too_many) {
+		/* Each string: its bytes, its pointer, the allocator's header. */
+		x->mem += x->cur.n + 1 + sizeof(char *) + 16;
+		if (x->n >= XLSX_MAX_STRINGS || x->mem > XLSX_STRINGS_MEM) {
+			x->too_many = true;
+			return;
+		}
 		if (x->n == x->cap) {
 			size_t cap = x->cap ? 2 * x->cap : 256;
 			char **ni = realloc(x->items, cap * sizeof *ni);
@@ -778,18 +798,25 @@ static int parse_xlsx(struct sheet *s, const char *data, size_t len)
 	size_t xlen;
 	struct sst_ctx sst = {0};
 	struct style_ctx *st = calloc(1, sizeof *st);
-	int r = st ? first_sheet(z, &path) : -ENOMEM;
+	size_t allowed =
+	    len > XLSX_UNPACK_MIN / XLSX_UNPACK_RATIO ? len * XLSX_UNPACK_RATIO : XLSX_UNPACK_MIN;
+	if (allowed > XLSX_MAX_PART)
+		allowed = XLSX_MAX_PART;
+	size_t budget = allowed;
+	int r = st ? first_sheet(z, &budget, &path) : -ENOMEM;
 	if (r == -ENOENT) {
 		r = fail(s, "the ZIP archive is not an .xlsx workbook (no xl/workbook.xml)");
 		goto out;
 	}
-	if (r == 0 && (r = zip_part(z, "xl/sharedStrings.xml", &xml, &xlen)) == 0) {
+	if (r == 0 && (r = zip_part(z, "xl/sharedStrings.xml", &budget, &xml, &xlen)) == 0) {
 		r = xml_parse(xml, xlen, &sst, sst_start, sst_end, sst_text);
 		free(xml), xml = NULL;
+		if (r == 0 && sst.too_many)
+			r = -EFBIG;
 	}
 	if (r == -ENOENT)
 		r = 0; /* a workbook with no text has no shared strings */
-	if (r == 0 && (r = zip_part(z, "xl/styles.xml", &xml, &xlen)) == 0) {
+	if (r == 0 && (r = zip_part(z, "xl/styles.xml", &budget, &xml, &xlen)) == 0) {
 		r = xml_parse(xml, xlen, st, style_start, style_end, no_text);
 		free(xml), xml = NULL;
 	}
@@ -797,7 +824,7 @@ static int parse_xlsx(struct sheet *s, const char *data, size_t len)
 		r = 0;
 	if (r == 0 && (sst.oom || sst.cur.oom || st->oom))
 		r = -ENOMEM;
-	if (r == 0 && (r = zip_part(z, path, &xml, &xlen)) == 0) {
+	if (r == 0 && (r = zip_part(z, path, &budget, &xml, &xlen)) == 0) {
 		struct ws_ctx w = {.s = s,
 		                   .sst = sst.items,
 		                   .n_sst = sst.n,
@@ -814,7 +841,10 @@ static int parse_xlsx(struct sheet *s, const char *data, size_t len)
 	if (r == -EINVAL || r == -EIO || r == -ENOENT)
 		r = fail(s, "the .xlsx workbook is damaged (its first sheet cannot be read)");
 	else if (r == -EFBIG)
-		r = fail(s, "the .xlsx workbook is too large once unpacked; split it");
+		r = fail(s,
+		         "the .xlsx workbook unpacks to more than an office's list can (over "
+		         "%zu MB, or over %u texts): split it, or save it again from Excel",
+		         allowed >> 20, XLSX_MAX_STRINGS);
 out:
 	free(xml);
 	free(path);

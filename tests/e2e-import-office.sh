@@ -239,5 +239,13 @@ expect 0 "${XL[@]}" import elders "$F/xl.csv"
 expect 0 "${D[@]}" list elders --format csv
 out_has "新甲,\""$'\t'"152223101202\""   # codes kept as text in CSV: a tab before them
 
+# Zip bombs: refused at once with a reason, within a bounded size.
+for bomb in bomb.xlsx bomb-texts.xlsx; do
+	t0=$SECONDS
+	expect 1 "${D[@]}" import elders "$F/$bomb" --dry-run
+	err_has "unpacks to more than an office's list can"
+	((SECONDS - t0 < 20)) || fail "$bomb took $((SECONDS - t0)) s"
+done
+
 kill -0 "$daemon_pid" || fail "tanfangd died"
 echo "e2e-import-office: ok ($pass checks)"

@@ -106,6 +106,19 @@ def write_visitors_xlsx(path):
     wb.save(path)
 
 
+def write_bombs(d):
+    """Zip bombs (found by an attack test: 387 KB unpacked to 265 MB of empty
+    shared strings): one too large once unpacked, one small enough to
+    unpack but with more texts than an office's list has."""
+    import zipfile
+    for name, n in (("bomb.xlsx", 53_000_000), ("bomb-texts.xlsx", 1_200_000)):
+        with zipfile.ZipFile(os.path.join(d, name), "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+            z.writestr("xl/workbook.xml",
+                       '<workbook><sheets><sheet name="a" sheetId="1"/></sheets></workbook>')
+            z.writestr("xl/sharedStrings.xml", "<sst>" + "<si/>" * n + "</sst>")
+            z.writestr("xl/worksheets/sheet1.xml", "<worksheet><sheetData/></worksheet>")
+
+
 def main():
     d = sys.argv[1]
     os.makedirs(d, exist_ok=True)
@@ -115,6 +128,7 @@ def main():
     write_xlsx(os.path.join(d, "office.xlsx"), "13900000003")
     write_xls(os.path.join(d, "office.xls"), "13900000004")
     write_visitors_xlsx(os.path.join(d, "visitors.xlsx"))
+    write_bombs(d)
     with open(os.path.join(d, "ids"), "w") as f:
         f.write(" ".join([ID1, ID2, ID3, ID4, ID5]) + "\n")
         # for the bad files: a wrong check digit, twins, a birth-date mismatch
