@@ -627,6 +627,7 @@ static void run_web(void)
 	    gw_config_set(&cfg, "key", key_file, err, sizeof err) < 0 ||
 	    gw_config_set(&cfg, "server_key_file", curve ? pub_file : "", err, sizeof err) < 0 ||
 	    gw_config_set(&cfg, "rate_burst", "100000", err, sizeof err) < 0 ||
+	    gw_config_set(&cfg, "max_per_address", "1000", err, sizeof err) < 0 ||
 	    gw_config_set(&cfg, "rate_per_minute", "1000000", err, sizeof err) < 0)
 		die(err, 0);
 	struct gw *g;

@@ -99,7 +99,7 @@ int gw_config_set(struct gw_config *c, const char *key, const char *value, char 
 	    {"max_body", 1024, 268435456}, {"max_inflight", 1, 4096},
 	    {"max_connections", 1, 65536}, {"rate_per_minute", 1, 1000000},
 	    {"rate_burst", 1, 1000000},    {"timeout_ms", 100, 3600000},
-	    {"connect_ms", 100, 600000},
+	    {"connect_ms", 100, 600000},   {"max_per_address", 1, 65536},
 	};
 	for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
 		if (strcmp(key, nums[i].key) != 0)
@@ -117,7 +117,8 @@ int gw_config_set(struct gw_config *c, const char *key, const char *value, char 
 		case 3: c->rate_per_minute = (unsigned)v; break;
 		case 4: c->rate_burst = (unsigned)v; break;
 		case 5: c->timeout_ms = (int)v; break;
-		default: c->connect_ms = (int)v; break;
+		case 6: c->connect_ms = (int)v; break;
+		default: c->max_per_address = (unsigned)v; break;
 		}
 		return 0;
 	}
@@ -161,7 +162,7 @@ struct slot {
 /* Per-address token buckets in a fixed table: addresses that share a
  * bucket share a budget, and memory never grows with the number of
  * clients. */
-#define RATE_BUCKETS 4096
+#define RATE_BUCKETS 65536
 struct bucket {
 	double tokens;
 	int64_t at_ms;
@@ -175,7 +176,8 @@ struct gw {
 	pthread_mutex_t lock; /* slots and buckets */
 	pthread_cond_t freed; /* a slot came free */
 	struct slot *slots;
-	struct bucket buckets[RATE_BUCKETS];
+	struct bucket *buckets; /* RATE_BUCKETS, by a keyed hash of the address */
+	uint8_t rate_key[crypto_shorthash_KEYBYTES];
 	char *cert, *tls_key;
 	struct keypair demo_admin; /* the demo's enrolment link only */
 	atomic_bool demo_used;
@@ -265,9 +267,21 @@ static bool rate_ok(struct gw *g, struct MHD_Connection *c)
 		p = (const uint8_t *)&((const struct sockaddr_in *)addr)->sin_addr, n = 4;
 	else if (addr && addr->sa_family == AF_INET6)
 		p = (const uint8_t *)&((const struct sockaddr_in6 *)addr)->sin6_addr, n = 16;
-	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ p[i]) * 1099511628211ull;
+	/* An IPv6 client is its /64: one host is given a whole /64 and may
+	 * take any address in it (an attack test used that to multiply its
+	 * budget). An IPv4 address written as IPv6 (::ffff:a.b.c.d) is that
+	 * IPv4 address. */
+	static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	if (n == 16 && memcmp(p, v4mapped, 12) == 0)
+		p += 12, n = 4;
+	else if (n == 16)
+		n = 8;
+	/* Keyed with a secret of this run, so nobody can pick an address
+	 * whose bucket is an office's and spend its budget. */
+	uint8_t hb[crypto_shorthash_BYTES] = {0};
+	crypto_shorthash(hb, p ? p : hb, n, g->rate_key);
+	uint64_t h;
+	memcpy(&h, hb, sizeof h);
 	int64_t now = clock_mono_ms();
 	pthread_mutex_lock(&g->lock);
 	struct bucket *b = &g->buckets[h % RATE_BUCKETS];
@@ -907,6 +921,7 @@ void gw_stop(struct gw *g)
 	for (unsigned i = 0; g->slots && i < g->cfg.max_inflight; i++)
 		rpc_close(g->slots[i].rpc);
 	free(g->slots);
+	free(g->buckets);
 	free(g->cert);
 	if (g->tls_key) {
 		explicit_bzero(g->tls_key, strlen(g->tls_key));
@@ -930,8 +945,10 @@ int gw_start(const struct gw_config *c, struct gw **out, char *err, size_t errle
 	pthread_cond_init(&g->freed, NULL);
 	int r = -ENOMEM;
 	g->slots = calloc(c->max_inflight, sizeof *g->slots);
-	if (!g->slots)
+	g->buckets = calloc(RATE_BUCKETS, sizeof *g->buckets);
+	if (!g->slots || !g->buckets)
 		goto fail;
+	randombytes_buf(g->rate_key, sizeof g->rate_key);
 	if ((r = keys_load(c->key_file, &g->key)) < 0) {
 		snprintf(err, errlen,
 		         "cannot read the gateway's key %s: %s (make one: tanfang-web "
@@ -979,16 +996,29 @@ int gw_start(const struct gw_config *c, struct gw **out, char *err, size_t errle
 		}
 		flags |= MHD_USE_TLS;
 	}
-	struct MHD_OptionItem tls_opts[] = {
-	    {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, g->cert},
-	    {MHD_OPTION_HTTPS_MEM_KEY, 0, g->tls_key},
-	    {MHD_OPTION_END, 0, NULL},
-	};
+	struct MHD_OptionItem opts[4];
+	size_t no = 0;
+	if (tls) {
+		opts[no++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, g->cert};
+		opts[no++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, g->tls_key};
+	}
+	/* Facing browsers directly, one address may hold an eighth of the
+	 * connections: a client that trickles its headers a byte at a time
+	 * (slowloris) kept all 256 and locked everyone out in an attack test.
+	 * Behind a proxy every connection comes from the proxy, which guards
+	 * its own. */
+	unsigned per_address = c->max_per_address           ? c->max_per_address
+	                       : c->max_connections / 8 > 4 ? c->max_connections / 8
+	                                                    : 4;
+	if (!c->behind_proxy && per_address < c->max_connections)
+		opts[no++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		                                     (intptr_t)per_address, NULL};
+	opts[no] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 	g->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, g, MHD_OPTION_SOCK_ADDR,
 	                          (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_LIMIT,
 	                          c->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
 	                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, g, MHD_OPTION_ARRAY,
-	                          tls_opts, MHD_OPTION_END);
+	                          opts, MHD_OPTION_END);
 	if (!g->mhd) {
 		snprintf(err, errlen, "cannot listen on %s (in use, or not an address here)",
 		         c->listen);

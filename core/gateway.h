@@ -33,6 +33,9 @@ struct gw_config {
 	size_t max_body;          /* bytes; default 1 MiB, the daemon's max_message_size */
 	unsigned max_inflight;    /* requests forwarded at once; default 64 */
 	unsigned max_connections; /* HTTP connections at once; default 256 */
+	/* HTTP connections at once from one address, unless behind_proxy
+	 * (slowloris); 0 = an eighth of max_connections, at least 4 */
+	unsigned max_per_address;
 	unsigned rate_per_minute; /* envelopes per client address; default 600 */
 	unsigned rate_burst;      /* of which at once; default 60 */
 	int timeout_ms;           /* a reply slower than this: 504; default 30000 */

@@ -5,11 +5,14 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -525,9 +528,76 @@ static void test_rate(struct keypair *super)
 	}
 	CHECK_EQ_INT(ok, 5);
 	CHECK_EQ_INT(limited, 1);
-	extra_header = "X-Real-IP: 2001:db8::7";
+	/* An IPv4 address written as IPv6 is that address: spent already. */
+	extra_header = "X-Real-IP: ::ffff:10.0.0.1";
+	CHECK_EQ_INT(post_query(super, &st), 429);
+	/* An IPv6 client is its /64: another address in it shares the budget
+	 * (a host may take any), another /64 has its own. */
+	extra_header = "X-Real-IP: 2001:db8:0:1::7";
+	ok = limited = 0;
+	for (int i = 0; i < 3; i++)
+		ok += post_query(super, &st) == 200;
+	const char *same64[] = {"X-Real-IP: 2001:db8:0:1::8", "X-Real-IP: 2001:db8:0:1:ffff::1",
+	                        "X-Real-IP: 2001:db8:0:1:abcd:1:2:3"};
+	for (int i = 0; i < 3; i++) {
+		extra_header = same64[i];
+		long code = post_query(super, &st);
+		ok += code == 200, limited += code == 429;
+	}
+	CHECK_EQ_INT(ok, 5);
+	CHECK_EQ_INT(limited, 1);
+	extra_header = "X-Real-IP: 2001:db8:0:2::7";
 	CHECK_EQ_INT(post_query(super, &st), 200);
 	extra_header = NULL;
+	stop_web();
+}
+
+/* One address may hold max_per_address connections at once (slowloris:
+ * a client trickling its headers held all of them in an attack test);
+ * another address still gets in. */
+static void test_per_address(void)
+{
+	write_config("max_per_address = 4\n");
+	start_web(with_config());
+	int held[6];
+	int n = 0;
+	for (int i = 0; i < 6; i++) {
+		held[i] = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in a = {.sin_family = AF_INET,
+		                        .sin_port = htons((uint16_t)web_port)};
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		CHECK(connect(held[i], (struct sockaddr *)&a, sizeof a) == 0);
+		/* Half a request: the headers never end. */
+		CHECK(write(held[i], "GET / HTTP/1.1\r\nHost: x\r\n", 26) == 26);
+		n++;
+	}
+	/* The gateway closes what is beyond the limit: reading those ends. */
+	int closed = 0;
+	for (int i = 0; i < n; i++) {
+		struct timeval tv = {.tv_sec = 0, .tv_usec = 300000};
+		setsockopt(held[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+		char b[64];
+		ssize_t got = read(held[i], b, sizeof b);
+		closed += got == 0 || (got < 0 && errno == ECONNRESET);
+	}
+	CHECK_EQ_INT(closed, 2);
+	/* From another loopback address, a whole request is answered. */
+	int other = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in me = {.sin_family = AF_INET};
+	me.sin_addr.s_addr = htonl(0x7f000002); /* 127.0.0.2 */
+	CHECK(bind(other, (struct sockaddr *)&me, sizeof me) == 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)web_port)};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK(connect(other, (struct sockaddr *)&a, sizeof a) == 0);
+	const char req[] = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	CHECK(write(other, req, sizeof req - 1) == (ssize_t)(sizeof req - 1));
+	struct timeval tv = {.tv_sec = 5, .tv_usec = 0};
+	setsockopt(other, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	char b[16] = "";
+	CHECK(read(other, b, 12) == 12 && strncmp(b, "HTTP/1.1 200", 12) == 0);
+	close(other);
+	for (int i = 0; i < n; i++)
+		close(held[i]);
 	stop_web();
 }
 
@@ -642,6 +712,7 @@ int main(void)
 	test_daemon_trouble(&super);
 	stop_web();
 	test_rate(&super);
+	test_per_address();
 	test_inflight(&super);
 	test_https();
 	test_demo_link();
