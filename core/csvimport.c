@@ -1035,12 +1035,26 @@ static int parse_birth(struct ctx *x, const struct sheet_row *rec, const char *f
 	char d[11] = "", serial[16];
 	bool has_day = true;
 	if (*v && cell_numeric(x, rec, COL_BIRTH)) {
-		/* A workbook's date without a date format: Excel's day number. */
+		/* A workbook's date without a date format: Excel's day number;
+		 * or a date typed as a number, 19450307, as a CSV may hold it
+		 * (no day number is that large: 9999-12-31 is 2958465). */
 		char *end;
 		double n = strtod(v, &end);
-		if (*end || sheet_serial_date(n, serial, sizeof serial) < 0 ||
-		    csvimport_date(serial, d) < 0)
-			return row_error(x, COL_BIRTH, "'%s' is not a date", v);
+		if (!*end && is_digits(v) && strlen(v) == 8) {
+			if (csvimport_date(v, d) < 0)
+				return row_error(x, COL_BIRTH,
+				                 "'%s' is not a date (read as YYYYMMDD: a day that "
+				                 "exists, not in the future)",
+				                 v);
+		} else if (*end || sheet_serial_date(n, serial, sizeof serial) < 0 ||
+		           csvimport_date(serial, d) < 0) {
+			return row_error(
+			    x, COL_BIRTH,
+			    "'%s' is neither a date typed as a number (19450307) nor a "
+			    "spreadsheet's day number; format the column as date or "
+			    "text",
+			    v);
+		}
 	} else if (*v) {
 		int y, m, dd;
 		if (date_parts(v, &y, &m, &dd, &has_day) < 0 || csvimport_date(v, d) < 0) {

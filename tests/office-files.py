@@ -70,6 +70,8 @@ def write_xlsx(path, phone1):
             r[4] = datetime.datetime(1942, 11, 5)       # a date cell, shown with time
         if i == 3:
             r[4] = 18628                                # 1950-12-31 as Excel's day number
+        if i == 4:
+            r[4] = 19360128                             # a date typed as a number
         if i == 1:
             r[5] = 13904820000                          # a phone number kept as a number
         ws.append(r)
