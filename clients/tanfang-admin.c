@@ -47,6 +47,7 @@ enum opt {
 	OPT_EFFECTIVE,
 	OPT_NOW,
 	OPT_HELP,
+	OPT_VERSION,
 	/* per command: each has a bit in opts.given */
 	OPT_CMD_FIRST,
 	OPT_PARENT = OPT_CMD_FIRST,
@@ -87,6 +88,7 @@ static const struct option long_opts[] = {
     {"effective", required_argument, NULL, OPT_EFFECTIVE},
     {"now", required_argument, NULL, OPT_NOW},
     {"help", no_argument, NULL, OPT_HELP},
+    {"version", no_argument, NULL, OPT_VERSION},
     {"note", required_argument, NULL, OPT_NOTE},
     {"name", required_argument, NULL, OPT_NAME},
     {"reason", required_argument, NULL, OPT_REASON},
@@ -150,13 +152,14 @@ static const char usage_text[] =
     "                         dated in the past; past months' reports follow it\n"
     "  --now SECONDS          pin this client's clock (tests against 'tanfangd --now')\n"
     "  --help                 this text\n"
+    "  --version              the version\n"
     "\n"
     "Commands:\n"
     "  area add CODE NAME [--parent CODE] [--contact C]\n"
     "  visitor add ID NAME --role ROLE --area CODE [--contact C]\n"
     "      ROLE: grid_worker village_cadre civil_affairs_assistant social_worker\n"
     "            volunteer party_member health_worker neighbour supervisor\n"
-    "            dispatcher admin\n"
+    "            dispatcher gateway admin\n"
     "  key enrol HEX64 --visitor ID      enrol a device's public key for a visitor\n"
     "  key revoke HEX64                  revoke a key (for good)\n"
     "  key new FILE                      make a key file (mode 0600), print its public key\n"
@@ -472,7 +475,8 @@ static int elder_fields_from_flags(const struct opts *o, tf_elder *e, char birth
 	}
 	if (val(o, OPT_BIRTH)) {
 		if (csvimport_date(val(o, OPT_BIRTH), birth) < 0)
-			return cli_usage("--birth '%s' is not a real date (YYYY-MM-DD)",
+			return cli_usage("--birth '%s' is not a real date, or is in the future "
+			                 "(YYYY-MM-DD)",
 			                 val(o, OPT_BIRTH));
 		e->birth_date = birth;
 		GIVEN("birth_date");
@@ -863,6 +867,9 @@ static int cmd_import(struct conn *c, const struct opts *o, const char *file, bo
 	int role = 0;
 	if (val(o, OPT_ROLE) && (role = csvimport_role_value(val(o, OPT_ROLE))) <= 0)
 		return cli_usage("--role '%s' is not a role", val(o, OPT_ROLE));
+	char why[400];
+	if (csvimport_map_check(val(o, OPT_MAP), why, sizeof why) == TF_E_INVALID)
+		return cli_usage("%s", why);
 	char *data;
 	size_t len;
 	int r = csvimport_slurp(file, &data, &len);
@@ -1422,6 +1429,7 @@ int main(int argc, char **argv)
 		}
 		case 'h':
 		case OPT_HELP: help = true; break;
+		case OPT_VERSION: return cli_version();
 		case ':': return cli_usage("option %s needs a value", argv[optind - 1]);
 		case '?': return cli_usage("unknown option %s", argv[optind - 1]);
 		default:

@@ -1424,8 +1424,7 @@ static int mapped(const struct ctx *x, const char *h, enum col *out)
 	return r;
 }
 
-/* Checks --map itself: every target a field. */
-static int check_map(struct csvimport *ci, const char *m)
+int csvimport_map_check(const char *m, char *err, size_t errlen)
 {
 	if (!m || !*m)
 		return 0;
@@ -1436,15 +1435,68 @@ static int check_map(struct csvimport *ci, const char *m)
 	int r = 0;
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		char *eq = strrchr(items[i], '=');
-		if (!eq || eq == items[i])
-			r = stop(error(ci, "--map: '%s' is not header=field", items[i]));
-		else if (strcmp(eq + 1, "-") != 0 && col_by_field(eq + 1) == COL_UNKNOWN)
+		if (!eq || eq == items[i]) {
+			snprintf(err, errlen, "--map: '%s' is not header=field", items[i]);
+			r = TF_E_INVALID;
+		} else if (strcmp(eq + 1, "-") != 0 && col_by_field(eq + 1) == COL_UNKNOWN) {
+			snprintf(
+			    err, errlen,
+			    "--map: '%s' is not a field (id name sex id_card area address "
+			    "birth_date categories risk_tier lat lon phone neighbours visitors "
+			    "registered role elders, or - to ignore)",
+			    eq + 1);
+			r = TF_E_INVALID;
+		}
+	}
+	csvimport_list_free(items, n);
+	return r;
+}
+
+/* Checks --map itself: every target a field. */
+static int check_map(struct csvimport *ci, const char *m)
+{
+	char why[400];
+	int r = csvimport_map_check(m, why, sizeof why);
+	return r == TF_E_INVALID ? stop(error(ci, "%s", why)) : r;
+}
+
+/* Every header --map names is in the file's header: a misspelt one would
+ * otherwise rename nothing, unnoticed. */
+static int map_headers_found(struct ctx *x)
+{
+	const char *m = x->o ? x->o->map : NULL;
+	if (!m || !*m)
+		return 0;
+	char **items;
+	size_t n;
+	if (split_with(m, separator_len, &items, &n) < 0)
+		return -ENOMEM;
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		char *eq = strrchr(items[i], '=');
+		if (!eq)
+			continue;
+		*eq = '\0';
+		char *k = header_key(items[i]);
+		bool found = false;
+		for (size_t j = 0; k && !found && j < x->hdr->n; j++) {
+			char *hk = header_key(x->hdr->cells[j]);
+			if (!hk) {
+				k = (free(k), NULL);
+				break;
+			}
+			found = strcmp(hk, k) == 0;
+			free(hk);
+		}
+		if (!k)
+			r = -ENOMEM;
+		else if (!found)
 			r = stop(
-			    error(ci,
-			          "--map: '%s' is not a field (id name sex id_card area address "
-			          "birth_date categories risk_tier lat lon phone neighbours "
-			          "visitors registered role elders, or - to ignore)",
-			          eq + 1));
+			    error(x->ci,
+			          "--map: the file's header (line %zu) has no column '%s'; its "
+			          "columns are written as in the file",
+			          x->hdr->line, items[i]));
+		free(k);
 	}
 	csvimport_list_free(items, n);
 	return r;
@@ -1453,7 +1505,7 @@ static int check_map(struct csvimport *ci, const char *m)
 static int map_header(struct ctx *x)
 {
 	struct csvimport *ci = x->ci;
-	int r = 0;
+	int r = map_headers_found(x);
 	for (int c = 0; c < COL_COUNT; c++)
 		x->map[c] = -1;
 	for (size_t i = 0; r == 0 && i < x->hdr->n; i++) {
@@ -1797,6 +1849,12 @@ static int parse_any(const char *data, size_t len, const struct csvimport_opts *
 		r = check_rows(ci, &x, sh);
 	if (r >= 0 && sh && sh->error)
 		r = error(ci, "%s", sh->error);
+	/* A header and nothing under it (the wrong sheet saved, the rows
+	 * filtered out) would import nothing and say it did. */
+	if (r >= 0 && !ci->n_errors && (visitors ? ci->n_visitors : ci->n_elders) == 0 && sh &&
+	    sh->n > 0)
+		r = error(ci, "no %s under the header: is this the right sheet or file?",
+		          visitors ? "visitors" : "elders");
 	if (x.seen_ok)
 		hdestroy_r(&x.seen);
 	csvimport_list_free(x.keys, x.n_keys);
@@ -1855,8 +1913,9 @@ int csvimport_slurp(const char *path, char **out, size_t *outlen)
 		size_t k = fread(buf + len, 1, cap - len, f);
 		len += k;
 		if (k == 0) {
+			/* The reason (a folder given for a file: EISDIR), not EIO. */
 			if (ferror(f))
-				r = -EIO;
+				r = errno ? -errno : -EIO;
 			break;
 		}
 	}

@@ -80,6 +80,11 @@ struct csvimport {
  * CSVIMPORT_MAX_BYTES, or -ENOMEM. */
 int csvimport_slurp(const char *path, char **buf, size_t *len) TF_MUST_CHECK;
 
+/* Checks a --map value ('header=field,...') before any file is read: every
+ * item header=field, every field one csvimport knows (or "-"). Returns 0,
+ * TF_E_INVALID with the reason in err, or -ENOMEM. */
+int csvimport_map_check(const char *map, char *err, size_t errlen) TF_MUST_CHECK;
+
 /* Reads and checks an elder file. Returns 0 with *out set whenever the
  * file could be read, even if it holds errors (check (*out)->n_errors);
  * -errno if it could not be read, -EFBIG above CSVIMPORT_MAX_BYTES, or

@@ -178,6 +178,14 @@ cat >"$F/map.csv" <<CSV
 CSV
 expect 1 "${D[@]}" import elders "$F/map.csv"
 err_has "missing required columns name (姓名), area"
+# A --map that is not header=field, or names no field, is a usage error;
+# one naming a header the file lacks (a typo) is said, not ignored.
+expect 2 "${D[@]}" import elders "$F/map.csv" --map 'garbage'
+err_has "--map: 'garbage' is not header=field"
+expect 2 "${D[@]}" import elders "$F/map.csv" --map '户主姓名=nonsense'
+err_has "'nonsense' is not a field"
+expect 1 "${D[@]}" import elders "$F/map.csv" --map '户主姓名=name,村组=area,备住=-'
+err_has "has no column '备住'"
 expect 0 "${D[@]}" import elders "$F/map.csv" --map '户主姓名=name,村组=area,备注=-'
 out_has "1 elders imported"
 [[ $(count_elders) == 6 ]] || fail "--map import"

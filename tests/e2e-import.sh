@@ -129,6 +129,12 @@ printf 'id,name,area\nxx-1,常青,152223100201\n' |
 # --- files that cannot be read or are not CSV ---
 expect 1 "${D[@]}" import elders "$tmp/missing.csv"
 err_has "cannot read"
+expect 1 "${D[@]}" import elders "$tmp"
+err_has "Is a directory"
+# A header and only blank rows: nothing to import is an error, not "0 imported".
+printf '姓名,所属村,编号\n\n,,\n' >"$tmp/header-only.csv"
+expect 1 "${D[@]}" import elders "$tmp/header-only.csv"
+err_has "no elders under the header"
 printf 'id,name,area\nx1,\xff\xff\x80,15\n' >"$tmp/notext.csv"
 expect 1 "${D[@]}" import elders "$tmp/notext.csv"
 err_has "neither UTF-8 nor GB18030"
