@@ -640,6 +640,10 @@ static int cmd_elder_set_status(struct conn *c, const struct opts *o, char **arg
 	if (ex)
 		return ex;
 	int st = wire_elder_status_value(args[1]);
+	if (st == TANFANG__V1__ELDER_STATUS__ELDER_STATUS_REMOVED)
+		return cli_usage("'removed' is not a status to set: an elder entered in error is "
+		                 "removed with 'elder remove %s --reason error'",
+		                 args[0]);
 	if (st < 0)
 		return cli_usage("unknown status '%s' (active, hospitalised, moved_away, deceased)",
 		                 args[1]);
@@ -1248,6 +1252,23 @@ static int remove_elder(struct conn *c, const struct opts *o, const char *id, in
 	int ex = open_with_note(c, o, 1000, &note);
 	if (ex)
 		return ex;
+	/* A restore of an elder that is not removed would change nothing and
+	 * say it withdrew a removal: the elder is looked at first. */
+	if (reason == TANFANG__V1__REMOVE_ELDER__REASON__REASON_RESTORE) {
+		tf_reply *rep;
+		tf_elder *e;
+		if ((ex = fetch_elder(c, id, &rep, &e)))
+			return ex;
+		bool removed = e && e->status == TANFANG__V1__ELDER_STATUS__ELDER_STATUS_REMOVED;
+		wire_free(WIRE_REPLY, rep);
+		if (!e)
+			return cli_fail("%s: no elder with id %s (in your scope)",
+			                wire_status_name(TANFANG__V1__STATUS__STATUS_UNKNOWN_ELDER),
+			                id);
+		if (!removed)
+			return cli_fail(
+			    "elder %s is not removed as entered in error: nothing to restore", id);
+	}
 	Tanfang__V1__RemoveElder rm = TANFANG__V1__REMOVE_ELDER__INIT;
 	rm.elder_id = (char *)id;
 	rm.reason = (Tanfang__V1__RemoveElder__Reason)reason;

@@ -69,8 +69,21 @@ static int set_path(char *dst, size_t size, const char *key, const char *value, 
 	return 0;
 }
 
+static int parse_listen(const char *s, struct sockaddr_storage *out, socklen_t *len);
+
 int gw_config_set(struct gw_config *c, const char *key, const char *value, char *err, size_t errlen)
 {
+	/* Checked here, so a bad address is a configuration error (exit 2)
+	 * found before anything else, not a failure to start. */
+	struct sockaddr_storage sa;
+	socklen_t sl;
+	if (strcmp(key, "listen") == 0 && parse_listen(value, &sa, &sl) < 0) {
+		snprintf(err, errlen,
+		         "listen: expected HOST:PORT or [V6]:PORT, an address and a port up to "
+		         "65535, got '%s'",
+		         value);
+		return TF_E_INVALID;
+	}
 	static const struct {
 		const char *key;
 		size_t off, size;

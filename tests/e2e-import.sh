@@ -167,6 +167,14 @@ out_has "entered in error"
 [[ $(status_of zlt-000002) == removed ]] || fail "zlt-000002 not removed"
 expect 0 "${D[@]}" elder restore zlt-000002
 [[ $(status_of zlt-000002) == active ]] || fail "zlt-000002 not restored"
+# Restoring an elder that is not removed says so, instead of claiming it.
+expect 1 "${D[@]}" elder restore zlt-000002
+err_has "is not removed as entered in error: nothing to restore"
+expect 1 "${D[@]}" elder restore nobody-1
+err_has "STATUS_UNKNOWN_ELDER"
+# 'removed' is not a status to set: it points to the removal.
+expect 2 "${D[@]}" elder set-status zlt-000002 removed
+err_has "elder remove zlt-000002 --reason error"
 expect 0 "${D[@]}" elder remove zlt-000003 --reason deceased
 [[ $(status_of zlt-000003) == deceased ]] || fail "zlt-000003 not deceased"
 printf 'id,name,area\nmis-1,误录一,152223100201\nmis-2,误录二,152223100201\n' >"$tmp/mistake.csv"

@@ -552,6 +552,41 @@ static void test_rate(struct keypair *super)
 	stop_web();
 }
 
+/* tanfang-web with args (NULL-terminated), its output thrown away: its
+ * exit status. */
+static int web_exit(const char *const *args)
+{
+	const char *argv[16] = {getenv("TANFANG_WEB")};
+	size_t n = 1;
+	for (size_t i = 0; args[i] && n < 15; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	fflush(NULL);
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		int fd = open("/dev/null", O_WRONLY);
+		dup2(fd, 1), dup2(fd, 2);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	int st = 0;
+	CHECK(waitpid(pid, &st, 0) == pid);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* A bad listen address is a configuration error, exit 2, whether given on
+ * the command line or in the file, and before a missing key is noticed. */
+static void test_bad_listen(void)
+{
+	CHECK_EQ_INT(web_exit((const char *const[]){"run", "--listen", "127.0.0.1:abc", "--key",
+	                                            "/nonexistent", NULL}),
+	             2);
+	write_config("listen = 127.0.0.1:99999\n");
+	const char *const *cfg = with_config();
+	CHECK_EQ_INT(web_exit((const char *const[]){"run", cfg[0], cfg[1], NULL}), 2);
+}
+
 /* One address may hold max_per_address connections at once (slowloris:
  * a client trickling its headers held all of them in an attack test);
  * another address still gets in. */
@@ -713,6 +748,7 @@ int main(void)
 	stop_web();
 	test_rate(&super);
 	test_per_address();
+	test_bad_listen();
 	test_inflight(&super);
 	test_https();
 	test_demo_link();
