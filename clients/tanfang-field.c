@@ -264,12 +264,22 @@ static bool extra_operand(const char *cmd, int argc, char **argv)
 
 /* Handles --help and getopt's own errors (it has already said what was
  * wrong) uniformly. */
-static int help_or_usage(int c, const char *usage)
+static int help_or_usage(int c, char **argv, const char *usage)
 {
 	if (c == 'h') {
 		fputs(usage, stdout);
 		return EXIT_OK;
 	}
+	/* getopt's own words are off (opterr = 0): said like every other
+	 * error, "tanfang-field: error: ...". */
+	const char *bad = optind > 0 ? argv[optind - 1] : "?";
+	/* A command's argv[0] is its name; the program's is a path. */
+	const char *cmd = strchr(argv[0], '/') || strcmp(argv[0], PROG) == 0 ? NULL : argv[0];
+	char opt[8];
+	if (optopt && bad[0] == '-' && bad[1] != '-')
+		snprintf(opt, sizeof opt, "-%c", optopt), bad = opt;
+	errx_msg("%s%sunknown option '%s', or it needs a value", cmd ? cmd : "", cmd ? ": " : "",
+	         bad);
 	/* The first line of each usage text is the synopsis. */
 	fprintf(stderr, "%.*s", (int)(strchr(usage, '\n') - usage + 1), usage);
 	fprintf(stderr, "(--help for details)\n");
@@ -332,7 +342,7 @@ static int cmd_keygen(const char *dir, int argc, char **argv)
 	static const struct option lo[] = {{"help", no_argument, NULL, 'h'}, {0}};
 	int c;
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1)
-		return help_or_usage(c, usage_keygen);
+		return help_or_usage(c, argv, usage_keygen);
 	if (extra_operand("keygen", argc, argv))
 		return EXIT_USAGE;
 	char pk[TANFANG_PK_HEX_LEN];
@@ -360,7 +370,7 @@ static int cmd_pubkey(const char *dir, int argc, char **argv)
 	static const struct option lo[] = {{"help", no_argument, NULL, 'h'}, {0}};
 	int c;
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1)
-		return help_or_usage(c, usage_pubkey);
+		return help_or_usage(c, argv, usage_pubkey);
 	if (extra_operand("pubkey", argc, argv))
 		return EXIT_USAGE;
 	struct tanfang *h;
@@ -465,7 +475,7 @@ static int cmd_visit(const char *dir, int argc, char **argv)
 			bad = parse_id("--id", optarg, v.id) < 0;
 			v.has_id = true;
 			break;
-		default: return help_or_usage(c, usage_visit);
+		default: return help_or_usage(c, argv, usage_visit);
 		}
 		if (bad)
 			return EXIT_USAGE;
@@ -546,7 +556,7 @@ static int cmd_event(const char *dir, int argc, char **argv)
 			bad = parse_id("--id", optarg, e.id) < 0;
 			e.has_id = true;
 			break;
-		default: return help_or_usage(c, usage_event);
+		default: return help_or_usage(c, argv, usage_event);
 		}
 		if (bad)
 			return EXIT_USAGE;
@@ -636,7 +646,7 @@ static int cmd_sync(const char *dir, int argc, char **argv)
 			bad = parse_uint("--delay", optarg, 600000, &ul) < 0;
 			o.base_delay_ms = ul ? (unsigned)ul : 1;
 			break;
-		default: return help_or_usage(c, usage_sync);
+		default: return help_or_usage(c, argv, usage_sync);
 		}
 		if (bad)
 			return EXIT_USAGE;
@@ -725,7 +735,7 @@ static int cmd_status(const char *dir, int argc, char **argv)
 		if (c == 'p')
 			list_pending = true;
 		else
-			return help_or_usage(c, usage_status);
+			return help_or_usage(c, argv, usage_status);
 	}
 	if (extra_operand("status", argc, argv))
 		return EXIT_USAGE;
@@ -797,7 +807,7 @@ static int cmd_requeue(const char *dir, int argc, char **argv)
 		if (c == 'a')
 			all = true;
 		else
-			return help_or_usage(c, usage_requeue);
+			return help_or_usage(c, argv, usage_requeue);
 	}
 	if (all == (optind < argc)) {
 		errx_msg("requeue: give record ids or --all, not both or neither");
@@ -869,6 +879,7 @@ int main(int argc, char **argv)
 	                                   {"now", required_argument, NULL, 'n'},
 	                                   {"help", no_argument, NULL, 'h'},
 	                                   {0}};
+	opterr = 0; /* help_or_usage says it */
 	if (argc > 1 && strcmp(argv[1], "--version") == 0) {
 		printf("%s (tanfang) %s\n", PROG, TANFANG_VERSION);
 		return 0;
@@ -894,7 +905,7 @@ int main(int argc, char **argv)
 			continue;
 		}
 		free(dir);
-		return help_or_usage(c, usage_main);
+		return help_or_usage(c, argv, usage_main);
 	}
 	if (optind >= argc) {
 		errx_msg("missing command");

@@ -61,6 +61,8 @@ for day in '2026-09-31 10:00' '2026-02-30 10:00' '2026-06-31T08:15' '2026-09-30 
 	expect 2 visit --elder E-0001 --kind door --at "$day"
 	err_has "is not a real date and time"
 done
+expect 2 visit --elder E-0001 --kind door --bogus
+err_has "tanfang-field: error: visit: unknown option '--bogus'"
 expect 2 visit --elder 'E 0001' --kind door
 err_has "not recorded"
 expect 2 event --elder E-0001 --type fall
