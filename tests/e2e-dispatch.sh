@@ -21,8 +21,9 @@ set -euo pipefail
 ADMIN="$TANFANG_BIN/tanfang-admin"
 FIELD="$TANFANG_BIN/tanfang-field"
 ALERT="$TANFANG_BIN/tanfang-alert"
+SUPER="$TANFANG_BIN/tanfang-super"
 RECEIVER="$TANFANG_SRC/tests/dispatch-receiver.py"
-for b in "$TANFANGD" "$ADMIN" "$FIELD" "$ALERT"; do
+for b in "$TANFANGD" "$ADMIN" "$FIELD" "$ALERT" "$SUPER"; do
 	if [[ ! -x $b ]]; then
 		echo "SKIP: $b not built"
 		exit 77
@@ -161,6 +162,14 @@ admin elder add D-ctrl 图雅 --area 152223100 --categories living_alone --visit
 "$ALERT" keygen --key "$tmp/disp.key" >"$tmp/disp.pub" 2>"$tmp/alert.err" || fail "keygen"
 grep -qE '^[0-9a-f]{64}$' "$tmp/disp.pub" || fail "keygen printed '$(cat "$tmp/disp.pub")'"
 admin key enrol "$(cat "$tmp/disp.pub")" --visitor disp1
+# A dispatcher may read the areas of its scope, so its overdue list
+# (tanfang-super) names villages as a supervisor's does; nothing else of the
+# registry.
+DISP=(--endpoint "$EP" --server-key-file "$tmp/data/curve.pub" --key "$tmp/disp.key")
+"$ADMIN" "${DISP[@]}" list areas >"$tmp/disp.out" 2>&1 || { cat "$tmp/disp.out"; fail "areas as dispatcher"; }
+grep -q "音德尔镇" "$tmp/disp.out" || { cat "$tmp/disp.out"; fail "dispatcher cannot read area names"; }
+if "$ADMIN" "${DISP[@]}" list elders >"$tmp/disp.out" 2>&1; then fail "a dispatcher listed elders"; fi
+grep -q "STATUS_FORBIDDEN" "$tmp/disp.out" || { cat "$tmp/disp.out"; fail "elders as dispatcher"; }
 "$FIELD" --dir "$tmp/field" keygen >"$tmp/field.pub" 2>/dev/null || fail "field keygen"
 admin key enrol "$(head -n 1 "$tmp/field.pub")" --visitor gw1
 
