@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "cliopt.h"
+#include "period.h"
 #include "tanfang/tanfang.h"
 #include "version.h"
 
@@ -72,7 +73,8 @@ static const char usage_visit[] =
     "\n"
     "  --elder ID          elder id (required)\n"
     "  --kind KIND         door | phone | neighbour_check | health | party_member (required)\n"
-    "  --at TIME           when: 'YYYY-MM-DD HH:MM' (local time) or unix seconds; default now\n"
+    "  --at TIME           when: 'YYYY-MM-DD HH:MM' (Beijing time unless TZ is set) or\n"
+    "                      unix seconds; default now\n"
     "  --lat DEG --lon DEG where (WGS-84); --accuracy M optional\n"
     "  --duration MIN      minutes spent\n"
     "  --living F[:NOTE]   basic living (基本生活): ok | concern | urgent, with a note\n"
@@ -96,7 +98,8 @@ static const char usage_event[] =
     "  --severity SEV   info | warning | urgent (required)\n"
     "  --aid AID        the aid delivered (service_delivered): meals, medical, mobility,\n"
     "                   cleaning, bathing, emergency\n"
-    "  --at TIME        when: 'YYYY-MM-DD HH:MM' (local time) or unix seconds; default now\n"
+    "  --at TIME        when: 'YYYY-MM-DD HH:MM' (Beijing time unless TZ is set) or unix\n"
+    "                   seconds; default now\n"
     "  --note TEXT      free note\n"
     "  --id HEX         record id (32 hex digits); default random\n";
 
@@ -880,6 +883,11 @@ int main(int argc, char **argv)
 	                                   {"help", no_argument, NULL, 'h'},
 	                                   {0}};
 	opterr = 0; /* help_or_usage says it */
+	/* --at is read, and times shown, in the zone the offices report in
+	 * (the daemon's default), as tanfang-admin does: a device left on UTC
+	 * would otherwise put an evening visit on the next day, or month. */
+	if (!getenv("TZ") && period_set_timezone("Asia/Shanghai") < 0)
+		errx_msg("warning: no Asia/Shanghai zone (tzdata); times are the system's");
 	if (argc > 1 && strcmp(argv[1], "--version") == 0) {
 		printf("%s (tanfang) %s\n", PROG, TANFANG_VERSION);
 		return 0;

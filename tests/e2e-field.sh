@@ -61,6 +61,16 @@ for day in '2026-09-31 10:00' '2026-02-30 10:00' '2026-06-31T08:15' '2026-09-30 
 	expect 2 visit --elder E-0001 --kind door --at "$day"
 	err_has "is not a real date and time"
 done
+# Times are Beijing time unless TZ is set (tanfang-admin reads dates so):
+# a device left on UTC must not move an evening visit to the next day.
+zdir="$tmp/zone-device"
+env -u TZ "$FIELD" --dir "$zdir" keygen >/dev/null 2>&1 || fail "keygen (zone)"
+env -u TZ "$FIELD" --dir "$zdir" --now 1795000000 visit --elder E1 --kind door >/dev/null ||
+	fail "visit (zone)"
+env -u TZ "$FIELD" --dir "$zdir" status --pending | grep -q "recorded 2026-11-18 19:06:40" ||
+	fail "times are not Beijing time without TZ"
+TZ=UTC "$FIELD" --dir "$zdir" status --pending | grep -q "recorded 2026-11-18 11:06:40" ||
+	fail "TZ is not followed"
 expect 2 visit --elder E-0001 --kind door --bogus
 err_has "tanfang-field: error: visit: unknown option '--bogus'"
 expect 2 visit --elder 'E 0001' --kind door
