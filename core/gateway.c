@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -70,6 +71,39 @@ static int set_path(char *dst, size_t size, const char *key, const char *value, 
 }
 
 static int parse_listen(const char *s, struct sockaddr_storage *out, socklen_t *len);
+
+/* libmicrohttpd's own messages (a client that hung up mid-request, a
+ * malformed request line): at most HTTP_LOG_PER_MIN a minute, then one
+ * line saying how many were left out, so that anyone on the network cannot
+ * flood the journal (found by an attack test: one line per dropped
+ * connection). */
+#define HTTP_LOG_PER_MIN 20
+static void http_log(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static int64_t window;
+	static unsigned said, dropped;
+	int64_t minute = clock_mono_ms() / 60000;
+	pthread_mutex_lock(&lock);
+	if (minute != window) {
+		if (dropped)
+			log_warnx("http: %u more messages of libmicrohttpd left out", dropped);
+		window = minute, said = dropped = 0;
+	}
+	bool say = said < HTTP_LOG_PER_MIN;
+	said += say;
+	dropped += !say;
+	pthread_mutex_unlock(&lock);
+	if (!say)
+		return;
+	char line[300];
+	vsnprintf(line, sizeof line, fmt, ap);
+	size_t n = strlen(line);
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	log_warnx("http: %s", line);
+}
 
 int gw_config_set(struct gw_config *c, const char *key, const char *value, char *err, size_t errlen)
 {
@@ -1027,11 +1061,11 @@ int gw_start(const struct gw_config *c, struct gw **out, char *err, size_t errle
 		opts[no++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 		                                     (intptr_t)per_address, NULL};
 	opts[no] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-	g->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, g, MHD_OPTION_SOCK_ADDR,
-	                          (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_LIMIT,
-	                          c->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-	                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, g, MHD_OPTION_ARRAY,
-	                          opts, MHD_OPTION_END);
+	g->mhd = MHD_start_daemon(
+	    flags, 0, NULL, NULL, on_request, g, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+	    MHD_OPTION_CONNECTION_LIMIT, c->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned)60, MHD_OPTION_EXTERNAL_LOGGER, http_log, NULL, MHD_OPTION_NOTIFY_COMPLETED,
+	    on_completed, g, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	if (!g->mhd) {
 		snprintf(err, errlen, "cannot listen on %s (in use, or not an address here)",
 		         c->listen);

@@ -552,6 +552,39 @@ static void test_rate(struct keypair *super)
 	stop_web();
 }
 
+/* Clients that hang up mid-request do not flood the log: libmicrohttpd's
+ * messages are at most 20 a minute (an attack test wrote one per dropped
+ * connection). */
+static void test_log_flood(void)
+{
+	write_config("");
+	start_web(with_config());
+	for (int i = 0; i < 60; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in a = {.sin_family = AF_INET,
+		                        .sin_port = htons((uint16_t)web_port)};
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		CHECK(connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
+		/* A body promised and not sent: the gateway notes the hang-up. */
+		const char req[] =
+		    "POST /v1/envelope HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab";
+		CHECK(write(fd, req, sizeof req - 1) == (ssize_t)(sizeof req - 1));
+		close(fd);
+	}
+	usleep(300000);
+	stop_web();
+	FILE *f = fopen(web_log, "r");
+	CHECK(f != NULL);
+	char line[600];
+	int http = 0;
+	while (f && fgets(line, sizeof line, f))
+		http += strstr(line, "http: ") != NULL;
+	if (f)
+		fclose(f);
+	CHECK(http > 0);   /* they are said ... */
+	CHECK(http <= 21); /* ... up to the limit, and one line more at most */
+}
+
 /* tanfang-web with args (NULL-terminated), its output thrown away: its
  * exit status. */
 static int web_exit(const char *const *args)
@@ -749,6 +782,7 @@ int main(void)
 	test_rate(&super);
 	test_per_address();
 	test_bad_listen();
+	test_log_flood();
 	test_inflight(&super);
 	test_https();
 	test_demo_link();
