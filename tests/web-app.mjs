@@ -102,6 +102,10 @@ async function main() {
     const kids = rows.filter((r) => r.depth === 1).map((r) => [r.area, r.required ? +((100 * r.visited) / r.required).toFixed(1) : 0]);
     check(JSON.stringify(bars) === JSON.stringify(kids), `the chart's bars are the villages' visit rates: ${JSON.stringify(kids)}`);
     check((await page.$$('#rate-chart svg path')).length > 0, 'the chart is drawn');
+    const ruleRows = await page.$$eval('#by-rule tr[data-rule]', (trs) => trs.map((tr) => [tr.children[0].textContent, Number(tr.children[1].textContent)]));
+    const overdueTotal = Number(await page.textContent('#overdue-total'));
+    check(ruleRows.reduce((n, [, k]) => n + k, 0) === overdueTotal && ruleRows.every(([r]) => !/_/.test(r)),
+      `the rules' rows add up to the overdue total (${overdueTotal}), named in Chinese: ${JSON.stringify(ruleRows)}`);
     if (SHOTS) await page.screenshot({ path: join(SHOTS, 'web-overview.png'), fullPage: true });
 
     // 3. The overdue list equals tanfang-super's.
@@ -119,13 +123,32 @@ async function main() {
     const village = await page.$$eval('#overdue-table tr[data-elder]', (trs) => trs.map((tr) => tr.dataset.elder));
     const wantVillage = items.filter((it) => it.area === '152223100202').map((it) => it.elder_id);
     check(JSON.stringify(village) === JSON.stringify(wantVillage), `filtered to one village: ${village.join(' ')}`);
+    // A village by its name, as people type it.
+    await page.fill('input[name=area]', '二村');
+    await page.click('form.filters button[type=submit]');
+    await page.waitForFunction(() => location.hash.includes('area=152223100202') && document.body.dataset.ready === 'overdue');
+    await page.waitForSelector('#overdue-table');
+    const byName = await page.$$eval('#overdue-table tr[data-elder]', (trs) => trs.map((tr) => tr.dataset.elder));
+    check(JSON.stringify(byName) === JSON.stringify(wantVillage), `a village chosen by its name: ${byName.join(' ')}`);
+    // A wrong value is said under the form, which stays to be corrected.
+    await page.fill('input[name=within]', 'abc');
+    await page.click('form.filters button[type=submit]');
+    await page.waitForSelector('#filter-problem:not(:empty)');
+    check((await page.textContent('#filter-problem')).includes('0到366') && (await page.isVisible('form.filters')), 'a bad "due within" is said, the form kept');
+    await page.fill('input[name=within]', '');
+    await page.fill('input[name=area]', '不存在村');
+    await page.click('form.filters button[type=submit]');
+    await page.waitForSelector('#filter-problem:not(:empty)');
+    check((await page.textContent('#filter-problem')).includes('没有这个区域') && (await page.isVisible('form.filters')), 'an unknown area is said in Chinese, the form kept');
     // Sorted by area: every row in area order.
     await page.fill('input[name=area]', '');
     await page.selectOption('select[name=sort]', 'area');
     await page.click('form.filters button[type=submit]');
     await page.waitForFunction(() => location.hash.includes('sort=area') && document.body.dataset.ready === 'overdue');
     await page.waitForSelector('#overdue-table');
-    const areasShown = await page.$$eval('#overdue-table tr[data-elder] td:nth-child(2)', (tds) => tds.map((td) => td.textContent));
+    const areasShown = await page.$$eval('#overdue-table tr[data-elder]', (trs) => trs.map((tr) => tr.dataset.area));
+    const namesShown = await page.$$eval('#overdue-table tr[data-elder] td:nth-child(2)', (tds) => tds.map((td) => td.textContent));
+    check(namesShown.every((n) => n === '一村' || n === '二村'), `areas are shown by name: ${[...new Set(namesShown)].join(' ')}`);
     check(areasShown.length === items.length && areasShown.every((a, i) => i === 0 || areasShown[i - 1] <= a), `sorted by area: ${areasShown.join(' ')}`);
     await page.selectOption('select[name=sort]', '');
     // The export holds every row, as Excel reads it.
@@ -134,7 +157,8 @@ async function main() {
     await page.waitForSelector('#export-csv');
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-csv')]);
     const csv = readFileSync(await download.path(), 'utf8');
-    check(csv.startsWith('\ufeffelder_id,'), 'the CSV starts with a BOM and its header');
+    check(csv.startsWith('\ufeff编号,姓名,区域,区划代码,规则,'), 'the CSV starts with a BOM and its header, in the words of the Excel export');
+    check(csv.includes(',二村,"\t152223100202",'), 'its rows name the village and keep its code as text');
     check(csv.trim().split('\r\n').length === items.length + 1, `the CSV has every row (${items.length})`);
     // And as Excel: a real .xlsx, every row, ids as text.
     const [xdl] = await Promise.all([page.waitForEvent('download'), page.click('#export-xlsx')]);
@@ -156,9 +180,27 @@ print(len(re.findall('<row', sheet)), 'E1' in strings)`, xlsx]).trim();
     const histVisits = histItems.filter((x) => !String(x.type).startsWith('registry '));
     check(histRows === histItems.length && histVisits.length === 1,
       `the elder's history has its ${histVisits.length} visit and its ${histItems.length - histVisits.length} registry change`);
-    check((await page.textContent('#elder-facts')).includes('老人1'), "the elder's details");
+    check((await page.textContent('#elder-facts')).includes('老人1') && (await page.textContent('#elder-facts')).includes('独居'), "the elder's details, its category in Chinese");
     if (SHOTS) await page.screenshot({ path: join(SHOTS, 'web-elder.png'), fullPage: true });
 
+    // A page left while it loads is not drawn over the next: the activity
+    // page's reply held 2 s, the overdue list chosen meanwhile.
+    let held = false;
+    await page.route('**/v1/envelope', async (r) => {
+      if (!held) {
+        held = true;
+        await new Promise((res) => setTimeout(res, 2000));
+      }
+      await r.continue();
+    });
+    await page.click('#nav-activity');
+    await page.waitForTimeout(300);
+    await page.click('#nav-overdue');
+    await page.waitForSelector('body[data-ready="overdue"] #overdue-table', { timeout: 20000 });
+    await page.waitForTimeout(2500);
+    check((await page.$('#overdue-table')) && !(await page.$('#activity-table')) && (await page.evaluate(() => location.hash)).startsWith('#/overdue'),
+      'the overdue list stays drawn after the slow page it left');
+    await page.unroute('**/v1/envelope');
     // Visitor activity this month.
     await page.click('#nav-activity');
     await page.waitForSelector('body[data-ready="activity"] #activity-table');
@@ -268,6 +310,16 @@ print(len(re.findall('<row', sheet)), 'E1' in strings)`, xlsx]).trim();
     check(!admin('list', 'elders').includes('I3'), 'nothing was stored by the check');
     const villageName = JSON.parse(admin('--format', 'json', 'list', 'areas')).find((a) => a.code === '152223100201').name;
     writeFileSync(csvPath, `${csvHead}I1,孙一,${villageName},1940-02-03,独居,g1\nI2,孙二,152223100201,1941-03-01,独居,g1\nI3,孙三,152223100201,1942-04-01,独居,g1\n`);
+    await adminPage.setInputFiles('#import-form input[type=file]', csvPath);
+    await adminPage.click('#import-form button[type=submit]');
+    await adminPage.waitForSelector('#import-summary.ok');
+    // Another file chosen after the check: the check is gone, nothing can be
+    // imported until it is checked (a new user imported the file checked
+    // before, not the one chosen).
+    const otherPath = join(tmp, 'other.csv');
+    writeFileSync(otherPath, `${csvHead}I7,孙七,152223100201,1947-07-07,独居,g1\n`);
+    await adminPage.setInputFiles('#import-form input[type=file]', otherPath);
+    check(await adminPage.isDisabled('#import-go') && !(await adminPage.$('#import-summary')), 'choosing another file throws the check away');
     await adminPage.setInputFiles('#import-form input[type=file]', csvPath);
     await adminPage.click('#import-form button[type=submit]');
     await adminPage.waitForSelector('#import-summary.ok');

@@ -6,6 +6,7 @@ import { call, GatewayError } from './api.js';
 import jsQR from 'jsqr';
 import { ImportElders, ImportVisitors } from './proto.js';
 import { t } from './i18n.js';
+import { label } from './labels.js';
 
 const CATEGORIES = ['living_alone', 'empty_nest', 'left_behind', 'incapacitated', 'severely_disabled',
   'family_planning_special', 'extreme_poverty'];
@@ -54,6 +55,20 @@ function short(s, prefix) {
   return String(s || '').replace(prefix, '').toLowerCase();
 }
 
+// An area field that takes a village's name as well as its code (the
+// import does; the form used to take codes only, and a name came back as
+// "outside your scope"): a name of exactly one area in the list becomes its
+// code when sent.
+function areaField(name, text, value, areas, attrs = {}) {
+  return el('label', {}, text, el('input', { name, value: value ?? '', list: 'area-list', ...attrs }),
+    el('datalist', { id: 'area-list' }, areas.map((a) => el('option', { value: a.name }, a.code))));
+}
+function areaCode(value, areas) {
+  const v = String(value || '').trim();
+  const named = areas.filter((a) => a.name === v);
+  return named.length === 1 && !areas.some((a) => a.code === v) ? named[0].code : v;
+}
+
 // ---- areas ----
 
 export async function areasPage(main) {
@@ -95,11 +110,11 @@ export async function areasPage(main) {
 
 // ---- elders ----
 
-function elderForm(main, e, visitors) {
+function elderForm(main, e, visitors, areas) {
   const out = el('p', { id: 'result' });
   const cats = el('fieldset', { class: 'cats' }, el('legend', {}, t('categories')),
-    CATEGORIES.map((c) => el('label', {}, el('input', { type: 'checkbox', name: 'cat', value: c, ...(e.categories.some((x) => short(x, 'CATEGORY_') === c) ? { checked: 'checked' } : {}) }), c)));
-  const list = el('datalist', { id: 'visitor-ids' }, visitors.map((v) => el('option', { value: v.id }, `${v.name} (${short(v.role, 'ROLE_')})`)));
+    CATEGORIES.map((c) => el('label', {}, el('input', { type: 'checkbox', name: 'cat', value: c, ...(e.categories.some((x) => short(x, 'CATEGORY_') === c) ? { checked: 'checked' } : {}) }), label(c, 'category'))));
+  const list = el('datalist', { id: 'visitor-ids' }, visitors.map((v) => el('option', { value: v.id }, `${v.name} (${label(v.role)})`)));
   return el(
     'form',
     {
@@ -112,7 +127,7 @@ function elderForm(main, e, visitors) {
         const lat = f.get('lat'), lon = f.get('lon');
         // The whole entry: put_elder replaces it, so every field is sent.
         const elder = {
-          id: f.get('id'), name: f.get('name'), area: f.get('area'), address: f.get('address'), phone: f.get('phone'),
+          id: f.get('id'), name: f.get('name'), area: areaCode(f.get('area'), areas), address: f.get('address'), phone: f.get('phone'),
           birth_date: f.get('birth_date'), categories: f.getAll('cat').map((c) => `CATEGORY_${c.toUpperCase()}`),
           risk_tier: e.risk_tier || 'RISK_TIER_UNSPECIFIED', visitors: ids('visitors'), neighbours: ids('neighbours'),
           has_location: Boolean(lat && lon), lat: Number(lat) || 0, lon: Number(lon) || 0,
@@ -123,7 +138,7 @@ function elderForm(main, e, visitors) {
     },
     field('id', t('elderId'), e.id, e.id ? { readonly: 'readonly' } : { required: 'required' }),
     field('name', t('name'), e.name, { required: 'required' }),
-    field('area', t('area'), e.area, { required: 'required' }),
+    areaField('area', t('area'), e.area, areas, { required: 'required' }),
     field('address', t('address'), e.address),
     field('phone', t('phoneNo'), e.phone),
     field('birth_date', t('birth'), e.birth_date, { placeholder: 'YYYY-MM-DD' }),
@@ -145,8 +160,9 @@ export async function eldersPage(main, params) {
   const visitors = (await listAll('WHAT_VISITORS')) || [];
   const editId = params.get('edit');
   if (editId !== null) {
+    const areas = (await listAll('WHAT_AREAS')) || [];
     const e = elders.find((x) => x.id === editId) || EMPTY_ELDER;
-    main.replaceChildren(el('h1', {}, e.id ? `${t('edit')}: ${e.name} (${e.id})` : t('addElder')), elderForm(main, e, visitors));
+    main.replaceChildren(el('h1', {}, e.id ? `${t('edit')}: ${e.name} (${e.id})` : t('addElder')), elderForm(main, e, visitors, areas));
     return;
   }
   const q = (params.get('q') || '').trim();
@@ -160,7 +176,7 @@ export async function eldersPage(main, params) {
       el('tr', {}, ...['elderId', 'name', 'area', 'categories', 'neighbours', ''].map((k) => el('th', {}, k ? t(k) : ''))),
       hits.slice(0, 500).map((e) => el('tr', { 'data-elder': e.id },
         el('td', {}, el('a', { href: `#/elder?id=${encodeURIComponent(e.id)}` }, e.id)), el('td', {}, e.name), el('td', {}, e.area),
-        el('td', {}, e.categories.map((c) => short(c, 'CATEGORY_')).join(', ')), el('td', {}, e.neighbours.join(', ')),
+        el('td', {}, e.categories.map((c) => label(c)).join('、')), el('td', {}, e.neighbours.join(', ')),
         el('td', {}, el('a', { href: `#/elders?edit=${encodeURIComponent(e.id)}` }, t('edit')))))),
   );
 }
@@ -170,12 +186,13 @@ export async function eldersPage(main, params) {
 export async function visitorsPage(main) {
   const visitors = await listAll('WHAT_VISITORS');
   if (!visitors) return;
+  const areas = (await listAll('WHAT_AREAS')) || [];
   const out = el('p', { id: 'result' });
   main.replaceChildren(
     el('h1', {}, t('visitorsTitle')),
     el('table', { id: 'visitor-list' },
       el('tr', {}, ...['visitorId', 'name', 'role', 'area', 'contact'].map((k) => el('th', {}, t(k)))),
-      visitors.map((v) => el('tr', { 'data-visitor': v.id }, el('td', {}, v.id), el('td', {}, v.name), el('td', {}, short(v.role, 'ROLE_')), el('td', {}, v.area), el('td', {}, v.contact)))),
+      visitors.map((v) => el('tr', { 'data-visitor': v.id }, el('td', {}, v.id), el('td', {}, v.name), el('td', {}, label(v.role)), el('td', {}, v.area), el('td', {}, v.contact)))),
     el('h2', {}, t('addVisitor')),
     el('p', { class: 'muted' }, t('householdHelp')),
     el('form', {
@@ -184,13 +201,13 @@ export async function visitorsPage(main) {
       onsubmit: async (ev) => {
         ev.preventDefault();
         const f = new FormData(ev.target);
-        const visitor = { id: f.get('id'), name: f.get('name'), role: `ROLE_${String(f.get('role')).toUpperCase()}`, area: f.get('area'), contact: f.get('contact') };
+        const visitor = { id: f.get('id'), name: f.get('name'), role: `ROLE_${String(f.get('role')).toUpperCase()}`, area: areaCode(f.get('area'), areas), contact: f.get('contact') };
         if (await change({ put_visitor: { visitor } }, out)) visitorsPage(main);
       },
     },
     field('id', t('visitorId'), '', { required: 'required' }), field('name', t('name'), '', { required: 'required' }),
-    el('label', {}, t('role'), el('select', { name: 'role' }, ROLES.map((r) => el('option', { value: r }, r)))),
-    field('area', t('area'), '', { required: 'required' }), field('contact', t('contact')),
+    el('label', {}, t('role'), el('select', { name: 'role' }, ROLES.map((r) => el('option', { value: r }, label(r, 'role'))))),
+    areaField('area', t('area'), '', areas, { required: 'required' }), field('contact', t('contact')),
     el('button', { type: 'submit' }, t('save'))),
     out,
   );
@@ -373,15 +390,28 @@ export async function importPage(main) {
       if (await change(op, node)) importButton.disabled = true;
     },
   }, t('importGo'));
+  // What was checked is what is imported: any change to the form (another
+  // file, kind, map or role) throws the check away (a new user checked one
+  // file, chose another, and imported the first).
+  const forget = () => {
+    op = null;
+    importButton.disabled = true;
+    out.replaceChildren();
+  };
   const form = el('form', {
     class: 'filters',
     id: 'import-form',
+    onchange: forget,
+    oninput: forget,
     onsubmit: async (ev) => {
       ev.preventDefault();
-      importButton.disabled = true;
+      forget();
       const f = ev.target;
       const file = f.querySelector('input[type=file]').files[0];
-      if (!file) return;
+      if (!file) {
+        out.replaceChildren(el('p', { class: 'error', id: 'import-summary' }, t('chooseFile')));
+        return;
+      }
       const kind = f.querySelector('select[name=kind]').value;
       out.replaceChildren(el('p', { class: 'muted' }, t('loading')));
       const areas = await listAll('WHAT_AREAS');
@@ -435,7 +465,7 @@ export async function importPage(main) {
   el('label', {}, t('elderFile'), el('input', { type: 'file', name: 'file', accept: '.csv,.txt,.xlsx,.xls,text/csv' })),
   el('label', {}, t('importMap'), el('input', { name: 'map', placeholder: '户主姓名=name,村组=area' })),
   el('label', {}, t('importRole'), el('select', { name: 'role' }, el('option', { value: '' }, '—'),
-    ROLES.slice(0, 8).map((r) => el('option', { value: r }, r)))),
+    ROLES.slice(0, 8).map((r) => el('option', { value: r }, label(r, 'role'))))),
   el('button', { type: 'submit' }, t('importCheck')),
   importButton);
   main.replaceChildren(el('h1', {}, t('importTitle')), el('p', { class: 'muted' }, t('importHelp')), form, out);

@@ -143,7 +143,10 @@ function dueItem(it, elders) {
   return el('li', { 'data-elder': it.elder_id, 'data-rule': it.rule },
     el('a', { href: `#/elder?id=${encodeURIComponent(it.elder_id)}` },
       el('span', { class: 'name' }, e?.name || it.elder_name || it.elder_id), ' ',
-      it.due_at * 1000 <= Date.now() ? el('span', { class: 'tag late' }, `${ft('overdue')} ${late} ${ft('days')}`) : el('span', { class: 'tag soon' }, `${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${ft('dueOn')}`),
+      // Fallen due within the last day: due today, not "0 days overdue".
+      it.due_at * 1000 <= Date.now()
+        ? el('span', { class: 'tag late' }, late >= 1 ? `${ft('overdue')} ${late} ${ft('days')}` : ft('dueToday'))
+        : el('span', { class: 'tag soon' }, `${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${ft('dueOn')}`),
       el('div', { class: 'sub' }, ruleName(it.rule), e?.address ? ` · ${e.address}` : '')));
 }
 

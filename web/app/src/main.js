@@ -13,6 +13,7 @@ import { GatewayError, call, demoEnrol } from './api.js';
 import { currentLang, t, toggleLang } from './i18n.js';
 import { deviceKey, hex } from './keys.js';
 import { adminInit, areasPage, eldersPage, importPage, keysPage, visitorsPage } from './admin.js';
+import { areaNames, label, ruleLabel } from './labels.js';
 
 echarts.use([BarChart, LineChart, ScatterChart, GridComponent, LegendComponent, TooltipComponent, SVGRenderer]);
 
@@ -136,7 +137,8 @@ function rateChart(node, current, last) {
     animation: false,
     tooltip: { trigger: 'axis' },
     legend: { data: [t('thisMonth'), t('lastMonth')] },
-    xAxis: { type: 'category', data: kids.map((r) => r.name || r.area) },
+    // Every bar named: all labels, turned when they crowd.
+    xAxis: { type: 'category', data: kids.map((r) => r.name || r.area), axisLabel: { interval: 0, rotate: kids.length > 6 ? 30 : 0 } },
     yAxis: { type: 'value', max: 100, axisLabel: { formatter: '{value}%' } },
     series: [
       { name: t('thisMonth'), type: 'bar', data: kids.map(rate) },
@@ -153,7 +155,8 @@ async function trend(node) {
     const rep = await ask({ report: { month: m } });
     if (!rep) return;
     const root = rep.report.rows[0];
-    rates.push(root && root.required ? +((100 * root.visited) / root.required).toFixed(1) : 0);
+    // A month with nobody on the register has no rate: a gap, not 0%.
+    rates.push(root && root.required ? +((100 * root.visited) / root.required).toFixed(1) : null);
   }
   const chart = echarts.init(node, null, { renderer: 'svg' });
   chart.setOption({
@@ -173,11 +176,21 @@ async function overview() {
   if (!last) return;
   const od = await ask({ overdue: { limit: 1000 } });
   if (!od) return;
-  const byRule = new Map();
-  for (const it of od.overdue.items) byRule.set(it.rule, (byRule.get(it.rule) || 0) + 1);
+  // Each rule's own total (the first page finds the rules), so the rows add
+  // up to the total above them; what no row holds is "other".
+  const labels = new Map();
+  for (const it of od.overdue.items) if (!labels.has(it.rule)) labels.set(it.rule, it.rule_label);
+  const byRule = [];
+  for (const [r, l] of labels) {
+    const one = await ask({ overdue: { rule: r, limit: 1 } });
+    if (!one) return;
+    byRule.push([ruleLabel(r, l), one.overdue.total, r]);
+  }
+  const rest = od.overdue.total - byRule.reduce((n, [, k]) => n + k, 0);
+  if (rest > 0) byRule.push([t('otherRules'), rest, '']);
   const chartNode = el('div', { class: 'chart', id: 'rate-chart' });
   const trendNode = el('div', { class: 'chart', id: 'trend-chart' });
-  const partial = od.overdue.items.length < od.overdue.total;
+  const partial = /at least/.test(od.detail || '');
   main.replaceChildren(
     el('h1', {}, `${t('thisMonth')} ${current.report.month}`),
     chartNode,
@@ -189,7 +202,7 @@ async function overview() {
       'table',
       { id: 'by-rule' },
       el('tr', {}, el('th', {}, t('rule')), el('th', { class: 'num' }, partial ? `${t('overdue')} (${t('atLeast')})` : t('overdue'))),
-      [...byRule].map(([r, n]) => el('tr', {}, el('td', {}, r), el('td', { class: 'num' }, n))),
+      byRule.map(([r, n, code]) => el('tr', { 'data-rule': code }, el('td', {}, r), el('td', { class: 'num' }, n))),
     ),
     el('h2', {}, t('trend')),
     trendNode,
@@ -202,14 +215,14 @@ async function overview() {
 
 const PAGE = 50;
 
-function overdueRows(items) {
+function overdueRows(items, names) {
   return items.map((it) =>
     el(
       'tr',
-      { 'data-elder': it.elder_id },
+      { 'data-elder': it.elder_id, 'data-area': it.area, 'data-rule': it.rule },
       el('td', {}, el('a', { href: `#/elder?id=${encodeURIComponent(it.elder_id)}` }, `${it.elder_name} (${it.elder_id})`)),
-      el('td', {}, it.area),
-      el('td', {}, it.rule),
+      el('td', { title: it.area }, names.get(it.area) || it.area),
+      el('td', {}, ruleLabel(it.rule, it.rule_label)),
       el('td', {}, holder(it)),
       el('td', {}, day(it.due_at)),
       el('td', { class: 'num' }, Math.floor(it.overdue_s / 86400)),
@@ -268,36 +281,58 @@ function saveBlob(name, blob) {
   a.remove();
 }
 
+// Every area of the signer's scope, page by page ([{code, name, ...}]),
+// for names only: a key that may not list them gets codes (null), and the
+// page goes on.
+async function allAreas() {
+  const out = [];
+  try {
+    for (let after = ''; ; ) {
+      const rep = await call({ get_registry: { what: 'WHAT_AREAS', after, limit: 5000 } });
+      if (rep.status !== 'STATUS_OK') return null;
+      out.push(...rep.registry.areas);
+      after = rep.registry.next;
+      if (!after) return out;
+    }
+  } catch {
+    return null;
+  }
+}
+
+// The daemon's refusal of a filter, said in the app's words where it is
+// one a user makes by typing.
+function filterTrouble(rep) {
+  const d = rep.detail || '';
+  if (rep.status === 'STATUS_NOT_FOUND' && /^no area /.test(d)) return t('noSuchArea');
+  if (/^no rule /.test(d)) return `${t('noSuchRule')} (${d.replace(/^.*\(rules: /, '').replace(/\)$/, '')})`;
+  if (rep.status === 'STATUS_NOT_FOUND' && /visitor/.test(d)) return t('noSuchVisitor');
+  if (rep.status === 'STATUS_FORBIDDEN') return `${t('outOfScope')} (${d})`;
+  return `${t('refused')}: ${rep.status} ${d}`;
+}
+
 async function overdue() {
   const params = new URLSearchParams(location.hash.split('?')[1] || '');
+  const within = params.get('within') || '';
   const filter = {
     area: params.get('area') || '',
     rule: params.get('rule') || '',
     visitor_id: params.get('visitor') || '',
-    horizon_s: (Number(params.get('within')) || 0) * 86400,
+    horizon_s: (Number(within) || 0) * 86400,
   };
-  const offset = Number(params.get('offset')) || 0;
+  const offset = Math.max(0, Math.floor(Number(params.get('offset')) || 0));
   const sort = params.get('sort') || '';
   main.replaceChildren(el('p', { class: 'muted' }, t('loading')));
-  let list;
-  if (!sort) {
-    // The daemon's order (longest overdue first), a page at a time.
-    const rep = await ask({ overdue: { ...filter, offset, limit: PAGE } });
-    if (!rep) return;
-    list = rep.overdue;
-  } else {
-    // Another order needs every row: sorted here, then paged.
-    const all = await allOverdue(filter);
-    if (!all) return;
-    const key = { area: (it) => it.area, elder: (it) => it.elder_name, rule: (it) => it.rule, holder: (it) => holder(it) }[sort];
-    if (key) all.sort((a, b) => key(a).localeCompare(key(b), 'zh-CN') || b.overdue_s - a.overdue_s);
-    list = { items: all.slice(offset, offset + PAGE), total: all.length };
-  }
+  const names = await areaNames(allAreas);
+  // The filters take names as people type them: a village's or a rule's
+  // name is looked up here (the daemon takes codes).
+  const codeOf = new Map([...names].map(([code, name]) => [name, code]));
+  const rules = new Map(); // label -> rule, from what the daemon lists
   const go = (o) => {
     const p = new URLSearchParams(params);
     p.set('offset', o);
     location.hash = `#/overdue?${p}`;
   };
+  const problem = el('p', { class: 'error', id: 'filter-problem', role: 'alert' });
   const form = el(
     'form',
     {
@@ -305,33 +340,73 @@ async function overdue() {
       onsubmit: (ev) => {
         ev.preventDefault();
         const f = new FormData(ev.target);
+        const w = String(f.get('within') || '').trim();
+        if (w && (!/^\d+$/.test(w) || Number(w) > 366)) {
+          problem.textContent = t('badWithin');
+          return;
+        }
         const p = new URLSearchParams();
-        for (const k of ['area', 'rule', 'visitor', 'within', 'sort']) if (f.get(k)) p.set(k, f.get(k));
+        const area = String(f.get('area') || '').trim();
+        const rule = String(f.get('rule') || '').trim();
+        if (area) p.set('area', codeOf.get(area) || area);
+        if (rule) p.set('rule', rules.get(rule) || rule);
+        for (const k of ['visitor', 'within', 'sort']) if (f.get(k)) p.set(k, String(f.get(k)).trim());
         location.hash = `#/overdue?${p}`;
       },
     },
-    ...[
-      ['area', t('area'), filter.area],
-      ['rule', t('rule'), filter.rule],
-      ['visitor', t('visitor'), filter.visitor_id],
-      ['within', t('within'), params.get('within') || ''],
-    ].map(([n, label, v]) => el('label', {}, label, el('input', { name: n, value: v }))),
+    el('label', {}, t('area'), el('input', { name: 'area', value: names.get(filter.area) || filter.area, list: 'area-names' })),
+    el('label', {}, t('rule'), el('input', { name: 'rule', value: filter.rule, list: 'rule-names' })),
+    el('label', {}, t('visitor'), el('input', { name: 'visitor', value: filter.visitor_id })),
+    el('label', {}, t('within'), el('input', { name: 'within', value: within, inputmode: 'numeric' })),
     el('label', {}, t('sortBy'), el('select', { name: 'sort' },
-      [['', t('dueSince')], ['area', t('area')], ['elder', t('elder')], ['rule', t('rule')], ['holder', t('holder')]].map(([v, label]) =>
-        el('option', { value: v, ...(v === sort ? { selected: 'selected' } : {}) }, label)))),
+      [['', t('dueSince')], ['area', t('area')], ['elder', t('elder')], ['rule', t('rule')], ['holder', t('holder')]].map(([v, text]) =>
+        el('option', { value: v, ...(v === sort ? { selected: 'selected' } : {}) }, text)))),
     el('button', { type: 'submit' }, t('filter')),
+    el('datalist', { id: 'area-names' }, [...names].map(([code, name]) => el('option', { value: name }, code))),
+    el('datalist', { id: 'rule-names' }),
   );
+  const head = el('h1', { tabindex: '-1' }, t('overdue'));
+  // A refusal of the filter is said under the form, which stays to be
+  // corrected (it used to replace the page).
+  const refusedFilter = (rep) => {
+    problem.textContent = filterTrouble(rep);
+    main.replaceChildren(head, form, problem);
+  };
+  let list;
+  if (!sort) {
+    // The daemon's order (longest overdue first), a page at a time.
+    const rep = await ask({ overdue: { ...filter, offset, limit: PAGE } }, true);
+    if (!rep) return;
+    if (rep.status !== 'STATUS_OK') return refusedFilter(rep);
+    list = rep.overdue;
+  } else {
+    // Another order needs every row: sorted here, then paged.
+    const first = await ask({ overdue: { ...filter, limit: 1 } }, true);
+    if (!first) return;
+    if (first.status !== 'STATUS_OK') return refusedFilter(first);
+    const all = await allOverdue(filter);
+    if (!all) return;
+    // Areas in code order: a township's villages together, as the
+    // report lists them.
+    const key = { area: (it) => it.area, elder: (it) => it.elder_name, rule: (it) => it.rule, holder: (it) => holder(it) }[sort];
+    if (key) all.sort((a, b) => key(a).localeCompare(key(b), 'zh-CN') || b.overdue_s - a.overdue_s);
+    list = { items: all.slice(offset, offset + PAGE), total: all.length };
+  }
+  for (const it of list.items) rules.set(ruleLabel(it.rule, it.rule_label), it.rule);
+  form.querySelector('#rule-names').replaceChildren(...[...rules].map(([l, r]) => el('option', { value: l }, r)));
+  const ruleInput = form.querySelector('input[name=rule]');
+  for (const [l, r] of rules) if (r === filter.rule) ruleInput.value = l;
+  const row = (it) => [it.elder_id, it.elder_name, names.get(it.area) || it.area, it.area, ruleLabel(it.rule, it.rule_label), holder(it), day(it.due_at), Math.floor(it.overdue_s / 86400), day(it.last_visit_at)];
+  const heads = () => [t('elderId'), t('name'), t('area'), t('code'), t('rule'), t('holder'), t('dueSince'), t('daysOverdue'), t('lastVisit')];
   const exportButton = el('button', {
     type: 'button',
     id: 'export-csv',
     onclick: async () => {
       const items = await allOverdue(filter);
       if (!items) return;
-      const head = ['elder_id', 'elder_name', 'area', 'rule', 'duty_visitor', 'due', 'overdue_days', 'last_visit'];
-      const lines = items.map((it) =>
-        [it.elder_id, it.elder_name, it.area, it.rule, it.duty_visitor || holder(it), day(it.due_at), Math.floor(it.overdue_s / 86400), day(it.last_visit_at)].map(csvCell).join(','),
-      );
-      download(`overdue-${month(0)}.csv`, [head.join(','), ...lines].join('\r\n') + '\r\n');
+      // The same columns and words as the Excel export.
+      const lines = items.map((it) => row(it).map(csvCell).join(','));
+      download(`overdue-${month(0)}.csv`, [heads().map(csvCell).join(','), ...lines].join('\r\n') + '\r\n');
     },
   }, t('exportCsv'));
   // Excel: text cells stay text (an 18-digit id keeps its digits) and a
@@ -342,27 +417,32 @@ async function overdue() {
     onclick: async () => {
       const items = await allOverdue(filter);
       if (!items) return;
-      const head = [t('elderId'), t('name'), t('area'), t('rule'), t('holder'), t('dueSince'), t('days'), t('lastVisit')];
-      const rows = items.map((it) => [it.elder_id, it.elder_name, it.area, it.rule, holder(it), day(it.due_at), Math.floor(it.overdue_s / 86400), day(it.last_visit_at)].map(xlsxCell));
-      const blob = await writeExcelFile([head.map((h) => ({ value: h, fontWeight: 'bold' })), ...rows]).toBlob();
+      const rows = items.map((it) => row(it).map(xlsxCell));
+      const blob = await writeExcelFile([heads().map((h) => ({ value: h, fontWeight: 'bold' })), ...rows]).toBlob();
       saveBlob(`overdue-${month(0)}.xlsx`, blob);
     },
   }, t('exportXlsx'));
+  const shown = list.items.length ? `${offset + 1}–${offset + list.items.length}` : '';
   main.replaceChildren(
-    el('h1', {}, t('overdue')),
+    head,
     form,
+    problem,
     el('p', { id: 'overdue-count' }, `${t('of')} ${list.total} ${t('rows')}`),
     el(
-      'table',
-      { id: 'overdue-table' },
-      el('tr', {}, ...['elder', 'area', 'rule', 'holder', 'dueSince', 'days', 'lastVisit'].map((k) => el('th', {}, t(k)))),
-      overdueRows(list.items),
+      'div',
+      { class: 'scroll' },
+      el(
+        'table',
+        { id: 'overdue-table' },
+        el('tr', {}, ...['elder', 'area', 'rule', 'holder', 'dueSince', 'daysOverdue', 'lastVisit'].map((k) => el('th', {}, t(k)))),
+        overdueRows(list.items, names),
+      ),
     ),
     el(
       'div',
       { class: 'pager' },
       el('button', { type: 'button', id: 'prev', disabled: offset ? null : 'disabled', onclick: () => go(Math.max(0, offset - PAGE)) }, t('prev')),
-      el('span', {}, `${offset + 1}–${offset + list.items.length}`),
+      el('span', {}, shown),
       el('button', { type: 'button', id: 'next', onclick: () => go(offset + PAGE) }, t('next')),
       exportButton,
       exportXlsx,
@@ -370,6 +450,9 @@ async function overdue() {
   );
   if (offset + list.items.length >= list.total) main.querySelector('#next').disabled = true;
   if (!offset) main.querySelector('#prev').disabled = true;
+  // After a filter (Enter or the button), focus is on the list's heading,
+  // not lost to the page.
+  if (document.activeElement === document.body) head.focus();
 }
 
 // ---- an elder's page ----
@@ -379,18 +462,34 @@ function when(unix) {
   return new Date(unix * 1000).toLocaleString('sv-SE', { timeZone: ZONE }).slice(0, 16);
 }
 
+// What a visitor found at the door, as the field app records it: the four
+// assessments (with their notes), the help needed, a follow-up owed, the
+// time spent and where.
+function visitFindings(v) {
+  const parts = [];
+  for (const [k, a] of [['living', v.basic_living], ['safety', v.safety_risk], ['family', v.family_support], ['care', v.care_protection]]) {
+    const f = a && label(a.finding);
+    if (f) parts.push(`${t(k)}: ${f}${a.note ? `（${a.note}）` : ''}`);
+  }
+  if (v.needs?.length) parts.push(`${t('needs')}: ${v.needs.map((n) => label(n)).join('、')}`);
+  if (v.follow_up) parts.push(t('followUp'));
+  if (v.duration_min) parts.push(`${v.duration_min} ${t('minutes')}`);
+  if (v.has_location) parts.push(`${t('location')} ${v.lat.toFixed(5)}, ${v.lon.toFixed(5)}`);
+  return parts.join(' · ');
+}
+
 async function elderPage() {
   const id = new URLSearchParams(location.hash.split('?')[1] || '').get('id') || '';
   main.replaceChildren(el('p', { class: 'muted' }, t('loading')));
   const rep = await ask({ elder_history: { elder_id: id, limit: 200, with_changes: true } });
   if (!rep) return;
   const e = rep.history.elder;
-  // Enum names without their prefix: CARE_EVENT_TYPE_FALL -> fall.
-  const short = (s) => String(s || '').replace(/^(CATEGORY|ELDER_STATUS|RISK_TIER|VISIT_KIND|CARE_EVENT_TYPE|SEVERITY)_/, '').toLowerCase();
+  const names = await areaNames(allAreas);
   const facts = [
-    ['name', e.name], ['area', e.area], ['address', e.address], ['phoneNo', e.phone],
-    ['birth', e.birth_date], ['categories', e.categories.map(short).join(', ')],
-    ['tier', short(e.risk_tier)], ['status', short(e.status)],
+    ['name', e.name], ['area', names.has(e.area) ? `${names.get(e.area)} (${e.area})` : e.area],
+    ['address', e.address], ['phoneNo', e.phone],
+    ['birth', e.birth_date], ['categories', e.categories.map((c) => label(c)).join('、')],
+    ['tier', label(e.risk_tier)], ['status', label(e.status)],
     ['visitorsOf', e.visitors.join(', ')], ['neighbours', e.neighbours.join(', ')],
   ];
   // The history as a timeline, newest first.
@@ -400,9 +499,9 @@ async function elderPage() {
     // removal holds for all time and shows when it was made.
     const at = v ? v.visited_at : c ? c.occurred_at : Number(g.effective_at) || Number(g.received_at);
     const what = v
-      ? `${t('visit')} · ${short(v.kind)}${v.note ? ` · ${v.note}` : ''}`
+      ? [`${t('visit')} · ${label(v.kind)}${v.note ? ` · ${v.note}` : ''}`, visitFindings(v)].filter(Boolean).join(' · ')
       : c
-        ? `${t('event')} · ${short(c.type)} · ${short(c.severity)}${c.note ? ` · ${c.note}` : ''}`
+        ? `${t('event')} · ${label(c.type)} · ${label(c.severity)}${c.note ? ` · ${c.note}` : ''}`
         : `${t('registryChange')} · ${g.kind}${g.detail ? ` · ${g.detail}` : ''}${g.note ? ` · ${g.note}` : ''}`;
     return { at, what, by: it.visitor_id, flags: it.flags.join(', '), corrected: it.corrected };
   }).sort((a, b) => b.at - a.at);
@@ -429,6 +528,7 @@ async function activityPage() {
   main.replaceChildren(el('p', { class: 'muted' }, t('loading')));
   const rep = await ask({ activity: { period } });
   if (!rep) return;
+  const names = await areaNames(allAreas);
   const form = el(
     'form',
     {
@@ -451,7 +551,7 @@ async function activityPage() {
       el('tr', {}, el('th', {}, t('visitor')), el('th', {}, t('role')), el('th', {}, t('area')),
         ...['visits', 'door', 'phone', 'neighbourChecks', 'elders', 'flagged'].map((k) => el('th', { class: 'num' }, t(k)))),
       rep.activity.rows.map((r) =>
-        el('tr', { 'data-visitor': r.visitor_id }, el('td', {}, `${r.name} (${r.visitor_id})`), el('td', {}, r.role.replace('ROLE_', '').toLowerCase()), el('td', {}, r.area),
+        el('tr', { 'data-visitor': r.visitor_id }, el('td', {}, `${r.name} (${r.visitor_id})`), el('td', {}, label(r.role)), el('td', { title: r.area }, names.get(r.area) || r.area),
           ...cols.map((c) => el('td', { class: 'num' }, r[c])))),
     ),
   );
@@ -482,16 +582,22 @@ async function enrolPage() {
 
 // ---- the map: the area's elders by their coordinates, no map tiles ----
 
-// Every elder in the signer's scope, page by page.
-async function allElders() {
+// Every entry of one list of the signer's scope (what: WHAT_ELDERS ...,
+// field: the RegistryList field), page by page; null on trouble (shown).
+async function registryAll(what, field) {
   const out = [];
   for (let after = ''; ; ) {
-    const rep = await ask({ get_registry: { what: 'WHAT_ELDERS', after, limit: 5000 } });
+    const rep = await ask({ get_registry: { what, after, limit: 5000 } });
     if (!rep) return null;
-    out.push(...rep.registry.elders);
+    out.push(...rep.registry[field]);
     after = rep.registry.next;
     if (!after) return out;
   }
+}
+
+// Every elder in the signer's scope.
+async function allElders() {
+  return registryAll('WHAT_ELDERS', 'elders');
 }
 
 async function mapPage() {
@@ -518,9 +624,11 @@ async function mapPage() {
     legend: { data: [t('overdueNow2'), t('onTime')] },
     xAxis: { type: 'value', scale: true, name: t('lon') },
     yAxis: { type: 'value', scale: true, name: t('lat') },
+    // Overdue drawn last, over the others: a red dot is never hidden
+    // under a green one (a new user saw an almost all-green map).
     series: [
-      { name: t('overdueNow2'), type: 'scatter', symbolSize: 6, itemStyle: { color: '#d92d20' }, data: red },
-      { name: t('onTime'), type: 'scatter', symbolSize: 6, itemStyle: { color: '#12b76a' }, data: green },
+      { name: t('onTime'), type: 'scatter', symbolSize: 6, itemStyle: { color: '#12b76a' }, data: green, z: 1 },
+      { name: t('overdueNow2'), type: 'scatter', symbolSize: 7, itemStyle: { color: '#d92d20' }, data: red, z: 2 },
     ],
   });
   chart.on('click', (p) => {
@@ -543,7 +651,31 @@ function nav(page) {
   document.documentElement.lang = currentLang() === 'zh' ? 'zh-CN' : 'en';
 }
 
+// One page is drawn at a time. A page chosen while another is still
+// loading is drawn once that one is done, so a slow reply of the page left
+// behind can never land over the page the user went to (found by a new
+// user on a slow network: the address said 逾期名单, the page showed the
+// activity it had left).
+let routing = false;
+let again = false;
 async function route() {
+  if (routing) {
+    again = true;
+    return;
+  }
+  routing = true;
+  try {
+    do {
+      again = false;
+      await drawPage();
+    } while (again);
+  } finally {
+    routing = false;
+  }
+}
+
+async function drawPage() {
+  delete document.body.dataset.ready;
   const page = (location.hash.match(/^#\/(\w+)/) || [])[1] || 'overview';
   nav(page);
   if (page === 'key') await keyPage(false);
