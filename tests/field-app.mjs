@@ -249,6 +249,7 @@ async function main() {
     check((await page.$$('#pending-list .card')).length === 3, 'the outbox lists the three visits');
     await shot('field-outbox');
 
+
     // ---- 3. online: delivered, each once ----
     n0 = await syncs();
     await context.setOffline(false);
@@ -393,6 +394,33 @@ async function main() {
     await ready('home');
     check(await page.isVisible('#net.off'), 'the browser started again offline: the app opens from its service worker');
     check((await count('elder-count')) === 3, 'with the worker\'s elders of the last download');
+    // A form half filled survives a reload (a phone drops a tab in the
+    // background); saved, it is forgotten.
+    await go('#/', 'home');
+    await page.fill('#search', '张桂兰');
+    await page.click('#elder-list li:has-text("张桂兰") a');
+    await ready('elder');
+    await page.click('#record-visit');
+    await ready('visit');
+    await page.click('#kinds label:has-text("上门走访")');
+    await page.click('#finding-safety label:has-text("关注")');
+    await page.fill('#finding-safety input[type=text]', '煤炉烟道需清理');
+    await page.fill('#duration', '25');
+    await page.fill('#note', '腿脚不便');
+    await page.reload();
+    await ready('visit');
+    check((await page.inputValue('#note')) === '腿脚不便' && (await page.inputValue('#duration')) === '25' &&
+      (await page.inputValue('#finding-safety input[type=text]')) === '煤炉烟道需清理' &&
+      (await page.isChecked('#finding-safety input[value="concern"], #finding-safety label:has-text("关注") input')),
+      'a half-filled visit comes back after a reload');
+    const beforeDraft = await page.evaluate(() => document.body.dataset.lastSaved || '');
+    await page.click('#save');
+    await page.waitForFunction((b) => (document.body.dataset.lastSaved || '') !== b, beforeDraft, { timeout: 15000 });
+    await ready('elder');
+    await page.click('#record-visit');
+    await ready('visit');
+    check((await page.inputValue('#note')) === '' && (await page.inputValue('#duration')) === '', 'once saved, the next form starts empty');
+    await go('#/', 'home');
 
     check(errors.length === 0, `no errors in the page${errors.length ? `: ${errors.join('; ')}` : ''}`);
   } catch (e) {

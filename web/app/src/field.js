@@ -287,9 +287,19 @@ async function formPage(main, op) {
   const fixId = p.get('fix');
   const found = fixId ? await ob.entry(fixId) : null;
   const fixing = found?.state === 'refused' ? found : null;
-  const v = fixing ? fixing.values : {};
+  // A form being filled is kept in the tab's session storage as it is
+  // typed, so a reload, or the phone dropping the tab in the background,
+  // does not lose it (a new user lost a whole visit); saving forgets it.
+  const draftKey = `tanfang-draft-${op}-${p.get('elder') || ''}`;
+  let draft = null;
+  try {
+    draft = fixing ? null : JSON.parse(sessionStorage.getItem(draftKey) || 'null');
+  } catch {
+    draft = null;
+  }
+  const v = fixing ? fixing.values : draft || {};
   const all = (await ob.elders()).sort(byName);
-  const elderId = fixing ? v.elderId : p.get('elder');
+  const elderId = fixing ? v.elderId : p.get('elder') || v.elderId;
   const state = { elder: all.find((e) => e.id === elderId) || (fixing ? { id: v.elderId, name: v.elderName, address: '' } : null), location: v.location || null };
   const err = el('p', { class: 'error', id: 'form-error' });
   const at = el('input', { type: 'datetime-local', name: 'at', id: 'at', value: localInput(v.at ? v.at * 1000 : Date.now()), required: true });
@@ -323,9 +333,8 @@ async function formPage(main, op) {
   // The error sits with the save button, which stays in sight.
   const form = el('form', { id: `${op}-form`, novalidate: true }, elderChooser(state, all), ...fields,
     el('div', { class: 'savebar' }, err, el('button', { type: 'submit', class: 'primary wide', id: 'save' }, ft('save'))));
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    const t0 = performance.now();
+  // The form's values, as the outbox records them.
+  const collect = () => {
     const f = new FormData(form);
     const values = { elderId: state.elder?.id || '', elderName: state.elder?.name || '', at: at.value ? Math.floor(new Date(at.value).getTime() / 1000) : NaN, note: f.get('note') || '' };
     if (op === 'visit') {
@@ -336,6 +345,23 @@ async function formPage(main, op) {
       });
       for (const k of ['living', 'safety', 'family', 'care']) values[k] = { finding: f.get(k) || '', note: f.get(`${k}Note`) || '' };
     } else Object.assign(values, { type: f.get('type') || '', severity: f.get('severity') || '', aid: f.get('aid') || '' });
+    return values;
+  };
+  if (!fixing) {
+    const keep = () => {
+      try {
+        sessionStorage.setItem(draftKey, JSON.stringify(collect()));
+      } catch {
+        // storage full or off: the form still works, only unkept
+      }
+    };
+    form.addEventListener('input', keep);
+    form.addEventListener('change', keep);
+  }
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const t0 = performance.now();
+    const values = collect();
     const button = form.querySelector('#save');
     button.disabled = true;
     let entry;
@@ -347,6 +373,7 @@ async function formPage(main, op) {
       return;
     }
     // Stored in IndexedDB, committed: only now does the form say so.
+    sessionStorage.removeItem(draftKey);
     document.body.dataset.saveMs = (performance.now() - t0).toFixed(1);
     document.body.dataset.lastSaved = entry.id;
     toast(ft('saved'));
