@@ -171,6 +171,29 @@ print(len(re.findall('<row', sheet)), 'E1' in strings)`, xlsx]).trim();
     check(rowsInSheet === `${items.length + 1} True`, `the Excel export has every row, ids as text (${rowsInSheet})`);
     if (SHOTS) await page.screenshot({ path: join(SHOTS, 'web-overdue.png'), fullPage: true });
 
+    // The month's report: chosen, read as tanfang-super reads it, filed
+    // from the page (after a confirmation), exported; a month to come has
+    // none, said under the form.
+    page.once('dialog', (d) => d.accept());
+    await page.goto(`${base}/#/report?month=${month}`);
+    await page.waitForSelector('body[data-ready="report"] table.report');
+    const reportShown = await page.$$eval('table.report tr[data-area]', (trs) => trs.map((tr) => [tr.dataset.area, tr.children[1].textContent, tr.children[2].textContent]));
+    check(JSON.stringify(reportShown.slice(0, wanted.length)) === JSON.stringify(wanted), `the report page of ${month} equals tanfang-super's`);
+    check((await page.textContent('#filing')).includes('尚未报送'), 'not filed yet, it says');
+    await page.click('#file-report');
+    await page.waitForFunction(() => document.body.dataset.ready === 'report' && document.getElementById('filing')?.textContent.includes('已报送'));
+    const filedNow = JSON.parse(run(join(BIN, 'tanfang-super'), [...superArgs, '--format', 'json', 'report', '--month', month, '--as-filed']));
+    check((filedNow.rows || filedNow).length === wanted.length && !(await page.$('#file-report')), 'filed from the page: tanfang-super reads it as filed, and the page offers no second filing');
+    const [rdl] = await Promise.all([page.waitForEvent('download'), page.click('#report-csv')]);
+    const rcsv = readFileSync(await rdl.path(), 'utf8');
+    check(rcsv.startsWith('\ufeff区域,区划代码,应探访,已探访,探访率,') && rcsv.trim().split('\r\n').length === wanted.length + 1, 'the report exported as CSV, every row');
+    await page.fill('#report-form input[name=month]', '2099-01');
+    await page.click('#report-form button[type=submit]');
+    await page.waitForSelector('#report-problem:not(:empty)');
+    check((await page.textContent('#report-problem')).includes('还没有开始'), 'a month to come: no report, said under the form');
+    await page.goto(`${base}/#/overdue`);
+    await page.waitForSelector('body[data-ready="overdue"] #overdue-table');
+
     // The elder's page: details and the history, as tanfang-super has it.
     await page.click('#overdue-table tr[data-elder="E1"] a');
     await page.waitForSelector('body[data-ready="elder"] #elder-history');

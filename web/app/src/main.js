@@ -18,7 +18,7 @@ import { areaNames, label, ruleLabel } from './labels.js';
 echarts.use([BarChart, LineChart, ScatterChart, GridComponent, LegendComponent, TooltipComponent, SVGRenderer]);
 
 const main = document.getElementById('main');
-const PAGES = ['overview', 'overdue', 'map', 'activity', 'areas', 'elders', 'import', 'visitors', 'keys', 'key'];
+const PAGES = ['overview', 'report', 'overdue', 'map', 'activity', 'areas', 'elders', 'import', 'visitors', 'keys', 'key'];
 
 // ---- small helpers ----
 
@@ -455,6 +455,110 @@ async function overdue() {
   if (document.activeElement === document.body) head.focus();
 }
 
+// ---- a month's report: read, filed, exported ----
+
+// The report's rows as the exports hold them (the same words as the page).
+function reportRows(rep) {
+  const head = [t('area'), t('code'), t('required'), t('visited'), t('visitRate'), t('partyRequired'), t('partyDone'),
+    t('neighbourRequired'), t('neighbourSetUp'), t('neighbourDone')];
+  const rows = rep.report.rows.map((r) => [`${'　'.repeat(r.depth)}${r.name || r.area}`, r.area, r.required, r.visited,
+    pct(r.visited, r.required), r.party_required, r.party_done, r.neighbour_required, r.neighbour_set_up, r.neighbour_done]);
+  return [head, rows];
+}
+
+async function reportPage() {
+  const params = new URLSearchParams(location.hash.split('?')[1] || '');
+  // Last month by default: the one an office files at the start of a month.
+  const m = params.get('month') || month(-1);
+  const asFiled = params.get('as') === 'filed';
+  main.replaceChildren(el('p', { class: 'muted' }, t('loading')));
+  const names = await areaNames(allAreas);
+  const codeOf = new Map([...names].map(([code, name]) => [name, code]));
+  const area = params.get('area') || '';
+  const problem = el('p', { class: 'error', id: 'report-problem', role: 'alert' });
+  const form = el('form', {
+    class: 'filters',
+    id: 'report-form',
+    onsubmit: (ev) => {
+      ev.preventDefault();
+      const f = new FormData(ev.target);
+      const p = new URLSearchParams();
+      p.set('month', String(f.get('month') || m));
+      const a = String(f.get('area') || '').trim();
+      if (a) p.set('area', codeOf.get(a) || a);
+      if (f.get('as')) p.set('as', 'filed');
+      location.hash = `#/report?${p}`;
+    },
+  },
+  el('label', {}, t('monthLabel'), el('input', { type: 'month', name: 'month', value: m, required: 'required' })),
+  el('label', {}, t('area'), el('input', { name: 'area', value: names.get(area) || area, list: 'report-areas', placeholder: t('myScope') })),
+  el('label', { class: 'check' }, el('input', { type: 'checkbox', name: 'as', ...(asFiled ? { checked: 'checked' } : {}) }), t('asFiled')),
+  el('button', { type: 'submit' }, t('show')),
+  el('datalist', { id: 'report-areas' }, [...names].map(([code, name]) => el('option', { value: name }, code))));
+  const rep = await ask({ report: { month: m, area, as_filed: asFiled } }, true);
+  if (!rep) return;
+  const head = el('h1', { tabindex: '-1' }, `${t('report')} ${m}`);
+  if (rep.status !== 'STATUS_OK') {
+    const d = rep.detail || '';
+    problem.textContent = /has not begun/.test(d) ? t('notBegun') : /has not filed/.test(d) ? t('notFiled')
+      : /^no area /.test(d) ? t('noSuchArea') : `${t('refused')}: ${rep.status} ${d}`;
+    main.replaceChildren(head, form, problem);
+    return;
+  }
+  const r = rep.report;
+  const filed = Number(r.filed_at) > 0;
+  const status = el('p', { id: 'filing', class: filed ? 'ok' : 'muted' },
+    filed ? `${t('filedOn')} ${when(Number(r.filed_at))}${r.filed_by ? `（${r.filed_by}）` : ''}${asFiled ? `，${t('shownAsFiled')}` : ''}` : t('notFiledYet'));
+  const out = el('p', { id: 'file-result' });
+  // Filing keeps the month's figures as they stand (docs/supervisor.md);
+  // whatever arrives for it later is listed as late, never rewriting them.
+  const fileButton = filed || asFiled ? '' : el('button', {
+    type: 'button',
+    id: 'file-report',
+    onclick: async () => {
+      if (!confirm(t('fileConfirm').replace('{m}', m))) return;
+      const res = await ask({ file_report: { area, month: m } }, true);
+      if (!res) return;
+      if (res.status === 'STATUS_OK') route();
+      else {
+        out.className = 'error';
+        out.textContent = /say which area/.test(res.detail || '') ? t('fileWhichArea') : `${t('refused')}: ${res.status} ${res.detail}`;
+      }
+    },
+  }, t('fileIt'));
+  const [cols, rows] = reportRows(rep);
+  const exportCsv = el('button', {
+    type: 'button',
+    id: 'report-csv',
+    onclick: () => download(`report-${m}.csv`, [cols, ...rows].map((x) => x.map(csvCell).join(',')).join('\r\n') + '\r\n'),
+  }, t('exportCsv'));
+  const exportXlsx = el('button', {
+    type: 'button',
+    id: 'report-xlsx',
+    onclick: async () => {
+      const blob = await writeExcelFile([cols.map((h) => ({ value: h, fontWeight: 'bold' })), ...rows.map((x) => x.map(xlsxCell))]).toBlob();
+      saveBlob(`report-${m}.xlsx`, blob);
+    },
+  }, t('exportXlsx'));
+  const late = r.late || [];
+  main.replaceChildren(
+    head,
+    form,
+    status,
+    el('div', { class: 'scroll' }, reportTable(rep)),
+    el('div', { class: 'pager' }, fileButton, exportCsv, exportXlsx),
+    out,
+    late.length
+      ? el('div', {},
+        el('h2', {}, `${t('lateTitle')}: ${r.late_total || late.length}`),
+        el('div', { class: 'scroll' }, el('table', { id: 'late-list' },
+          el('tr', {}, ...['what', 'elder', 'area', 'when', 'arrived', 'by'].map((k) => el('th', {}, t(k)))),
+          late.map((x) => el('tr', {}, el('td', {}, `${x.kind}${x.detail ? ` · ${x.detail}` : ''}`), el('td', {}, x.elder_id),
+            el('td', {}, names.get(x.area) || x.area), el('td', {}, when(Number(x.effective_at))), el('td', {}, when(Number(x.received_at))), el('td', {}, x.signer))))))
+      : '',
+  );
+}
+
 // ---- an elder's page ----
 
 function when(unix) {
@@ -684,6 +788,7 @@ async function drawPage() {
   else if (page === 'activity') await activityPage();
   else if (page === 'enrol') await enrolPage();
   else if (page === 'map') await mapPage();
+  else if (page === 'report') await reportPage();
   else if (['areas', 'elders', 'import', 'visitors', 'keys'].includes(page)) {
     main.replaceChildren(el('p', { class: 'muted' }, t('loading')));
     const params = new URLSearchParams(location.hash.split('?')[1] || '');
