@@ -1392,39 +1392,13 @@ static size_t known_cells(const struct sheet_row *row, bool visitors)
 	return n;
 }
 
-/* --map 'header=field,...': the column of a header by the user's word. */
-static int mapped(const struct ctx *x, const char *h, enum col *out)
-{
-	const char *m = x->o ? x->o->map : NULL;
-	*out = COL_UNKNOWN;
-	if (!m || !*m)
-		return 0;
-	char **items;
-	size_t n;
-	if (split_with(m, separator_len, &items, &n) < 0)
-		return -ENOMEM;
-	char *hk = header_key(h);
-	int r = hk ? 0 : -ENOMEM;
-	for (size_t i = 0; r == 0 && i < n && *out == COL_UNKNOWN; i++) {
-		char *eq = strrchr(items[i], '=');
-		if (!eq)
-			continue;
-		*eq = '\0';
-		char *k = header_key(items[i]);
-		if (!k) {
-			r = -ENOMEM;
-			break;
-		}
-		if (strcmp(k, hk) == 0)
-			*out = strcmp(eq + 1, "-") == 0 ? COL_IGNORE : col_by_field(eq + 1);
-		free(k);
-	}
-	free(hk);
-	csvimport_list_free(items, n);
-	return r;
-}
-
-int csvimport_map_check(const char *m, char *err, size_t errlen)
+/* Calls fn(ctx, item, header, field) for each item of a --map value
+ * ('header=field,...'), in order, until fn returns non-zero (returned).
+ * header is the item's part before its last '=' (NULL without one), field
+ * the part after it; both are the call's own. Returns 0, fn's value, or
+ * -ENOMEM. */
+typedef int (*map_item_fn)(void *ctx, const char *item, const char *header, const char *field);
+static int map_items(const char *m, map_item_fn fn, void *ctx)
 {
 	if (!m || !*m)
 		return 0;
@@ -1434,22 +1408,87 @@ int csvimport_map_check(const char *m, char *err, size_t errlen)
 		return -ENOMEM;
 	int r = 0;
 	for (size_t i = 0; r == 0 && i < n; i++) {
-		char *eq = strrchr(items[i], '=');
-		if (!eq || eq == items[i]) {
-			snprintf(err, errlen, "--map: '%s' is not header=field", items[i]);
-			r = TF_E_INVALID;
-		} else if (strcmp(eq + 1, "-") != 0 && col_by_field(eq + 1) == COL_UNKNOWN) {
-			snprintf(
-			    err, errlen,
-			    "--map: '%s' is not a field (id name sex id_card area address "
-			    "birth_date categories risk_tier lat lon phone neighbours visitors "
-			    "registered role elders, or - to ignore)",
-			    eq + 1);
-			r = TF_E_INVALID;
+		char *item = strdup(items[i]);
+		if (!item) {
+			r = -ENOMEM;
+			break;
 		}
+		char *eq = strrchr(items[i], '=');
+		if (eq)
+			*eq = '\0';
+		r = fn(ctx, item, eq ? items[i] : NULL, eq ? eq + 1 : NULL);
+		free(item);
 	}
 	csvimport_list_free(items, n);
 	return r;
+}
+
+/* Does a --map header name the file's header h (both as header_key folds
+ * them)? 1, 0 or -ENOMEM. */
+static int same_header(const char *a, const char *b)
+{
+	char *ka = header_key(a), *kb = header_key(b);
+	int r = !ka || !kb ? -ENOMEM : strcmp(ka, kb) == 0;
+	free(ka);
+	free(kb);
+	return r;
+}
+
+struct mapped_ctx {
+	const char *header;
+	enum col *out;
+};
+
+static int mapped_item(void *ctx, const char *item, const char *header, const char *field)
+{
+	(void)item;
+	struct mapped_ctx *c = ctx;
+	if (!header)
+		return 0;
+	int same = same_header(header, c->header);
+	if (same < 0)
+		return same;
+	if (same)
+		*c->out = strcmp(field, "-") == 0 ? COL_IGNORE : col_by_field(field);
+	return same; /* the first item naming the header decides */
+}
+
+/* --map 'header=field,...': the column of a header by the user's word. */
+static int mapped(const struct ctx *x, const char *h, enum col *out)
+{
+	*out = COL_UNKNOWN;
+	struct mapped_ctx c = {h, out};
+	int r = map_items(x->o ? x->o->map : NULL, mapped_item, &c);
+	return r < 0 ? r : 0;
+}
+
+struct map_check_ctx {
+	char *err;
+	size_t errlen;
+};
+
+static int map_check_item(void *ctx, const char *item, const char *header, const char *field)
+{
+	struct map_check_ctx *c = ctx;
+	if (!header || !*header) {
+		snprintf(c->err, c->errlen, "--map: '%s' is not header=field", item);
+		return TF_E_INVALID;
+	}
+	if (strcmp(field, "-") != 0 && col_by_field(field) == COL_UNKNOWN) {
+		snprintf(c->err, c->errlen,
+		         "--map: '%s' is not a field (id name sex id_card area address birth_date "
+		         "categories risk_tier lat lon phone neighbours visitors registered role "
+		         "elders, or - to ignore)",
+		         field);
+		return TF_E_INVALID;
+	}
+	return 0;
+}
+
+int csvimport_map_check(const char *m, char *err, size_t errlen)
+{
+	struct map_check_ctx c = {err, errlen};
+	return map_items(m, map_check_item, &c);
 }
 
 /* Checks --map itself: every target a field. */
@@ -1460,46 +1499,28 @@ static int check_map(struct csvimport *ci, const char *m)
 	return r == TF_E_INVALID ? stop(error(ci, "%s", why)) : r;
 }
 
+static int header_found_item(void *ctx, const char *item, const char *header, const char *field)
+{
+	(void)item, (void)field;
+	struct ctx *x = ctx;
+	if (!header)
+		return 0;
+	for (size_t j = 0; j < x->hdr->n; j++) {
+		int same = same_header(header, x->hdr->cells[j]);
+		if (same)
+			return same < 0 ? same : 0;
+	}
+	return stop(error(x->ci,
+	                  "--map: the file's header (line %zu) has no column '%s'; its columns are "
+	                  "written as in the file",
+	                  x->hdr->line, header));
+}
+
 /* Every header --map names is in the file's header: a misspelt one would
  * otherwise rename nothing, unnoticed. */
 static int map_headers_found(struct ctx *x)
 {
-	const char *m = x->o ? x->o->map : NULL;
-	if (!m || !*m)
-		return 0;
-	char **items;
-	size_t n;
-	if (split_with(m, separator_len, &items, &n) < 0)
-		return -ENOMEM;
-	int r = 0;
-	for (size_t i = 0; r == 0 && i < n; i++) {
-		char *eq = strrchr(items[i], '=');
-		if (!eq)
-			continue;
-		*eq = '\0';
-		char *k = header_key(items[i]);
-		bool found = false;
-		for (size_t j = 0; k && !found && j < x->hdr->n; j++) {
-			char *hk = header_key(x->hdr->cells[j]);
-			if (!hk) {
-				k = (free(k), NULL);
-				break;
-			}
-			found = strcmp(hk, k) == 0;
-			free(hk);
-		}
-		if (!k)
-			r = -ENOMEM;
-		else if (!found)
-			r = stop(
-			    error(x->ci,
-			          "--map: the file's header (line %zu) has no column '%s'; its "
-			          "columns are written as in the file",
-			          x->hdr->line, items[i]));
-		free(k);
-	}
-	csvimport_list_free(items, n);
-	return r;
+	return map_items(x->o ? x->o->map : NULL, header_found_item, x);
 }
 
 static int map_header(struct ctx *x)

@@ -124,16 +124,22 @@ async function main() {
     r.onerror = rej;
   }));
 
-  // Records a visit through the form: search the elder by name, open it,
-  // fill the form, save. Returns the record id the app saved.
-  async function recordVisit(name, { kind = '上门走访', findings = {}, needs = [], note = '', duration = '', location = false, followUp = false, screenshot = '' } = {}) {
-    await go('#/', 'home');
+  // Opens the visit form of an elder found by name (from the home page),
+  // with the kind chosen.
+  async function openVisitForm(name, kind = '上门走访') {
     await page.fill('#search', name);
     await page.click(`#elder-list li:has-text("${name}") a`);
     await ready('elder');
     await page.click('#record-visit');
     await ready('visit');
     await page.click(`#kinds label:has-text("${kind}")`);
+  }
+
+  // Records a visit through the form: search the elder by name, open it,
+  // fill the form, save. Returns the record id the app saved.
+  async function recordVisit(name, { kind = '上门走访', findings = {}, needs = [], note = '', duration = '', location = false, followUp = false, screenshot = '' } = {}) {
+    await go('#/', 'home');
+    await openVisitForm(name, kind);
     for (const [k, [f, n]] of Object.entries(findings)) {
       await page.click(`#finding-${k} label:has-text("${f}")`);
       if (n) await page.fill(`#finding-${k} input[type=text]`, n);
@@ -346,12 +352,7 @@ async function main() {
 
     // ---- 6. dated tomorrow: refused on the phone ----
     const kept = await outboxSize();
-    await page.fill('#search', '张桂兰');
-    await page.click('#elder-list li:has-text("张桂兰") a');
-    await ready('elder');
-    await page.click('#record-visit');
-    await ready('visit');
-    await page.click('#kinds label:has-text("上门走访")');
+    await openVisitForm('张桂兰');
     const tomorrow = await page.evaluate(() => {
       const d = new Date(Date.now() + 86400000);
       const p = (n) => String(n).padStart(2, '0');
@@ -397,12 +398,7 @@ async function main() {
     // A form half filled survives a reload (a phone drops a tab in the
     // background); saved, it is forgotten.
     await go('#/', 'home');
-    await page.fill('#search', '张桂兰');
-    await page.click('#elder-list li:has-text("张桂兰") a');
-    await ready('elder');
-    await page.click('#record-visit');
-    await ready('visit');
-    await page.click('#kinds label:has-text("上门走访")');
+    await openVisitForm('张桂兰');
     await page.click('#finding-safety label:has-text("关注")');
     await page.fill('#finding-safety input[type=text]', '煤炉烟道需清理');
     await page.fill('#duration', '25');
