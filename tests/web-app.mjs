@@ -229,6 +229,13 @@ print(len(re.findall('<row', sheet)), 'E1' in strings)`, xlsx]).trim();
     await page.waitForSelector('body[data-ready="activity"] #activity-table');
     const g1 = await page.$$eval('#activity-table tr[data-visitor="g1"] td', (tds) => tds.map((td) => td.textContent));
     check(g1[3] === '3' && g1[4] === '3', `g1's three door visits this month: ${g1.join(' | ')}`);
+    check(g1[1] === '网格员', `g1's role in Chinese: ${g1[1]}`);
+    // Found by name; the export holds every row.
+    await page.fill('form.filters input[name=q]', '网格员');
+    await page.click('form.filters button[type=submit]');
+    await page.waitForFunction(() => location.hash.includes('q=') && document.body.dataset.ready === 'activity');
+    const found = await page.$$eval('#activity-table tr[data-visitor]', (trs) => trs.map((tr) => tr.dataset.visitor));
+    check(found.length === 1 && found[0] === 'g1', `a visitor found by name: ${found.join(' ')}`);
 
     // The map: the elders with coordinates, coloured by overdue duties.
     await page.click('#nav-map');

@@ -629,35 +629,60 @@ async function elderPage() {
 async function activityPage() {
   const params = new URLSearchParams(location.hash.split('?')[1] || '');
   const period = params.get('period') || month(0);
+  const q = (params.get('q') || '').trim();
+  const offset = Math.max(0, Math.floor(Number(params.get('offset')) || 0));
   main.replaceChildren(el('p', { class: 'muted' }, t('loading')));
   const rep = await ask({ activity: { period } });
   if (!rep) return;
   const names = await areaNames(allAreas);
+  const go = (p) => {
+    location.hash = `#/activity?${new URLSearchParams(p)}`;
+  };
   const form = el(
     'form',
     {
       class: 'filters',
       onsubmit: (ev) => {
         ev.preventDefault();
-        location.hash = `#/activity?period=${encodeURIComponent(new FormData(ev.target).get('period'))}`;
+        const f = new FormData(ev.target);
+        go({ period: String(f.get('period') || ''), ...(f.get('q') ? { q: String(f.get('q')) } : {}) });
       },
     },
     el('label', {}, t('period'), el('input', { name: 'period', value: period })),
+    el('label', {}, t('search'), el('input', { name: 'q', value: q })),
     el('button', { type: 'submit' }, t('show')),
   );
+  // A banner has thousands of visitors: a page of them at a time (a new
+  // user's page drew 10,835 rows), found by name, id or area; the export
+  // holds every row.
+  const all = rep.activity.rows.filter((r) => !q || r.name.includes(q) || r.visitor_id.includes(q) || (names.get(r.area) || r.area).includes(q));
+  const rows = all.slice(offset, offset + PAGE);
   const cols = ['visits', 'door', 'phone', 'neighbour_checks', 'elders', 'flagged'];
+  const heads = [t('visitor'), t('visitorId'), t('role'), t('area'), ...['visits', 'door', 'phone', 'neighbourChecks', 'elders', 'flagged'].map((k) => t(k))];
+  const line = (r) => [r.name, r.visitor_id, label(r.role), names.get(r.area) || r.area, ...cols.map((c) => Number(r[c]))];
+  const at = (o) => go({ period, ...(q ? { q } : {}), offset: o });
   main.replaceChildren(
     el('h1', {}, `${t('activity')} ${rep.activity.period}`),
     form,
-    el(
+    el('p', { id: 'activity-count' }, `${t('of')} ${all.length} ${t('rows')}`),
+    el('div', { class: 'scroll' }, el(
       'table',
       { id: 'activity-table' },
       el('tr', {}, el('th', {}, t('visitor')), el('th', {}, t('role')), el('th', {}, t('area')),
         ...['visits', 'door', 'phone', 'neighbourChecks', 'elders', 'flagged'].map((k) => el('th', { class: 'num' }, t(k)))),
-      rep.activity.rows.map((r) =>
+      rows.map((r) =>
         el('tr', { 'data-visitor': r.visitor_id }, el('td', {}, `${r.name} (${r.visitor_id})`), el('td', {}, label(r.role)), el('td', { title: r.area }, names.get(r.area) || r.area),
           ...cols.map((c) => el('td', { class: 'num' }, r[c])))),
-    ),
+    )),
+    el('div', { class: 'pager' },
+      el('button', { type: 'button', id: 'prev', disabled: offset ? null : 'disabled', onclick: () => at(Math.max(0, offset - PAGE)) }, t('prev')),
+      el('span', {}, rows.length ? `${offset + 1}–${offset + rows.length}` : ''),
+      el('button', { type: 'button', id: 'next', disabled: offset + PAGE < all.length ? null : 'disabled', onclick: () => at(offset + PAGE) }, t('next')),
+      el('button', {
+        type: 'button',
+        id: 'activity-csv',
+        onclick: () => download(`activity-${period}.csv`, [heads, ...all.map(line)].map((x) => x.map(csvCell).join(',')).join('\r\n') + '\r\n'),
+      }, t('exportCsv'))),
   );
 }
 
