@@ -373,6 +373,9 @@ print(len(re.findall('<row', sheet)), 'E1' in strings)`, xlsx]).trim();
     await page.click('#visitor-form button[type=submit]');
     await page.waitForSelector('#result[data-status]');
     check((await page.getAttribute('#result', 'data-status')) === 'STATUS_FORBIDDEN', 'a supervisor cannot add a visitor: FORBIDDEN shown');
+    await page.goto(`${base}/#/keys`);
+    await page.waitForSelector('#trouble');
+    check((await page.textContent('#trouble')).includes('您的密钥无权使用此页面'), 'an admin page opened by a supervisor says so in Chinese');
     if (SHOTS) await adminPage.screenshot({ path: join(SHOTS, 'web-keys.png'), fullPage: true });
 
     // 5. English.

@@ -59,6 +59,9 @@ async function trouble(e, rep) {
   let text;
   if (e instanceof GatewayError) text = t(`gw${e.code}`) === `gw${e.code}` ? `${t('gwOther')} ${e.code}: ${e.message}` : t(`gw${e.code}`);
   else if (e?.message === 'no-webcrypto' || e?.name === 'NotSupportedError') text = t('noWebCrypto');
+  // Not this key's to see (a supervisor on an admin page): said so, with
+  // the daemon's reason after it.
+  else if (rep?.status === 'STATUS_FORBIDDEN') text = `${t('forbidden')}（${rep.detail}）`;
   else if (rep) text = `${t('refused')}: ${rep.status} ${rep.detail}`;
   else text = String(e);
   main.replaceChildren(el('p', { class: 'error', id: 'trouble' }, text));
@@ -696,7 +699,7 @@ async function enrolPage() {
     rep = await demoEnrol(token);
   } catch (e) {
     if (e instanceof GatewayError && (e.code === 403 || e.code === 410 || e.code === 404)) {
-      main.replaceChildren(el('p', { class: 'error', id: 'trouble' }, e.message));
+      main.replaceChildren(el('p', { class: 'error', id: 'trouble' }, t(`enrol${e.code}`)));
       return;
     }
     await trouble(e);
