@@ -88,10 +88,30 @@ static char *trimmed_copy(const char *s, size_t len)
 }
 
 /* Sets cell col of row (growing it with empty cells). Takes text. */
-static int row_set(struct sheet_row *r, size_t col, char *text, bool numeric, bool date)
+/* What the rows read from any file may hold (struct sheet, held_max): 64
+ * times the file, at least 64 MiB, at most 512 MiB (an office's list of
+ * 100,000 elders holds about 60 MB). A 6.6 KB workbook of rows holding one
+ * far-right empty cell each read into 1 GB, and one long shared text in
+ * many cells into more (found by an attack test), within the unpack budget. */
+#define SHEET_HELD_RATIO 64
+#define SHEET_HELD_MIN   ((size_t)64 << 20)
+#define SHEET_HELD_MAX   ((size_t)512 << 20)
+/* What a cell costs the sheet: its text, its pointer and flags, the
+ * allocator's header. */
+#define CELL_COST(len) ((len) + 1 + sizeof(char *) + 2 + 16)
+
+static int row_set(struct sheet *s, struct sheet_row *r, size_t col, char *text, bool numeric,
+                   bool date)
 {
 	if (!text)
 		return -ENOMEM;
+	size_t add = CELL_COST(strlen(text)) + (col >= r->n ? (col + 1 - r->n) * CELL_COST(0) : 0);
+	if (s->held + add > s->held_max) {
+		s->too_big = true;
+		free(text);
+		return -EFBIG;
+	}
+	s->held += add;
 	if (col >= r->n) {
 		size_t n = col + 1;
 		char **c = realloc(r->cells, n * sizeof *c);
@@ -239,7 +259,7 @@ static void on_field(void *field, size_t len, void *data)
 			nl += line_break(field, len, i);
 		rd->cur.line = rd->line - nl;
 	}
-	if (row_set(&rd->cur, rd->col++, trimmed_copy(field, len), false, false) < 0)
+	if (row_set(rd->s, &rd->cur, rd->col++, trimmed_copy(field, len), false, false) < 0)
 		rd->oom = true;
 }
 
@@ -692,7 +712,7 @@ static void ws_end(void *ud, const char *name)
 		} else {
 			text = trimmed_copy(v, strlen(v)); /* str, inlineStr, b, e */
 		}
-		if (row_set(&x->row, x->col, text, numeric, date) < 0)
+		if (row_set(x->s, &x->row, x->col, text, numeric, date) < 0)
 			x->oom = true;
 	} else if (strcmp(l, "row") == 0 && !x->oom) {
 		if (push_row(x->s, &x->row, &x->cap) < 0)
@@ -935,7 +955,7 @@ static int parse_xls(struct sheet *s, const char *data, size_t len)
 				break;
 			default: continue;
 			}
-			r = row_set(&row, c, text, numeric, date);
+			r = row_set(s, &row, c, text, numeric, date);
 		}
 		if (r == 0)
 			r = push_row(s, &row, &cap);
@@ -950,6 +970,10 @@ int sheet_parse(const char *data, size_t len, struct sheet **out)
 	struct sheet *s = calloc(1, sizeof *s);
 	if (!s)
 		return -ENOMEM;
+	s->held_max =
+	    len > SHEET_HELD_MIN / SHEET_HELD_RATIO ? len * SHEET_HELD_RATIO : SHEET_HELD_MIN;
+	if (s->held_max > SHEET_HELD_MAX)
+		s->held_max = SHEET_HELD_MAX;
 	int r;
 	if (len >= 4 && memcmp(data, "PK\x03\x04", 4) == 0)
 		r = parse_xlsx(s, data, len);
@@ -957,6 +981,18 @@ int sheet_parse(const char *data, size_t len, struct sheet **out)
 		r = parse_xls(s, data, len);
 	else
 		r = parse_text(s, data, len);
+	if (s->too_big) {
+		/* Nothing of it is worth checking: the rows go, the reason stays. */
+		for (size_t i = 0; i < s->n; i++)
+			row_free(&s->rows[i]);
+		s->n = 0;
+		free(s->error);
+		s->error = NULL;
+		r = fail(s,
+		         "the file would take more than %zu MB once read, more than an office's "
+		         "list can: split it, or save it again from Excel",
+		         s->held_max >> 20);
+	}
 	if (r < 0) {
 		sheet_free(s);
 		return r;

@@ -32,6 +32,11 @@ struct sheet {
 	const char *format; /* "CSV (UTF-8)", "CSV (GB18030)", "text (UTF-16LE)", "xlsx", "xls" */
 	bool workbook;      /* xlsx or xls: "line" is the sheet's row number */
 	char *error;        /* NULL, or why reading stopped (rows before it are kept) */
+	/* What the rows hold, about, in bytes, and the most they may: a file
+	 * that would read into more (cells far to the right of nothing, one
+	 * long text in many cells) is refused, whatever it unpacks to. */
+	size_t held, held_max;
+	bool too_big;
 };
 
 /* Reads the table in data[0..len). Returns 0 with *out set (check

@@ -254,6 +254,22 @@ for bomb in bomb.xlsx bomb-texts.xlsx; do
 	err_has "unpacks to more than an office's list can"
 	((SECONDS - t0 < 20)) || fail "$bomb took $((SECONDS - t0)) s"
 done
+# ... and those small unpacked but huge once read, within a bounded memory.
+for bomb in bomb-far.xlsx bomb-copies.xlsx; do
+	t0=$SECONDS
+	rc=0
+	# The client's peak memory, as the kernel counts it (ru_maxrss, KB).
+	"$PY" -c 'import resource, subprocess, sys
+r = subprocess.run(sys.argv[2:], stdout=open(sys.argv[1] + "/out", "w"), stderr=open(sys.argv[1] + "/err", "w"))
+print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' "$tmp" \
+		"$ADMIN" --endpoint "$EP" --timeout 10000 "${D[@]}" import elders "$F/$bomb" --dry-run \
+		>"$tmp/maxrss" || fail "$bomb: could not run"
+	read -r rc kb <"$tmp/maxrss"
+	[[ $rc == 1 ]] || { cat "$tmp/err"; fail "$bomb: exit $rc"; }
+	err_has "would take more than 64 MB once read"
+	((kb < 400000)) || fail "$bomb held $kb KB"
+	((SECONDS - t0 < 20)) || fail "$bomb took $((SECONDS - t0)) s"
+done
 
 kill -0 "$daemon_pid" || fail "tanfangd died"
 echo "e2e-import-office: ok ($pass checks)"

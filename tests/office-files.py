@@ -119,6 +119,17 @@ def write_bombs(d):
                        '<workbook><sheets><sheet name="a" sheetId="1"/></sheets></workbook>')
             z.writestr("xl/sharedStrings.xml", "<sst>" + "<si/>" * n + "</sst>")
             z.writestr("xl/worksheets/sheet1.xml", "<worksheet><sheetData/></worksheet>")
+    # Small once unpacked, huge once read: rows of one far-right empty cell,
+    # and one long text in many cells.
+    wb = '<workbook><sheets><sheet name="a" sheetId="1"/></sheets></workbook>'
+    far = "".join('<row r="%d"><c r="IV%d"/></row>' % (i, i) for i in range(1, 100001))
+    many = "".join('<row r="%d"><c r="A%d" t="s"><v>0</v></c></row>' % (i, i) for i in range(1, 601))
+    for name, sst, rows in (("bomb-far.xlsx", "<sst/>", far),
+                            ("bomb-copies.xlsx", "<sst><si><t>" + "x" * (1 << 20) + "</t></si></sst>", many)):
+        with zipfile.ZipFile(os.path.join(d, name), "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+            z.writestr("xl/workbook.xml", wb)
+            z.writestr("xl/sharedStrings.xml", sst)
+            z.writestr("xl/worksheets/sheet1.xml", "<worksheet><sheetData>" + rows + "</sheetData></worksheet>")
 
 
 def main():
