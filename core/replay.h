@@ -46,17 +46,19 @@ void replay_memo_free(struct replay_memo *m);
  * signer (32 bytes), is being answered, until until_ms (unix ms: when the
  * skew check would refuse it anyway). Each signer may add entries at
  * REPLAY_QUOTA_PER_S a second, in bursts of REPLAY_QUOTA_BURST (signer
- * NULL: no quota, for admin keys), so one key, or a handful, cannot fill
- * the table and have everyone's queries refused (found by an attack test:
- * 300,000 queries signed with a fresh key did it). Signers share a quota
+ * NULL: no quota, for the root admin's key), so one key, or a few hundred,
+ * cannot fill the table and have everyone's queries refused (found by an
+ * attack test: 300,000 queries signed with a fresh key did it; then an area
+ * admin's key, which had no quota). A key holds at most about 2,200
+ * entries (1,000 + 1 a second over a 20-minute window). Signers share a quota
  * only when a keyed hash of 14 bits collides, which nobody can aim.
  * Returns 0 the first time; -EEXIST if it was recorded before and has not
  * expired; -EDQUOT if the signer's quota is spent (nothing recorded);
  * -EBUSY if the table is full of unexpired entries near its slot (more
  * queries inside the skew window than the table holds: the query is
  * refused rather than risk answering a replay). Thread-safe. */
-#define REPLAY_QUOTA_PER_S 2
-#define REPLAY_QUOTA_BURST 2000
+#define REPLAY_QUOTA_PER_S 1
+#define REPLAY_QUOTA_BURST 1000
 int replay_memo_claim(struct replay_memo *m, const uint8_t ref[ENVELOPE_REF_LEN],
                       const uint8_t *signer, int64_t until_ms, int64_t now_ms) TF_MUST_CHECK;
 
