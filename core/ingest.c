@@ -1702,9 +1702,15 @@ static int apply_registry(struct wctx *w)
 		                  q->remove_elder->note);
 	case OP(UNDO_IMPORT): return apply_undo_import(w);
 	case OP(FILE_REPORT): {
-		int64_t now = w->now;
-		r = query_file_report(w->txn, w->ig->pol, w->signer, q->file_report, now,
-		                      w->job->detail, sizeof w->job->detail, &w->job->status);
+		/* The filing's envelope is the log's next entry (appended after
+		 * it, in this transaction): the filing keeps its number. */
+		uint64_t head;
+		uint8_t hash[AUDITLOG_HASH_LEN];
+		r = auditlog_head(w->txn, &head, hash);
+		if (r == 0)
+			r = query_file_report(w->txn, w->ig->pol, w->signer, q->file_report, w->now,
+			                      head + 1, w->job->detail, sizeof w->job->detail,
+			                      &w->job->status);
 		return r;
 	}
 	case OP(ENROL_KEY): {

@@ -1905,8 +1905,8 @@ static int q_report(struct q *q, struct report *rp, Tanfang__V1__Report *rep,
 }
 
 int query_file_report(struct store_txn *txn, const struct policy *pol, const tf_visitor *signer,
-                      const Tanfang__V1__FileReport *fr, int64_t now, char *detail,
-                      size_t detail_len, int *status)
+                      const Tanfang__V1__FileReport *fr, int64_t now, uint64_t log_seq,
+                      char *detail, size_t detail_len, int *status)
 {
 	tf_request req;
 	wire_init(WIRE_REQUEST, &req);
@@ -1950,6 +1950,7 @@ int query_file_report(struct store_txn *txn, const struct policy *pol, const tf_
 		f.month = fr->month;
 		f.filed_at = now;
 		f.filed_by = signer->id;
+		f.log_seq = log_seq;
 		f.rows = ptrs;
 		f.n_rows = n;
 		uint8_t key[REGISTRY_ID_MAX + 8];

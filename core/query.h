@@ -29,11 +29,12 @@ int query_prewarm(struct store *st, int64_t now, const volatile int *stop) TF_MU
 /* FileReport (issue 7, item 4): computes the month's report for the area
  * (the signer's scope or inside it) as it stands now and keeps it in
  * DB_FILED, in the writer's transaction txn, stamped now. A month is filed
- * once. Returns 0 (detail says what was filed), or a negative code; a
+ * once. log_seq: the filing's entry in the audit log, kept with it.
+ * Returns 0 (detail says what was filed), or a negative code; a
  * refusal sets *status (FORBIDDEN, INVALID, NOT_FOUND, DUPLICATE) and
  * detail, and returns TF_E_DUPLICATE or TF_E_INVALID. */
 int query_file_report(struct store_txn *txn, const struct policy *pol, const tf_visitor *signer,
-                      const Tanfang__V1__FileReport *fr, int64_t now, char *detail,
-                      size_t detail_len, int *status) TF_MUST_CHECK;
+                      const Tanfang__V1__FileReport *fr, int64_t now, uint64_t log_seq,
+                      char *detail, size_t detail_len, int *status) TF_MUST_CHECK;
 
 #endif

@@ -680,6 +680,75 @@ static void test_query_quota_roles(void)
 	CHECK_EQ_INT(ok_root, REPLAY_QUOTA_BURST + 5);
 }
 
+/* A filed report names its log entry, and its time of filing is held
+ * against the checkpoints around it: a filing re-dated after late visits
+ * (so they no longer show as late) is found (a re-attack did it unseen). */
+static void test_auditlog_filing(void)
+{
+	char month[16];
+	int ym = period_month_of(clock_now());
+	snprintf(month, sizeof month, "%04d-%02d", ym / 100, ym % 100);
+	Tanfang__V1__FileReport fr = TANFANG__V1__FILE_REPORT__INIT;
+	fr.area = "152223100", fr.month = month;
+	tf_request req;
+	wire_init(WIRE_REQUEST, &req);
+	req.op_case = TANFANG__V1__REQUEST__OP_FILE_REPORT;
+	req.file_report = &fr;
+	CHECK_EQ_INT(inproc_status(&p, &super, &req), ST(OK));
+	/* The filing as stored, and its key. */
+	struct store_txn *txn;
+	CHECK_OK(store_txn_begin(p.st, false, NULL, &txn));
+	struct store_cursor *cur;
+	CHECK_OK(store_cursor_open(txn, DB_FILED, &cur));
+	const void *k, *v;
+	size_t kl, vl;
+	uint8_t key[128];
+	size_t keylen = 0;
+	tf_filed_report *f = NULL;
+	for (int r = store_cursor_seek(cur, NULL, 0, &k, &kl, &v, &vl); r == 0 && !f;
+	     r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
+		tf_filed_report *x;
+		CHECK_OK(wire_unpack(WIRE_FILED_REPORT, v, vl, (void **)&x));
+		if (strcmp(x->area, "152223100") == 0 && strcmp(x->month, month) == 0 &&
+		    kl <= sizeof key) {
+			memcpy(key, k, kl);
+			keylen = kl;
+			f = x;
+		} else {
+			wire_free(WIRE_FILED_REPORT, x);
+		}
+	}
+	store_cursor_close(cur);
+	CHECK(f != NULL && f->log_seq > 1);
+	if (!f) {
+		store_txn_abort(txn);
+		return;
+	}
+	struct auditlog_mark m[2] = {{.entries = f->log_seq - 1}, {.entries = f->log_seq}};
+	CHECK_OK(auditlog_hash_at(txn, m[0].entries, m[0].head));
+	CHECK_OK(auditlog_hash_at(txn, m[1].entries, m[1].head));
+	store_txn_abort(txn);
+	m[0].time = f->filed_at - 300, m[1].time = f->filed_at + 300;
+	audit_marks = m, audit_n_marks = 2;
+	audit_expect(NULL);
+	uint8_t *buf;
+	size_t bl;
+	int64_t was = f->filed_at;
+	f->filed_at = was + 3 * 86400; /* filed "later", after the late visits */
+	CHECK_OK(wire_pack(WIRE_FILED_REPORT, f, &buf, &bl));
+	audit_after(DB_FILED, key, keylen, buf, bl, "after the checkpoint signed");
+	free(buf);
+	f->filed_at = was;
+	uint64_t seq = f->log_seq;
+	f->log_seq = 1; /* another entry */
+	CHECK_OK(wire_pack(WIRE_FILED_REPORT, f, &buf, &bl));
+	audit_after(DB_FILED, key, keylen, buf, bl, "which is not its filing");
+	free(buf);
+	f->log_seq = seq;
+	audit_marks = NULL, audit_n_marks = 0;
+	wire_free(WIRE_FILED_REPORT, f);
+}
+
 static void test_auditlog(void)
 {
 	uint64_t n;
@@ -732,6 +801,7 @@ int main(void)
 	test_auditlog_received();
 	test_query_quota();
 	test_query_quota_roles();
+	test_auditlog_filing();
 	test_auditlog();
 	inproc_close(&p);
 	return tft_done();
