@@ -225,6 +225,8 @@ struct gw {
 	struct slot *slots;
 	struct bucket *buckets; /* RATE_BUCKETS, by a keyed hash of the address */
 	uint8_t rate_key[crypto_shorthash_KEYBYTES];
+	unsigned *held;       /* connections per client slot (accept_ok) */
+	unsigned per_address; /* the most a client may hold; 0: no limit */
 	char *cert, *tls_key;
 	struct keypair demo_admin; /* the demo's enrolment link only */
 	atomic_bool demo_used;
@@ -284,6 +286,72 @@ static int take_slot(struct gw *g, struct slot **out)
 	return 0;
 }
 
+/* A client, as the limits count it: an IPv4 address; an IPv6 /64 (one
+ * host is given a whole /64 and may take any address in it: an attack
+ * test used that to multiply its budget); an IPv4 address written as IPv6
+ * (::ffff:a.b.c.d) is that IPv4 address. Hashed with a secret of this run,
+ * so nobody can pick an address that counts as an office's. */
+static uint64_t client_hash(const struct gw *g, const uint8_t *p, size_t n)
+{
+	static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	if (n == 16 && memcmp(p, v4mapped, 12) == 0)
+		p += 12, n = 4;
+	else if (n == 16)
+		n = 8;
+	uint8_t hb[crypto_shorthash_BYTES];
+	crypto_shorthash(hb, p, n, g->rate_key);
+	uint64_t h;
+	memcpy(&h, hb, sizeof h);
+	return h;
+}
+
+static uint64_t client_of(const struct gw *g, const struct sockaddr *addr)
+{
+	if (addr && addr->sa_family == AF_INET)
+		return client_hash(
+		    g, (const uint8_t *)&((const struct sockaddr_in *)addr)->sin_addr, 4);
+	if (addr && addr->sa_family == AF_INET6)
+		return client_hash(
+		    g, (const uint8_t *)&((const struct sockaddr_in6 *)addr)->sin6_addr, 16);
+	return client_hash(g, (const uint8_t *)"", 0);
+}
+
+/* Connections held by each client (client_of), by HELD_SLOTS counters:
+ * libmicrohttpd's own per-address limit takes every IPv6 address for a
+ * client of its own, so a /64 could hold them all. */
+#define HELD_SLOTS 4096
+
+static enum MHD_Result accept_ok(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+	(void)len;
+	struct gw *g = cls;
+	if (!g->per_address)
+		return MHD_YES;
+	size_t slot = client_of(g, addr) % HELD_SLOTS;
+	pthread_mutex_lock(&g->lock);
+	bool ok = g->held[slot] < g->per_address;
+	pthread_mutex_unlock(&g->lock);
+	return ok ? MHD_YES : MHD_NO;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+	(void)socket_context;
+	struct gw *g = cls;
+	if (!g->per_address)
+		return;
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	size_t slot = client_of(g, ci ? ci->client_addr : NULL) % HELD_SLOTS;
+	pthread_mutex_lock(&g->lock);
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+		g->held[slot]++;
+	else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && g->held[slot])
+		g->held[slot]--;
+	pthread_mutex_unlock(&g->lock);
+}
+
 static bool loopback(const struct sockaddr *a)
 {
 	if (a && a->sa_family == AF_INET)
@@ -310,25 +378,7 @@ static bool rate_ok(struct gw *g, struct MHD_Connection *c)
 		p = real, n = 4;
 	else if (xr && inet_pton(AF_INET6, xr, real) == 1)
 		p = real, n = 16;
-	else if (addr && addr->sa_family == AF_INET)
-		p = (const uint8_t *)&((const struct sockaddr_in *)addr)->sin_addr, n = 4;
-	else if (addr && addr->sa_family == AF_INET6)
-		p = (const uint8_t *)&((const struct sockaddr_in6 *)addr)->sin6_addr, n = 16;
-	/* An IPv6 client is its /64: one host is given a whole /64 and may
-	 * take any address in it (an attack test used that to multiply its
-	 * budget). An IPv4 address written as IPv6 (::ffff:a.b.c.d) is that
-	 * IPv4 address. */
-	static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-	if (n == 16 && memcmp(p, v4mapped, 12) == 0)
-		p += 12, n = 4;
-	else if (n == 16)
-		n = 8;
-	/* Keyed with a secret of this run, so nobody can pick an address
-	 * whose bucket is an office's and spend its budget. */
-	uint8_t hb[crypto_shorthash_BYTES] = {0};
-	crypto_shorthash(hb, p ? p : hb, n, g->rate_key);
-	uint64_t h;
-	memcpy(&h, hb, sizeof h);
+	uint64_t h = xr && p ? client_hash(g, p, n) : client_of(g, addr);
 	int64_t now = clock_mono_ms();
 	pthread_mutex_lock(&g->lock);
 	struct bucket *b = &g->buckets[h % RATE_BUCKETS];
@@ -969,6 +1019,7 @@ void gw_stop(struct gw *g)
 		rpc_close(g->slots[i].rpc);
 	free(g->slots);
 	free(g->buckets);
+	free(g->held);
 	free(g->cert);
 	if (g->tls_key) {
 		explicit_bzero(g->tls_key, strlen(g->tls_key));
@@ -993,7 +1044,8 @@ int gw_start(const struct gw_config *c, struct gw **out, char *err, size_t errle
 	int r = -ENOMEM;
 	g->slots = calloc(c->max_inflight, sizeof *g->slots);
 	g->buckets = calloc(RATE_BUCKETS, sizeof *g->buckets);
-	if (!g->slots || !g->buckets)
+	g->held = calloc(HELD_SLOTS, sizeof *g->held);
+	if (!g->slots || !g->buckets || !g->held)
 		goto fail;
 	randombytes_buf(g->rate_key, sizeof g->rate_key);
 	if ((r = keys_load(c->key_file, &g->key)) < 0) {
@@ -1058,14 +1110,14 @@ int gw_start(const struct gw_config *c, struct gw **out, char *err, size_t errle
 	                       : c->max_connections / 8 > 4 ? c->max_connections / 8
 	                                                    : 4;
 	if (!c->behind_proxy && per_address < c->max_connections)
-		opts[no++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-		                                     (intptr_t)per_address, NULL};
+		g->per_address = per_address;
 	opts[no] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 	g->mhd = MHD_start_daemon(
-	    flags, 0, NULL, NULL, on_request, g, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+	    flags, 0, accept_ok, g, on_request, g, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
 	    MHD_OPTION_CONNECTION_LIMIT, c->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned)60, MHD_OPTION_EXTERNAL_LOGGER, http_log, NULL, MHD_OPTION_NOTIFY_COMPLETED,
-	    on_completed, g, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+	    on_completed, g, MHD_OPTION_NOTIFY_CONNECTION, on_connection, g, MHD_OPTION_ARRAY, opts,
+	    MHD_OPTION_END);
 	if (!g->mhd) {
 		snprintf(err, errlen, "cannot listen on %s (in use, or not an address here)",
 		         c->listen);
