@@ -849,61 +849,50 @@ static int check_records(struct audit *a)
  * before this check). Filings kept before they named their entry
  * (log_seq 0) are not held; neither are the figures as filed, which no
  * signature covers (docs/operations.md). */
+static int check_filing(void *ctx, const void *k, size_t kl, const void *v, size_t vl)
+{
+	(void)k, (void)kl;
+	struct audit *a = ctx;
+	tf_filed_report *f;
+	int r = wire_unpack(WIRE_FILED_REPORT, v, vl, (void **)&f);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0)
+		return fail(a, "a filed report does not decode (edited)");
+	char what[REGISTRY_ID_MAX + 16];
+	snprintf(what, sizeof what, "%s %s", f->area, f->month);
+	uint8_t *env = NULL;
+	size_t len;
+	r = f->log_seq ? auditlog_get(a->txn, f->log_seq, &env, &len) : 0;
+	tf_envelope *e = NULL;
+	tf_request *q = NULL;
+	if (r == -ENOENT)
+		r = fail(
+		    a,
+		    "the filing of %s names log entry %llu, which the log does not hold (edited)",
+		    what, (unsigned long long)f->log_seq);
+	else if (r == 0 && env) {
+		bool own = wire_unpack(WIRE_ENVELOPE, env, len, (void **)&e) == 0 &&
+		           wire_unpack(WIRE_REQUEST, e->body.data, e->body.len, (void **)&q) == 0 &&
+		           q->op_case == TANFANG__V1__REQUEST__OP_FILE_REPORT &&
+		           strcmp(q->file_report->month, f->month) == 0 &&
+		           (!*q->file_report->area || strcmp(q->file_report->area, f->area) == 0);
+		r = own ? check_received(a, f->log_seq, f->filed_at, "filing", what)
+		        : fail(a,
+		               "the filing of %s names log entry %llu, which is not its filing "
+		               "(edited)",
+		               what, (unsigned long long)f->log_seq);
+	}
+	wire_free(WIRE_REQUEST, q);
+	wire_free(WIRE_ENVELOPE, e);
+	free(env);
+	wire_free(WIRE_FILED_REPORT, f);
+	return r;
+}
+
 static int check_filings(struct audit *a)
 {
-	struct store_cursor *cur;
-	int r = store_cursor_open(a->txn, DB_FILED, &cur);
-	if (r < 0)
-		return r;
-	const void *k, *v;
-	size_t kl, vl;
-	for (r = store_cursor_seek(cur, NULL, 0, &k, &kl, &v, &vl); r == 0;
-	     r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
-		tf_filed_report *f;
-		r = wire_unpack(WIRE_FILED_REPORT, v, vl, (void **)&f);
-		if (r == -ENOMEM)
-			break;
-		if (r < 0) {
-			r = fail(a, "a filed report does not decode (edited)");
-			break;
-		}
-		char what[REGISTRY_ID_MAX + 16];
-		snprintf(what, sizeof what, "%s %s", f->area, f->month);
-		uint8_t *env = NULL;
-		size_t len;
-		r = f->log_seq ? auditlog_get(a->txn, f->log_seq, &env, &len) : 0;
-		tf_envelope *e = NULL;
-		tf_request *q = NULL;
-		if (r == -ENOENT)
-			r = fail(
-			    a,
-			    "the filing of %s names log entry %llu, which the log does not hold "
-			    "(edited)",
-			    what, (unsigned long long)f->log_seq);
-		else if (r == 0 && env) {
-			bool own =
-			    wire_unpack(WIRE_ENVELOPE, env, len, (void **)&e) == 0 &&
-			    wire_unpack(WIRE_REQUEST, e->body.data, e->body.len, (void **)&q) ==
-			        0 &&
-			    q->op_case == TANFANG__V1__REQUEST__OP_FILE_REPORT &&
-			    strcmp(q->file_report->month, f->month) == 0 &&
-			    (!*q->file_report->area || strcmp(q->file_report->area, f->area) == 0);
-			r = own ? check_received(a, f->log_seq, f->filed_at, "filing", what)
-			        : fail(a,
-			               "the filing of %s names log entry %llu, which is not its "
-			               "filing "
-			               "(edited)",
-			               what, (unsigned long long)f->log_seq);
-		}
-		wire_free(WIRE_REQUEST, q);
-		wire_free(WIRE_ENVELOPE, e);
-		free(env);
-		wire_free(WIRE_FILED_REPORT, f);
-		if (r < 0)
-			break;
-	}
-	store_cursor_close(cur);
-	return r == -ENOENT ? 0 : r;
+	return store_each(a->txn, DB_FILED, check_filing, a);
 }
 
 int auditlog_audit(struct store *st, const struct auditlog_mark *marks, size_t n_marks,

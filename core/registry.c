@@ -547,30 +547,29 @@ int registry_signer(struct store_txn *txn, const uint8_t pk[32], tf_visitor **ou
 	return r == -ENOENT ? TF_E_SIGNER : r;
 }
 
+struct foreach_ctx {
+	enum wire_type type;
+	registry_each_fn fn;
+	void *ctx;
+};
+
+static int foreach_entry(void *ctx, const void *k, size_t kl, const void *v, size_t vl)
+{
+	(void)k, (void)kl;
+	struct foreach_ctx *c = ctx;
+	void *msg;
+	if (wire_unpack_stored(c->type, v, vl, &msg) < 0)
+		return TF_E_CORRUPT;
+	return c->fn(msg, c->ctx);
+}
+
 int registry_foreach(struct store_txn *txn, enum store_db db, registry_each_fn fn, void *ctx)
 {
-	enum wire_type type = db == DB_AREAS    ? WIRE_AREA
-	                      : db == DB_ELDERS ? WIRE_ELDER
-	                                        : WIRE_VISITOR;
-	struct store_cursor *cur;
-	int r = store_cursor_open(txn, db, &cur);
-	if (r < 0)
-		return r;
-	const void *k, *v;
-	size_t kl, vl;
-	for (r = store_cursor_seek(cur, NULL, 0, &k, &kl, &v, &vl); r == 0;
-	     r = store_cursor_next(cur, &k, &kl, &v, &vl)) {
-		void *msg;
-		if (wire_unpack_stored(type, v, vl, &msg) < 0) {
-			r = TF_E_CORRUPT;
-			break;
-		}
-		r = fn(msg, ctx);
-		if (r)
-			break;
-	}
-	store_cursor_close(cur);
-	return r == -ENOENT || r > 0 ? 0 : r;
+	struct foreach_ctx c = {db == DB_AREAS    ? WIRE_AREA
+	                        : db == DB_ELDERS ? WIRE_ELDER
+	                                          : WIRE_VISITOR,
+	                        fn, ctx};
+	return store_each(txn, db, foreach_entry, &c);
 }
 
 int registry_transport_signer(struct store_txn *txn, const uint8_t curve_pk[32], uint8_t ed_pk[32])

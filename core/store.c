@@ -310,6 +310,22 @@ int store_clear(struct store_txn *txn, enum store_db db)
 	return write_err(txn->st, mdb_drop(txn->txn, txn->st->dbi[db], 0));
 }
 
+int store_each(struct store_txn *txn, enum store_db db, store_each_fn fn, void *ctx)
+{
+	struct store_cursor *cur;
+	int r = store_cursor_open(txn, db, &cur);
+	if (r < 0)
+		return r;
+	const void *k, *v;
+	size_t kl, vl;
+	for (r = store_cursor_seek(cur, NULL, 0, &k, &kl, &v, &vl); r == 0;
+	     r = store_cursor_next(cur, &k, &kl, &v, &vl))
+		if ((r = fn(ctx, k, kl, v, vl)) != 0)
+			break;
+	store_cursor_close(cur);
+	return r == -ENOENT || r > 0 ? 0 : r;
+}
+
 int store_count(struct store_txn *txn, enum store_db db, size_t *out)
 {
 	MDB_stat s;

@@ -133,6 +133,13 @@ int store_del(struct store_txn *txn, enum store_db db, const void *key, size_t k
 /* Empties a database (its entries; the database stays). Returns 0 or a
  * store code. */
 int store_clear(struct store_txn *txn, enum store_db db) TF_MUST_CHECK;
+/* Calls fn(ctx, key, klen, val, vlen) for every entry of db, in key order
+ * (the pointers are LMDB's, valid during the call; fn may write to other
+ * databases in txn, not to db). fn returns 0 to go on, a positive value to
+ * stop early, or a negative code, which ends the walk. Returns 0, fn's
+ * negative code, or a store code. */
+typedef int (*store_each_fn)(void *ctx, const void *key, size_t klen, const void *val, size_t vlen);
+int store_each(struct store_txn *txn, enum store_db db, store_each_fn fn, void *ctx) TF_MUST_CHECK;
 /* Number of entries in a database. */
 int store_count(struct store_txn *txn, enum store_db db, size_t *out) TF_MUST_CHECK;
 /* Bytes of pages database db holds (branch, leaf and overflow pages times
