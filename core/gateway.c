@@ -378,7 +378,7 @@ static bool rate_ok(struct gw *g, struct MHD_Connection *c)
 		p = real, n = 4;
 	else if (xr && inet_pton(AF_INET6, xr, real) == 1)
 		p = real, n = 16;
-	uint64_t h = xr && p ? client_hash(g, p, n) : client_of(g, addr);
+	uint64_t h = p ? client_hash(g, p, n) : client_of(g, addr);
 	int64_t now = clock_mono_ms();
 	pthread_mutex_lock(&g->lock);
 	struct bucket *b = &g->buckets[h % RATE_BUCKETS];

@@ -236,12 +236,7 @@ static void test_batch(void)
 	for (int i = 0; i < 3; i++) {
 		tf_request req;
 		inproc_visit_request(&req, &v[i]);
-		uint8_t *frame;
-		size_t len;
-		inproc_seal(&grid, &req, &frame, &len);
-		CHECK_OK(ingest_verify(p.ig, frame, len, &jobs[i]));
-		CHECK_EQ_INT(job_route(jobs[i]), JOB_WRITE);
-		free(frame);
+		jobs[i] = inproc_write_job(&p, &grid, &req);
 	}
 	CHECK_OK(ingest_write_batch(p.ig, jobs, 3));
 	CHECK_EQ_INT(job_status(jobs[0]), ST(OK));

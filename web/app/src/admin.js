@@ -19,10 +19,13 @@ export function adminInit(h) {
   ({ el, ask } = h);
 }
 
-async function listAll(what) {
+// Every entry of one list of the signer's scope, page by page; null on
+// trouble. send(op) answers a reply or null: ask (shows the trouble) by
+// default, or a quiet one for a page that can do without the list.
+export async function listAll(what, send = ask) {
   const out = [];
   for (let after = ''; ; ) {
-    const rep = await ask({ get_registry: { what, after, limit: 5000 } });
+    const rep = await send({ get_registry: { what, after, limit: 5000 } });
     if (!rep) return null;
     const l = rep.registry;
     out.push(...(what === 'WHAT_AREAS' ? l.areas : what === 'WHAT_ELDERS' ? l.elders : what === 'WHAT_VISITORS' ? l.visitors : l.keys));

@@ -12,7 +12,7 @@ import writeExcelFile from 'write-excel-file/browser';
 import { GatewayError, call, demoEnrol } from './api.js';
 import { currentLang, t, toggleLang } from './i18n.js';
 import { deviceKey, hex } from './keys.js';
-import { adminInit, areasPage, eldersPage, importPage, keysPage, visitorsPage } from './admin.js';
+import { adminInit, areasPage, eldersPage, importPage, keysPage, listAll, visitorsPage } from './admin.js';
 import { areaNames, label, ruleLabel } from './labels.js';
 
 echarts.use([BarChart, LineChart, ScatterChart, GridComponent, LegendComponent, TooltipComponent, SVGRenderer]);
@@ -284,22 +284,17 @@ function saveBlob(name, blob) {
   a.remove();
 }
 
-// Every area of the signer's scope, page by page ([{code, name, ...}]),
-// for names only: a key that may not list them gets codes (null), and the
-// page goes on.
+// Every area of the signer's scope ([{code, name, ...}]), for names only:
+// a key that may not list them gets codes (null), and the page goes on.
 async function allAreas() {
-  const out = [];
-  try {
-    for (let after = ''; ; ) {
-      const rep = await call({ get_registry: { what: 'WHAT_AREAS', after, limit: 5000 } });
-      if (rep.status !== 'STATUS_OK') return null;
-      out.push(...rep.registry.areas);
-      after = rep.registry.next;
-      if (!after) return out;
+  return listAll('WHAT_AREAS', async (op) => {
+    try {
+      const rep = await call(op);
+      return rep.status === 'STATUS_OK' ? rep : null;
+    } catch {
+      return null;
     }
-  } catch {
-    return null;
-  }
+  });
 }
 
 // The daemon's refusal of a filter, said in the app's words where it is
@@ -714,22 +709,9 @@ async function enrolPage() {
 
 // ---- the map: the area's elders by their coordinates, no map tiles ----
 
-// Every entry of one list of the signer's scope (what: WHAT_ELDERS ...,
-// field: the RegistryList field), page by page; null on trouble (shown).
-async function registryAll(what, field) {
-  const out = [];
-  for (let after = ''; ; ) {
-    const rep = await ask({ get_registry: { what, after, limit: 5000 } });
-    if (!rep) return null;
-    out.push(...rep.registry[field]);
-    after = rep.registry.next;
-    if (!after) return out;
-  }
-}
-
 // Every elder in the signer's scope.
 async function allElders() {
-  return registryAll('WHAT_ELDERS', 'elders');
+  return listAll('WHAT_ELDERS');
 }
 
 async function mapPage() {
